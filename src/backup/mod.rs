@@ -1,0 +1,13 @@
+/*!
+One backup: sources, the streaming pipeline, per-target writers, names and layout on disk, the
+manifest, reading backups back (inventory, restore).
+*/
+
+pub mod inventory;
+pub mod layout;
+pub mod manifest;
+pub mod pipeline;
+pub mod restore;
+pub mod run;
+pub mod source;
+pub mod writer;

@@ -1,0 +1,404 @@
+/*!
+One backup run of one source onto a set of targets, start to finish: take the source's lock,
+clean up what an interrupted run left, record the run, start the source, stream it to every
+target, judge the source's output (DESIGN.md §4.1), publish or discard each copy, and record the
+outcome. Nothing here decides *when* to run or *which* targets: the caller does.
+*/
+
+use std::fmt;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+use crate::backup::layout::{BackupName, PARTIAL_SUFFIX, ROOT_DIR};
+use crate::backup::manifest::{Manifest, FORMAT};
+use crate::backup::pipeline::{self, StreamError};
+use crate::backup::source::{self, SourceError};
+use crate::backup::writer::{self, CopyOutcome, Msg, Target, WriterHandle};
+use crate::catalog::{Catalog, CatalogError, CopyRow, NewRun, RunEnd};
+use crate::config::{Config, SourceConfig, SourceKind};
+use crate::safe_fs::Dir;
+
+/// What started a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// The schedule.
+    Schedule,
+    /// The front-panel button.
+    Button,
+    /// The command line.
+    Cli,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Schedule => "schedule",
+            Trigger::Button => "button",
+            Trigger::Cli => "cli",
+        }
+    }
+}
+
+/// A run that could not even be recorded.
+#[derive(Debug)]
+pub enum RunError {
+    /// Another run of the same source holds its lock.
+    Busy { source: String },
+    /// The lock file cannot be created.
+    Lock { path: PathBuf, detail: String },
+    /// The catalog failed.
+    Catalog(CatalogError),
+    /// No target to write to.
+    NoTargets,
+}
+
+impl fmt::Display for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RunError::Busy { source } => write!(
+                f,
+                "a backup of source '{source}' is already running; wait for it to finish"
+            ),
+            RunError::Lock { path, detail } => {
+                write!(f, "cannot create the lock file {}: {detail}", path.display())
+            }
+            RunError::Catalog(e) => e.fmt(f),
+            RunError::NoTargets => write!(
+                f,
+                "no target to write to: add a [[target]] to the config or give --target DIR"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for RunError {}
+
+impl From<CatalogError> for RunError {
+    fn from(e: CatalogError) -> Self {
+        RunError::Catalog(e)
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    pub run_id: i64,
+    pub source: String,
+    pub ok: bool,
+    /// One sentence IT Support can act on, when not ok.
+    pub reason: Option<String>,
+    pub copies: Vec<CopyOutcome>,
+    /// The manifest as published (without the per-target fields), when the stream was good.
+    pub manifest: Option<Manifest>,
+}
+
+/// Holds a source's lock for the length of a run.
+struct SourceLock {
+    _flock: nix::fcntl::Flock<File>,
+}
+
+fn lock_source(state_dir: &Path, source: &str) -> Result<SourceLock, RunError> {
+    let dir = state_dir.join("locks");
+    let path = dir.join(format!("{source}.lock"));
+    let lock_err = |e: std::io::Error| RunError::Lock {
+        path: path.clone(),
+        detail: e.to_string(),
+    };
+    std::fs::create_dir_all(&dir).map_err(lock_err)?;
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(lock_err)?;
+    match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+        Ok(f) => Ok(SourceLock { _flock: f }),
+        Err((_, nix::errno::Errno::EWOULDBLOCK)) => Err(RunError::Busy {
+            source: source.to_string(),
+        }),
+        Err((_, e)) => Err(RunError::Lock {
+            path,
+            detail: e.to_string(),
+        }),
+    }
+}
+
+/// Removes `.partial` files a killed run of `source` left on a target. Returns how many.
+pub fn remove_leftovers(root: &Path, source: &str) -> usize {
+    let Ok(dir) = Dir::open(root).and_then(|d| d.open_dirs([ROOT_DIR, source])) else {
+        return 0;
+    };
+    remove_partials(&dir, 3)
+}
+
+fn remove_partials(dir: &Dir, depth: u32) -> usize {
+    let mut removed = 0;
+    let Ok(entries) = dir.entries() else {
+        return 0;
+    };
+    for (name, is_dir) in entries {
+        if is_dir {
+            if depth > 0 {
+                if let Ok(sub) = dir.open_dir(&name) {
+                    removed += remove_partials(&sub, depth - 1);
+                }
+            }
+        } else if name.ends_with(PARTIAL_SUFFIX) && dir.remove_file(&name).is_ok() {
+            log::info!("removed leftover {name} from an interrupted run");
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// The raw stream's extension for a source.
+pub fn raw_extension(source: &SourceConfig) -> String {
+    match &source.kind {
+        SourceKind::Mysql(_) => "sql".into(),
+        SourceKind::Command(c) => c.extension.clone(),
+    }
+}
+
+fn rfc3339<Tz: chrono::TimeZone>(t: &DateTime<Tz>) -> String
+where
+    Tz::Offset: fmt::Display,
+{
+    t.to_rfc3339_opts(SecondsFormat::Secs, false)
+}
+
+/// Picks a start time whose name is free on every target (two runs in one second wait a second).
+fn free_name(
+    source: &SourceConfig,
+    targets: &[Target],
+    tz: chrono_tz::Tz,
+    ext: &str,
+) -> (DateTime<chrono_tz::Tz>, BackupName) {
+    loop {
+        let started = Utc::now().with_timezone(&tz);
+        let name = BackupName::new(&source.name, &started, ext);
+        let taken = targets.iter().any(|t| {
+            let dir = t.root.join(name.dir_components().join("/"));
+            [
+                name.data_file.clone(),
+                name.manifest_file(),
+                format!("{}{PARTIAL_SUFFIX}", name.data_file),
+            ]
+            .iter()
+            .any(|f| dir.join(f).symlink_metadata().is_ok())
+        });
+        if !taken {
+            return (started, name);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+}
+
+/// Runs one backup of `source` onto `targets`, recording it in `catalog`.
+pub fn run_backup(
+    config: &Config,
+    source: &SourceConfig,
+    targets: &[Target],
+    trigger: Trigger,
+    catalog: &Catalog,
+) -> Result<RunReport, RunError> {
+    if targets.is_empty() {
+        return Err(RunError::NoTargets);
+    }
+    let _lock = lock_source(&config.state_dir, &source.name)?;
+    let tz = config.timezone;
+    catalog.mark_interrupted(&source.name, &rfc3339(&Utc::now().with_timezone(&tz)))?;
+    for t in targets {
+        remove_leftovers(&t.root, &source.name);
+    }
+
+    let ext = format!("{}.zst", raw_extension(source));
+    let (started, name) = free_name(source, targets, tz, &ext);
+    let run_id = catalog.begin_run(&NewRun {
+        source: &source.name,
+        kind: source.kind.as_str(),
+        trigger: trigger.as_str(),
+        started_at: &rfc3339(&started),
+        started_unix: started.timestamp(),
+    })?;
+    log::info!("run {run_id}: backing up {} to {} target(s)", source.name, targets.len());
+
+    let mut report = RunReport {
+        run_id,
+        source: source.name.clone(),
+        ok: false,
+        reason: None,
+        copies: Vec::new(),
+        manifest: None,
+    };
+    let finish = |report: &mut RunReport, end: RunEnd| -> Result<(), RunError> {
+        report.ok = end.ok;
+        report.reason = end.reason.clone();
+        for c in &report.copies {
+            catalog.record_copy(&CopyRow {
+                run_id,
+                target: c.target.root.display().to_string(),
+                path: Some(c.relative_path.clone()),
+                role: Some(c.target.role.as_str().to_string()),
+                ok: c.result.is_ok(),
+                reason: c.result.as_ref().err().cloned(),
+                bytes: c.result.as_ref().ok().copied(),
+                recorded_at: rfc3339(&Utc::now().with_timezone(&tz)),
+            })?;
+        }
+        catalog.finish_run(run_id, &end)?;
+        Ok(())
+    };
+    let now = || rfc3339(&Utc::now().with_timezone(&tz));
+
+    // The source first: an unreachable server fails the run before any file is created.
+    let mut running = match source::start(source, &config.runtime_dir) {
+        Ok(r) => r,
+        Err(e) => {
+            let end = RunEnd {
+                ok: false,
+                finished_at: now(),
+                reason: Some(e.to_string()),
+                copies_total: targets.len() as u32,
+                ..RunEnd::default()
+            };
+            finish(&mut report, end)?;
+            return Ok(report);
+        }
+    };
+
+    let mut writers: Vec<WriterHandle> = Vec::new();
+    for t in targets {
+        match writer::spawn(t.clone(), &name) {
+            Ok(w) => writers.push(w),
+            Err(failed) => {
+                log::warn!("{}", failed.result.as_ref().err().map(String::as_str).unwrap_or(""));
+                report.copies.push(failed);
+            }
+        }
+    }
+    if writers.is_empty() {
+        running.kill();
+        let _ = running.finish(&[]);
+        let reason = summarize_copies(&report.copies, targets.len(), None);
+        let end = RunEnd {
+            ok: false,
+            finished_at: now(),
+            reason: Some(reason),
+            copies_total: targets.len() as u32,
+            ..RunEnd::default()
+        };
+        finish(&mut report, end)?;
+        return Ok(report);
+    }
+
+    let streamed = pipeline::stream(&mut running, &mut writers, &config.compression);
+    let verdict: Result<(pipeline::Streamed, source::SourceInfo), String> = match streamed {
+        Ok(s) => match running.finish(&s.tail) {
+            Ok(info) => Ok((s, info)),
+            Err(e) => Err(e.to_string()),
+        },
+        Err(e) => {
+            running.kill();
+            let source_err: Option<SourceError> = running.finish(&[]).err();
+            Err(match (e, source_err) {
+                (StreamError::AllTargetsFailed, _) => "every target failed".to_string(),
+                (StreamError::Read(e), Some(se)) => format!("{se} ({e})"),
+                (e, _) => e.to_string(),
+            })
+        }
+    };
+
+    let finished = Utc::now().with_timezone(&tz);
+    match verdict {
+        Ok((s, info)) => {
+            let manifest = Manifest {
+                format: FORMAT,
+                source: source.name.clone(),
+                kind: source.kind.as_str().to_string(),
+                started_at: rfc3339(&started),
+                finished_at: rfc3339(&finished),
+                databases: info.databases.clone(),
+                server_version: info.server_version.clone(),
+                compression: "zstd".into(),
+                compression_level: Some(config.compression.level),
+                encrypted: false,
+                bytes_raw: s.bytes_raw,
+                bytes_stored: s.bytes_stored,
+                sha256: s.sha256.clone(),
+                parts: vec![name.data_file.clone()],
+                tables: Default::default(),
+                tool_version: format!("simdondar-backup {}", env!("CARGO_PKG_VERSION")),
+                dump_tool: info.dump_tool.clone(),
+                consistency: info.consistency.clone(),
+                trigger: Some(trigger.as_str().to_string()),
+                role: None,
+                clock_synchronized: crate::clock::is_synchronized(),
+                host: crate::clock::hostname(),
+            };
+            for w in writers {
+                if let Some(tx) = &w.tx {
+                    let _ = tx.send(Msg::Commit(Box::new(manifest.clone())));
+                }
+                report.copies.push(w.finish());
+            }
+            let ok_count = report.copies.iter().filter(|c| c.result.is_ok()).count();
+            let all_ok = ok_count == targets.len();
+            let end = RunEnd {
+                ok: all_ok,
+                finished_at: now(),
+                reason: if all_ok {
+                    None
+                } else {
+                    Some(summarize_copies(&report.copies, targets.len(), None))
+                },
+                bytes_raw: Some(s.bytes_raw),
+                bytes_stored: Some(s.bytes_stored),
+                sha256: Some(s.sha256),
+                copies_ok: ok_count as u32,
+                copies_total: targets.len() as u32,
+                warnings: info.warnings,
+            };
+            report.manifest = Some(manifest);
+            finish(&mut report, end)?;
+        }
+        Err(reason) => {
+            for w in writers {
+                if let Some(tx) = &w.tx {
+                    let _ = tx.send(Msg::Abort);
+                }
+                let mut outcome = w.finish();
+                if outcome.result.is_err() && reason != "every target failed" {
+                    outcome.result = Err(format!("not kept: {reason}"));
+                }
+                report.copies.push(outcome);
+            }
+            let reason = if reason == "every target failed" {
+                summarize_copies(&report.copies, targets.len(), None)
+            } else {
+                reason
+            };
+            let end = RunEnd {
+                ok: false,
+                finished_at: now(),
+                reason: Some(reason),
+                copies_total: targets.len() as u32,
+                ..RunEnd::default()
+            };
+            finish(&mut report, end)?;
+        }
+    }
+    Ok(report)
+}
+
+/// "1 of 2 copies written; /mnt/x: disk full while writing"
+fn summarize_copies(copies: &[CopyOutcome], total: usize, _extra: Option<&str>) -> String {
+    let ok = copies.iter().filter(|c| c.result.is_ok()).count();
+    let first_err = copies
+        .iter()
+        .find_map(|c| c.result.as_ref().err())
+        .cloned()
+        .unwrap_or_else(|| "unknown error".into());
+    format!("{ok} of {total} copies written; {first_err}")
+}

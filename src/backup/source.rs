@@ -1,0 +1,749 @@
+/*!
+Sources: the programs whose standard output is a backup, and the checks that decide whether that
+output is complete.
+
+- `mysql`: `mariadb-dump` (or `mysqldump`) with the careful DBA's flags. The password reaches it
+  only through a 0600 options file in the runtime directory (`--defaults-extra-file`), removed
+  afterwards; never through argv or the environment. A pre-flight query through the `mariadb`
+  client reads the server version and the table engines, so `consistency = "auto"` can choose, and
+  so an unreachable server or a refused login is reported in words before any file is created.
+- `command`: any program; its exit status decides.
+
+A dump is complete only when the tool exited 0, its stderr holds no error and (for `mysql`) the
+output ends with the `-- Dump completed` trailer (DESIGN.md §4.1).
+*/
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::thread::JoinHandle;
+
+use crate::backup::manifest::ConsistencyInfo;
+use crate::config::{CommandSource, Consistency, DbAddress, MysqlSource, SourceConfig, SourceKind};
+
+/// How much of a tool's stderr is kept for messages.
+const STDERR_KEEP: usize = 64 * 1024;
+
+/// Engines whose tables `--single-transaction` dumps consistently.
+const TRANSACTIONAL_ENGINES: &[&str] = &["InnoDB", "XtraDB", "RocksDB", "TokuDB"];
+
+/// Why a source could not produce a complete backup. Each message says what to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceError {
+    /// The database server did not answer.
+    Unreachable { address: String, detail: String },
+    /// The server refused the login.
+    AccessDenied { user: String, detail: String },
+    /// A configured database does not exist on the server.
+    UnknownDatabase { database: String, address: String },
+    /// The backup user lacks a privilege the dump needs.
+    MissingGrant { detail: String },
+    /// A program is not installed.
+    ToolMissing { tool: String, package: String },
+    /// A program could not be started.
+    Spawn { tool: String, detail: String },
+    /// The password file could not be read.
+    PasswordFile { path: PathBuf, detail: String },
+    /// The runtime directory (for the options file) is unusable.
+    RuntimeDir { path: PathBuf, detail: String },
+    /// The tool was killed by a signal.
+    Killed { tool: String, signal: i32 },
+    /// The tool exited with a non-zero status.
+    Failed { tool: String, code: i32, stderr: String },
+    /// The tool exited 0 but wrote an error on stderr.
+    StderrError { tool: String, line: String },
+    /// The dump does not end with the `-- Dump completed` trailer.
+    Truncated { tool: String },
+    /// Reading the tool's output failed.
+    Read { tool: String, detail: String },
+    /// The query before the dump failed in an unexpected way.
+    Query { detail: String },
+}
+
+impl fmt::Display for SourceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SourceError::Unreachable { address, detail } => write!(
+                f,
+                "database unreachable at {address}: {detail} (is MariaDB running and is the address in the config right?)"
+            ),
+            SourceError::AccessDenied { user, detail } => write!(
+                f,
+                "database refused the login of user '{user}': {detail} (check password_file and the user's grants, see docs/mariadb-grants.md)"
+            ),
+            SourceError::UnknownDatabase { database, address } => write!(
+                f,
+                "database '{database}' does not exist on the server at {address} (check databases = [...] in the config)"
+            ),
+            SourceError::MissingGrant { detail } => write!(
+                f,
+                "the backup user lacks a privilege: {detail} (grant what docs/mariadb-grants.md lists)"
+            ),
+            SourceError::ToolMissing { tool, package } => write!(
+                f,
+                "{tool} is not installed: install it with `apt-get install {package}`"
+            ),
+            SourceError::Spawn { tool, detail } => write!(f, "cannot start {tool}: {detail}"),
+            SourceError::PasswordFile { path, detail } => write!(
+                f,
+                "cannot read the password file {}: {detail} (it must exist, be readable by the agent and have mode 0600)",
+                path.display()
+            ),
+            SourceError::RuntimeDir { path, detail } => write!(
+                f,
+                "cannot use the runtime directory {}: {detail}",
+                path.display()
+            ),
+            SourceError::Killed { tool, signal } => write!(
+                f,
+                "{tool} was killed by signal {signal} before it finished: the dump is incomplete and was discarded"
+            ),
+            SourceError::Failed { tool, code, stderr } => {
+                write!(f, "{tool} failed with exit code {code}")?;
+                if !stderr.is_empty() {
+                    write!(f, ": {stderr}")?;
+                }
+                Ok(())
+            }
+            SourceError::StderrError { tool, line } => write!(
+                f,
+                "{tool} reported an error, so the dump cannot be trusted: {line}"
+            ),
+            SourceError::Truncated { tool } => write!(
+                f,
+                "the output of {tool} does not end with \"-- Dump completed\": the dump is incomplete and was discarded"
+            ),
+            SourceError::Read { tool, detail } => {
+                write!(f, "reading the output of {tool} failed: {detail}")
+            }
+            SourceError::Query { detail } => {
+                write!(f, "the query before the dump failed: {detail}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for SourceError {}
+
+/// What the source told us before and while it ran, for the manifest.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceInfo {
+    pub databases: Vec<String>,
+    pub server_version: Option<String>,
+    pub dump_tool: Option<String>,
+    pub consistency: Option<ConsistencyInfo>,
+    /// The extension of the raw stream (`sql`, `tar`, …).
+    pub extension: String,
+    /// Warnings the tool printed (kept for the catalog).
+    pub warnings: Vec<String>,
+}
+
+/// A source process producing the backup stream.
+pub struct Running {
+    tool: String,
+    child: Child,
+    stdout: Option<ChildStdout>,
+    stderr: Option<JoinHandle<Vec<u8>>>,
+    needs_trailer: bool,
+    pub info: SourceInfo,
+    _options: Option<OptionsFile>,
+}
+
+impl fmt::Debug for Running {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Running").field("tool", &self.tool).finish()
+    }
+}
+
+impl Running {
+    /// The stream to read.
+    pub fn stdout(&mut self) -> Option<&mut ChildStdout> {
+        self.stdout.as_mut()
+    }
+
+    /// The process id (for tests and for stopping it).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The program's name, for messages.
+    pub fn tool(&self) -> &str {
+        &self.tool
+    }
+
+    /// Stops the process (used when every target failed or the agent stops).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+    }
+
+    /// Waits for the process and decides whether its output was complete. `tail` is the last
+    /// bytes of the stream.
+    pub fn finish(mut self, tail: &[u8]) -> Result<SourceInfo, SourceError> {
+        drop(self.stdout.take());
+        let status = self.child.wait().map_err(|e| SourceError::Read {
+            tool: self.tool.clone(),
+            detail: e.to_string(),
+        })?;
+        let stderr = self
+            .stderr
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default();
+        let stderr = String::from_utf8_lossy(&stderr).into_owned();
+        judge(&self.tool, status, &stderr, tail, self.needs_trailer)?;
+        let mut info = self.info.clone();
+        info.warnings = stderr
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .take(20)
+            .collect();
+        Ok(info)
+    }
+}
+
+/// Decides whether a finished tool produced a complete stream.
+fn judge(
+    tool: &str,
+    status: ExitStatus,
+    stderr: &str,
+    tail: &[u8],
+    needs_trailer: bool,
+) -> Result<(), SourceError> {
+    if let Some(signal) = status.signal() {
+        return Err(SourceError::Killed {
+            tool: tool.to_string(),
+            signal,
+        });
+    }
+    if !status.success() {
+        if needs_trailer {
+            if let Some(e) = classify_client_error(stderr, "", "") {
+                return Err(e);
+            }
+        }
+        return Err(SourceError::Failed {
+            tool: tool.to_string(),
+            code: status.code().unwrap_or(-1),
+            stderr: first_lines(stderr, 3),
+        });
+    }
+    if needs_trailer {
+        if let Some(line) = stderr
+            .lines()
+            .find(|l| l.to_ascii_lowercase().contains("error"))
+        {
+            return Err(SourceError::StderrError {
+                tool: tool.to_string(),
+                line: line.trim().to_string(),
+            });
+        }
+        if !has_dump_trailer(tail) {
+            return Err(SourceError::Truncated {
+                tool: tool.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Whether the last non-empty line of a dump is `-- Dump completed…`.
+pub fn has_dump_trailer(tail: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(tail);
+    text.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .map(|l| l.trim_start().starts_with("-- Dump completed"))
+        .unwrap_or(false)
+}
+
+fn first_lines(s: &str, n: usize) -> String {
+    s.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .take(n)
+        .collect::<Vec<_>>()
+        .join(" / ")
+}
+
+/// Finds the first of `names` on `PATH`.
+pub fn find_tool(names: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    for name in names {
+        for dir in std::env::split_paths(&path) {
+            let p = dir.join(name);
+            if let Ok(m) = std::fs::metadata(&p) {
+                if m.is_file() && m.permissions().mode() & 0o111 != 0 {
+                    return Some(p);
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Starts a source.
+pub fn start(source: &SourceConfig, runtime_dir: &Path) -> Result<Running, SourceError> {
+    match &source.kind {
+        SourceKind::Mysql(m) => start_mysql(&source.name, m, runtime_dir),
+        SourceKind::Command(c) => start_command(c),
+    }
+}
+
+fn collect_stderr(mut r: impl Read + Send + 'static) -> JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut kept = Vec::new();
+        let mut buf = [0u8; 8192];
+        loop {
+            match r.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    let room = STDERR_KEEP.saturating_sub(kept.len());
+                    kept.extend_from_slice(&buf[..n.min(room)]);
+                }
+            }
+        }
+        kept
+    })
+}
+
+fn start_command(c: &CommandSource) -> Result<Running, SourceError> {
+    let tool = c.argv[0].clone();
+    let mut child = Command::new(&c.argv[0])
+        .args(&c.argv[1..])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| SourceError::Spawn {
+            tool: tool.clone(),
+            detail: e.to_string(),
+        })?;
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take().map(collect_stderr);
+    Ok(Running {
+        tool,
+        child,
+        stdout,
+        stderr,
+        needs_trailer: false,
+        info: SourceInfo {
+            extension: c.extension.clone(),
+            ..SourceInfo::default()
+        },
+        _options: None,
+    })
+}
+
+// ---- mysql ---------------------------------------------------------------------------------
+
+/// The 0600 options file holding the connection settings and password; removed when dropped.
+struct OptionsFile {
+    path: PathBuf,
+}
+
+impl Drop for OptionsFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Quotes a value for a MariaDB option file.
+fn option_value(v: &str) -> String {
+    let mut out = String::with_capacity(v.len() + 2);
+    out.push('"');
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn read_password(path: &Path) -> Result<String, SourceError> {
+    let text = std::fs::read_to_string(path).map_err(|e| SourceError::PasswordFile {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    })?;
+    let text = text.strip_suffix('\n').unwrap_or(&text);
+    let text = text.strip_suffix('\r').unwrap_or(text);
+    Ok(text.to_string())
+}
+
+fn write_options_file(
+    name: &str,
+    m: &MysqlSource,
+    runtime_dir: &Path,
+) -> Result<OptionsFile, SourceError> {
+    let rt_err = |e: io::Error| SourceError::RuntimeDir {
+        path: runtime_dir.to_path_buf(),
+        detail: e.to_string(),
+    };
+    std::fs::create_dir_all(runtime_dir).map_err(rt_err)?;
+    let mut text = String::from("[client]\n");
+    text.push_str(&format!("user={}\n", option_value(&m.user)));
+    if let Some(pf) = &m.password_file {
+        text.push_str(&format!("password={}\n", option_value(&read_password(pf)?)));
+    }
+    match &m.address {
+        DbAddress::Socket(s) => {
+            text.push_str(&format!("socket={}\n", option_value(&s.to_string_lossy())));
+        }
+        DbAddress::Tcp { host, port } => {
+            text.push_str(&format!(
+                "host={}\nport={port}\nprotocol=TCP\n",
+                option_value(host)
+            ));
+        }
+    }
+    let path = runtime_dir.join(format!("mysql-{name}-{}.cnf", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let guard = OptionsFile { path: path.clone() };
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&path)
+        .map_err(rt_err)?;
+    f.write_all(text.as_bytes()).map_err(rt_err)?;
+    f.sync_all().map_err(rt_err)?;
+    Ok(guard)
+}
+
+/// Reads a client error from stderr and names it in words.
+fn classify_client_error(stderr: &str, address: &str, user: &str) -> Option<SourceError> {
+    for line in stderr.lines() {
+        let l = line.trim();
+        let code = l
+            .split_once("ERROR ")
+            .or_else(|| l.split_once("Got error: "))
+            .and_then(|(_, rest)| rest.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|d| d.parse::<u32>().ok());
+        let detail = l.to_string();
+        match code {
+            Some(2002) | Some(2003) | Some(2005) | Some(2006) | Some(2013) => {
+                let why = if l.ends_with("(111)") || l.contains("(111 ") {
+                    "connection refused".to_string()
+                } else if l.ends_with("(2)") || l.contains("(2 ") {
+                    "the socket does not exist (the server is not running)".to_string()
+                } else if l.contains("(110)") || l.to_ascii_lowercase().contains("timed out") {
+                    "no answer (timed out)".to_string()
+                } else if code == Some(2005) {
+                    "unknown host name".to_string()
+                } else {
+                    detail
+                };
+                return Some(SourceError::Unreachable {
+                    address: address.to_string(),
+                    detail: why,
+                });
+            }
+            Some(1045) => {
+                return Some(SourceError::AccessDenied {
+                    user: user.to_string(),
+                    detail: "wrong password or no such user".to_string(),
+                })
+            }
+            Some(1049) => {
+                let db = l.split('\'').nth(1).unwrap_or("?").to_string();
+                return Some(SourceError::UnknownDatabase {
+                    database: db,
+                    address: address.to_string(),
+                });
+            }
+            Some(1044) | Some(1142) | Some(1227) | Some(1143) => {
+                return Some(SourceError::MissingGrant { detail })
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+fn start_mysql(name: &str, m: &MysqlSource, runtime_dir: &Path) -> Result<Running, SourceError> {
+    let address = m.address.to_string();
+    let dump = match &m.dump_tool {
+        Some(p) => p.clone(),
+        None => find_tool(&["mariadb-dump", "mysqldump"]).ok_or(SourceError::ToolMissing {
+            tool: "mariadb-dump".into(),
+            package: "mariadb-client".into(),
+        })?,
+    };
+    let client = find_tool(&["mariadb", "mysql"]).ok_or(SourceError::ToolMissing {
+        tool: "mariadb".into(),
+        package: "mariadb-client".into(),
+    })?;
+    let options = write_options_file(name, m, runtime_dir)?;
+    let defaults = format!("--defaults-extra-file={}", options.path.display());
+
+    let pre = preflight(&client, &defaults, m, &address)?;
+    let consistency = decide_consistency(m.consistency, &pre.engines);
+
+    let tool = dump
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "mariadb-dump".into());
+    let dump_version = Command::new(&dump)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .map(|s| s.trim().to_string())
+        });
+
+    let mut cmd = Command::new(&dump);
+    cmd.arg(&defaults); // must come first
+    cmd.args(dump_args(&consistency.mode));
+    cmd.arg("--databases").args(&m.databases);
+    cmd.env_remove("MYSQL_PWD")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().map_err(|e| SourceError::Spawn {
+        tool: tool.clone(),
+        detail: e.to_string(),
+    })?;
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take().map(collect_stderr);
+    Ok(Running {
+        tool,
+        child,
+        stdout,
+        stderr,
+        needs_trailer: true,
+        info: SourceInfo {
+            databases: m.databases.clone(),
+            server_version: pre.version,
+            dump_tool: dump_version,
+            consistency: Some(consistency),
+            extension: "sql".into(),
+            warnings: Vec::new(),
+        },
+        _options: Some(options),
+    })
+}
+
+/// The dump flags (after `--defaults-extra-file`, before `--databases`). See docs/mysql-dump.md.
+pub fn dump_args(mode: &str) -> Vec<&'static str> {
+    let mut v = vec![
+        "--routines",
+        "--events",
+        "--triggers",
+        "--hex-blob",
+        "--default-character-set=utf8mb4",
+        "--quick",
+        "--max-allowed-packet=1G",
+        "--add-drop-table",
+        "--comments",
+        "--dump-date",
+        "--tz-utc",
+    ];
+    if mode == "lock-tables" {
+        v.insert(0, "--lock-tables");
+    } else {
+        v.insert(0, "--single-transaction");
+        v.insert(1, "--skip-lock-tables");
+    }
+    v
+}
+
+struct Preflight {
+    version: Option<String>,
+    /// `db.table` → engine
+    engines: BTreeMap<String, String>,
+}
+
+fn preflight(
+    client: &Path,
+    defaults: &str,
+    m: &MysqlSource,
+    address: &str,
+) -> Result<Preflight, SourceError> {
+    let list = m
+        .databases
+        .iter()
+        .map(|d| format!("'{d}'"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let sql = format!(
+        "SELECT 'version', VERSION(), '';\
+         SELECT 'schema', SCHEMA_NAME, '' FROM information_schema.SCHEMATA WHERE SCHEMA_NAME IN ({list});\
+         SELECT 'table', CONCAT(TABLE_SCHEMA, '.', TABLE_NAME), IFNULL(ENGINE, '') FROM information_schema.TABLES \
+         WHERE TABLE_TYPE = 'BASE TABLE' AND TABLE_SCHEMA IN ({list});"
+    );
+    let out = Command::new(client)
+        .arg(defaults)
+        .args(["--batch", "--skip-column-names", "--connect-timeout=15", "-e", &sql])
+        .env_remove("MYSQL_PWD")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| SourceError::Spawn {
+            tool: client.display().to_string(),
+            detail: e.to_string(),
+        })?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        return Err(
+            classify_client_error(&stderr, address, &m.user).unwrap_or(SourceError::Query {
+                detail: first_lines(&stderr, 3),
+            }),
+        );
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let mut version = None;
+    let mut schemas = Vec::new();
+    let mut engines = BTreeMap::new();
+    for line in stdout.lines() {
+        let mut f = line.split('\t');
+        match (f.next(), f.next(), f.next()) {
+            (Some("version"), Some(v), _) => version = Some(v.to_string()),
+            (Some("schema"), Some(s), _) => schemas.push(s.to_string()),
+            (Some("table"), Some(t), Some(e)) => {
+                engines.insert(t.to_string(), e.to_string());
+            }
+            _ => {}
+        }
+    }
+    if let Some(missing) = m.databases.iter().find(|d| !schemas.contains(d)) {
+        return Err(SourceError::UnknownDatabase {
+            database: missing.clone(),
+            address: address.to_string(),
+        });
+    }
+    Ok(Preflight { version, engines })
+}
+
+/// Chooses the dump mode and says what guarantee the dump will have (docs/mysql-dump.md).
+pub fn decide_consistency(
+    wanted: Consistency,
+    engines: &BTreeMap<String, String>,
+) -> ConsistencyInfo {
+    let non_tx: BTreeMap<String, String> = engines
+        .iter()
+        .filter(|(_, e)| !TRANSACTIONAL_ENGINES.iter().any(|t| t.eq_ignore_ascii_case(e)))
+        .map(|(t, e)| (t.clone(), e.clone()))
+        .collect();
+    let mode = match wanted {
+        Consistency::SingleTransaction => "single-transaction",
+        Consistency::LockTables => "lock-tables",
+        Consistency::Auto if non_tx.is_empty() => "single-transaction",
+        Consistency::Auto => "lock-tables",
+    };
+    let guarantee = match (mode, non_tx.is_empty()) {
+        ("single-transaction", true) => {
+            "consistent snapshot: every table is transactional and was read in one transaction".to_string()
+        }
+        ("single-transaction", false) => format!(
+            "partial: transactional tables come from one snapshot, but {} non-transactional table(s) were read without a lock and may not match them",
+            non_tx.len()
+        ),
+        _ => "per database: each database was read-locked while it was dumped, so each is consistent in itself; writes waited meanwhile".to_string(),
+    };
+    ConsistencyInfo {
+        mode: mode.to_string(),
+        guarantee,
+        non_transactional_tables: non_tx,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trailer_detection() {
+        assert!(has_dump_trailer(b"INSERT ...;\n-- Dump completed on 2026-11-26 10:00:01\n"));
+        assert!(has_dump_trailer(b"x\n-- Dump completed\n\n"));
+        assert!(!has_dump_trailer(b"INSERT INTO t VALUES (1,"));
+        assert!(!has_dump_trailer(b""));
+        assert!(!has_dump_trailer(b"-- Dump completed\nINSERT x;\n"));
+    }
+
+    #[test]
+    fn option_values_are_quoted() {
+        assert_eq!(option_value(r#"a"b\c"#), r#""a\"b\\c""#);
+        assert_eq!(option_value("p w\n"), "\"p w\\n\"");
+    }
+
+    #[test]
+    fn client_errors_in_words() {
+        let e = classify_client_error(
+            "ERROR 2002 (HY000): Can't connect to local server through socket '/x.sock' (2)",
+            "socket /x.sock",
+            "backup",
+        );
+        assert!(matches!(e, Some(SourceError::Unreachable { ref detail, .. }) if detail.contains("not running")));
+        let e = classify_client_error(
+            "ERROR 2003 (HY000): Can't connect to MySQL server on '10.0.0.5' (111)",
+            "10.0.0.5:3306",
+            "backup",
+        )
+        .expect("classified");
+        assert_eq!(
+            e.to_string(),
+            "database unreachable at 10.0.0.5:3306: connection refused (is MariaDB running and is the address in the config right?)"
+        );
+        let e = classify_client_error(
+            "ERROR 1045 (28000): Access denied for user 'backup'@'localhost' (using password: YES)",
+            "x",
+            "backup",
+        );
+        assert!(matches!(e, Some(SourceError::AccessDenied { .. })));
+        let e = classify_client_error(
+            "mariadb-dump: Got error: 1049: \"Unknown database 'pmx'\" when selecting the database",
+            "x",
+            "backup",
+        );
+        assert!(matches!(e, Some(SourceError::UnknownDatabase { ref database, .. }) if database == "pmx" || database == "?"));
+    }
+
+    #[test]
+    fn consistency_auto_chooses_by_engine() {
+        let mut e = BTreeMap::new();
+        e.insert("pmi.pendonor".to_string(), "InnoDB".to_string());
+        let c = decide_consistency(Consistency::Auto, &e);
+        assert_eq!(c.mode, "single-transaction");
+        assert!(c.non_transactional_tables.is_empty());
+        e.insert("pmi.hasilelisa".to_string(), "MyISAM".to_string());
+        let c = decide_consistency(Consistency::Auto, &e);
+        assert_eq!(c.mode, "lock-tables");
+        assert_eq!(c.non_transactional_tables.len(), 1);
+        let c = decide_consistency(Consistency::SingleTransaction, &e);
+        assert!(c.guarantee.starts_with("partial"));
+        assert!(dump_args("lock-tables").contains(&"--lock-tables"));
+        assert!(dump_args("single-transaction").contains(&"--single-transaction"));
+    }
+
+    #[test]
+    fn judge_rules() {
+        let ok = ExitStatus::from_raw(0);
+        let t = b"-- Dump completed on x\n";
+        assert!(judge("d", ok, "", t, true).is_ok());
+        assert!(matches!(judge("d", ok, "", b"INSERT", true), Err(SourceError::Truncated { .. })));
+        assert!(matches!(
+            judge("d", ok, "mariadb-dump: Couldn't execute 'x': error 1", t, true),
+            Err(SourceError::StderrError { .. })
+        ));
+        assert!(judge("d", ok, "Warning: something", t, true).is_ok());
+        assert!(matches!(judge("d", ExitStatus::from_raw(9), "", t, true), Err(SourceError::Killed { signal: 9, .. })));
+        assert!(matches!(judge("d", ExitStatus::from_raw(2 << 8), "boom", t, false), Err(SourceError::Failed { code: 2, .. })));
+        assert!(judge("c", ok, "error text is fine for commands", b"", false).is_ok());
+    }
+}

@@ -1,0 +1,460 @@
+/*!
+The catalog: an SQLite database in `state_dir` that records every run and every copy.
+
+Opened in WAL mode with `synchronous=FULL`, so a committed record survives a power cut. The schema
+evolves through numbered migrations kept in [`MIGRATIONS`] and tracked with `PRAGMA user_version`;
+a catalog written by a newer program is refused rather than misread.
+*/
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+
+/// The catalog's file name inside `state_dir`.
+pub const FILE_NAME: &str = "catalog.sqlite";
+
+/// Schema migrations, applied in order; entry `i` brings the schema to version `i + 1`.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: runs and copies
+    "CREATE TABLE runs (
+        id            INTEGER PRIMARY KEY,
+        source        TEXT    NOT NULL,
+        kind          TEXT    NOT NULL,
+        trigger       TEXT    NOT NULL,
+        started_at    TEXT    NOT NULL,
+        started_unix  INTEGER NOT NULL,
+        finished_at   TEXT,
+        status        TEXT    NOT NULL CHECK (status IN ('running', 'ok', 'failed')),
+        reason        TEXT,
+        bytes_raw     INTEGER,
+        bytes_stored  INTEGER,
+        sha256        TEXT,
+        copies_ok     INTEGER NOT NULL DEFAULT 0,
+        copies_total  INTEGER NOT NULL DEFAULT 0,
+        warnings      TEXT,
+        pid           INTEGER NOT NULL
+    );
+    CREATE INDEX runs_by_source ON runs (source, started_unix);
+    CREATE TABLE copies (
+        id           INTEGER PRIMARY KEY,
+        run_id       INTEGER NOT NULL REFERENCES runs (id),
+        target       TEXT    NOT NULL,
+        path         TEXT,
+        role         TEXT,
+        status       TEXT    NOT NULL CHECK (status IN ('ok', 'failed')),
+        reason       TEXT,
+        bytes        INTEGER,
+        recorded_at  TEXT    NOT NULL
+    );
+    CREATE INDEX copies_by_run ON copies (run_id);",
+];
+
+/// The catalog cannot be opened or written.
+#[derive(Debug)]
+pub enum CatalogError {
+    /// SQLite reported an error.
+    Sqlite { path: PathBuf, detail: String },
+    /// The state directory cannot be created.
+    StateDir { path: PathBuf, detail: String },
+    /// The catalog was written by a newer version of this program.
+    TooNew { path: PathBuf, version: i64 },
+}
+
+impl fmt::Display for CatalogError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CatalogError::Sqlite { path, detail } => write!(
+                f,
+                "the catalog {} cannot be used: {detail} (check that state_dir is writable and the disk is not full)",
+                path.display()
+            ),
+            CatalogError::StateDir { path, detail } => write!(
+                f,
+                "cannot create the state directory {}: {detail}",
+                path.display()
+            ),
+            CatalogError::TooNew { path, version } => write!(
+                f,
+                "the catalog {} has schema version {version}, newer than this program knows ({}): install the newer simdondar-backup again",
+                path.display(),
+                MIGRATIONS.len()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for CatalogError {}
+
+/// What starts a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRun<'a> {
+    pub source: &'a str,
+    pub kind: &'a str,
+    pub trigger: &'a str,
+    pub started_at: &'a str,
+    pub started_unix: i64,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RunEnd {
+    pub ok: bool,
+    pub finished_at: String,
+    pub reason: Option<String>,
+    pub bytes_raw: Option<u64>,
+    pub bytes_stored: Option<u64>,
+    pub sha256: Option<String>,
+    pub copies_ok: u32,
+    pub copies_total: u32,
+    pub warnings: Vec<String>,
+}
+
+/// One copy's outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CopyRow {
+    pub run_id: i64,
+    pub target: String,
+    pub path: Option<String>,
+    pub role: Option<String>,
+    pub ok: bool,
+    pub reason: Option<String>,
+    pub bytes: Option<u64>,
+    pub recorded_at: String,
+}
+
+/// One run as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunRow {
+    pub id: i64,
+    pub source: String,
+    pub kind: String,
+    pub trigger: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    /// `running`, `ok` or `failed`.
+    pub status: String,
+    pub reason: Option<String>,
+    pub bytes_raw: Option<u64>,
+    pub bytes_stored: Option<u64>,
+    pub sha256: Option<String>,
+    pub copies_ok: u32,
+    pub copies_total: u32,
+}
+
+/// An open catalog.
+pub struct Catalog {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl fmt::Debug for Catalog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Catalog").field("path", &self.path).finish()
+    }
+}
+
+const RUN_COLUMNS: &str = "id, source, kind, trigger, started_at, finished_at, status, reason, \
+                           bytes_raw, bytes_stored, sha256, copies_ok, copies_total";
+
+fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
+    Ok(RunRow {
+        id: r.get(0)?,
+        source: r.get(1)?,
+        kind: r.get(2)?,
+        trigger: r.get(3)?,
+        started_at: r.get(4)?,
+        finished_at: r.get(5)?,
+        status: r.get(6)?,
+        reason: r.get(7)?,
+        bytes_raw: r.get::<_, Option<i64>>(8)?.map(|v| v as u64),
+        bytes_stored: r.get::<_, Option<i64>>(9)?.map(|v| v as u64),
+        sha256: r.get(10)?,
+        copies_ok: r.get(11)?,
+        copies_total: r.get(12)?,
+    })
+}
+
+impl Catalog {
+    /// Opens (creating and migrating as needed) the catalog in `state_dir`.
+    pub fn open(state_dir: &Path) -> Result<Catalog, CatalogError> {
+        std::fs::create_dir_all(state_dir).map_err(|e| CatalogError::StateDir {
+            path: state_dir.to_path_buf(),
+            detail: e.to_string(),
+        })?;
+        Catalog::open_path(&state_dir.join(FILE_NAME))
+    }
+
+    /// Opens the catalog at an explicit path.
+    pub fn open_path(path: &Path) -> Result<Catalog, CatalogError> {
+        let err = |e: rusqlite::Error| CatalogError::Sqlite {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        };
+        let conn = Connection::open(path).map_err(err)?;
+        conn.busy_timeout(Duration::from_secs(30)).map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(err)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(err)?;
+        let mut cat = Catalog {
+            conn,
+            path: path.to_path_buf(),
+        };
+        cat.migrate()?;
+        Ok(cat)
+    }
+
+    fn err(&self, e: rusqlite::Error) -> CatalogError {
+        CatalogError::Sqlite {
+            path: self.path.clone(),
+            detail: e.to_string(),
+        }
+    }
+
+    /// The schema version now in the file.
+    pub fn schema_version(&self) -> Result<i64, CatalogError> {
+        self.conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(|e| self.err(e))
+    }
+
+    fn migrate(&mut self) -> Result<(), CatalogError> {
+        let current = self.schema_version()?;
+        let target = MIGRATIONS.len() as i64;
+        if current > target {
+            return Err(CatalogError::TooNew {
+                path: self.path.clone(),
+                version: current,
+            });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+            let path = self.path.clone();
+            let err = |e: rusqlite::Error| CatalogError::Sqlite {
+                path: path.clone(),
+                detail: format!("migration to schema version {}: {e}", i + 1),
+            };
+            let tx = self.conn.transaction().map_err(err)?;
+            tx.execute_batch(sql).map_err(err)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)
+                .map_err(err)?;
+            tx.commit().map_err(err)?;
+        }
+        Ok(())
+    }
+
+    /// Records the start of a run; returns its id.
+    pub fn begin_run(&self, run: &NewRun<'_>) -> Result<i64, CatalogError> {
+        self.conn
+            .execute(
+                "INSERT INTO runs (source, kind, trigger, started_at, started_unix, status, pid)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'running', ?6)",
+                params![
+                    run.source,
+                    run.kind,
+                    run.trigger,
+                    run.started_at,
+                    run.started_unix,
+                    std::process::id()
+                ],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Records how a run ended.
+    pub fn finish_run(&self, id: i64, end: &RunEnd) -> Result<(), CatalogError> {
+        let warnings = if end.warnings.is_empty() {
+            None
+        } else {
+            Some(end.warnings.join("\n"))
+        };
+        self.conn
+            .execute(
+                "UPDATE runs SET status = ?2, finished_at = ?3, reason = ?4, bytes_raw = ?5,
+                 bytes_stored = ?6, sha256 = ?7, copies_ok = ?8, copies_total = ?9, warnings = ?10
+                 WHERE id = ?1",
+                params![
+                    id,
+                    if end.ok { "ok" } else { "failed" },
+                    end.finished_at,
+                    end.reason,
+                    end.bytes_raw.map(|v| v as i64),
+                    end.bytes_stored.map(|v| v as i64),
+                    end.sha256,
+                    end.copies_ok,
+                    end.copies_total,
+                    warnings
+                ],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Records one copy.
+    pub fn record_copy(&self, copy: &CopyRow) -> Result<(), CatalogError> {
+        self.conn
+            .execute(
+                "INSERT INTO copies (run_id, target, path, role, status, reason, bytes, recorded_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    copy.run_id,
+                    copy.target,
+                    copy.path,
+                    copy.role,
+                    if copy.ok { "ok" } else { "failed" },
+                    copy.reason,
+                    copy.bytes.map(|v| v as i64),
+                    copy.recorded_at
+                ],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Marks runs of `source` still shown as running as failed: their process is gone (the
+    /// caller holds the source's lock, so no live process can own them).
+    pub fn mark_interrupted(&self, source: &str, now: &str) -> Result<usize, CatalogError> {
+        self.conn
+            .execute(
+                "UPDATE runs SET status = 'failed', finished_at = ?2,
+                 reason = 'interrupted: the agent stopped (killed, crashed or power cut) during this run; nothing it wrote was kept'
+                 WHERE source = ?1 AND status = 'running'",
+                params![source, now],
+            )
+            .map_err(|e| self.err(e))
+    }
+
+    /// The newest runs first.
+    pub fn recent_runs(&self, limit: u32) -> Result<Vec<RunRow>, CatalogError> {
+        let mut st = self
+            .conn
+            .prepare(&format!(
+                "SELECT {RUN_COLUMNS} FROM runs ORDER BY id DESC LIMIT ?1"
+            ))
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([limit], run_row)
+            .map_err(|e| self.err(e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.err(e))?;
+        Ok(rows)
+    }
+
+    /// The newest run of a source, and the newest successful one.
+    pub fn last_runs(&self, source: &str) -> Result<(Option<RunRow>, Option<RunRow>), CatalogError> {
+        let last = self
+            .conn
+            .query_row(
+                &format!("SELECT {RUN_COLUMNS} FROM runs WHERE source = ?1 ORDER BY id DESC LIMIT 1"),
+                [source],
+                run_row,
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        let ok = self
+            .conn
+            .query_row(
+                &format!(
+                    "SELECT {RUN_COLUMNS} FROM runs WHERE source = ?1 AND status = 'ok' ORDER BY id DESC LIMIT 1"
+                ),
+                [source],
+                run_row,
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        Ok((last, ok))
+    }
+
+    /// The copies of a run.
+    pub fn copies_of(&self, run_id: i64) -> Result<Vec<CopyRow>, CatalogError> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT run_id, target, path, role, status, reason, bytes, recorded_at
+                 FROM copies WHERE run_id = ?1 ORDER BY id",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([run_id], |r| {
+                Ok(CopyRow {
+                    run_id: r.get(0)?,
+                    target: r.get(1)?,
+                    path: r.get(2)?,
+                    role: r.get(3)?,
+                    ok: r.get::<_, String>(4)? == "ok",
+                    reason: r.get(5)?,
+                    bytes: r.get::<_, Option<i64>>(6)?.map(|v| v as u64),
+                    recorded_at: r.get(7)?,
+                })
+            })
+            .map_err(|e| self.err(e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.err(e))?;
+        Ok(rows)
+    }
+
+    /// Bytes stored by the newest successful run of a source (to estimate the next one).
+    pub fn last_stored_bytes(&self, source: &str) -> Result<Option<u64>, CatalogError> {
+        Ok(self.last_runs(source)?.1.and_then(|r| r.bytes_stored))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrates_records_and_reopens() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let c = Catalog::open(d.path()).expect("open");
+        assert_eq!(c.schema_version().expect("v"), MIGRATIONS.len() as i64);
+        let journal: String = c
+            .conn
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .expect("pragma");
+        assert_eq!(journal, "wal");
+        let id = c
+            .begin_run(&NewRun {
+                source: "pmi",
+                kind: "mysql",
+                trigger: "cli",
+                started_at: "2026-11-26T10:00:00+07:00",
+                started_unix: 1,
+            })
+            .expect("begin");
+        c.record_copy(&CopyRow {
+            run_id: id,
+            target: "/t".into(),
+            path: Some("SIMDONDAR-BACKUP/pmi/x".into()),
+            role: Some("auto".into()),
+            ok: true,
+            reason: None,
+            bytes: Some(10),
+            recorded_at: "now".into(),
+        })
+        .expect("copy");
+        drop(c);
+        let c = Catalog::open(d.path()).expect("reopen");
+        assert_eq!(c.mark_interrupted("pmi", "later").expect("mark"), 1);
+        let (last, ok) = c.last_runs("pmi").expect("last");
+        let last = last.expect("a run");
+        assert_eq!(last.status, "failed");
+        assert!(last.reason.unwrap_or_default().contains("interrupted"));
+        assert!(ok.is_none());
+        assert_eq!(c.copies_of(id).expect("copies").len(), 1);
+    }
+
+    #[test]
+    fn refuses_newer_schema() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let p = d.path().join(FILE_NAME);
+        {
+            let conn = Connection::open(&p).expect("open");
+            conn.pragma_update(None, "user_version", 99).expect("pragma");
+        }
+        let e = Catalog::open_path(&p).expect_err("too new");
+        assert!(e.to_string().contains("newer"), "{e}");
+    }
+}

@@ -1,0 +1,447 @@
+/*!
+The command line (DESIGN.md §3): definitions with clap, and one function per command. Exit codes:
+0 success, 1 the operation failed (a backup, a restore), 2 bad usage or configuration.
+*/
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use serde::Serialize;
+
+use crate::backup::inventory;
+use crate::backup::restore;
+use crate::backup::run::{run_backup, Trigger};
+use crate::backup::writer::Target;
+use crate::catalog::Catalog;
+use crate::config::{self, Config, Role};
+
+/// simdondar-backup: verified backups of the SIMDONDAR database onto USB disks.
+#[derive(Debug, Parser)]
+#[command(name = "simdondar-backup", version, about, long_about = None)]
+pub struct Cli {
+    /// The configuration file.
+    #[arg(long, global = true, value_name = "PATH", default_value = config::DEFAULT_PATH)]
+    pub config: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Take one backup now.
+    Backup {
+        /// Back up only this source (repeatable); default: every source.
+        #[arg(long = "source", value_name = "NAME")]
+        sources: Vec<String>,
+        /// Write only to this directory (repeatable; each is a target root).
+        #[arg(long = "target", value_name = "DIR")]
+        targets: Vec<PathBuf>,
+    },
+    /// List the backups found on targets (from their manifests), newest first.
+    List {
+        /// The target root to look at (repeatable); default: the configured targets.
+        #[arg(long = "target", value_name = "DIR")]
+        targets: Vec<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a backup's checksums, then write the original dump to standard output.
+    Restore {
+        /// Any file of the backup: the data file, a part, its .sha256 or its .json.
+        file: PathBuf,
+        /// Write the dump to standard output (required: pipe it into `mariadb`).
+        #[arg(long)]
+        stdout: bool,
+    },
+    /// What the appliance knows: the last run and the last good backup of each source.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Configuration commands.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Read and check the configuration; errors name file, line and column.
+    Check,
+}
+
+/// A command's failure, with its exit code.
+#[derive(Debug)]
+pub enum Failure {
+    /// Bad usage or configuration (exit 2).
+    Usage(String),
+    /// The operation failed (exit 1).
+    Failed(String),
+}
+
+impl Failure {
+    fn code(&self) -> u8 {
+        match self {
+            Failure::Usage(_) => 2,
+            Failure::Failed(_) => 1,
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Usage(m) | Failure::Failed(m) => f.write_str(m),
+        }
+    }
+}
+
+/// Entry point for the binary.
+pub fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+        .format_timestamp_secs()
+        .init();
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            let _ = writeln!(std::io::stderr(), "simdondar-backup: {f}");
+            ExitCode::from(f.code())
+        }
+    }
+}
+
+/// Runs a parsed command.
+pub fn run(cli: &Cli) -> Result<(), Failure> {
+    match &cli.command {
+        Command::Backup { sources, targets } => cmd_backup(&cli.config, sources, targets),
+        Command::List { targets, json } => cmd_list(&cli.config, targets, *json),
+        Command::Restore { file, stdout } => cmd_restore(file, *stdout),
+        Command::Status { json } => cmd_status(&cli.config, *json),
+        Command::Config {
+            command: ConfigCommand::Check,
+        } => cmd_config_check(&cli.config),
+    }
+}
+
+fn load(path: &Path) -> Result<Config, Failure> {
+    Config::load(path).map_err(|e| Failure::Usage(e.to_string()))
+}
+
+/// `1.5 MiB`
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+fn cmd_backup(config_path: &Path, sources: &[String], targets: &[PathBuf]) -> Result<(), Failure> {
+    let cfg = load(config_path)?;
+    let chosen: Vec<_> = if sources.is_empty() {
+        cfg.sources.iter().collect()
+    } else {
+        sources
+            .iter()
+            .map(|n| {
+                cfg.source(n).ok_or_else(|| {
+                    let known: Vec<_> = cfg.sources.iter().map(|s| s.name.as_str()).collect();
+                    Failure::Usage(format!(
+                        "no source named '{n}' in {} (known: {})",
+                        cfg.path.display(),
+                        known.join(", ")
+                    ))
+                })
+            })
+            .collect::<Result<_, _>>()?
+    };
+    if chosen.is_empty() {
+        return Err(Failure::Usage(format!(
+            "{} defines no [[source]]: nothing to back up",
+            cfg.path.display()
+        )));
+    }
+    let targets: Vec<Target> = if targets.is_empty() {
+        cfg.targets
+            .iter()
+            .map(|t| Target {
+                root: t.path.clone(),
+                role: t.role,
+            })
+            .collect()
+    } else {
+        targets
+            .iter()
+            .map(|p| {
+                let abs = std::path::absolute(p).unwrap_or_else(|_| p.clone());
+                let role = cfg
+                    .targets
+                    .iter()
+                    .find(|t| t.path == abs)
+                    .map(|t| t.role)
+                    .unwrap_or(Role::Auto);
+                Target { root: abs, role }
+            })
+            .collect()
+    };
+    if targets.is_empty() {
+        return Err(Failure::Usage(
+            "no target to write to: add a [[target]] to the config or give --target DIR".into(),
+        ));
+    }
+    let catalog = Catalog::open(&cfg.state_dir).map_err(|e| Failure::Failed(e.to_string()))?;
+    let mut failed = Vec::new();
+    let mut out = std::io::stdout().lock();
+    for source in chosen {
+        let report = run_backup(&cfg, source, &targets, Trigger::Cli, &catalog)
+            .map_err(|e| Failure::Failed(e.to_string()))?;
+        for c in &report.copies {
+            match &c.result {
+                Ok(bytes) => {
+                    let _ = writeln!(
+                        out,
+                        "OK      {}  {}  ({}, verified)",
+                        source.name,
+                        c.target.root.join(&c.relative_path).display(),
+                        human_bytes(*bytes)
+                    );
+                }
+                Err(e) => {
+                    let _ = writeln!(out, "FAILED  {}  {}: {e}", source.name, c.target.root.display());
+                }
+            }
+        }
+        if let Some(m) = &report.manifest {
+            let _ = writeln!(
+                out,
+                "        sha256 {}  raw {} → stored {}",
+                m.sha256,
+                human_bytes(m.bytes_raw),
+                human_bytes(m.bytes_stored)
+            );
+        }
+        if !report.ok {
+            failed.push(format!(
+                "backup of '{}' failed: {}",
+                source.name,
+                report.reason.unwrap_or_else(|| "unknown reason".into())
+            ));
+        }
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::Failed(failed.join("\n")))
+    }
+}
+
+#[derive(Serialize)]
+struct ListEntry {
+    target: String,
+    source: String,
+    path: String,
+    started_at: Option<String>,
+    bytes_stored: Option<u64>,
+    sha256: Option<String>,
+    error: Option<String>,
+}
+
+fn cmd_list(config_path: &Path, targets: &[PathBuf], json: bool) -> Result<(), Failure> {
+    let roots: Vec<PathBuf> = if targets.is_empty() {
+        load(config_path)?.targets.iter().map(|t| t.path.clone()).collect()
+    } else {
+        targets.to_vec()
+    };
+    if roots.is_empty() {
+        return Err(Failure::Usage(
+            "no target to list: give --target DIR or add a [[target]] to the config".into(),
+        ));
+    }
+    let mut entries = Vec::new();
+    let mut problems = Vec::new();
+    for root in &roots {
+        match inventory::scan(root) {
+            Ok(list) => {
+                for e in list {
+                    let (started_at, bytes_stored, sha256, error) = match &e.manifest {
+                        Ok(m) => (Some(m.started_at.clone()), Some(m.bytes_stored), Some(m.sha256.clone()), None),
+                        Err(err) => (None, None, None, Some(err.clone())),
+                    };
+                    entries.push(ListEntry {
+                        target: root.display().to_string(),
+                        source: e.source,
+                        path: e.data_path.display().to_string(),
+                        started_at,
+                        bytes_stored,
+                        sha256,
+                        error,
+                    });
+                }
+            }
+            Err(e) => problems.push(e),
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    if json {
+        let text = serde_json::to_string_pretty(&entries).unwrap_or_else(|_| "[]".into());
+        let _ = writeln!(out, "{text}");
+    } else {
+        if entries.is_empty() {
+            let _ = writeln!(out, "no backups found");
+        }
+        for e in &entries {
+            match &e.error {
+                None => {
+                    let _ = writeln!(
+                        out,
+                        "{:<25}  {:<8}  {:>10}  {}",
+                        e.started_at.as_deref().unwrap_or("?"),
+                        e.source,
+                        human_bytes(e.bytes_stored.unwrap_or(0)),
+                        e.path
+                    );
+                }
+                Some(err) => {
+                    let _ = writeln!(out, "{:<25}  {:<8}  {:>10}  {}  UNUSABLE: {err}", "?", e.source, "?", e.path);
+                }
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::Failed(problems.join("\n")))
+    }
+}
+
+fn cmd_restore(file: &Path, to_stdout: bool) -> Result<(), Failure> {
+    if !to_stdout {
+        return Err(Failure::Usage(format!(
+            "restore writes the dump to standard output: add --stdout, e.g. `simdondar-backup restore {} --stdout | mariadb`",
+            file.display()
+        )));
+    }
+    let stdout = std::io::stdout();
+    if stdout.is_terminal() {
+        return Err(Failure::Usage(
+            "refusing to write a database dump to the terminal: pipe it, e.g. `… --stdout | mariadb` or `… --stdout > dump.sql`".into(),
+        ));
+    }
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
+    let r = restore::restore(file, &mut out).map_err(|e| Failure::Failed(e.to_string()))?;
+    if !r.manifest_found {
+        log::warn!("no manifest next to {}: checked against the .sha256 file only", file.display());
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct SourceStatus {
+    source: String,
+    kind: String,
+    interval_seconds: u64,
+    last_run: Option<crate::catalog::RunRow>,
+    last_ok: Option<crate::catalog::RunRow>,
+}
+
+fn cmd_status(config_path: &Path, json: bool) -> Result<(), Failure> {
+    let cfg = load(config_path)?;
+    let catalog = Catalog::open(&cfg.state_dir).map_err(|e| Failure::Failed(e.to_string()))?;
+    let mut list = Vec::new();
+    for s in &cfg.sources {
+        let (last_run, last_ok) = catalog
+            .last_runs(&s.name)
+            .map_err(|e| Failure::Failed(e.to_string()))?;
+        list.push(SourceStatus {
+            source: s.name.clone(),
+            kind: s.kind.as_str().to_string(),
+            interval_seconds: s.interval.as_secs(),
+            last_run,
+            last_ok,
+        });
+    }
+    let mut out = std::io::stdout().lock();
+    if json {
+        let text = serde_json::to_string_pretty(&serde_json::json!({ "sources": list }))
+            .unwrap_or_else(|_| "{}".into());
+        let _ = writeln!(out, "{text}");
+        return Ok(());
+    }
+    for s in &list {
+        let _ = writeln!(out, "{} ({}, every {}s)", s.source, s.kind, s.interval_seconds);
+        match &s.last_run {
+            None => {
+                let _ = writeln!(out, "  last run:    never");
+            }
+            Some(r) => {
+                let _ = writeln!(
+                    out,
+                    "  last run:    {} {} ({} of {} copies){}",
+                    r.started_at,
+                    r.status.to_uppercase(),
+                    r.copies_ok,
+                    r.copies_total,
+                    r.reason.as_deref().map(|m| format!(": {m}")).unwrap_or_default()
+                );
+            }
+        }
+        match &s.last_ok {
+            None => {
+                let _ = writeln!(out, "  last good:   never");
+            }
+            Some(r) => {
+                let _ = writeln!(
+                    out,
+                    "  last good:   {} ({})",
+                    r.started_at,
+                    human_bytes(r.bytes_stored.unwrap_or(0))
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn cmd_config_check(config_path: &Path) -> Result<(), Failure> {
+    let cfg = load(config_path)?;
+    println!(
+        "{}: OK — {} source(s), {} static target(s), time zone {}, state in {}",
+        cfg.path.display(),
+        cfg.sources.len(),
+        cfg.targets.len(),
+        cfg.timezone.name(),
+        cfg.state_dir.display()
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_valid() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn human_sizes() {
+        assert_eq!(human_bytes(12), "12 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(3 * 1024 * 1024 * 1024), "3.0 GiB");
+    }
+}

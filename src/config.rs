@@ -1,0 +1,976 @@
+/*!
+The configuration file (TOML, DESIGN.md §3): parsing, defaults and validation.
+
+Every error names the file, the line and the column of the offending value and says what to do.
+Unknown keys are errors (a typo must never silently disable a setting), and a password file that
+other users can read is an error. The raw serde structs mirror the file; [`Config`] is the checked,
+typed result the rest of the program uses.
+*/
+
+use std::fmt;
+use std::ops::Range;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// Where the configuration lives when `--config` is not given.
+pub const DEFAULT_PATH: &str = "/etc/simdondar-backup/config.toml";
+
+/// The SOP's floor: at least five distinct backups are kept.
+pub const SOP_MIN_KEEP: u32 = 5;
+
+/// A configuration problem, located in the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The configuration file.
+    pub file: PathBuf,
+    /// 1-based line of the offending value (0 when the problem is not tied to a place).
+    pub line: usize,
+    /// 1-based column (in characters) of the offending value.
+    pub column: usize,
+    /// What is wrong and what to do about it.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.file.display(), self.message)
+        } else {
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file.display(),
+                self.line,
+                self.column,
+                self.message
+            )
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The role of a target: automatic (stays attached) or manual (carried away).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Permanently attached; receives the scheduled backups.
+    Auto,
+    /// Plugged in by IT Support for a manual copy, then carried away.
+    Manual,
+}
+
+impl Role {
+    /// The word used in files and on screen.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Auto => "auto",
+            Role::Manual => "manual",
+        }
+    }
+}
+
+/// How a MySQL/MariaDB dump is made consistent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Consistency {
+    /// Inspect the table engines and choose (see `docs/consistency.md`).
+    Auto,
+    /// `--single-transaction`: a consistent snapshot of transactional tables, no locks.
+    SingleTransaction,
+    /// `--lock-tables`: every database read-locked while it is dumped.
+    LockTables,
+}
+
+/// Where the database server is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DbAddress {
+    /// A local unix socket.
+    Socket(PathBuf),
+    /// A TCP host and port.
+    Tcp { host: String, port: u16 },
+}
+
+impl fmt::Display for DbAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DbAddress::Socket(p) => write!(f, "socket {}", p.display()),
+            DbAddress::Tcp { host, port } => write!(f, "{host}:{port}"),
+        }
+    }
+}
+
+/// A `mysql` source: databases dumped with `mariadb-dump`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MysqlSource {
+    pub address: DbAddress,
+    pub user: String,
+    pub password_file: Option<PathBuf>,
+    pub databases: Vec<String>,
+    pub consistency: Consistency,
+    /// Explicit dump tool; `None` means `mariadb-dump`, falling back to `mysqldump`.
+    pub dump_tool: Option<PathBuf>,
+}
+
+/// A `command` source: any program whose standard output is the backup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandSource {
+    /// The program and its arguments (no shell).
+    pub argv: Vec<String>,
+    /// The file extension of the stream before compression, e.g. `tar` or `sql`.
+    pub extension: String,
+}
+
+/// What a source is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceKind {
+    Mysql(MysqlSource),
+    Command(CommandSource),
+}
+
+impl SourceKind {
+    /// The word used in manifests and the catalog.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SourceKind::Mysql(_) => "mysql",
+            SourceKind::Command(_) => "command",
+        }
+    }
+}
+
+/// One thing to back up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceConfig {
+    /// Used in paths and file names: lowercase letters, digits, `-` and `_`.
+    pub name: String,
+    pub kind: SourceKind,
+    pub interval: Duration,
+}
+
+/// A static directory target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetConfig {
+    pub path: PathBuf,
+    pub role: Role,
+}
+
+/// `[schedule]`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleConfig {
+    pub manual_reminder: Duration,
+}
+
+/// `[disks]`: which block devices are candidates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DiskMatch {
+    Usb,
+    Any,
+}
+
+/// `[disks]`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisksConfig {
+    pub match_: DiskMatch,
+    pub label_prefix: String,
+}
+
+/// `[encryption]`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncryptionConfig {
+    pub recipients: Vec<String>,
+    pub require_for: Vec<Role>,
+}
+
+/// Which front panel drives the LEDs and the OLED.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PanelKind {
+    Hardware,
+    Sim,
+    None,
+}
+
+/// `[retention]` (Proxmox semantics; `min_keep` is the SOP's floor).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetentionConfig {
+    pub keep_last: u32,
+    pub keep_hourly: u32,
+    pub keep_daily: u32,
+    pub keep_weekly: u32,
+    pub keep_monthly: u32,
+    pub keep_yearly: u32,
+    pub min_keep: u32,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            keep_last: 24,
+            keep_hourly: 48,
+            keep_daily: 35,
+            keep_weekly: 12,
+            keep_monthly: 24,
+            keep_yearly: 5,
+            min_keep: SOP_MIN_KEEP,
+        }
+    }
+}
+
+/// `[compression]`
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompressionConfig {
+    /// zstd level, 1..=19.
+    pub level: i32,
+    /// zstd worker threads; 0 means one per core beyond the first, at most 4.
+    pub threads: u32,
+}
+
+/// The language of the panel and the reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    Id,
+    En,
+}
+
+/// The checked configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The file it was read from.
+    pub path: PathBuf,
+    pub timezone: chrono_tz::Tz,
+    pub language: Language,
+    pub state_dir: PathBuf,
+    pub runtime_dir: PathBuf,
+    pub sources: Vec<SourceConfig>,
+    pub schedule: ScheduleConfig,
+    pub targets: Vec<TargetConfig>,
+    pub disks: DisksConfig,
+    pub encryption: EncryptionConfig,
+    pub panel: PanelKind,
+    pub retention: RetentionConfig,
+    pub compression: CompressionConfig,
+}
+
+impl Config {
+    /// Reads and checks a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.to_path_buf(),
+            line: 0,
+            column: 0,
+            message: format!(
+                "cannot read the configuration file: {e} (give another one with --config PATH)"
+            ),
+        })?;
+        Config::parse(path, &text)
+    }
+
+    /// Parses and checks configuration text; `path` is used in messages and to resolve nothing else.
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let (line, column) = e
+                .span()
+                .map(|s| line_col(text, s.start))
+                .unwrap_or((0, 0));
+            ConfigError {
+                file: path.to_path_buf(),
+                line,
+                column,
+                message: tidy_toml_message(e.message()),
+            }
+        })?;
+        Checker { path, text }.check(raw)
+    }
+
+    /// The source with this name.
+    pub fn source(&self, name: &str) -> Option<&SourceConfig> {
+        self.sources.iter().find(|s| s.name == name)
+    }
+}
+
+/// Turns a byte offset into a 1-based (line, column in characters).
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let column = before.get(line_start..).map(|s| s.chars().count()).unwrap_or(0) + 1;
+    (line, column)
+}
+
+fn tidy_toml_message(msg: &str) -> String {
+    let msg = msg.trim();
+    if let Some(rest) = msg.strip_prefix("unknown field ") {
+        format!("unknown key {rest} (check the spelling; see docs/configuration.md)")
+    } else {
+        msg.to_string()
+    }
+}
+
+/// Parses a duration such as `90s`, `30m`, `1h`, `1h30m`, `1d`, `2w`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Err("empty duration: write e.g. \"30m\", \"1h\" or \"1d\"".into());
+    }
+    let mut total: u64 = 0;
+    let mut digits = String::new();
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            'w' => 7 * 86_400,
+            _ => {
+                return Err(format!(
+                    "invalid duration \"{s}\": unknown unit '{c}' (use s, m, h, d or w, e.g. \"1h\")"
+                ))
+            }
+        };
+        let n: u64 = digits.parse().map_err(|_| {
+            format!("invalid duration \"{s}\": a number must come before '{c}', e.g. \"30m\"")
+        })?;
+        digits.clear();
+        total = n
+            .checked_mul(unit)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(|| format!("duration \"{s}\" is too long"))?;
+    }
+    if !digits.is_empty() {
+        return Err(format!(
+            "invalid duration \"{s}\": the number {digits} has no unit (write e.g. \"{digits}m\" or \"{digits}h\")"
+        ));
+    }
+    if total == 0 {
+        return Err(format!("duration \"{s}\" must be longer than zero"));
+    }
+    Ok(Duration::from_secs(total))
+}
+
+// ---- raw file structure -------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    timezone: Option<Spanned<String>>,
+    language: Option<Language>,
+    state_dir: Option<Spanned<String>>,
+    runtime_dir: Option<Spanned<String>>,
+    #[serde(default)]
+    source: Vec<Spanned<RawSource>>,
+    #[serde(default)]
+    schedule: RawSchedule,
+    #[serde(default)]
+    target: Vec<Spanned<RawTarget>>,
+    #[serde(default)]
+    disks: RawDisks,
+    #[serde(default)]
+    encryption: RawEncryption,
+    #[serde(default)]
+    panel: RawPanel,
+    #[serde(default)]
+    retention: RawRetention,
+    #[serde(default)]
+    compression: RawCompression,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    name: Spanned<String>,
+    kind: Spanned<String>,
+    socket: Option<Spanned<String>>,
+    host: Option<Spanned<String>>,
+    port: Option<Spanned<i64>>,
+    user: Option<Spanned<String>>,
+    password_file: Option<Spanned<String>>,
+    databases: Option<Spanned<Vec<String>>>,
+    interval: Option<Spanned<String>>,
+    consistency: Option<Consistency>,
+    dump_tool: Option<Spanned<String>>,
+    command: Option<Spanned<Vec<String>>>,
+    extension: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSchedule {
+    manual_reminder: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTarget {
+    path: Spanned<String>,
+    role: Option<Role>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDisks {
+    #[serde(rename = "match")]
+    match_: Option<DiskMatch>,
+    label_prefix: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawEncryption {
+    recipients: Option<Vec<Spanned<String>>>,
+    require_for: Option<Vec<Role>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawPanel {
+    kind: Option<PanelKind>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRetention {
+    keep_last: Option<Spanned<i64>>,
+    keep_hourly: Option<Spanned<i64>>,
+    keep_daily: Option<Spanned<i64>>,
+    keep_weekly: Option<Spanned<i64>>,
+    keep_monthly: Option<Spanned<i64>>,
+    keep_yearly: Option<Spanned<i64>>,
+    min_keep: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawCompression {
+    level: Option<Spanned<i64>>,
+    threads: Option<Spanned<i64>>,
+}
+
+// ---- checking -----------------------------------------------------------------------------
+
+struct Checker<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Checker<'_> {
+    fn err(&self, span: Range<usize>, message: impl Into<String>) -> ConfigError {
+        let (line, column) = line_col(self.text, span.start);
+        ConfigError {
+            file: self.path.to_path_buf(),
+            line,
+            column,
+            message: message.into(),
+        }
+    }
+
+    fn abs_path(&self, v: &Spanned<String>, what: &str) -> Result<PathBuf, ConfigError> {
+        let p = PathBuf::from(v.get_ref());
+        if !p.is_absolute() {
+            return Err(self.err(
+                v.span(),
+                format!(
+                    "{what} must be an absolute path (starting with /), got \"{}\"",
+                    v.get_ref()
+                ),
+            ));
+        }
+        Ok(p)
+    }
+
+    fn count(&self, v: &Option<Spanned<i64>>, key: &str, default: u32) -> Result<u32, ConfigError> {
+        match v {
+            None => Ok(default),
+            Some(s) => u32::try_from(*s.get_ref()).map_err(|_| {
+                self.err(
+                    s.span(),
+                    format!("{key} must be a whole number of 0 or more, got {}", s.get_ref()),
+                )
+            }),
+        }
+    }
+
+    fn check(&self, raw: RawConfig) -> Result<Config, ConfigError> {
+        let timezone = match &raw.timezone {
+            None => chrono_tz::Asia::Jakarta,
+            Some(tz) => tz.get_ref().parse::<chrono_tz::Tz>().map_err(|_| {
+                self.err(
+                    tz.span(),
+                    format!(
+                        "unknown time zone \"{}\": use an IANA name such as \"Asia/Jakarta\" (WIB), \"Asia/Makassar\" (WITA) or \"Asia/Jayapura\" (WIT)",
+                        tz.get_ref()
+                    ),
+                )
+            })?,
+        };
+        let state_dir = match &raw.state_dir {
+            None => PathBuf::from("/var/lib/simdondar-backup"),
+            Some(v) => self.abs_path(v, "state_dir")?,
+        };
+        let runtime_dir = match &raw.runtime_dir {
+            None => PathBuf::from("/run/simdondar-backup"),
+            Some(v) => self.abs_path(v, "runtime_dir")?,
+        };
+
+        let mut sources: Vec<SourceConfig> = Vec::new();
+        for s in &raw.source {
+            let src = self.check_source(s.get_ref())?;
+            if sources.iter().any(|o| o.name == src.name) {
+                return Err(self.err(
+                    s.get_ref().name.span(),
+                    format!(
+                        "a source named \"{}\" is already defined: every source needs its own name",
+                        src.name
+                    ),
+                ));
+            }
+            sources.push(src);
+        }
+
+        let manual_reminder = match &raw.schedule.manual_reminder {
+            None => Duration::from_secs(3 * 86_400),
+            Some(v) => parse_duration(v.get_ref()).map_err(|m| self.err(v.span(), m))?,
+        };
+
+        let mut targets = Vec::new();
+        for t in &raw.target {
+            let t = t.get_ref();
+            let path = self.abs_path(&t.path, "target path")?;
+            if targets.iter().any(|o: &TargetConfig| o.path == path) {
+                return Err(self.err(t.path.span(), "this target path is listed twice"));
+            }
+            targets.push(TargetConfig {
+                path,
+                role: t.role.unwrap_or(Role::Auto),
+            });
+        }
+
+        let label_prefix = match &raw.disks.label_prefix {
+            None => "SIMBAK".to_string(),
+            Some(v) => {
+                let p = v.get_ref();
+                if p.is_empty() || p.len() > 11 || !p.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                    return Err(self.err(
+                        v.span(),
+                        "label_prefix must be 1 to 11 ASCII letters, digits, '-' or '_' (a FAT label holds at most 11 characters)",
+                    ));
+                }
+                p.clone()
+            }
+        };
+
+        let mut recipients = Vec::new();
+        for r in raw.encryption.recipients.iter().flatten() {
+            let v = r.get_ref().trim();
+            if !v.starts_with("age1") || v.len() < 20 || v.chars().any(char::is_whitespace) {
+                return Err(self.err(
+                    r.span(),
+                    "an encryption recipient must be an age public key starting with \"age1\" (create one with `simdondar-backup keygen --out FILE`)",
+                ));
+            }
+            recipients.push(v.to_string());
+        }
+
+        let retention = self.check_retention(&raw.retention)?;
+
+        let level = match &raw.compression.level {
+            None => 3,
+            Some(v) => {
+                let l = *v.get_ref();
+                if !(1..=19).contains(&l) {
+                    return Err(self.err(
+                        v.span(),
+                        format!("compression level must be between 1 and 19 (3 is a good default), got {l}"),
+                    ));
+                }
+                l as i32
+            }
+        };
+        let threads = match &raw.compression.threads {
+            None => 0,
+            Some(v) => {
+                let t = *v.get_ref();
+                if !(0..=64).contains(&t) {
+                    return Err(self.err(
+                        v.span(),
+                        format!("compression threads must be between 0 (automatic) and 64, got {t}"),
+                    ));
+                }
+                t as u32
+            }
+        };
+
+        Ok(Config {
+            path: self.path.to_path_buf(),
+            timezone,
+            language: raw.language.unwrap_or(Language::Id),
+            state_dir,
+            runtime_dir,
+            sources,
+            schedule: ScheduleConfig { manual_reminder },
+            targets,
+            disks: DisksConfig {
+                match_: raw.disks.match_.unwrap_or(DiskMatch::Usb),
+                label_prefix,
+            },
+            encryption: EncryptionConfig {
+                recipients,
+                require_for: raw.encryption.require_for.unwrap_or_else(|| vec![Role::Manual]),
+            },
+            panel: raw.panel.kind.unwrap_or(PanelKind::Hardware),
+            retention,
+            compression: CompressionConfig { level, threads },
+        })
+    }
+
+    fn check_retention(&self, r: &RawRetention) -> Result<RetentionConfig, ConfigError> {
+        let d = RetentionConfig::default();
+        let min_keep = self.count(&r.min_keep, "min_keep", d.min_keep)?;
+        if min_keep < SOP_MIN_KEEP {
+            if let Some(v) = &r.min_keep {
+                return Err(self.err(
+                    v.span(),
+                    format!(
+                        "min_keep cannot be lower than {SOP_MIN_KEEP}: the SOP requires at least five distinct backups (got {min_keep})"
+                    ),
+                ));
+            }
+        }
+        Ok(RetentionConfig {
+            keep_last: self.count(&r.keep_last, "keep_last", d.keep_last)?,
+            keep_hourly: self.count(&r.keep_hourly, "keep_hourly", d.keep_hourly)?,
+            keep_daily: self.count(&r.keep_daily, "keep_daily", d.keep_daily)?,
+            keep_weekly: self.count(&r.keep_weekly, "keep_weekly", d.keep_weekly)?,
+            keep_monthly: self.count(&r.keep_monthly, "keep_monthly", d.keep_monthly)?,
+            keep_yearly: self.count(&r.keep_yearly, "keep_yearly", d.keep_yearly)?,
+            min_keep,
+        })
+    }
+
+    fn check_source(&self, s: &RawSource) -> Result<SourceConfig, ConfigError> {
+        let name = s.name.get_ref();
+        if name.is_empty()
+            || name.len() > 64
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        {
+            return Err(self.err(
+                s.name.span(),
+                format!(
+                    "source name \"{name}\" must be 1 to 64 lowercase letters, digits, '-' or '_' (it becomes a folder and file name)"
+                ),
+            ));
+        }
+        let kind = s.kind.get_ref().as_str();
+        let default_interval = match kind {
+            "mysql" => Duration::from_secs(3600),
+            _ => Duration::from_secs(86_400),
+        };
+        let interval = match &s.interval {
+            None => default_interval,
+            Some(v) => parse_duration(v.get_ref()).map_err(|m| self.err(v.span(), m))?,
+        };
+        let kind = match kind {
+            "mysql" => SourceKind::Mysql(self.check_mysql(s)?),
+            "command" => SourceKind::Command(self.check_command(s)?),
+            "ssh-tar" => {
+                return Err(self.err(
+                    s.kind.span(),
+                    "source kind \"ssh-tar\" is not available in this version: use kind = \"command\" with command = [\"ssh\", …, \"tar -C DIR -cf - .\"] meanwhile",
+                ))
+            }
+            other => {
+                return Err(self.err(
+                    s.kind.span(),
+                    format!("unknown source kind \"{other}\": use \"mysql\" or \"command\""),
+                ))
+            }
+        };
+        for (key, present) in self.foreign_keys(s, &kind) {
+            if let Some(span) = present {
+                return Err(self.err(
+                    span,
+                    format!(
+                        "key {key} does not apply to a source of kind \"{}\"",
+                        kind.as_str()
+                    ),
+                ));
+            }
+        }
+        Ok(SourceConfig {
+            name: name.clone(),
+            kind,
+            interval,
+        })
+    }
+
+    /// Keys set on a source that mean nothing for its kind (an error, like unknown keys).
+    fn foreign_keys(&self, s: &RawSource, kind: &SourceKind) -> Vec<(&'static str, Option<Range<usize>>)> {
+        match kind {
+            SourceKind::Mysql(_) => vec![
+                ("command", s.command.as_ref().map(|v| v.span())),
+                ("extension", s.extension.as_ref().map(|v| v.span())),
+            ],
+            SourceKind::Command(_) => vec![
+                ("socket", s.socket.as_ref().map(|v| v.span())),
+                ("host", s.host.as_ref().map(|v| v.span())),
+                ("port", s.port.as_ref().map(|v| v.span())),
+                ("user", s.user.as_ref().map(|v| v.span())),
+                ("password_file", s.password_file.as_ref().map(|v| v.span())),
+                ("databases", s.databases.as_ref().map(|v| v.span())),
+                ("dump_tool", s.dump_tool.as_ref().map(|v| v.span())),
+            ],
+        }
+    }
+
+    fn check_mysql(&self, s: &RawSource) -> Result<MysqlSource, ConfigError> {
+        let address = match (&s.socket, &s.host) {
+            (Some(sock), None) => {
+                if let Some(p) = &s.port {
+                    return Err(self.err(p.span(), "port has no meaning with socket: remove one of them"));
+                }
+                DbAddress::Socket(self.abs_path(sock, "socket")?)
+            }
+            (None, Some(host)) => {
+                let port = match &s.port {
+                    None => 3306,
+                    Some(p) => u16::try_from(*p.get_ref())
+                        .ok()
+                        .filter(|p| *p > 0)
+                        .ok_or_else(|| self.err(p.span(), format!("port must be between 1 and 65535, got {}", p.get_ref())))?,
+                };
+                if host.get_ref().trim().is_empty() {
+                    return Err(self.err(host.span(), "host is empty: give the database server's name or IP address"));
+                }
+                DbAddress::Tcp {
+                    host: host.get_ref().clone(),
+                    port,
+                }
+            }
+            (Some(_), Some(host)) => {
+                return Err(self.err(
+                    host.span(),
+                    "give either socket (a local server) or host/port (a server on the network), not both",
+                ))
+            }
+            (None, None) => {
+                return Err(self.err(
+                    s.kind.span(),
+                    "a mysql source needs socket = \"/run/mysqld/mysqld.sock\" or host = \"…\" (with port, default 3306)",
+                ))
+            }
+        };
+        let user = match &s.user {
+            Some(u) if !u.get_ref().is_empty() => u.get_ref().clone(),
+            Some(u) => return Err(self.err(u.span(), "user is empty: give the MariaDB user for backups")),
+            None => {
+                return Err(self.err(
+                    s.kind.span(),
+                    "a mysql source needs user = \"…\" (a MariaDB user with the grants in docs/mariadb-grants.md)",
+                ))
+            }
+        };
+        let password_file = match &s.password_file {
+            None => None,
+            Some(p) => {
+                let path = self.abs_path(p, "password_file")?;
+                self.check_secret_file(&path, p.span())?;
+                Some(path)
+            }
+        };
+        let databases = match &s.databases {
+            None => {
+                return Err(self.err(
+                    s.kind.span(),
+                    "a mysql source needs databases = [\"pmi\", …]: the databases to dump",
+                ))
+            }
+            Some(d) => {
+                if d.get_ref().is_empty() {
+                    return Err(self.err(d.span(), "databases is empty: list at least one database"));
+                }
+                for db in d.get_ref() {
+                    if db.is_empty()
+                        || db.len() > 64
+                        || !db.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$' || c == '-')
+                    {
+                        return Err(self.err(
+                            d.span(),
+                            format!("database name \"{db}\" is not a plain MariaDB name (letters, digits, _ $ -)"),
+                        ));
+                    }
+                }
+                d.get_ref().clone()
+            }
+        };
+        let dump_tool = match &s.dump_tool {
+            None => None,
+            Some(t) => Some(self.abs_path(t, "dump_tool")?),
+        };
+        Ok(MysqlSource {
+            address,
+            user,
+            password_file,
+            databases,
+            consistency: s.consistency.unwrap_or(Consistency::Auto),
+            dump_tool,
+        })
+    }
+
+    fn check_command(&self, s: &RawSource) -> Result<CommandSource, ConfigError> {
+        let argv = match &s.command {
+            Some(c) if !c.get_ref().is_empty() && !c.get_ref()[0].is_empty() => c.get_ref().clone(),
+            Some(c) => return Err(self.err(c.span(), "command is empty: give the program and its arguments, e.g. [\"tar\", \"-C\", \"/var/www\", \"-cf\", \"-\", \"simudda\"]")),
+            None => {
+                return Err(self.err(
+                    s.kind.span(),
+                    "a command source needs command = [\"program\", \"arg\", …] whose standard output is the backup",
+                ))
+            }
+        };
+        let extension = match &s.extension {
+            None => "tar".to_string(),
+            Some(e) => {
+                let v = e.get_ref();
+                if v.is_empty() || v.len() > 8 || !v.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()) {
+                    return Err(self.err(e.span(), "extension must be 1 to 8 lowercase letters or digits, e.g. \"tar\" or \"sql\""));
+                }
+                v.clone()
+            }
+        };
+        Ok(CommandSource { argv, extension })
+    }
+
+    fn check_secret_file(&self, path: &Path, span: Range<usize>) -> Result<(), ConfigError> {
+        let meta = std::fs::metadata(path).map_err(|e| {
+            self.err(
+                span.clone(),
+                format!("password_file {} cannot be read: {e}", path.display()),
+            )
+        })?;
+        if !meta.is_file() {
+            return Err(self.err(span, format!("password_file {} is not a regular file", path.display())));
+        }
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o007 != 0 {
+            return Err(self.err(
+                span,
+                format!(
+                    "password_file {} is readable by every user (mode {mode:04o}): run `chmod 600 {}`",
+                    path.display(),
+                    path.display()
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("/etc/x.toml"), text)
+    }
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let c = parse(
+            "[[source]]\nname = \"pmi\"\nkind = \"mysql\"\nsocket = \"/run/mysqld/mysqld.sock\"\nuser = \"backup\"\ndatabases = [\"pmi\"]\n",
+        )
+        .expect("valid");
+        assert_eq!(c.timezone, chrono_tz::Asia::Jakarta);
+        assert_eq!(c.sources[0].interval, Duration::from_secs(3600));
+        assert_eq!(c.retention.min_keep, 5);
+        assert_eq!(c.compression.level, 3);
+        assert_eq!(c.encryption.require_for, vec![Role::Manual]);
+    }
+
+    #[test]
+    fn unknown_key_is_located() {
+        let e = parse("timezone = \"Asia/Jakarta\"\n\n[retention]\nkeep_lats = 3\n").unwrap_err();
+        assert_eq!((e.line, e.column), (4, 1), "{e}");
+        assert!(e.message.contains("keep_lats"), "{e}");
+        assert!(e.to_string().starts_with("/etc/x.toml:4:1: "), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_is_located() {
+        let e = parse("[compression]\nlevel = \"high\"\n").unwrap_err();
+        assert_eq!(e.line, 2, "{e}");
+        assert_eq!(e.column, 9, "{e}");
+    }
+
+    #[test]
+    fn min_keep_below_sop_floor_is_refused() {
+        let e = parse("[retention]\nmin_keep = 3\n").unwrap_err();
+        assert_eq!((e.line, e.column), (2, 12));
+        assert!(e.message.contains("five"), "{e}");
+    }
+
+    #[test]
+    fn bad_interval_and_timezone() {
+        let e = parse("[[source]]\nname = \"x\"\nkind = \"command\"\ncommand = [\"true\"]\ninterval = \"5 minutes\"\n").unwrap_err();
+        assert_eq!(e.line, 5, "{e}");
+        let e = parse("timezone = \"WIB\"\n").unwrap_err();
+        assert!(e.message.contains("Asia/Jakarta"), "{e}");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("3d"), Ok(Duration::from_secs(259_200)));
+        assert!(parse_duration("10").is_err());
+        assert!(parse_duration("0m").is_err());
+        assert!(parse_duration("h").is_err());
+        assert!(parse_duration("99999999999999999w").is_err());
+    }
+
+    #[test]
+    fn line_col_counts_characters() {
+        assert_eq!(line_col("a = \"é\"\nb", 9), (2, 1));
+        assert_eq!(line_col("é = 1", 3), (1, 3));
+    }
+
+    #[test]
+    fn socket_and_host_together_is_an_error() {
+        let e = parse("[[source]]\nname = \"pmi\"\nkind = \"mysql\"\nsocket = \"/s\"\nhost = \"db\"\nuser = \"u\"\ndatabases = [\"pmi\"]\n").unwrap_err();
+        assert_eq!(e.line, 5, "{e}");
+    }
+
+    #[test]
+    fn duplicate_source_names() {
+        let one = "[[source]]\nname = \"a\"\nkind = \"command\"\ncommand = [\"true\"]\n";
+        let e = parse(&format!("{one}{one}")).unwrap_err();
+        assert_eq!(e.line, 6, "{e}");
+    }
+
+    #[test]
+    fn world_readable_password_file_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pw = dir.path().join("pw");
+        std::fs::write(&pw, "secret").expect("write");
+        std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let text = format!(
+            "[[source]]\nname = \"pmi\"\nkind = \"mysql\"\nsocket = \"/s\"\nuser = \"u\"\npassword_file = \"{}\"\ndatabases = [\"pmi\"]\n",
+            pw.display()
+        );
+        let e = parse(&text).unwrap_err();
+        assert_eq!((e.line, e.column), (6, 17), "{e}");
+        assert!(e.message.contains("chmod 600"), "{e}");
+        std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        assert!(parse(&text).is_ok());
+    }
+}

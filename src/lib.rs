@@ -1,0 +1,22 @@
+/*!
+`simdondar-backup`: the backup agent of the SIMDONDAR appliance for UTD PMI blood transfusion
+units. It dumps the SIMDONDAR database, compresses, checksums and verifies each backup, writes it
+to every target in folders by date, and records what happened in a catalog.
+
+Module map (DESIGN.md §2):
+- [`cli`]: command-line definitions and the commands.
+- [`config`]: the TOML configuration with located errors.
+- [`backup`]: one run — sources, the streaming pipeline, target writers, layout, manifest, restore.
+- [`catalog`]: the SQLite record of runs and copies.
+- [`clock`]: whether the wall clock is synchronised; the host name.
+- [`safe_fs`]: files on targets opened relative to directory handles, never through symlinks.
+- [`testdb`]: a SIMDONDAR-like test database for tests, the demo and benchmarks.
+*/
+
+pub mod backup;
+pub mod catalog;
+pub mod clock;
+pub mod cli;
+pub mod config;
+pub mod safe_fs;
+pub mod testdb;

@@ -1,0 +1,3 @@
+//! Helpers shared by the integration tests (one test binary, `tests/e2e.rs`).
+
+pub mod mariadb;
