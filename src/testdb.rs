@@ -51,7 +51,7 @@ const BASE_DONORS: u64 = 300;
 
 /// Average table bytes that one more donor brings (photo, donor row, donations, bags, screening
 /// results and log lines), measured as InnoDB/MyISAM data length.
-const BYTES_PER_DONOR: u64 = 5200;
+const BYTES_PER_DONOR: u64 = 5750;
 
 /// Writes SQL (for the `mariadb` client) that creates and fills the databases.
 ///
@@ -156,11 +156,53 @@ const S_WA_PESAN: u64 = 8;
 // Vocabulary. Everything here must be representable in latin1 except the wagw-only texts.
 
 const FIRST_NAMES: &[&str] = &[
-    "Agus", "Budi", "Siti", "Dewi", "Rina", "Joko", "Slamet", "Sri", "Wahyu", "Yohanes", "Putu",
-    "Made", "Ketut", "Nyoman", "Ahmad", "Muhammad", "Nur", "Fitri", "Bambang", "Herlina", "Yusuf",
-    "Intan", "Rudi", "Maria", "Fransiska", "Andréas", "José", "Zoë", "Renée", "Françoise",
-    "Jürgen", "Björn", "Anaïs", "Hélène", "Søren", "Ægidius", "Théo", "Chloé", "Raphaël", "Noël",
-    "Inês", "João", "Ólafur", "Þórunn", "Åsa", "Ñusta", "D'Arcy",
+    "Agus",
+    "Budi",
+    "Siti",
+    "Dewi",
+    "Rina",
+    "Joko",
+    "Slamet",
+    "Sri",
+    "Wahyu",
+    "Yohanes",
+    "Putu",
+    "Made",
+    "Ketut",
+    "Nyoman",
+    "Ahmad",
+    "Muhammad",
+    "Nur",
+    "Fitri",
+    "Bambang",
+    "Herlina",
+    "Yusuf",
+    "Intan",
+    "Rudi",
+    "Maria",
+    "Fransiska",
+    "Andréas",
+    "José",
+    "Zoë",
+    "Renée",
+    "Françoise",
+    "Jürgen",
+    "Björn",
+    "Anaïs",
+    "Hélène",
+    "Søren",
+    "Ægidius",
+    "Théo",
+    "Chloé",
+    "Raphaël",
+    "Noël",
+    "Inês",
+    "João",
+    "Ólafur",
+    "Þórunn",
+    "Åsa",
+    "Ñusta",
+    "D'Arcy",
 ];
 
 const LAST_NAMES: &[&str] = &[
@@ -641,14 +683,12 @@ impl<W: Write> Gen<'_, W> {
         let header = std::mem::take(&mut self.text);
         self.w(&header)?;
         self.text = header;
-        self.w(
-            "SET NAMES utf8mb4;\n\
+        self.w("SET NAMES utf8mb4;\n\
              SET time_zone = '+00:00';\n\
              SET sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION';\n\
              SET foreign_key_checks = 0;\n\
              SET unique_checks = 0;\n\
-             SET autocommit = 1;\n\n",
-        )
+             SET autocommit = 1;\n\n")
     }
 
     fn pmi(&mut self) -> io::Result<()> {
@@ -773,7 +813,8 @@ impl<W: Write> Gen<'_, W> {
 
     fn htransaksi(&mut self) -> io::Result<()> {
         let (seed, donors) = (self.seed, self.donors);
-        let (mut code, mut nt, mut nk, mut td) = (String::new(), String::new(), String::new(), String::new());
+        let (mut code, mut nt, mut nk, mut td) =
+            (String::new(), String::new(), String::new(), String::new());
         let mut ins = Insert::new(
             self.out,
             &mut self.stmt,
@@ -935,7 +976,11 @@ impl<W: Write> Gen<'_, W> {
                     "cetak"
                 }
                 3 => {
-                    let _ = write!(text, "login gagal untuk \"{user}\"\npercobaan ke-{}", r.range(1, 5));
+                    let _ = write!(
+                        text,
+                        "login gagal untuk \"{user}\"\npercobaan ke-{}",
+                        r.range(1, 5)
+                    );
                     "login"
                 }
                 4 => {
@@ -948,7 +993,13 @@ impl<W: Write> Gen<'_, W> {
                 }
             };
             ip.clear();
-            let _ = write!(ip, "10.{}.{}.{}", r.range(0, 3), r.range(0, 255), r.range(1, 254));
+            let _ = write!(
+                ip,
+                "10.{}.{}.{}",
+                r.range(0, 3),
+                r.range(0, 255),
+                r.range(1, 254)
+            );
             let when = r.range(lo, hi);
             let no_ip = r.chance(100);
             ins.row(|row| {
@@ -1396,7 +1447,8 @@ mod tests {
         // The ASCII part of the known name appears in no other name.
         assert_eq!(text.matches("Wijayakusuma").count(), 2, "pendonor and sms");
         // Every value outside wagw fits latin1.
-        let wagw = text.find("-- ---------------------------------------------------------------- wagw");
+        let wagw =
+            text.find("-- ---------------------------------------------------------------- wagw");
         let wagw = wagw.expect("wagw section");
         assert!(text[..wagw].chars().all(|c| u32::from(c) < 256));
     }
@@ -1419,11 +1471,20 @@ mod tests {
     #[test]
     fn scale_grows_output() {
         let small = generate(0, 5).len();
-        let large = generate(4, 5).len();
-        // Photos are hex in the SQL, so 4 MiB of data is about 8 MiB of text.
+        let large = generate(8, 5).len();
+        // Photos are about 2/3 of the data and hex in the SQL: 8 MiB more data is about 11 MiB
+        // more text.
         assert!(small < 4 * 1024 * 1024, "scale 0 is small: {small}");
-        assert!(large > small + 6 * 1024 * 1024, "scale 4 adds data: {small} -> {large}");
-        assert!(donor_count(&TestDbSpec { scale_mb: 0, seed: 0 }) >= 300);
+        assert!(
+            large > small + 8 * 1024 * 1024,
+            "scale 8 adds data: {small} -> {large}"
+        );
+        assert!(
+            donor_count(&TestDbSpec {
+                scale_mb: 0,
+                seed: 0
+            }) >= 300
+        );
     }
 
     #[test]
@@ -1447,7 +1508,10 @@ mod tests {
         for _ in 0..40_000 {
             counts[r.below(4) as usize] += 1;
         }
-        assert!(counts.iter().all(|&c| (9_000..11_000).contains(&c)), "{counts:?}");
+        assert!(
+            counts.iter().all(|&c| (9_000..11_000).contains(&c)),
+            "{counts:?}"
+        );
         let mut buf = [0u8; 13];
         r.fill(&mut buf);
         assert!(buf.iter().any(|&b| b != 0));

@@ -434,16 +434,15 @@ fn classify_client_error(stderr: &str, address: &str, user: &str) -> Option<Sour
         let detail = l.to_string();
         match code {
             Some(2002) | Some(2003) | Some(2005) | Some(2006) | Some(2013) => {
-                let why = if l.ends_with("(111)") || l.contains("(111 ") {
-                    "connection refused".to_string()
-                } else if l.ends_with("(2)") || l.contains("(2 ") {
-                    "the socket does not exist (the server is not running)".to_string()
-                } else if l.contains("(110)") || l.to_ascii_lowercase().contains("timed out") {
-                    "no answer (timed out)".to_string()
-                } else if code == Some(2005) {
-                    "unknown host name".to_string()
-                } else {
-                    detail
+                let why = match trailing_errno(l) {
+                    // 115 (EINPROGRESS) is how MariaDB's client reports a refused TCP connect.
+                    Some(111) | Some(115) => "connection refused".to_string(),
+                    Some(2) => "the socket does not exist (the server is not running)".to_string(),
+                    Some(110) => "no answer (timed out)".to_string(),
+                    Some(113) => "no route to host (check the network cable and the IP address)".to_string(),
+                    Some(101) => "network unreachable (check the appliance's network)".to_string(),
+                    _ if code == Some(2005) => "unknown host name".to_string(),
+                    _ => detail,
                 };
                 return Some(SourceError::Unreachable {
                     address: address.to_string(),
@@ -470,6 +469,13 @@ fn classify_client_error(stderr: &str, address: &str, user: &str) -> Option<Sour
         }
     }
     None
+}
+
+/// The number in a trailing `(N)` of a client error line: the OS error.
+fn trailing_errno(line: &str) -> Option<i32> {
+    let inner = line.trim_end().strip_suffix(')')?;
+    let open = inner.rfind('(')?;
+    inner[open + 1..].trim().parse().ok()
 }
 
 fn start_mysql(name: &str, m: &MysqlSource, runtime_dir: &Path) -> Result<Running, SourceError> {
@@ -700,6 +706,13 @@ mod tests {
             e.to_string(),
             "database unreachable at 10.0.0.5:3306: connection refused (is MariaDB running and is the address in the config right?)"
         );
+        let e = classify_client_error(
+            "ERROR 2002 (HY000): Can't connect to server on '127.0.0.1' (115)",
+            "127.0.0.1:3307",
+            "backup",
+        )
+        .expect("classified");
+        assert!(e.to_string().starts_with("database unreachable at 127.0.0.1:3307: connection refused"), "{e}");
         let e = classify_client_error(
             "ERROR 1045 (28000): Access denied for user 'backup'@'localhost' (using password: YES)",
             "x",

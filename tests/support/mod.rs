@@ -1,3 +1,4 @@
 //! Helpers shared by the integration tests (one test binary, `tests/e2e.rs`).
 
+pub mod agent;
 pub mod mariadb;
