@@ -195,9 +195,12 @@ impl Catalog {
         };
         let conn = Connection::open(path).map_err(err)?;
         conn.busy_timeout(Duration::from_secs(30)).map_err(err)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
-        conn.pragma_update(None, "synchronous", "FULL").map_err(err)?;
-        conn.pragma_update(None, "foreign_keys", "ON").map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(err)?;
         let mut cat = Catalog {
             conn,
             path: path.to_path_buf(),
@@ -343,11 +346,16 @@ impl Catalog {
     }
 
     /// The newest run of a source, and the newest successful one.
-    pub fn last_runs(&self, source: &str) -> Result<(Option<RunRow>, Option<RunRow>), CatalogError> {
+    pub fn last_runs(
+        &self,
+        source: &str,
+    ) -> Result<(Option<RunRow>, Option<RunRow>), CatalogError> {
         let last = self
             .conn
             .query_row(
-                &format!("SELECT {RUN_COLUMNS} FROM runs WHERE source = ?1 ORDER BY id DESC LIMIT 1"),
+                &format!(
+                    "SELECT {RUN_COLUMNS} FROM runs WHERE source = ?1 ORDER BY id DESC LIMIT 1"
+                ),
                 [source],
                 run_row,
             )
@@ -452,7 +460,8 @@ mod tests {
         let p = d.path().join(FILE_NAME);
         {
             let conn = Connection::open(&p).expect("open");
-            conn.pragma_update(None, "user_version", 99).expect("pragma");
+            conn.pragma_update(None, "user_version", 99)
+                .expect("pragma");
         }
         let e = Catalog::open_path(&p).expect_err("too new");
         assert!(e.to_string().contains("newer"), "{e}");

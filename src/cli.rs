@@ -220,7 +220,12 @@ fn cmd_backup(config_path: &Path, sources: &[String], targets: &[PathBuf]) -> Re
                     );
                 }
                 Err(e) => {
-                    let _ = writeln!(out, "FAILED  {}  {}: {e}", source.name, c.target.root.display());
+                    let _ = writeln!(
+                        out,
+                        "FAILED  {}  {}: {e}",
+                        source.name,
+                        c.target.root.display()
+                    );
                 }
             }
         }
@@ -261,7 +266,11 @@ struct ListEntry {
 
 fn cmd_list(config_path: &Path, targets: &[PathBuf], json: bool) -> Result<(), Failure> {
     let roots: Vec<PathBuf> = if targets.is_empty() {
-        load(config_path)?.targets.iter().map(|t| t.path.clone()).collect()
+        load(config_path)?
+            .targets
+            .iter()
+            .map(|t| t.path.clone())
+            .collect()
     } else {
         targets.to_vec()
     };
@@ -277,7 +286,12 @@ fn cmd_list(config_path: &Path, targets: &[PathBuf], json: bool) -> Result<(), F
             Ok(list) => {
                 for e in list {
                     let (started_at, bytes_stored, sha256, error) = match &e.manifest {
-                        Ok(m) => (Some(m.started_at.clone()), Some(m.bytes_stored), Some(m.sha256.clone()), None),
+                        Ok(m) => (
+                            Some(m.started_at.clone()),
+                            Some(m.bytes_stored),
+                            Some(m.sha256.clone()),
+                            None,
+                        ),
                         Err(err) => (None, None, None, Some(err.clone())),
                     };
                     entries.push(ListEntry {
@@ -315,7 +329,11 @@ fn cmd_list(config_path: &Path, targets: &[PathBuf], json: bool) -> Result<(), F
                     );
                 }
                 Some(err) => {
-                    let _ = writeln!(out, "{:<25}  {:<8}  {:>10}  {}  UNUSABLE: {err}", "?", e.source, "?", e.path);
+                    let _ = writeln!(
+                        out,
+                        "{:<25}  {:<8}  {:>10}  {}  UNUSABLE: {err}",
+                        "?", e.source, "?", e.path
+                    );
                 }
             }
         }
@@ -343,7 +361,10 @@ fn cmd_restore(file: &Path, to_stdout: bool) -> Result<(), Failure> {
     let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
     let r = restore::restore(file, &mut out).map_err(|e| Failure::Failed(e.to_string()))?;
     if !r.manifest_found {
-        log::warn!("no manifest next to {}: checked against the .sha256 file only", file.display());
+        log::warn!(
+            "no manifest next to {}: checked against the .sha256 file only",
+            file.display()
+        );
     }
     Ok(())
 }
@@ -381,7 +402,11 @@ fn cmd_status(config_path: &Path, json: bool) -> Result<(), Failure> {
         return Ok(());
     }
     for s in &list {
-        let _ = writeln!(out, "{} ({}, every {}s)", s.source, s.kind, s.interval_seconds);
+        let _ = writeln!(
+            out,
+            "{} ({}, every {}s)",
+            s.source, s.kind, s.interval_seconds
+        );
         match &s.last_run {
             None => {
                 let _ = writeln!(out, "  last run:    never");
@@ -394,7 +419,10 @@ fn cmd_status(config_path: &Path, json: bool) -> Result<(), Failure> {
                     r.status.to_uppercase(),
                     r.copies_ok,
                     r.copies_total,
-                    r.reason.as_deref().map(|m| format!(": {m}")).unwrap_or_default()
+                    r.reason
+                        .as_deref()
+                        .map(|m| format!(": {m}"))
+                        .unwrap_or_default()
                 );
             }
         }

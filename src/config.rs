@@ -274,10 +274,7 @@ impl Config {
     /// Parses and checks configuration text; `path` is used in messages and to resolve nothing else.
     pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            let (line, column) = e
-                .span()
-                .map(|s| line_col(text, s.start))
-                .unwrap_or((0, 0));
+            let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((0, 0));
             ConfigError {
                 file: path.to_path_buf(),
                 line,
@@ -300,7 +297,11 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = text.get(..offset).unwrap_or(text);
     let line = before.matches('\n').count() + 1;
     let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
-    let column = before.get(line_start..).map(|s| s.chars().count()).unwrap_or(0) + 1;
+    let column = before
+        .get(line_start..)
+        .map(|s| s.chars().count())
+        .unwrap_or(0)
+        + 1;
     (line, column)
 }
 
@@ -332,11 +333,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             'h' => 3600,
             'd' => 86_400,
             'w' => 7 * 86_400,
-            _ => {
-                return Err(format!(
-                    "invalid duration \"{s}\": unknown unit '{c}' (use s, m, h, d or w, e.g. \"1h\")"
-                ))
-            }
+            _ => return Err(format!(
+                "invalid duration \"{s}\": unknown unit '{c}' (use s, m, h, d or w, e.g. \"1h\")"
+            )),
         };
         let n: u64 = digits.parse().map_err(|_| {
             format!("invalid duration \"{s}\": a number must come before '{c}', e.g. \"30m\"")
@@ -494,7 +493,10 @@ impl Checker<'_> {
             Some(s) => u32::try_from(*s.get_ref()).map_err(|_| {
                 self.err(
                     s.span(),
-                    format!("{key} must be a whole number of 0 or more, got {}", s.get_ref()),
+                    format!(
+                        "{key} must be a whole number of 0 or more, got {}",
+                        s.get_ref()
+                    ),
                 )
             }),
         }
@@ -559,7 +561,12 @@ impl Checker<'_> {
             None => "SIMBAK".to_string(),
             Some(v) => {
                 let p = v.get_ref();
-                if p.is_empty() || p.len() > 11 || !p.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                if p.is_empty()
+                    || p.len() > 11
+                    || !p
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                {
                     return Err(self.err(
                         v.span(),
                         "label_prefix must be 1 to 11 ASCII letters, digits, '-' or '_' (a FAT label holds at most 11 characters)",
@@ -603,7 +610,9 @@ impl Checker<'_> {
                 if !(0..=64).contains(&t) {
                     return Err(self.err(
                         v.span(),
-                        format!("compression threads must be between 0 (automatic) and 64, got {t}"),
+                        format!(
+                            "compression threads must be between 0 (automatic) and 64, got {t}"
+                        ),
                     ));
                 }
                 t as u32
@@ -625,7 +634,10 @@ impl Checker<'_> {
             },
             encryption: EncryptionConfig {
                 recipients,
-                require_for: raw.encryption.require_for.unwrap_or_else(|| vec![Role::Manual]),
+                require_for: raw
+                    .encryption
+                    .require_for
+                    .unwrap_or_else(|| vec![Role::Manual]),
             },
             panel: raw.panel.kind.unwrap_or(PanelKind::Hardware),
             retention,
@@ -716,7 +728,11 @@ impl Checker<'_> {
     }
 
     /// Keys set on a source that mean nothing for its kind (an error, like unknown keys).
-    fn foreign_keys(&self, s: &RawSource, kind: &SourceKind) -> Vec<(&'static str, Option<Range<usize>>)> {
+    fn foreign_keys(
+        &self,
+        s: &RawSource,
+        kind: &SourceKind,
+    ) -> Vec<(&'static str, Option<Range<usize>>)> {
         match kind {
             SourceKind::Mysql(_) => vec![
                 ("command", s.command.as_ref().map(|v| v.span())),
@@ -798,12 +814,16 @@ impl Checker<'_> {
             }
             Some(d) => {
                 if d.get_ref().is_empty() {
-                    return Err(self.err(d.span(), "databases is empty: list at least one database"));
+                    return Err(
+                        self.err(d.span(), "databases is empty: list at least one database")
+                    );
                 }
                 for db in d.get_ref() {
                     if db.is_empty()
                         || db.len() > 64
-                        || !db.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$' || c == '-')
+                        || !db
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$' || c == '-')
                     {
                         return Err(self.err(
                             d.span(),
@@ -843,7 +863,12 @@ impl Checker<'_> {
             None => "tar".to_string(),
             Some(e) => {
                 let v = e.get_ref();
-                if v.is_empty() || v.len() > 8 || !v.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()) {
+                if v.is_empty()
+                    || v.len() > 8
+                    || !v
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+                {
                     return Err(self.err(e.span(), "extension must be 1 to 8 lowercase letters or digits, e.g. \"tar\" or \"sql\""));
                 }
                 v.clone()
@@ -860,7 +885,10 @@ impl Checker<'_> {
             )
         })?;
         if !meta.is_file() {
-            return Err(self.err(span, format!("password_file {} is not a regular file", path.display())));
+            return Err(self.err(
+                span,
+                format!("password_file {} is not a regular file", path.display()),
+            ));
         }
         let mode = meta.permissions().mode() & 0o777;
         if mode & 0o007 != 0 {

@@ -15,8 +15,8 @@ Module map (DESIGN.md §2):
 
 pub mod backup;
 pub mod catalog;
-pub mod clock;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod safe_fs;
 pub mod testdb;

@@ -95,7 +95,10 @@ impl Dir {
     }
 
     /// Walks and creates a relative path of plain components.
-    pub fn create_dirs<'a>(&self, components: impl IntoIterator<Item = &'a str>) -> io::Result<Dir> {
+    pub fn create_dirs<'a>(
+        &self,
+        components: impl IntoIterator<Item = &'a str>,
+    ) -> io::Result<Dir> {
         let mut cur = self.try_clone()?;
         for c in components {
             cur = cur.create_dir(c)?;
@@ -183,7 +186,8 @@ impl Dir {
 
     /// The names in this directory, with whether each is a real directory (not a symlink).
     pub fn entries(&self) -> io::Result<Vec<(String, bool)>> {
-        let mut d = nix::dir::Dir::from_fd(self.fd.try_clone()?.into_raw_fd_owned()).map_err(errno)?;
+        let mut d =
+            nix::dir::Dir::from_fd(self.fd.try_clone()?.into_raw_fd_owned()).map_err(errno)?;
         let mut out = Vec::new();
         for e in d.iter() {
             let e = e.map_err(errno)?;
@@ -284,7 +288,10 @@ mod tests {
         sub.rename("x.partial", "x").expect("rename");
         sub.sync().expect("sync");
         assert!(t.path().join("a/b/x").is_file());
-        assert_eq!(sub.entries().expect("entries"), vec![("x".to_string(), false)]);
+        assert_eq!(
+            sub.entries().expect("entries"),
+            vec![("x".to_string(), false)]
+        );
         assert_eq!(d.entries().expect("entries"), vec![("a".to_string(), true)]);
     }
 }

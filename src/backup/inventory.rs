@@ -41,13 +41,23 @@ pub fn scan(root: &Path) -> Result<Vec<Entry>, String> {
         if !is_dir {
             continue;
         }
-        let Ok(sdir) = backups.open_dir(&source) else { continue };
+        let Ok(sdir) = backups.open_dir(&source) else {
+            continue;
+        };
         let base = root.join(ROOT_DIR).join(&source);
         walk(&sdir, &base, &source, 3, &mut out);
     }
     out.sort_by(|a, b| {
-        let ka = a.manifest.as_ref().map(|m| m.started_at.clone()).unwrap_or_default();
-        let kb = b.manifest.as_ref().map(|m| m.started_at.clone()).unwrap_or_default();
+        let ka = a
+            .manifest
+            .as_ref()
+            .map(|m| m.started_at.clone())
+            .unwrap_or_default();
+        let kb = b
+            .manifest
+            .as_ref()
+            .map(|m| m.started_at.clone())
+            .unwrap_or_default();
         kb.cmp(&ka).then_with(|| b.data_path.cmp(&a.data_path))
     });
     Ok(out)
@@ -82,13 +92,17 @@ fn walk(dir: &Dir, path: &Path, source: &str, depth: u32, out: &mut Vec<Entry>) 
 
 /// Reads a manifest through a directory handle, with a size limit.
 pub fn read_manifest(dir: &Dir, name: &str) -> Result<Manifest, String> {
-    let f = dir.open_read(name).map_err(|e| format!("cannot open {name}: {e}"))?;
+    let f = dir
+        .open_read(name)
+        .map_err(|e| format!("cannot open {name}: {e}"))?;
     let mut bytes = Vec::new();
     f.take(MAX_MANIFEST_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| format!("cannot read {name}: {e}"))?;
     if bytes.len() as u64 > MAX_MANIFEST_BYTES {
-        return Err(format!("{name} is larger than 1 MiB; not a manifest of ours"));
+        return Err(format!(
+            "{name} is larger than 1 MiB; not a manifest of ours"
+        ));
     }
     Manifest::from_json(&bytes).map_err(|e| format!("{name}: {e}"))
 }

@@ -129,7 +129,10 @@ mod tests {
         );
         assert_eq!(n.sidecar_file(), "pmi_20260307-090501.sql.zst.sha256");
         assert_eq!(n.manifest_file(), "pmi_20260307-090501.sql.zst.json");
-        assert_eq!(part_name(&n.data_file, 2), "pmi_20260307-090501.sql.zst.part002");
+        assert_eq!(
+            part_name(&n.data_file, 2),
+            "pmi_20260307-090501.sql.zst.part002"
+        );
     }
 
     #[test]

@@ -107,14 +107,20 @@ impl Manifest {
             return Err(ManifestError::UnknownFormat(m.format));
         }
         if m.sha256.len() != 64 || !m.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(ManifestError::Inconsistent("sha256 is not 64 hex digits".into()));
+            return Err(ManifestError::Inconsistent(
+                "sha256 is not 64 hex digits".into(),
+            ));
         }
         if m.parts.is_empty() {
-            return Err(ManifestError::Inconsistent("no data files listed in parts".into()));
+            return Err(ManifestError::Inconsistent(
+                "no data files listed in parts".into(),
+            ));
         }
         for p in &m.parts {
             if p.is_empty() || p.contains('/') || p == ".." || p == "." {
-                return Err(ManifestError::Inconsistent(format!("part name {p:?} is not a plain file name")));
+                return Err(ManifestError::Inconsistent(format!(
+                    "part name {p:?} is not a plain file name"
+                )));
             }
         }
         Ok(m)
@@ -174,6 +180,9 @@ mod tests {
         assert!(Manifest::from_json(&m.to_json()).is_err());
         let mut m = sample();
         m.format = 99;
-        assert!(matches!(Manifest::from_json(&m.to_json()), Err(ManifestError::UnknownFormat(99))));
+        assert!(matches!(
+            Manifest::from_json(&m.to_json()),
+            Err(ManifestError::UnknownFormat(99))
+        ));
     }
 }

@@ -3,6 +3,7 @@ One backup: sources, the streaming pipeline, per-target writers, names and layou
 manifest, reading backups back (inventory, restore).
 */
 
+pub mod grants;
 pub mod inventory;
 pub mod layout;
 pub mod manifest;

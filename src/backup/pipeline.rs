@@ -111,8 +111,8 @@ pub fn stream(
         stored: 0,
     };
     let buffered = BufWriter::with_capacity(CHUNK, fan);
-    let mut enc =
-        zstd::stream::write::Encoder::new(buffered, compression.level).map_err(StreamError::Compress)?;
+    let mut enc = zstd::stream::write::Encoder::new(buffered, compression.level)
+        .map_err(StreamError::Compress)?;
     let workers = zstd_workers(compression);
     if workers > 0 {
         // Falls back to single-threaded compression when libzstd lacks threads.

@@ -27,7 +27,11 @@ pub enum RestoreError {
     /// Neither a manifest nor a sidecar says what the bytes should be.
     NoChecksum { data: PathBuf },
     /// The stored bytes do not match.
-    Mismatch { what: String, expected: String, actual: String },
+    Mismatch {
+        what: String,
+        expected: String,
+        actual: String,
+    },
     /// The backup is encrypted and no identity was given.
     Encrypted { path: PathBuf },
     /// zstd could not decode the data.
@@ -93,18 +97,28 @@ pub struct Located {
 
 fn io_err(path: &Path, e: io::Error) -> RestoreError {
     if e.kind() == io::ErrorKind::NotFound {
-        RestoreError::NotFound { path: path.to_path_buf() }
+        RestoreError::NotFound {
+            path: path.to_path_buf(),
+        }
     } else {
-        RestoreError::Io { path: path.to_path_buf(), detail: e.to_string() }
+        RestoreError::Io {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        }
     }
 }
 
 /// Finds the manifest, the sidecar and the data parts of the backup `file` belongs to.
 pub fn locate(file: &Path) -> Result<Located, RestoreError> {
     if !file.exists() {
-        return Err(RestoreError::NotFound { path: file.to_path_buf() });
+        return Err(RestoreError::NotFound {
+            path: file.to_path_buf(),
+        });
     }
-    let dir = file.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+    let dir = file
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
     let fname = file
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -113,10 +127,12 @@ pub fn locate(file: &Path) -> Result<Located, RestoreError> {
     let manifest_path = dir.join(format!("{data_name}.json"));
     let manifest = if manifest_path.exists() {
         let bytes = std::fs::read(&manifest_path).map_err(|e| io_err(&manifest_path, e))?;
-        Some(Manifest::from_json(&bytes).map_err(|error| RestoreError::Manifest {
-            path: manifest_path.clone(),
-            error,
-        })?)
+        Some(
+            Manifest::from_json(&bytes).map_err(|error| RestoreError::Manifest {
+                path: manifest_path.clone(),
+                error,
+            })?,
+        )
     } else {
         None
     };
@@ -138,12 +154,22 @@ pub fn locate(file: &Path) -> Result<Located, RestoreError> {
             .collect(),
     };
     if parts.is_empty() {
-        return Err(RestoreError::NotFound { path: dir.join(&data_name) });
+        return Err(RestoreError::NotFound {
+            path: dir.join(&data_name),
+        });
     }
     if manifest.is_none() && sidecar.is_none() {
-        return Err(RestoreError::NoChecksum { data: dir.join(&data_name) });
+        return Err(RestoreError::NoChecksum {
+            data: dir.join(&data_name),
+        });
     }
-    Ok(Located { dir, data_name, manifest, sidecar, parts })
+    Ok(Located {
+        dir,
+        data_name,
+        manifest,
+        sidecar,
+        parts,
+    })
 }
 
 /// Checks every stored byte; returns the SHA-256 of the whole stored stream.
@@ -163,11 +189,18 @@ pub fn check(loc: &Located) -> Result<String, RestoreError> {
         }
         let this = hex(&this.finalize());
         if let Some(side) = &loc.sidecar {
-            let name = part.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = part
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             match side.iter().find(|(_, n)| *n == name) {
                 Some((h, _)) if *h == this => {}
                 Some((h, _)) => {
-                    return Err(RestoreError::Mismatch { what: name, expected: h.clone(), actual: this })
+                    return Err(RestoreError::Mismatch {
+                        what: name,
+                        expected: h.clone(),
+                        actual: this,
+                    })
                 }
                 None => {
                     return Err(RestoreError::Mismatch {
@@ -203,7 +236,9 @@ impl Read for Concat {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
             if self.cur.is_none() {
-                let Some(p) = self.parts.get(self.next) else { return Ok(0) };
+                let Some(p) = self.parts.get(self.next) else {
+                    return Ok(0);
+                };
                 self.cur = Some(File::open(p)?);
                 self.next += 1;
             }
@@ -222,31 +257,54 @@ impl Read for Concat {
 pub fn restore(file: &Path, out: &mut impl Write) -> Result<Restored, RestoreError> {
     let loc = locate(file)?;
     if loc.manifest.as_ref().is_some_and(|m| m.encrypted) || loc.data_name.ends_with(".age") {
-        return Err(RestoreError::Encrypted { path: loc.dir.join(&loc.data_name) });
+        return Err(RestoreError::Encrypted {
+            path: loc.dir.join(&loc.data_name),
+        });
     }
     let sha256 = check(&loc)?;
-    let input = Concat { parts: loc.parts.clone(), next: 0, cur: None };
-    let mut dec = zstd::stream::read::Decoder::new(input)
-        .map_err(|e| RestoreError::Decompress { detail: e.to_string() })?;
+    let input = Concat {
+        parts: loc.parts.clone(),
+        next: 0,
+        cur: None,
+    };
+    let mut dec =
+        zstd::stream::read::Decoder::new(input).map_err(|e| RestoreError::Decompress {
+            detail: e.to_string(),
+        })?;
     let mut buf = vec![0u8; 1 << 18];
     let mut total: u64 = 0;
     loop {
         let n = match dec.read(&mut buf) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(RestoreError::Decompress { detail: e.to_string() }),
+            Err(e) => {
+                return Err(RestoreError::Decompress {
+                    detail: e.to_string(),
+                })
+            }
         };
         if n == 0 {
             break;
         }
-        out.write_all(&buf[..n]).map_err(|e| RestoreError::Output { detail: e.to_string() })?;
+        out.write_all(&buf[..n]).map_err(|e| RestoreError::Output {
+            detail: e.to_string(),
+        })?;
         total += n as u64;
     }
-    out.flush().map_err(|e| RestoreError::Output { detail: e.to_string() })?;
+    out.flush().map_err(|e| RestoreError::Output {
+        detail: e.to_string(),
+    })?;
     if let Some(m) = &loc.manifest {
         if m.bytes_raw != total {
-            return Err(RestoreError::SizeMismatch { expected: m.bytes_raw, actual: total });
+            return Err(RestoreError::SizeMismatch {
+                expected: m.bytes_raw,
+                actual: total,
+            });
         }
     }
-    Ok(Restored { bytes_raw: total, sha256, manifest_found: loc.manifest.is_some() })
+    Ok(Restored {
+        bytes_raw: total,
+        sha256,
+        manifest_found: loc.manifest.is_some(),
+    })
 }

@@ -62,7 +62,11 @@ impl fmt::Display for RunError {
                 "a backup of source '{source}' is already running; wait for it to finish"
             ),
             RunError::Lock { path, detail } => {
-                write!(f, "cannot create the lock file {}: {detail}", path.display())
+                write!(
+                    f,
+                    "cannot create the lock file {}: {detail}",
+                    path.display()
+                )
             }
             RunError::Catalog(e) => e.fmt(f),
             RunError::NoTargets => write!(
@@ -222,7 +226,11 @@ pub fn run_backup(
         started_at: &rfc3339(&started),
         started_unix: started.timestamp(),
     })?;
-    log::info!("run {run_id}: backing up {} to {} target(s)", source.name, targets.len());
+    log::info!(
+        "run {run_id}: backing up {} to {} target(s)",
+        source.name,
+        targets.len()
+    );
 
     let mut report = RunReport {
         run_id,
@@ -273,7 +281,15 @@ pub fn run_backup(
         match writer::spawn(t.clone(), &name) {
             Ok(w) => writers.push(w),
             Err(failed) => {
-                log::warn!("{}", failed.result.as_ref().err().map(String::as_str).unwrap_or(""));
+                log::warn!(
+                    "{}",
+                    failed
+                        .result
+                        .as_ref()
+                        .err()
+                        .map(String::as_str)
+                        .unwrap_or("")
+                );
                 report.copies.push(failed);
             }
         }

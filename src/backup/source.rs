@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::thread::JoinHandle;
 
+use crate::backup::grants::{self, GrantCheck};
 use crate::backup::manifest::ConsistencyInfo;
 use crate::config::{CommandSource, Consistency, DbAddress, MysqlSource, SourceConfig, SourceKind};
 
@@ -53,7 +54,11 @@ pub enum SourceError {
     /// The tool was killed by a signal.
     Killed { tool: String, signal: i32 },
     /// The tool exited with a non-zero status.
-    Failed { tool: String, code: i32, stderr: String },
+    Failed {
+        tool: String,
+        code: i32,
+        stderr: String,
+    },
     /// The tool exited 0 but wrote an error on stderr.
     StderrError { tool: String, line: String },
     /// The dump does not end with the `-- Dump completed` trailer.
@@ -439,7 +444,9 @@ fn classify_client_error(stderr: &str, address: &str, user: &str) -> Option<Sour
                     Some(111) | Some(115) => "connection refused".to_string(),
                     Some(2) => "the socket does not exist (the server is not running)".to_string(),
                     Some(110) => "no answer (timed out)".to_string(),
-                    Some(113) => "no route to host (check the network cable and the IP address)".to_string(),
+                    Some(113) => {
+                        "no route to host (check the network cable and the IP address)".to_string()
+                    }
                     Some(101) => "network unreachable (check the appliance's network)".to_string(),
                     _ if code == Some(2005) => "unknown host name".to_string(),
                     _ => detail,
@@ -496,6 +503,22 @@ fn start_mysql(name: &str, m: &MysqlSource, runtime_dir: &Path) -> Result<Runnin
 
     let pre = preflight(&client, &defaults, m, &address)?;
     let consistency = decide_consistency(m.consistency, &pre.engines);
+    match grants::check(&pre.grants, &m.databases, consistency.mode == "lock-tables") {
+        GrantCheck::Complete => {}
+        GrantCheck::Unknown => log::warn!(
+            "the backup user '{}' gets privileges through a role; cannot check that the dump will be complete",
+            m.user
+        ),
+        GrantCheck::Missing(missing) => {
+            return Err(SourceError::MissingGrant {
+                detail: format!(
+                    "user '{}' needs {}; without it the dump would silently be incomplete",
+                    m.user,
+                    missing.join(", ")
+                ),
+            })
+        }
+    }
 
     let tool = dump
         .file_name()
@@ -574,6 +597,8 @@ struct Preflight {
     version: Option<String>,
     /// `db.table` → engine
     engines: BTreeMap<String, String>,
+    /// The backup user's `SHOW GRANTS` lines.
+    grants: Vec<String>,
 }
 
 fn preflight(
@@ -592,11 +617,18 @@ fn preflight(
         "SELECT 'version', VERSION(), '';\
          SELECT 'schema', SCHEMA_NAME, '' FROM information_schema.SCHEMATA WHERE SCHEMA_NAME IN ({list});\
          SELECT 'table', CONCAT(TABLE_SCHEMA, '.', TABLE_NAME), IFNULL(ENGINE, '') FROM information_schema.TABLES \
-         WHERE TABLE_TYPE = 'BASE TABLE' AND TABLE_SCHEMA IN ({list});"
+         WHERE TABLE_TYPE = 'BASE TABLE' AND TABLE_SCHEMA IN ({list});\
+         SHOW GRANTS;"
     );
     let out = Command::new(client)
         .arg(defaults)
-        .args(["--batch", "--skip-column-names", "--connect-timeout=15", "-e", &sql])
+        .args([
+            "--batch",
+            "--skip-column-names",
+            "--connect-timeout=15",
+            "-e",
+            &sql,
+        ])
         .env_remove("MYSQL_PWD")
         .stdin(Stdio::null())
         .output()
@@ -606,17 +638,22 @@ fn preflight(
         })?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() {
-        return Err(
-            classify_client_error(&stderr, address, &m.user).unwrap_or(SourceError::Query {
+        return Err(classify_client_error(&stderr, address, &m.user).unwrap_or(
+            SourceError::Query {
                 detail: first_lines(&stderr, 3),
-            }),
-        );
+            },
+        ));
     }
     let stdout = String::from_utf8_lossy(&out.stdout);
     let mut version = None;
     let mut schemas = Vec::new();
     let mut engines = BTreeMap::new();
+    let mut grants = Vec::new();
     for line in stdout.lines() {
+        if line.starts_with("GRANT ") {
+            grants.push(line.to_string());
+            continue;
+        }
         let mut f = line.split('\t');
         match (f.next(), f.next(), f.next()) {
             (Some("version"), Some(v), _) => version = Some(v.to_string()),
@@ -633,7 +670,11 @@ fn preflight(
             address: address.to_string(),
         });
     }
-    Ok(Preflight { version, engines })
+    Ok(Preflight {
+        version,
+        engines,
+        grants,
+    })
 }
 
 /// Chooses the dump mode and says what guarantee the dump will have (docs/mysql-dump.md).
@@ -643,7 +684,11 @@ pub fn decide_consistency(
 ) -> ConsistencyInfo {
     let non_tx: BTreeMap<String, String> = engines
         .iter()
-        .filter(|(_, e)| !TRANSACTIONAL_ENGINES.iter().any(|t| t.eq_ignore_ascii_case(e)))
+        .filter(|(_, e)| {
+            !TRANSACTIONAL_ENGINES
+                .iter()
+                .any(|t| t.eq_ignore_ascii_case(e))
+        })
         .map(|(t, e)| (t.clone(), e.clone()))
         .collect();
     let mode = match wanted {
@@ -675,7 +720,9 @@ mod tests {
 
     #[test]
     fn trailer_detection() {
-        assert!(has_dump_trailer(b"INSERT ...;\n-- Dump completed on 2026-11-26 10:00:01\n"));
+        assert!(has_dump_trailer(
+            b"INSERT ...;\n-- Dump completed on 2026-11-26 10:00:01\n"
+        ));
         assert!(has_dump_trailer(b"x\n-- Dump completed\n\n"));
         assert!(!has_dump_trailer(b"INSERT INTO t VALUES (1,"));
         assert!(!has_dump_trailer(b""));
@@ -695,7 +742,9 @@ mod tests {
             "socket /x.sock",
             "backup",
         );
-        assert!(matches!(e, Some(SourceError::Unreachable { ref detail, .. }) if detail.contains("not running")));
+        assert!(
+            matches!(e, Some(SourceError::Unreachable { ref detail, .. }) if detail.contains("not running"))
+        );
         let e = classify_client_error(
             "ERROR 2003 (HY000): Can't connect to MySQL server on '10.0.0.5' (111)",
             "10.0.0.5:3306",
@@ -712,7 +761,11 @@ mod tests {
             "backup",
         )
         .expect("classified");
-        assert!(e.to_string().starts_with("database unreachable at 127.0.0.1:3307: connection refused"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("database unreachable at 127.0.0.1:3307: connection refused"),
+            "{e}"
+        );
         let e = classify_client_error(
             "ERROR 1045 (28000): Access denied for user 'backup'@'localhost' (using password: YES)",
             "x",
@@ -724,7 +777,9 @@ mod tests {
             "x",
             "backup",
         );
-        assert!(matches!(e, Some(SourceError::UnknownDatabase { ref database, .. }) if database == "pmx" || database == "?"));
+        assert!(
+            matches!(e, Some(SourceError::UnknownDatabase { ref database, .. }) if database == "pmx" || database == "?")
+        );
     }
 
     #[test]
@@ -749,14 +804,29 @@ mod tests {
         let ok = ExitStatus::from_raw(0);
         let t = b"-- Dump completed on x\n";
         assert!(judge("d", ok, "", t, true).is_ok());
-        assert!(matches!(judge("d", ok, "", b"INSERT", true), Err(SourceError::Truncated { .. })));
         assert!(matches!(
-            judge("d", ok, "mariadb-dump: Couldn't execute 'x': error 1", t, true),
+            judge("d", ok, "", b"INSERT", true),
+            Err(SourceError::Truncated { .. })
+        ));
+        assert!(matches!(
+            judge(
+                "d",
+                ok,
+                "mariadb-dump: Couldn't execute 'x': error 1",
+                t,
+                true
+            ),
             Err(SourceError::StderrError { .. })
         ));
         assert!(judge("d", ok, "Warning: something", t, true).is_ok());
-        assert!(matches!(judge("d", ExitStatus::from_raw(9), "", t, true), Err(SourceError::Killed { signal: 9, .. })));
-        assert!(matches!(judge("d", ExitStatus::from_raw(2 << 8), "boom", t, false), Err(SourceError::Failed { code: 2, .. })));
+        assert!(matches!(
+            judge("d", ExitStatus::from_raw(9), "", t, true),
+            Err(SourceError::Killed { signal: 9, .. })
+        ));
+        assert!(matches!(
+            judge("d", ExitStatus::from_raw(2 << 8), "boom", t, false),
+            Err(SourceError::Failed { code: 2, .. })
+        ));
         assert!(judge("c", ok, "error text is fine for commands", b"", false).is_ok());
     }
 }

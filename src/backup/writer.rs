@@ -80,8 +80,12 @@ pub fn describe_io(root: &Path, what: &str, e: &io::Error) -> String {
         Some(libc::EROFS) => "the target is read-only".to_string(),
         Some(libc::EACCES) | Some(libc::EPERM) => "permission denied".to_string(),
         Some(libc::ENOENT) => "the folder does not exist (was the disk removed?)".to_string(),
-        Some(libc::EIO) => "input/output error (the disk may be failing or was removed)".to_string(),
-        Some(libc::ENODEV) | Some(libc::ENXIO) => "the device is gone (was it removed?)".to_string(),
+        Some(libc::EIO) => {
+            "input/output error (the disk may be failing or was removed)".to_string()
+        }
+        Some(libc::ENODEV) | Some(libc::ENXIO) => {
+            "the device is gone (was it removed?)".to_string()
+        }
         _ => e.to_string(),
     };
     format!("{}: {base} while {what}", root.display())
@@ -288,7 +292,10 @@ mod tests {
     #[test]
     fn io_errors_in_words() {
         let e = io::Error::from_raw_os_error(libc::ENOSPC);
-        assert_eq!(describe_io(Path::new("/mnt/x"), "writing", &e), "/mnt/x: disk full while writing");
+        assert_eq!(
+            describe_io(Path::new("/mnt/x"), "writing", &e),
+            "/mnt/x: disk full while writing"
+        );
         let e = io::Error::from_raw_os_error(libc::EROFS);
         assert!(describe_io(Path::new("/t"), "writing", &e).contains("read-only"));
     }

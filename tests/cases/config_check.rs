@@ -7,7 +7,11 @@ use crate::support::agent::{bin, show};
 fn check(text: &str) -> (Option<i32>, String, String) {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("config.toml");
-    std::fs::write(&path, text.replace("@DIR@", &dir.path().display().to_string())).expect("write");
+    std::fs::write(
+        &path,
+        text.replace("@DIR@", &dir.path().display().to_string()),
+    )
+    .expect("write");
     let pw = dir.path().join("pw");
     std::fs::write(&pw, "x\n").expect("write");
     std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o644)).expect("chmod");
@@ -29,13 +33,21 @@ fn assert_located(text: &str, line: usize, col: usize, needle: &str) {
     let (code, err, path) = check(text);
     assert_eq!(code, Some(2), "{err}");
     let prefix = format!("simdondar-backup: {path}:{line}:{col}: ");
-    assert!(err.starts_with(&prefix), "expected {prefix:?}…, got {err:?}");
+    assert!(
+        err.starts_with(&prefix),
+        "expected {prefix:?}…, got {err:?}"
+    );
     assert!(err.contains(needle), "expected {needle:?} in {err:?}");
 }
 
 #[test]
 fn bad_toml() {
-    assert_located("timezone = \"Asia/Jakarta\"\nstate_dir = /var/lib\n", 2, 13, "");
+    assert_located(
+        "timezone = \"Asia/Jakarta\"\nstate_dir = /var/lib\n",
+        2,
+        13,
+        "",
+    );
 }
 
 #[test]

@@ -11,8 +11,16 @@ use crate::support::mariadb::MariaDb;
 fn assert_failed_cleanly(setup: &Setup, target: &Path, out: &std::process::Output, needle: &str) {
     assert_eq!(out.status.code(), Some(1), "{}", show(out));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(needle), "stderr should say {needle:?}: {}", show(out));
-    assert!(final_named(target).is_empty(), "final-named files left: {:?}", final_named(target));
+    assert!(
+        err.contains(needle),
+        "stderr should say {needle:?}: {}",
+        show(out)
+    );
+    assert!(
+        final_named(target).is_empty(),
+        "final-named files left: {:?}",
+        final_named(target)
+    );
     let runs = setup.runs();
     assert_eq!(runs[0].status, "failed");
     assert!(
@@ -31,13 +39,21 @@ fn database_stopped() {
     let target = setup.target("t");
     let out = setup.backup(&[&target]);
     assert_failed_cleanly(&setup, &target, &out, "database unreachable at socket");
-    assert!(files_under(&target).is_empty(), "nothing at all is created: {:?}", files_under(&target));
+    assert!(
+        files_under(&target).is_empty(),
+        "nothing at all is created: {:?}",
+        files_under(&target)
+    );
 }
 
 #[test]
 fn database_unreachable_over_tcp_names_host_and_port() {
     // A port nobody listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
     let setup = Setup::with_sources(
         &format!(
             "[[source]]\nname = \"pmi\"\nkind = \"mysql\"\nhost = \"127.0.0.1\"\nport = {port}\nuser = \"backup\"\ndatabases = [\"pmi\"]\n"
@@ -46,7 +62,12 @@ fn database_unreachable_over_tcp_names_host_and_port() {
     );
     let target = setup.target("t");
     let out = setup.backup(&[&target]);
-    assert_failed_cleanly(&setup, &target, &out, &format!("database unreachable at 127.0.0.1:{port}: connection refused"));
+    assert_failed_cleanly(
+        &setup,
+        &target,
+        &out,
+        &format!("database unreachable at 127.0.0.1:{port}: connection refused"),
+    );
 }
 
 #[test]
@@ -77,11 +98,20 @@ fn unknown_database() {
 fn children_named(ppid: u32, comm: &str) -> Vec<u32> {
     let mut out = Vec::new();
     for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { continue };
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
         let name = &stat[open + 1..close];
-        let parent = stat[close + 2..].split(' ').nth(1).and_then(|p| p.parse::<u32>().ok());
+        let parent = stat[close + 2..]
+            .split(' ')
+            .nth(1)
+            .and_then(|p| p.parse::<u32>().ok());
         if name == comm && parent == Some(ppid) {
             out.push(pid);
         }
@@ -132,13 +162,20 @@ fn dump_killed_halfway() {
         }
         std::thread::sleep(Duration::from_millis(5));
     };
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(dump_pid as i32), nix::sys::signal::Signal::SIGKILL)
-        .expect("kill mariadb-dump");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(dump_pid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill mariadb-dump");
     let out = child.wait_with_output().expect("wait");
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("killed by signal 9"), "{}", show(&out));
-    assert_eq!(final_named(&target), before, "only the earlier backup carries a final name");
+    assert_eq!(
+        final_named(&target),
+        before,
+        "only the earlier backup carries a final name"
+    );
     assert_eq!(partial_size(&target), 0, "the partial file is removed");
     let runs = setup.runs();
     assert_eq!(runs[0].status, "failed");
@@ -180,7 +217,10 @@ fn password_never_visible_in_proc() {
     }
     let out = child.wait_with_output().expect("wait");
     assert!(out.status.success(), "{}", show(&out));
-    assert!(scans_during_dump >= 1, "no scan happened while mariadb-dump ran");
+    assert!(
+        scans_during_dump >= 1,
+        "no scan happened while mariadb-dump ran"
+    );
     // The options file is gone afterwards.
     let left: Vec<_> = files_under(&setup.runtime);
     assert!(left.is_empty(), "runtime dir still holds {left:?}");
@@ -200,7 +240,11 @@ fn target_not_writable() {
         .arg(&ro)
         .output()
         .expect("mount");
-    assert!(mount.status.success(), "mounting a read-only tmpfs needs root: {}", show(&mount));
+    assert!(
+        mount.status.success(),
+        "mounting a read-only tmpfs needs root: {}",
+        show(&mount)
+    );
     struct Umount<'a>(&'a Path);
     impl Drop for Umount<'_> {
         fn drop(&mut self) {
@@ -215,7 +259,11 @@ fn target_not_writable() {
     // With a good target beside it, the good copy is kept and verified; the run still fails.
     let out = setup.backup(&[&good, &ro]);
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("1 of 2 copies written"), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("1 of 2 copies written"),
+        "{}",
+        show(&out)
+    );
     assert_eq!(data_files(&good).len(), 1);
     let runs = setup.runs();
     assert_eq!((runs[0].copies_ok, runs[0].copies_total), (1, 2));
@@ -236,4 +284,16 @@ fn leftover_partial_files_are_removed_at_the_next_run() {
     assert!(out.status.success(), "{}", show(&out));
     assert!(!stale.exists(), "the leftover .partial must be removed");
     assert_eq!(data_files(&target).len(), 1);
+}
+
+#[test]
+fn missing_trigger_grant_is_refused_not_silently_incomplete() {
+    // Without TRIGGER, mariadb-dump exits 0 with an empty stderr and simply omits the triggers.
+    let db = MariaDb::start();
+    db.seed(0);
+    db.create_user_with_privileges("backup", PASSWORD, "SELECT, SHOW VIEW, EVENT, LOCK TABLES");
+    let setup = Setup::for_db(&db, PASSWORD);
+    let target = setup.target("t");
+    let out = setup.backup(&[&target]);
+    assert_failed_cleanly(&setup, &target, &out, "needs TRIGGER on pmi");
 }

@@ -23,14 +23,28 @@ fn backup_restores_to_identical_tables() {
     assert_eq!(files.len(), 1, "one data file expected: {files:?}");
     let data = &files[0];
     let dir = data.parent().expect("parent");
-    let name = data.file_name().expect("name").to_string_lossy().into_owned();
+    let name = data
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
     // The layout of DESIGN.md §3: SIMDONDAR-BACKUP/pmi/YYYY/MM/DD/pmi_YYYYMMDD-HHMMSS.sql.zst
-    let rel = data.strip_prefix(&target).expect("below target").to_string_lossy().into_owned();
+    let rel = data
+        .strip_prefix(&target)
+        .expect("below target")
+        .to_string_lossy()
+        .into_owned();
     let parts: Vec<&str> = rel.split('/').collect();
     assert_eq!(parts[0], "SIMDONDAR-BACKUP");
     assert_eq!(parts[1], "pmi");
-    assert!(parts[2].len() == 4 && parts[3].len() == 2 && parts[4].len() == 2, "{rel}");
-    assert!(name.starts_with(&format!("pmi_{}{}{}-", parts[2], parts[3], parts[4])), "{name}");
+    assert!(
+        parts[2].len() == 4 && parts[3].len() == 2 && parts[4].len() == 2,
+        "{rel}"
+    );
+    assert!(
+        name.starts_with(&format!("pmi_{}{}{}-", parts[2], parts[3], parts[4])),
+        "{name}"
+    );
     assert!(name.ends_with(".sql.zst"), "{name}");
 
     // The standard tools accept what was written.
@@ -41,10 +55,21 @@ fn backup_restores_to_identical_tables() {
         .output()
         .expect("sha256sum");
     assert!(check.status.success(), "sha256sum -c: {}", show(&check));
-    let test = Command::new(&zstd).arg("-t").arg(data).output().expect("zstd");
+    let test = Command::new(&zstd)
+        .arg("-t")
+        .arg(data)
+        .output()
+        .expect("zstd");
     assert!(test.status.success(), "zstd -t: {}", show(&test));
-    let sum = Command::new(&sha256sum).arg(data).output().expect("sha256sum");
-    let file_hash = String::from_utf8_lossy(&sum.stdout).split_whitespace().next().unwrap_or("").to_string();
+    let sum = Command::new(&sha256sum)
+        .arg(data)
+        .output()
+        .expect("sha256sum");
+    let file_hash = String::from_utf8_lossy(&sum.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_string();
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join(format!("{name}.json"))).expect("manifest"))
             .expect("manifest is JSON");
@@ -54,13 +79,19 @@ fn backup_restores_to_identical_tables() {
     assert_eq!(manifest["kind"], "mysql");
     assert_eq!(manifest["compression"], "zstd");
     assert_eq!(manifest["encrypted"], false);
-    assert_eq!(manifest["databases"], serde_json::json!(["pmi", "sms", "wagw"]));
+    assert_eq!(
+        manifest["databases"],
+        serde_json::json!(["pmi", "sms", "wagw"])
+    );
     assert_eq!(manifest["parts"], serde_json::json!([name]));
     assert_eq!(
         manifest["bytes_stored"].as_u64(),
         Some(std::fs::metadata(data).expect("stat").len())
     );
-    assert!(manifest["server_version"].as_str().unwrap_or("").contains("MariaDB"));
+    assert!(manifest["server_version"]
+        .as_str()
+        .unwrap_or("")
+        .contains("MariaDB"));
     // pmi mixes MyISAM with InnoDB: auto chose lock-tables and says why.
     assert_eq!(manifest["consistency"]["mode"], "lock-tables");
     assert!(manifest["consistency"]["non_transactional_tables"]["pmi.hasilelisa"] == "MyISAM");
@@ -88,10 +119,18 @@ fn backup_restores_to_identical_tables() {
     for schema in ["pmi", "sms", "wagw"] {
         let a = db.table_checksums(schema);
         assert!(!a.is_empty(), "no tables in {schema}");
-        assert_eq!(a, fresh.table_checksums(schema), "CHECKSUM TABLE differs in {schema}");
+        assert_eq!(
+            a,
+            fresh.table_checksums(schema),
+            "CHECKSUM TABLE differs in {schema}"
+        );
     }
     assert!(!db.routines("pmi").is_empty());
-    assert_eq!(db.routines("pmi"), fresh.routines("pmi"), "stored procedures");
+    assert_eq!(
+        db.routines("pmi"),
+        fresh.routines("pmi"),
+        "stored procedures"
+    );
     assert!(!db.triggers("pmi").is_empty());
     assert_eq!(db.triggers("pmi"), fresh.triggers("pmi"), "triggers");
     assert!(!db.views("pmi").is_empty());
@@ -106,11 +145,23 @@ fn backup_restores_to_identical_tables() {
     assert_eq!(runs[0].status, "ok");
     assert_eq!(runs[0].sha256.as_deref(), Some(file_hash.as_str()));
     assert_eq!((runs[0].copies_ok, runs[0].copies_total), (1, 1));
-    let st = setup.cmd().args(["status", "--json"]).output().expect("status");
+    let st = setup
+        .cmd()
+        .args(["status", "--json"])
+        .output()
+        .expect("status");
     assert!(st.status.success(), "{}", show(&st));
     let st: serde_json::Value = serde_json::from_slice(&st.stdout).expect("status JSON");
-    assert_eq!(st["sources"][0]["last_ok"]["sha256"].as_str(), Some(file_hash.as_str()));
-    let list = setup.cmd().args(["list", "--json", "--target"]).arg(&target).output().expect("list");
+    assert_eq!(
+        st["sources"][0]["last_ok"]["sha256"].as_str(),
+        Some(file_hash.as_str())
+    );
+    let list = setup
+        .cmd()
+        .args(["list", "--json", "--target"])
+        .arg(&target)
+        .output()
+        .expect("list");
     assert!(list.status.success(), "{}", show(&list));
     let list: serde_json::Value = serde_json::from_slice(&list.stdout).expect("list JSON");
     assert_eq!(list.as_array().map(Vec::len), Some(1));
@@ -131,9 +182,18 @@ fn restore_refuses_a_damaged_copy() {
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0x01;
     std::fs::write(&data, bytes).expect("write");
-    let r = setup.cmd().arg("restore").arg(&data).arg("--stdout").output().expect("restore");
+    let r = setup
+        .cmd()
+        .arg("restore")
+        .arg(&data)
+        .arg("--stdout")
+        .output()
+        .expect("restore");
     assert_eq!(r.status.code(), Some(1), "{}", show(&r));
-    assert!(r.stdout.is_empty(), "nothing may reach the database from a damaged copy");
+    assert!(
+        r.stdout.is_empty(),
+        "nothing may reach the database from a damaged copy"
+    );
     let err = String::from_utf8_lossy(&r.stderr);
     assert!(err.contains("checksum mismatch"), "{err}");
 }

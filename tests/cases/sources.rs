@@ -14,7 +14,11 @@ fn command_source_round_trip() {
     let out = setup.backup(&[&target]);
     assert!(out.status.success(), "{}", show(&out));
     let data = data_files(&target).pop().expect("data file");
-    assert!(data.to_string_lossy().ends_with(".txt.zst"), "{}", data.display());
+    assert!(
+        data.to_string_lossy().ends_with(".txt.zst"),
+        "{}",
+        data.display()
+    );
     let r = setup
         .cmd()
         .arg("restore")
@@ -37,7 +41,14 @@ fn failing_command_fails_the_run() {
     let out = setup.backup(&[&target]);
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("sh failed with exit code 3: tar: disk error"), "{err}");
-    assert!(final_named(&target).is_empty(), "{:?}", final_named(&target));
+    assert!(
+        err.contains("sh failed with exit code 3: tar: disk error"),
+        "{err}"
+    );
+    assert!(
+        final_named(&target).is_empty(),
+        "{:?}",
+        final_named(&target)
+    );
     assert_eq!(setup.runs()[0].status, "failed");
 }

@@ -101,7 +101,9 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in rd.flatten() {
             let p = e.path();
             let ft = e.file_type().expect("file type");
@@ -144,6 +146,7 @@ pub fn show(o: &Output) -> String {
 
 /// The path of a required tool, or a panic that says how to install it.
 pub fn require_tool(name: &str, package: &str) -> PathBuf {
-    simdondar_backup::backup::source::find_tool(&[name])
-        .unwrap_or_else(|| panic!("{name} is needed by this test: install it with `apt-get install {package}`"))
+    simdondar_backup::backup::source::find_tool(&[name]).unwrap_or_else(|| {
+        panic!("{name} is needed by this test: install it with `apt-get install {package}`")
+    })
 }

@@ -1,0 +1,36 @@
+# Installs what a fresh Debian 12 machine lacks for building, testing and the demo (sourced by
+# scripts/test and scripts/demo). Debian packages by name; crates come from crates.io via cargo.
+
+PROVISION_PACKAGES=(
+  build-essential pkg-config      # cc for -sys crates (bundled SQLite, zstd)
+  mariadb-server mariadb-client   # the database the tests and the demo dump and restore
+  zstd coreutils                  # zstd -t and sha256sum -c check what we write
+  util-linux mount                # mount (read-only tmpfs targets in tests), losetup
+)
+
+provision() {
+  local missing=() p
+  for p in "${PROVISION_PACKAGES[@]}"; do
+    if ! dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+      missing+=("$p")
+    fi
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "==> installing Debian packages: ${missing[*]}"
+    if [ "$(id -u)" -ne 0 ]; then
+      echo "need root to install packages (run as root, or: sudo apt-get install ${missing[*]})" >&2
+      return 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  fi
+  if ! command -v cargo >/dev/null; then
+    if [ -x "$HOME/.cargo/bin/cargo" ]; then
+      export PATH="$HOME/.cargo/bin:$PATH"
+    else
+      echo "cargo not found: install Rust with rustup (https://rustup.rs), then run this again" >&2
+      return 1
+    fi
+  fi
+}
