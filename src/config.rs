@@ -333,9 +333,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             'h' => 3600,
             'd' => 86_400,
             'w' => 7 * 86_400,
-            _ => return Err(format!(
+            _ => {
+                return Err(format!(
                 "invalid duration \"{s}\": unknown unit '{c}' (use s, m, h, d or w, e.g. \"1h\")"
-            )),
+            ))
+            }
         };
         let n: u64 = digits.parse().map_err(|_| {
             format!("invalid duration \"{s}\": a number must come before '{c}', e.g. \"30m\"")
