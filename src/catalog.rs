@@ -50,6 +50,23 @@ pub const MIGRATIONS: &[&str] = &[
         recorded_at  TEXT    NOT NULL
     );
     CREATE INDEX copies_by_run ON copies (run_id);",
+    // 2: verifications and retention deletions
+    "CREATE TABLE verifications (
+        id           INTEGER PRIMARY KEY,
+        target       TEXT    NOT NULL,
+        path         TEXT    NOT NULL,
+        ok           INTEGER NOT NULL,
+        problem      TEXT,
+        verified_at  TEXT    NOT NULL
+    );
+    CREATE TABLE pruned (
+        id          INTEGER PRIMARY KEY,
+        target      TEXT    NOT NULL,
+        path        TEXT    NOT NULL,
+        source      TEXT    NOT NULL,
+        started_at  TEXT,
+        pruned_at   TEXT    NOT NULL
+    );",
 ];
 
 /// The catalog cannot be opened or written.
@@ -401,6 +418,89 @@ impl Catalog {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| self.err(e))?;
         Ok(rows)
+    }
+
+    /// Records one verification of a stored copy.
+    pub fn record_verification(
+        &self,
+        target: &str,
+        path: &str,
+        ok: bool,
+        problem: Option<&str>,
+        at: &str,
+    ) -> Result<(), CatalogError> {
+        self.conn
+            .execute(
+                "INSERT INTO verifications (target, path, ok, problem, verified_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![target, path, ok, problem, at],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Records a backup removed by retention.
+    pub fn record_pruned(
+        &self,
+        target: &str,
+        path: &str,
+        source: &str,
+        started_at: &str,
+        at: &str,
+    ) -> Result<(), CatalogError> {
+        self.conn
+            .execute(
+                "INSERT INTO pruned (target, path, source, started_at, pruned_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![target, path, source, started_at, at],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Paths removed by retention from `target`, oldest first.
+    pub fn pruned_paths(&self, target: &str) -> Result<Vec<String>, CatalogError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT path FROM pruned WHERE target = ?1 ORDER BY id")
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([target], |r| r.get(0))
+            .map_err(|e| self.err(e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.err(e))?;
+        Ok(rows)
+    }
+
+    /// (ok, problem) of every verification of copies at `target`, oldest first.
+    pub fn verifications(
+        &self,
+        target: &str,
+    ) -> Result<Vec<(String, bool, Option<String>)>, CatalogError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT path, ok, problem FROM verifications WHERE target = ?1 ORDER BY id")
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([target], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(|e| self.err(e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.err(e))?;
+        Ok(rows)
+    }
+
+    /// Bytes stored by the newest run of a source that got that far (to estimate the next one).
+    pub fn last_stream_bytes(&self, source: &str) -> Result<Option<u64>, CatalogError> {
+        self.conn
+            .query_row(
+                "SELECT bytes_stored FROM runs WHERE source = ?1 AND bytes_stored IS NOT NULL
+                 ORDER BY id DESC LIMIT 1",
+                [source],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()
+            .map(|v| v.map(|b| b.max(0) as u64))
+            .map_err(|e| self.err(e))
     }
 
     /// Bytes stored by the newest successful run of a source (to estimate the next one).

@@ -12,7 +12,9 @@ use serde::Serialize;
 
 use crate::backup::inventory;
 use crate::backup::restore;
+use crate::backup::retention;
 use crate::backup::run::{run_backup, Trigger};
+use crate::backup::verify;
 use crate::backup::writer::Target;
 use crate::catalog::Catalog;
 use crate::config::{self, Config, Role};
@@ -44,6 +46,28 @@ pub enum Command {
         /// The target root to look at (repeatable); default: the configured targets.
         #[arg(long = "target", value_name = "DIR")]
         targets: Vec<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-read every copy on the targets from the device and compare its SHA-256 with the
+    /// manifest and the .sha256 file; a damaged copy is renamed `.corrupt`. Exit 1 when any failed.
+    Verify {
+        /// The target root to check (repeatable); default: the configured targets.
+        #[arg(long = "target", value_name = "DIR")]
+        targets: Vec<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Apply retention: remove backups the policy does not keep (never below min_keep).
+    Prune {
+        /// The target root (repeatable); default: the configured targets.
+        #[arg(long = "target", value_name = "DIR")]
+        targets: Vec<PathBuf>,
+        /// Only show what would be kept and removed, and by which rule.
+        #[arg(long)]
+        dry_run: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -122,6 +146,12 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
         Command::Backup { sources, targets } => cmd_backup(&cli.config, sources, targets),
         Command::List { targets, json } => cmd_list(&cli.config, targets, *json),
         Command::Restore { file, stdout } => cmd_restore(file, *stdout),
+        Command::Verify { targets, json } => cmd_verify(&cli.config, targets, *json),
+        Command::Prune {
+            targets,
+            dry_run,
+            json,
+        } => cmd_prune(&cli.config, targets, *dry_run, *json),
         Command::Status { json } => cmd_status(&cli.config, *json),
         Command::Config {
             command: ConfigCommand::Check,
@@ -238,6 +268,9 @@ fn cmd_backup(config_path: &Path, sources: &[String], targets: &[PathBuf]) -> Re
                 human_bytes(m.bytes_stored)
             );
         }
+        for p in &report.pruned {
+            let _ = writeln!(out, "PRUNED  {}  {}  (retention)", source.name, p.path);
+        }
         if !report.ok {
             failed.push(format!(
                 "backup of '{}' failed: {}",
@@ -336,6 +369,166 @@ fn cmd_list(config_path: &Path, targets: &[PathBuf], json: bool) -> Result<(), F
                     );
                 }
             }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::Failed(problems.join("\n")))
+    }
+}
+
+fn target_roots(cfg: Option<&Config>, targets: &[PathBuf]) -> Result<Vec<PathBuf>, Failure> {
+    let roots: Vec<PathBuf> = if targets.is_empty() {
+        cfg.map(|c| c.targets.iter().map(|t| t.path.clone()).collect())
+            .unwrap_or_default()
+    } else {
+        targets
+            .iter()
+            .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
+            .collect()
+    };
+    if roots.is_empty() {
+        return Err(Failure::Usage(
+            "no target: give --target DIR or add a [[target]] to the config".into(),
+        ));
+    }
+    Ok(roots)
+}
+
+fn cmd_verify(config_path: &Path, targets: &[PathBuf], json: bool) -> Result<(), Failure> {
+    // With --target, verification works without a configuration (a disk on another machine);
+    // results are then not recorded in a catalog.
+    let cfg = match Config::load(config_path) {
+        Ok(c) => Some(c),
+        Err(e) if !targets.is_empty() => {
+            log::warn!("{e}; verifying without recording in the catalog");
+            None
+        }
+        Err(e) => return Err(Failure::Usage(e.to_string())),
+    };
+    let roots = target_roots(cfg.as_ref(), targets)?;
+    let catalog = match &cfg {
+        Some(c) => Some(Catalog::open(&c.state_dir).map_err(|e| Failure::Failed(e.to_string()))?),
+        None => None,
+    };
+    let tz = cfg
+        .as_ref()
+        .map(|c| c.timezone)
+        .unwrap_or(chrono_tz::Asia::Jakarta);
+    let now = chrono::Utc::now().with_timezone(&tz).to_rfc3339();
+    let mut all = Vec::new();
+    let mut problems = Vec::new();
+    for root in &roots {
+        match verify::verify_target(root) {
+            Ok(list) => all.extend(list),
+            Err(e) => problems.push(format!("cannot read target {e}")),
+        }
+    }
+    if let Some(cat) = &catalog {
+        for c in &all {
+            cat.record_verification(&c.target, &c.path, c.ok, c.problem.as_deref(), &now)
+                .map_err(|e| Failure::Failed(e.to_string()))?;
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    if json {
+        let text = serde_json::to_string_pretty(&all).unwrap_or_else(|_| "[]".into());
+        let _ = writeln!(out, "{text}");
+    } else {
+        if all.is_empty() {
+            let _ = writeln!(out, "no backups found");
+        }
+        for c in &all {
+            let word = if c.ok { "OK     " } else { "DAMAGED" };
+            let _ = writeln!(out, "{word} {}", c.path);
+            if let Some(p) = &c.problem {
+                let _ = writeln!(out, "        {p}");
+            }
+            if let Some(a) = &c.action {
+                let _ = writeln!(out, "        {a}");
+            }
+        }
+    }
+    let bad = all.iter().filter(|c| !c.ok).count();
+    if bad > 0 {
+        problems.push(format!(
+            "{bad} of {} copies failed verification; restore from another disk and replace the failing one",
+            all.len()
+        ));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::Failed(problems.join("\n")))
+    }
+}
+
+fn cmd_prune(
+    config_path: &Path,
+    targets: &[PathBuf],
+    dry_run: bool,
+    json: bool,
+) -> Result<(), Failure> {
+    let cfg = load(config_path)?;
+    let roots = target_roots(Some(&cfg), targets)?;
+    let catalog = if dry_run {
+        None
+    } else {
+        Some(Catalog::open(&cfg.state_dir).map_err(|e| Failure::Failed(e.to_string()))?)
+    };
+    let now = chrono::Utc::now().with_timezone(&cfg.timezone).to_rfc3339();
+    let mut all = Vec::new();
+    let mut problems = Vec::new();
+    for root in &roots {
+        match retention::plan(root, None, &cfg.retention, cfg.timezone) {
+            Ok(mut items) => {
+                if !dry_run {
+                    retention::apply(root, &mut items);
+                }
+                all.extend(items);
+            }
+            Err(e) => problems.push(format!("cannot read target {e}")),
+        }
+    }
+    if let Some(cat) = &catalog {
+        for i in all.iter().filter(|i| matches!(i.removed, Some(Ok(())))) {
+            cat.record_pruned(&i.target, &i.path, &i.source, &i.started_at, &now)
+                .map_err(|e| Failure::Failed(e.to_string()))?;
+        }
+    }
+    for i in &all {
+        if let Some(Err(e)) = &i.removed {
+            problems.push(e.clone());
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    if json {
+        let text = serde_json::to_string_pretty(&all).unwrap_or_else(|_| "[]".into());
+        let _ = writeln!(out, "{text}");
+    } else {
+        for i in &all {
+            let action = match (&i.removed, i.decision.keep()) {
+                (_, true) => "keep  ",
+                (None, false) => "remove",
+                (Some(Ok(())), false) => "REMOVED",
+                (Some(Err(_)), false) => "FAILED",
+            };
+            let _ = writeln!(
+                out,
+                "{action:<7} {:<12} {:<25} {}",
+                i.decision.as_str(),
+                i.started_at,
+                i.path
+            );
+        }
+        if dry_run {
+            let _ = writeln!(
+                out,
+                "dry run: nothing was removed ({} would free {})",
+                all.iter().filter(|i| !i.decision.keep()).count(),
+                human_bytes(retention::reclaimable(&all))
+            );
         }
     }
     if problems.is_empty() {

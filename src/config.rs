@@ -125,11 +125,26 @@ pub struct CommandSource {
     pub extension: String,
 }
 
+/// An `ssh-tar` source: `tar` of a remote directory streamed over OpenSSH.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SshTarSource {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    /// The private key (not readable by others).
+    pub key_file: PathBuf,
+    /// The pinned host key(s), in `known_hosts` format; nothing else is trusted.
+    pub known_hosts: PathBuf,
+    /// The remote directory, e.g. `/var/www/simudda`.
+    pub path: String,
+}
+
 /// What a source is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceKind {
     Mysql(MysqlSource),
     Command(CommandSource),
+    SshTar(SshTarSource),
 }
 
 impl SourceKind {
@@ -138,6 +153,7 @@ impl SourceKind {
         match self {
             SourceKind::Mysql(_) => "mysql",
             SourceKind::Command(_) => "command",
+            SourceKind::SshTar(_) => "ssh-tar",
         }
     }
 }
@@ -402,6 +418,9 @@ struct RawSource {
     dump_tool: Option<Spanned<String>>,
     command: Option<Spanned<Vec<String>>>,
     extension: Option<Spanned<String>>,
+    key_file: Option<Spanned<String>>,
+    known_hosts: Option<Spanned<String>>,
+    path: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -698,16 +717,13 @@ impl Checker<'_> {
         let kind = match kind {
             "mysql" => SourceKind::Mysql(self.check_mysql(s)?),
             "command" => SourceKind::Command(self.check_command(s)?),
-            "ssh-tar" => {
-                return Err(self.err(
-                    s.kind.span(),
-                    "source kind \"ssh-tar\" is not available in this version: use kind = \"command\" with command = [\"ssh\", …, \"tar -C DIR -cf - .\"] meanwhile",
-                ))
-            }
+            "ssh-tar" => SourceKind::SshTar(self.check_ssh_tar(s)?),
             other => {
                 return Err(self.err(
                     s.kind.span(),
-                    format!("unknown source kind \"{other}\": use \"mysql\" or \"command\""),
+                    format!(
+                        "unknown source kind \"{other}\": use \"mysql\", \"ssh-tar\" or \"command\""
+                    ),
                 ))
             }
         };
@@ -735,21 +751,111 @@ impl Checker<'_> {
         s: &RawSource,
         kind: &SourceKind,
     ) -> Vec<(&'static str, Option<Range<usize>>)> {
-        match kind {
-            SourceKind::Mysql(_) => vec![
-                ("command", s.command.as_ref().map(|v| v.span())),
-                ("extension", s.extension.as_ref().map(|v| v.span())),
+        let all = [
+            ("socket", s.socket.as_ref().map(|v| v.span())),
+            ("host", s.host.as_ref().map(|v| v.span())),
+            ("port", s.port.as_ref().map(|v| v.span())),
+            ("user", s.user.as_ref().map(|v| v.span())),
+            ("password_file", s.password_file.as_ref().map(|v| v.span())),
+            ("databases", s.databases.as_ref().map(|v| v.span())),
+            ("dump_tool", s.dump_tool.as_ref().map(|v| v.span())),
+            ("command", s.command.as_ref().map(|v| v.span())),
+            ("extension", s.extension.as_ref().map(|v| v.span())),
+            ("key_file", s.key_file.as_ref().map(|v| v.span())),
+            ("known_hosts", s.known_hosts.as_ref().map(|v| v.span())),
+            ("path", s.path.as_ref().map(|v| v.span())),
+        ];
+        let allowed: &[&str] = match kind {
+            SourceKind::Mysql(_) => &[
+                "socket",
+                "host",
+                "port",
+                "user",
+                "password_file",
+                "databases",
+                "dump_tool",
             ],
-            SourceKind::Command(_) => vec![
-                ("socket", s.socket.as_ref().map(|v| v.span())),
-                ("host", s.host.as_ref().map(|v| v.span())),
-                ("port", s.port.as_ref().map(|v| v.span())),
-                ("user", s.user.as_ref().map(|v| v.span())),
-                ("password_file", s.password_file.as_ref().map(|v| v.span())),
-                ("databases", s.databases.as_ref().map(|v| v.span())),
-                ("dump_tool", s.dump_tool.as_ref().map(|v| v.span())),
-            ],
+            SourceKind::Command(_) => &["command", "extension"],
+            SourceKind::SshTar(_) => &["host", "port", "user", "key_file", "known_hosts", "path"],
+        };
+        all.into_iter()
+            .filter(|(k, _)| !allowed.contains(k))
+            .collect()
+    }
+
+    fn check_ssh_tar(&self, s: &RawSource) -> Result<SshTarSource, ConfigError> {
+        let need = |v: &Option<Spanned<String>>,
+                    key: &str,
+                    example: &str|
+         -> Result<Spanned<String>, ConfigError> {
+            match v {
+                Some(x) if !x.get_ref().trim().is_empty() => Ok(x.clone()),
+                Some(x) => Err(self.err(x.span(), format!("{key} is empty: {example}"))),
+                None => Err(self.err(
+                    s.kind.span(),
+                    format!("an ssh-tar source needs {key}: {example}"),
+                )),
+            }
+        };
+        let host = need(
+            &s.host,
+            "host",
+            "host = \"10.0.0.5\" (the application server)",
+        )?;
+        let user = need(
+            &s.user,
+            "user",
+            "user = \"backup\" (the SSH login on the server)",
+        )?;
+        let key = need(
+            &s.key_file,
+            "key_file",
+            "key_file = \"/etc/simdondar-backup/ssh/id_ed25519\"",
+        )?;
+        let known = need(&s.known_hosts, "known_hosts", "known_hosts = \"/etc/simdondar-backup/ssh/known_hosts\" (the server's pinned host key)")?;
+        let path = need(
+            &s.path,
+            "path",
+            "path = \"/var/www/simudda\" (the directory to back up)",
+        )?;
+        let port = match &s.port {
+            None => 22,
+            Some(p) => u16::try_from(*p.get_ref())
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| {
+                    self.err(
+                        p.span(),
+                        format!("port must be between 1 and 65535, got {}", p.get_ref()),
+                    )
+                })?,
+        };
+        if host.get_ref().starts_with('-') || host.get_ref().contains(char::is_whitespace) {
+            return Err(self.err(host.span(), "host must be a host name or IP address"));
         }
+        if user.get_ref().starts_with('-') || user.get_ref().contains(char::is_whitespace) {
+            return Err(self.err(user.span(), "user must be a plain login name"));
+        }
+        if !path.get_ref().starts_with('/') {
+            return Err(self.err(
+                path.span(),
+                "path must be an absolute directory on the server, e.g. \"/var/www/simudda\"",
+            ));
+        }
+        let key_file = self.abs_path(&key, "key_file")?;
+        self.check_secret_file(&key_file, key.span(), "key_file")?;
+        let known_hosts = self.abs_path(&known, "known_hosts")?;
+        if let Err(e) = std::fs::metadata(&known_hosts) {
+            return Err(self.err(known.span(), format!("known_hosts {} cannot be read: {e} (pin the server's key with `ssh-keyscan -p PORT HOST > FILE` and check its fingerprint)", known_hosts.display())));
+        }
+        Ok(SshTarSource {
+            host: host.get_ref().clone(),
+            port,
+            user: user.get_ref().clone(),
+            key_file,
+            known_hosts,
+            path: path.get_ref().clone(),
+        })
     }
 
     fn check_mysql(&self, s: &RawSource) -> Result<MysqlSource, ConfigError> {
@@ -803,7 +909,7 @@ impl Checker<'_> {
             None => None,
             Some(p) => {
                 let path = self.abs_path(p, "password_file")?;
-                self.check_secret_file(&path, p.span())?;
+                self.check_secret_file(&path, p.span(), "password_file")?;
                 Some(path)
             }
         };
@@ -879,17 +985,22 @@ impl Checker<'_> {
         Ok(CommandSource { argv, extension })
     }
 
-    fn check_secret_file(&self, path: &Path, span: Range<usize>) -> Result<(), ConfigError> {
+    fn check_secret_file(
+        &self,
+        path: &Path,
+        span: Range<usize>,
+        key: &str,
+    ) -> Result<(), ConfigError> {
         let meta = std::fs::metadata(path).map_err(|e| {
             self.err(
                 span.clone(),
-                format!("password_file {} cannot be read: {e}", path.display()),
+                format!("{key} {} cannot be read: {e}", path.display()),
             )
         })?;
         if !meta.is_file() {
             return Err(self.err(
                 span,
-                format!("password_file {} is not a regular file", path.display()),
+                format!("{key} {} is not a regular file", path.display()),
             ));
         }
         let mode = meta.permissions().mode() & 0o777;
@@ -897,7 +1008,7 @@ impl Checker<'_> {
             return Err(self.err(
                 span,
                 format!(
-                    "password_file {} is readable by every user (mode {mode:04o}): run `chmod 600 {}`",
+                    "{key} {} is readable by every user (mode {mode:04o}): run `chmod 600 {}`",
                     path.display(),
                     path.display()
                 ),

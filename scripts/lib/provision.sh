@@ -6,6 +6,8 @@ PROVISION_PACKAGES=(
   mariadb-server mariadb-client   # the database the tests and the demo dump and restore
   zstd coreutils                  # zstd -t and sha256sum -c check what we write
   util-linux mount                # mount (read-only tmpfs targets in tests), losetup
+  e2fsprogs                       # mkfs.ext4 for loop-device targets that fill up
+  openssh-server openssh-client   # the ssh-tar source and its test sshd on loopback
 )
 
 provision() {

@@ -21,6 +21,10 @@ pub struct Entry {
     pub source: String,
     /// The data file's path (absolute).
     pub data_path: PathBuf,
+    /// The folders from the target root to the backup's day folder.
+    pub dir_components: Vec<String>,
+    /// The data file's name (`pmi_20261126-100000.sql.zst`).
+    pub data_name: String,
     /// The manifest, or why it cannot be used.
     pub manifest: Result<Manifest, String>,
 }
@@ -45,7 +49,8 @@ pub fn scan(root: &Path) -> Result<Vec<Entry>, String> {
             continue;
         };
         let base = root.join(ROOT_DIR).join(&source);
-        walk(&sdir, &base, &source, 3, &mut out);
+        let comps = vec![ROOT_DIR.to_string(), source.clone()];
+        walk(&sdir, &base, &comps, &source, 3, &mut out);
     }
     out.sort_by(|a, b| {
         let ka = a
@@ -63,13 +68,15 @@ pub fn scan(root: &Path) -> Result<Vec<Entry>, String> {
     Ok(out)
 }
 
-fn walk(dir: &Dir, path: &Path, source: &str, depth: u32, out: &mut Vec<Entry>) {
+fn walk(dir: &Dir, path: &Path, comps: &[String], source: &str, depth: u32, out: &mut Vec<Entry>) {
     let Ok(entries) = dir.entries() else { return };
     for (name, is_dir) in entries {
         if is_dir {
             if depth > 0 {
                 if let Ok(sub) = dir.open_dir(&name) {
-                    walk(&sub, &path.join(&name), source, depth - 1, out);
+                    let mut sub_comps = comps.to_vec();
+                    sub_comps.push(name.clone());
+                    walk(&sub, &path.join(&name), &sub_comps, source, depth - 1, out);
                 }
             }
             continue;
@@ -85,6 +92,8 @@ fn walk(dir: &Dir, path: &Path, source: &str, depth: u32, out: &mut Vec<Entry>) 
         out.push(Entry {
             source: source.to_string(),
             data_path: path.join(&data),
+            dir_components: comps.to_vec(),
+            data_name: data.clone(),
             manifest: read_manifest(dir, &name),
         });
     }

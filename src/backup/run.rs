@@ -14,6 +14,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use crate::backup::layout::{BackupName, PARTIAL_SUFFIX, ROOT_DIR};
 use crate::backup::manifest::{Manifest, FORMAT};
 use crate::backup::pipeline::{self, StreamError};
+use crate::backup::retention;
 use crate::backup::source::{self, SourceError};
 use crate::backup::writer::{self, CopyOutcome, Msg, Target, WriterHandle};
 use crate::catalog::{Catalog, CatalogError, CopyRow, NewRun, RunEnd};
@@ -96,6 +97,8 @@ pub struct RunReport {
     pub copies: Vec<CopyOutcome>,
     /// The manifest as published (without the per-target fields), when the stream was good.
     pub manifest: Option<Manifest>,
+    /// Backups removed by retention (after the new copies verified, or to make room).
+    pub pruned: Vec<retention::Item>,
 }
 
 /// Holds a source's lock for the length of a run.
@@ -162,6 +165,7 @@ pub fn raw_extension(source: &SourceConfig) -> String {
     match &source.kind {
         SourceKind::Mysql(_) => "sql".into(),
         SourceKind::Command(c) => c.extension.clone(),
+        SourceKind::SshTar(_) => "tar".into(),
     }
 }
 
@@ -239,6 +243,7 @@ pub fn run_backup(
         reason: None,
         copies: Vec::new(),
         manifest: None,
+        pruned: Vec::new(),
     };
     let finish = |report: &mut RunReport, end: RunEnd| -> Result<(), RunError> {
         report.ok = end.ok;
@@ -276,8 +281,22 @@ pub fn run_backup(
         }
     };
 
+    let estimate = catalog
+        .last_stream_bytes(&source.name)?
+        .map(|b| b + b / 10 + (1 << 20));
     let mut writers: Vec<WriterHandle> = Vec::new();
     for t in targets {
+        if let Some(need) = estimate {
+            if let Err(msg) = make_room(config, catalog, t, &source.name, need) {
+                log::warn!("{msg}");
+                report.copies.push(CopyOutcome {
+                    target: t.clone(),
+                    relative_path: name.relative_path(),
+                    result: Err(msg),
+                });
+                continue;
+            }
+        }
         match writer::spawn(t.clone(), &name) {
             Ok(w) => writers.push(w),
             Err(failed) => {
@@ -297,7 +316,7 @@ pub fn run_backup(
     if writers.is_empty() {
         running.kill();
         let _ = running.finish(&[]);
-        let reason = summarize_copies(&report.copies, targets.len(), None);
+        let reason = summarize_copies(&report.copies, targets.len());
         let end = RunEnd {
             ok: false,
             finished_at: now(),
@@ -359,6 +378,12 @@ pub fn run_backup(
                 }
                 report.copies.push(w.finish());
             }
+            // Retention only after the new copy on that target is verified and published.
+            for c in report.copies.iter().filter(|c| c.result.is_ok()) {
+                report
+                    .pruned
+                    .extend(prune_target(config, catalog, &c.target, &source.name));
+            }
             let ok_count = report.copies.iter().filter(|c| c.result.is_ok()).count();
             let all_ok = ok_count == targets.len();
             let end = RunEnd {
@@ -367,7 +392,7 @@ pub fn run_backup(
                 reason: if all_ok {
                     None
                 } else {
-                    Some(summarize_copies(&report.copies, targets.len(), None))
+                    Some(summarize_copies(&report.copies, targets.len()))
                 },
                 bytes_raw: Some(s.bytes_raw),
                 bytes_stored: Some(s.bytes_stored),
@@ -391,7 +416,7 @@ pub fn run_backup(
                 report.copies.push(outcome);
             }
             let reason = if reason == "every target failed" {
-                summarize_copies(&report.copies, targets.len(), None)
+                summarize_copies(&report.copies, targets.len())
             } else {
                 reason
             };
@@ -408,8 +433,88 @@ pub fn run_backup(
     Ok(report)
 }
 
+/// Free bytes for an unprivileged writer on the file system holding `root`.
+pub fn free_bytes(root: &Path) -> std::io::Result<u64> {
+    let st = nix::sys::statvfs::statvfs(root)
+        .map_err(|e| std::io::Error::from_raw_os_error(e as i32))?;
+    Ok((st.blocks_available() as u64).saturating_mul(st.fragment_size() as u64))
+}
+
+/// Removes the backups of `source` on `target` that the retention policy already marks for
+/// removal, recording each in the catalog. Never goes below the floor: the policy keeps it.
+pub fn prune_target(
+    config: &Config,
+    catalog: &Catalog,
+    target: &Target,
+    source: &str,
+) -> Vec<retention::Item> {
+    let mut items = match retention::plan(
+        &target.root,
+        Some(source),
+        &config.retention,
+        config.timezone,
+    ) {
+        Ok(i) => i,
+        Err(e) => {
+            log::warn!("retention skipped on {}: {e}", target.root.display());
+            return Vec::new();
+        }
+    };
+    retention::apply(&target.root, &mut items);
+    let now = rfc3339(&Utc::now().with_timezone(&config.timezone));
+    let removed: Vec<_> = items
+        .into_iter()
+        .filter(|i| matches!(i.removed, Some(Ok(()))))
+        .collect();
+    for i in &removed {
+        if let Err(e) = catalog.record_pruned(&i.target, &i.path, &i.source, &i.started_at, &now) {
+            log::warn!("{e}");
+        }
+    }
+    removed
+}
+
+/// Checks that `target` has room for about `need` bytes; if not, first removes what retention
+/// already allows, then gives up with "disk full" (never deleting below the floor).
+fn make_room(
+    config: &Config,
+    catalog: &Catalog,
+    target: &Target,
+    source: &str,
+    need: u64,
+) -> Result<(), String> {
+    let Ok(free) = free_bytes(&target.root) else {
+        return Ok(()); // the writer will report why the target is unusable
+    };
+    if free >= need {
+        return Ok(());
+    }
+    let removed = prune_target(config, catalog, target, source);
+    let free = free_bytes(&target.root).unwrap_or(free);
+    if free >= need {
+        log::info!(
+            "{}: removed {} old backup(s) the retention policy allowed, to make room",
+            target.root.display(),
+            removed.len()
+        );
+        return Ok(());
+    }
+    Err(format!(
+        "{}: disk full: the backup needs about {}, only {} is free{} (the last {} backups are never deleted to make room; replace or enlarge the disk)",
+        target.root.display(),
+        crate::cli::human_bytes(need),
+        crate::cli::human_bytes(free),
+        if removed.is_empty() {
+            String::new()
+        } else {
+            format!(" after removing {} backup(s) the retention policy allowed", removed.len())
+        },
+        config.retention.min_keep
+    ))
+}
+
 /// "1 of 2 copies written; /mnt/x: disk full while writing"
-fn summarize_copies(copies: &[CopyOutcome], total: usize, _extra: Option<&str>) -> String {
+fn summarize_copies(copies: &[CopyOutcome], total: usize) -> String {
     let ok = copies.iter().filter(|c| c.result.is_ok()).count();
     let first_err = copies
         .iter()

@@ -24,7 +24,9 @@ use std::thread::JoinHandle;
 
 use crate::backup::grants::{self, GrantCheck};
 use crate::backup::manifest::ConsistencyInfo;
-use crate::config::{CommandSource, Consistency, DbAddress, MysqlSource, SourceConfig, SourceKind};
+use crate::config::{
+    CommandSource, Consistency, DbAddress, MysqlSource, SourceConfig, SourceKind, SshTarSource,
+};
 
 /// How much of a tool's stderr is kept for messages.
 const STDERR_KEEP: usize = 64 * 1024;
@@ -67,6 +69,8 @@ pub enum SourceError {
     Read { tool: String, detail: String },
     /// The query before the dump failed in an unexpected way.
     Query { detail: String },
+    /// The SSH server's host key is not the pinned one.
+    HostKey { host: String, known_hosts: PathBuf },
 }
 
 impl fmt::Display for SourceError {
@@ -128,6 +132,11 @@ impl fmt::Display for SourceError {
             SourceError::Query { detail } => {
                 write!(f, "the query before the dump failed: {detail}")
             }
+            SourceError::HostKey { host, known_hosts } => write!(
+                f,
+                "the SSH host key of {host} does not match the one pinned in {}: refusing to connect (if the server was reinstalled, check its new key's fingerprint with the server's admin and pin it again)",
+                known_hosts.display()
+            ),
         }
     }
 }
@@ -154,6 +163,8 @@ pub struct Running {
     stdout: Option<ChildStdout>,
     stderr: Option<JoinHandle<Vec<u8>>>,
     needs_trailer: bool,
+    /// Set for `ssh-tar`, to name SSH failures in words.
+    ssh: Option<SshTarSource>,
     pub info: SourceInfo,
     _options: Option<OptionsFile>,
 }
@@ -199,6 +210,13 @@ impl Running {
             .and_then(|h| h.join().ok())
             .unwrap_or_default();
         let stderr = String::from_utf8_lossy(&stderr).into_owned();
+        if let (Some(t), Some(code)) = (&self.ssh, status.code()) {
+            if code != 0 {
+                if let Some(e) = classify_ssh_error(t, code, &stderr) {
+                    return Err(e);
+                }
+            }
+        }
         judge(&self.tool, status, &stderr, tail, self.needs_trailer)?;
         let mut info = self.info.clone();
         info.warnings = stderr
@@ -297,7 +315,119 @@ pub fn start(source: &SourceConfig, runtime_dir: &Path) -> Result<Running, Sourc
     match &source.kind {
         SourceKind::Mysql(m) => start_mysql(&source.name, m, runtime_dir),
         SourceKind::Command(c) => start_command(c),
+        SourceKind::SshTar(t) => start_ssh_tar(t),
     }
+}
+
+/// Quotes a word for the remote POSIX shell.
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// The `ssh` command line of an `ssh-tar` source (no secrets in it: the key is a file).
+pub fn ssh_tar_argv(t: &SshTarSource) -> Vec<String> {
+    let mut v: Vec<String> = vec!["-F".into(), "/dev/null".into()];
+    for o in [
+        "BatchMode=yes".to_string(),
+        "StrictHostKeyChecking=yes".to_string(),
+        format!("UserKnownHostsFile={}", t.known_hosts.display()),
+        "GlobalKnownHostsFile=/dev/null".to_string(),
+        "IdentitiesOnly=yes".to_string(),
+        format!("IdentityFile={}", t.key_file.display()),
+        "ConnectTimeout=15".to_string(),
+        "ServerAliveInterval=15".to_string(),
+        "ServerAliveCountMax=4".to_string(),
+        "LogLevel=ERROR".to_string(),
+    ] {
+        v.push("-o".into());
+        v.push(o);
+    }
+    v.extend([
+        "-T".into(),
+        "-p".into(),
+        t.port.to_string(),
+        "-l".into(),
+        t.user.clone(),
+        t.host.clone(),
+        "--".into(),
+        format!("tar -C {} -cf - .", shell_quote(&t.path)),
+    ]);
+    v
+}
+
+fn start_ssh_tar(t: &SshTarSource) -> Result<Running, SourceError> {
+    let ssh = find_tool(&["ssh"]).ok_or(SourceError::ToolMissing {
+        tool: "ssh".into(),
+        package: "openssh-client".into(),
+    })?;
+    let mut child = Command::new(&ssh)
+        .args(ssh_tar_argv(t))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| SourceError::Spawn {
+            tool: "ssh".into(),
+            detail: e.to_string(),
+        })?;
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take().map(collect_stderr);
+    Ok(Running {
+        tool: "ssh".into(),
+        child,
+        stdout,
+        stderr,
+        needs_trailer: false,
+        ssh: Some(t.clone()),
+        info: SourceInfo {
+            extension: "tar".into(),
+            ..SourceInfo::default()
+        },
+        _options: None,
+    })
+}
+
+/// Names an `ssh … tar` failure in words.
+fn classify_ssh_error(t: &SshTarSource, code: i32, stderr: &str) -> Option<SourceError> {
+    let address = format!("{}:{}", t.host, t.port);
+    let low = stderr.to_ascii_lowercase();
+    if low.contains("host key verification failed")
+        || low.contains("remote host identification has changed")
+    {
+        return Some(SourceError::HostKey {
+            host: address,
+            known_hosts: t.known_hosts.clone(),
+        });
+    }
+    if low.contains("permission denied") && code == 255 {
+        return Some(SourceError::AccessDenied {
+            user: t.user.clone(),
+            detail: format!(
+                "the SSH server at {address} did not accept the key {}",
+                t.key_file.display()
+            ),
+        });
+    }
+    if code == 255 {
+        let detail = if low.contains("connection refused") {
+            "connection refused".to_string()
+        } else if low.contains("timed out") {
+            "no answer (timed out)".to_string()
+        } else if low.contains("could not resolve") {
+            "unknown host name".to_string()
+        } else {
+            first_lines(stderr, 2)
+        };
+        return Some(SourceError::Unreachable { address, detail });
+    }
+    if low.contains("cannot change to directory") || low.contains("cannot open: no such file") {
+        return Some(SourceError::Failed {
+            tool: "tar on the server".into(),
+            code,
+            stderr: format!("the directory {} does not exist on {}", t.path, t.host),
+        });
+    }
+    None
 }
 
 fn collect_stderr(mut r: impl Read + Send + 'static) -> JoinHandle<Vec<u8>> {
@@ -337,6 +467,7 @@ fn start_command(c: &CommandSource) -> Result<Running, SourceError> {
         stdout,
         stderr,
         needs_trailer: false,
+        ssh: None,
         info: SourceInfo {
             extension: c.extension.clone(),
             ..SourceInfo::default()
@@ -410,6 +541,16 @@ fn write_options_file(
                 "host={}\nport={port}\nprotocol=TCP\n",
                 option_value(host)
             ));
+        }
+    }
+    // A killed run of this source left its file behind; the caller holds the source's lock.
+    if let Ok(rd) = std::fs::read_dir(runtime_dir) {
+        let prefix = format!("mysql-{name}-");
+        for e in rd.flatten() {
+            let n = e.file_name().to_string_lossy().into_owned();
+            if n.starts_with(&prefix) && n.ends_with(".cnf") {
+                let _ = std::fs::remove_file(e.path());
+            }
         }
     }
     let path = runtime_dir.join(format!("mysql-{name}-{}.cnf", std::process::id()));
@@ -557,6 +698,7 @@ fn start_mysql(name: &str, m: &MysqlSource, runtime_dir: &Path) -> Result<Runnin
         stdout,
         stderr,
         needs_trailer: true,
+        ssh: None,
         info: SourceInfo {
             databases: m.databases.clone(),
             server_version: pre.version,

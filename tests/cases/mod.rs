@@ -2,5 +2,9 @@
 
 mod config_check;
 mod failures;
+mod retention;
 mod roundtrip;
 mod sources;
+mod ssh;
+mod targets;
+mod verify;

@@ -1,4 +1,6 @@
 //! Helpers shared by the integration tests (one test binary, `tests/e2e.rs`).
 
 pub mod agent;
+pub mod loopfs;
 pub mod mariadb;
+pub mod sshd;

@@ -1,0 +1,97 @@
+//! Retention on a real target: applied only after the new backup verified, never below the
+//! SOP's floor of five, and `prune --dry-run` explains each decision.
+
+use crate::support::agent::{data_files, show, Setup};
+
+#[test]
+fn prune_after_each_backup_keeps_the_floor_and_dry_run_explains() {
+    let setup = Setup::with_sources(
+        "[[source]]\nname = \"program\"\nkind = \"command\"\ncommand = [\"date\", \"+%s%N\"]\nextension = \"txt\"\n",
+        "[retention]\nkeep_last = 2\nkeep_hourly = 0\nkeep_daily = 0\nkeep_weekly = 0\nkeep_monthly = 0\nkeep_yearly = 0\n",
+    );
+    let target = setup.target("t");
+    let mut seen = Vec::new();
+    for i in 0..7 {
+        let out = setup.backup(&[&target]);
+        assert!(out.status.success(), "{}", show(&out));
+        let now = data_files(&target);
+        assert_eq!(now.len(), (i + 1).min(5), "after backup {}", i + 1);
+        seen.extend(now.iter().cloned());
+    }
+    seen.sort();
+    seen.dedup();
+    let kept = data_files(&target);
+    // The five newest are kept (two by keep-last, three by the floor).
+    assert_eq!(kept, seen[seen.len() - 5..].to_vec());
+    let stdout = String::from_utf8_lossy(&setup.backup(&[&target]).stdout).into_owned();
+    assert!(stdout.contains("PRUNED"), "{stdout}");
+
+    let out = setup
+        .cmd()
+        .args(["prune", "--dry-run", "--json", "--target"])
+        .arg(&target)
+        .output()
+        .expect("prune");
+    assert!(out.status.success(), "{}", show(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let decisions: Vec<&str> = v
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|i| i["decision"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        decisions,
+        ["keep-last", "keep-last", "min-keep", "min-keep", "min-keep"]
+    );
+    assert_eq!(data_files(&target).len(), 5, "a dry run removes nothing");
+}
+
+#[test]
+fn prune_removes_what_the_policy_allows_and_records_it() {
+    let setup = Setup::with_sources(
+        "[[source]]\nname = \"program\"\nkind = \"command\"\ncommand = [\"date\", \"+%s%N\"]\nextension = \"txt\"\n",
+        "",
+    );
+    let target = setup.target("t");
+    // Old backups written by hand in the on-disk format, one per day in January 2026.
+    for day in 1..=9u32 {
+        let out = setup.backup(&[&target]);
+        assert!(out.status.success(), "{}", show(&out));
+        let newest = data_files(&target).into_iter().max().expect("data");
+        let manifest_path = format!("{}.json", newest.display());
+        let mut m: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&manifest_path).expect("read")).expect("json");
+        m["started_at"] = serde_json::json!(format!("2026-01-{day:02}T10:00:00+07:00"));
+        std::fs::write(&manifest_path, serde_json::to_vec(&m).expect("ser")).expect("write");
+    }
+    let text = std::fs::read_to_string(&setup.config).expect("config");
+    std::fs::write(
+        &setup.config,
+        format!("{text}\n[retention]\nkeep_last = 0\nkeep_hourly = 0\nkeep_daily = 3\nkeep_weekly = 1\nkeep_monthly = 0\nkeep_yearly = 0\n"),
+    )
+    .expect("config");
+    let out = setup
+        .cmd()
+        .args(["prune", "--target"])
+        .arg(&target)
+        .output()
+        .expect("prune");
+    assert!(out.status.success(), "{}", show(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // keep-daily 3: 9, 8, 7 January; keep-weekly 1: ISO week of 1–4 Jan is a different week than
+    // 5–11 Jan (already represented), so 4 January; the floor adds the newest remaining (6 Jan).
+    assert_eq!(stdout.matches("REMOVED").count(), 4, "{stdout}");
+    assert_eq!(data_files(&target).len(), 5);
+    let cat = simdondar_backup::catalog::Catalog::open(&setup.state).expect("catalog");
+    let pruned = cat
+        .pruned_paths(&target.display().to_string())
+        .expect("pruned");
+    assert_eq!(pruned.len(), 4, "{pruned:?}");
+    for p in &pruned {
+        assert!(
+            !std::path::Path::new(p).exists(),
+            "{p} was recorded as pruned but exists"
+        );
+    }
+}

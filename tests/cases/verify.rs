@@ -1,0 +1,187 @@
+//! `verify`: every copy re-read and compared; damage found, renamed `.corrupt`, never counted
+//! again; missing or garbage sidecars and manifests give clear errors and no crash.
+
+use std::path::{Path, PathBuf};
+
+use crate::support::agent::{data_files, files_under, show, Setup};
+
+fn command_setup() -> (Setup, PathBuf) {
+    let setup = Setup::with_sources(
+        "[[source]]\nname = \"program\"\nkind = \"command\"\ncommand = [\"sh\", \"-c\", \"head -c 300000 /dev/urandom; date +%s%N\"]\n",
+        "[retention]\nkeep_last = 1\nkeep_hourly = 0\nkeep_daily = 0\nkeep_weekly = 0\nkeep_monthly = 0\nkeep_yearly = 0\n",
+    );
+    let target = setup.target("t");
+    (setup, target)
+}
+
+fn backups(setup: &Setup, target: &Path, n: usize) {
+    for _ in 0..n {
+        let out = setup.backup(&[target]);
+        assert!(out.status.success(), "{}", show(&out));
+    }
+}
+
+fn verify(setup: &Setup, target: &Path) -> (Option<i32>, serde_json::Value, String) {
+    let out = setup
+        .cmd()
+        .args(["verify", "--json", "--target"])
+        .arg(target)
+        .output()
+        .expect("verify");
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+    (
+        out.status.code(),
+        v,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn corrupt_files(dir: &Path) -> Vec<PathBuf> {
+    files_under(dir)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".corrupt"))
+        .collect()
+}
+
+#[test]
+fn a_flipped_byte_is_found_renamed_and_no_longer_counted() {
+    let (setup, target) = command_setup();
+    backups(&setup, &target, 5);
+    let (code, v, err) = verify(&setup, &target);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(v.as_array().map(Vec::len), Some(5));
+
+    let files = data_files(&target);
+    let victim = files[2].clone();
+    let mut bytes = std::fs::read(&victim).expect("read");
+    bytes[1000] ^= 0x20;
+    std::fs::write(&victim, bytes).expect("write");
+
+    let (code, v, err) = verify(&setup, &target);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("1 of 5 copies failed verification"), "{err}");
+    let bad: Vec<_> = v
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter(|c| c["ok"] == false)
+        .collect();
+    assert_eq!(bad.len(), 1);
+    assert_eq!(
+        bad[0]["path"].as_str(),
+        Some(victim.to_string_lossy().as_ref())
+    );
+    assert!(
+        bad[0]["problem"].as_str().unwrap_or("").contains("damaged"),
+        "{bad:?}"
+    );
+    assert!(!victim.exists());
+    assert_eq!(
+        corrupt_files(&target).len(),
+        3,
+        "data, sidecar and manifest renamed"
+    );
+    // Recorded in the catalog.
+    let cat = simdondar_backup::catalog::Catalog::open(&setup.state).expect("catalog");
+    let rec = cat
+        .verifications(&target.display().to_string())
+        .expect("verifications");
+    assert!(rec
+        .iter()
+        .any(|(p, ok, _)| !ok && *p == victim.display().to_string()));
+
+    // 4 good backups remain; the floor of 5 counts only good ones: the next backup prunes nothing.
+    let (_, v, _) = verify(&setup, &target);
+    assert_eq!(
+        v.as_array().map(Vec::len),
+        Some(4),
+        "the corrupt copy is no longer listed"
+    );
+    backups(&setup, &target, 1);
+    assert_eq!(data_files(&target).len(), 5);
+    // One more: now 6 good ones, keep_last = 1 and the floor keeps 5; the corrupt files stay.
+    backups(&setup, &target, 1);
+    assert_eq!(data_files(&target).len(), 5);
+    assert_eq!(corrupt_files(&target).len(), 3);
+}
+
+#[test]
+fn missing_or_garbage_sidecar_and_manifest() {
+    let (setup, target) = command_setup();
+    backups(&setup, &target, 3);
+    let files = data_files(&target);
+    let side = |p: &Path| PathBuf::from(format!("{}.sha256", p.display()));
+    let man = |p: &Path| PathBuf::from(format!("{}.json", p.display()));
+    std::fs::remove_file(side(&files[0])).expect("rm sidecar");
+    std::fs::write(side(&files[1]), "garbage\n").expect("garble sidecar");
+    std::fs::write(man(&files[2]), "{ not json").expect("garble manifest");
+
+    let (code, v, err) = verify(&setup, &target);
+    assert_eq!(code, Some(1), "{err}");
+    let list = v.as_array().expect("array");
+    let by_path = |p: &Path| {
+        list.iter()
+            .find(|c| c["path"].as_str() == Some(p.to_string_lossy().as_ref()))
+            .unwrap_or_else(|| panic!("{} not in {list:?}", p.display()))
+            .clone()
+    };
+    // A missing or garbled sidecar is rewritten from the verified data and manifest.
+    for f in &files[..2] {
+        let c = by_path(f);
+        assert_eq!(c["ok"], true, "{c}");
+        assert!(
+            c["action"].as_str().unwrap_or("").contains("rewritten"),
+            "{c}"
+        );
+        let text = std::fs::read_to_string(side(f)).expect("sidecar back");
+        assert!(text.ends_with(&format!(
+            "  {}\n",
+            f.file_name().expect("n").to_string_lossy()
+        )));
+    }
+    // A garbage manifest makes the copy unusable: reported, renamed, not counted.
+    let c = by_path(&files[2]);
+    assert_eq!(c["ok"], false);
+    assert!(
+        c["problem"]
+            .as_str()
+            .unwrap_or("")
+            .contains("unusable manifest"),
+        "{c}"
+    );
+
+    // list and restore say clearly what is wrong, and do not crash.
+    let list = setup
+        .cmd()
+        .args(["list", "--target"])
+        .arg(&target)
+        .output()
+        .expect("list");
+    assert!(list.status.success(), "{}", show(&list));
+    let r = setup
+        .cmd()
+        .arg("restore")
+        .arg(&files[2])
+        .arg("--stdout")
+        .output()
+        .expect("restore");
+    assert_eq!(r.status.code(), Some(1), "{}", show(&r));
+    assert!(r.stdout.is_empty());
+}
+
+#[test]
+fn verify_a_target_that_does_not_exist() {
+    let (setup, _) = command_setup();
+    let out = setup
+        .cmd()
+        .args(["verify", "--target", "/nonexistent/disk"])
+        .output()
+        .expect("verify");
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("/nonexistent/disk"),
+        "{}",
+        show(&out)
+    );
+}
