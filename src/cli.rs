@@ -207,10 +207,7 @@ fn cmd_backup(config_path: &Path, sources: &[String], targets: &[PathBuf]) -> Re
     let targets: Vec<Target> = if targets.is_empty() {
         cfg.targets
             .iter()
-            .map(|t| Target {
-                root: t.path.clone(),
-                role: t.role,
-            })
+            .map(|t| Target::dir(t.path.clone(), t.role))
             .collect()
     } else {
         targets
@@ -223,7 +220,7 @@ fn cmd_backup(config_path: &Path, sources: &[String], targets: &[PathBuf]) -> Re
                     .find(|t| t.path == abs)
                     .map(|t| t.role)
                     .unwrap_or(Role::Auto);
-                Target { root: abs, role }
+                Target::dir(abs, role)
             })
             .collect()
     };

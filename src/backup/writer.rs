@@ -41,6 +41,19 @@ pub struct Target {
     /// The target root (a directory or a mount point).
     pub root: PathBuf,
     pub role: Role,
+    /// Split the data into `.partNNN` files of at most this many bytes (FAT: 4 GiB − 1).
+    pub split_size: Option<u64>,
+}
+
+impl Target {
+    /// A directory target without splitting.
+    pub fn dir(root: PathBuf, role: Role) -> Target {
+        Target {
+            root,
+            role,
+            split_size: None,
+        }
+    }
 }
 
 /// How one copy ended.
@@ -111,8 +124,9 @@ pub fn spawn(target: Target, name: &BackupName) -> Result<WriterHandle, CopyOutc
         target: target.clone(),
         name: name.clone(),
         dir,
-        partial,
+        partials: vec![partial],
         file: Some(file),
+        part_written: 0,
         written: 0,
     };
     let join = std::thread::Builder::new()
@@ -130,8 +144,10 @@ struct Job {
     target: Target,
     name: BackupName,
     dir: Dir,
-    partial: String,
+    /// The `.partial` names written so far, in order (one unless split).
+    partials: Vec<String>,
     file: Option<File>,
+    part_written: u64,
     written: u64,
 }
 
@@ -144,30 +160,86 @@ impl Job {
         }
     }
 
+    fn remove_partials(&mut self) {
+        self.file = None;
+        for p in &self.partials {
+            let _ = self.dir.remove_file(p);
+        }
+    }
+
     fn fail(mut self, what: &str, e: io::Error) -> CopyOutcome {
         let msg = describe_io(&self.target.root, what, &e);
-        self.file = None;
-        let _ = self.dir.remove_file(&self.partial);
+        self.remove_partials();
         self.outcome(Err(msg))
+    }
+
+    /// The final names of the data files, in order.
+    fn final_names(&self) -> Vec<String> {
+        if self.partials.len() == 1 {
+            vec![self.name.data_file.clone()]
+        } else {
+            (0..self.partials.len())
+                .map(|n| layout::part_name(&self.name.data_file, n))
+                .collect()
+        }
+    }
+
+    /// Closes the current part and opens the next (FAT's 4 GiB limit).
+    fn next_part(&mut self) -> io::Result<()> {
+        if let Some(f) = self.file.take() {
+            f.sync_all()?;
+        }
+        if self.partials.len() == 1 {
+            let first = format!(
+                "{}{PARTIAL_SUFFIX}",
+                layout::part_name(&self.name.data_file, 0)
+            );
+            self.dir.rename(&self.partials[0], &first)?;
+            self.partials[0] = first;
+        }
+        let next = format!(
+            "{}{PARTIAL_SUFFIX}",
+            layout::part_name(&self.name.data_file, self.partials.len())
+        );
+        self.file = Some(self.dir.create_new(&next)?);
+        self.partials.push(next);
+        self.part_written = 0;
+        Ok(())
+    }
+
+    fn write_chunk(&mut self, mut chunk: &[u8]) -> io::Result<()> {
+        while !chunk.is_empty() {
+            let room = match self.target.split_size {
+                Some(limit) => {
+                    if self.part_written >= limit {
+                        self.next_part()?;
+                    }
+                    (limit - self.part_written).min(chunk.len() as u64) as usize
+                }
+                None => chunk.len(),
+            };
+            let Some(f) = self.file.as_mut() else {
+                return Err(io::Error::other("no open file"));
+            };
+            f.write_all(&chunk[..room])?;
+            self.part_written += room as u64;
+            self.written += room as u64;
+            chunk = &chunk[room..];
+        }
+        Ok(())
     }
 
     fn run(mut self, rx: Receiver<Msg>) -> CopyOutcome {
         loop {
             match rx.recv() {
                 Ok(Msg::Data(chunk)) => {
-                    let res = match self.file.as_mut() {
-                        Some(f) => f.write_all(&chunk),
-                        None => Ok(()),
-                    };
-                    if let Err(e) = res {
+                    if let Err(e) = self.write_chunk(&chunk) {
                         return self.fail("writing", e);
                     }
-                    self.written += chunk.len() as u64;
                 }
                 Ok(Msg::Commit(manifest)) => return self.commit(*manifest),
                 Ok(Msg::Abort) | Err(_) => {
-                    self.file = None;
-                    let _ = self.dir.remove_file(&self.partial);
+                    self.remove_partials();
                     return self.outcome(Err("the run was aborted; nothing was kept".into()));
                 }
             }
@@ -189,29 +261,41 @@ impl Job {
                 self.written,
                 manifest.bytes_stored
             );
-            let _ = self.dir.remove_file(&self.partial);
+            self.remove_partials();
             return self.outcome(Err(msg));
         }
-        match read_back_sha256(&self.dir, &self.partial) {
-            Ok(h) if h == manifest.sha256 => {}
-            Ok(h) => {
-                let msg = format!(
-                    "{}: read-back verification failed: the disk returned data with SHA-256 {h}, expected {} (the disk may be failing)",
-                    self.target.root.display(),
-                    manifest.sha256
-                );
-                let _ = self.dir.remove_file(&self.partial);
+        let (whole, per_part) = match read_back(&self.dir, &self.partials) {
+            Ok(v) => v,
+            Err(e) => return self.fail("reading the copy back for verification", e),
+        };
+        if whole != manifest.sha256 {
+            let msg = format!(
+                "{}: read-back verification failed: the disk returned data with SHA-256 {whole}, expected {} (the disk may be failing)",
+                self.target.root.display(),
+                manifest.sha256
+            );
+            self.remove_partials();
+            return self.outcome(Err(msg));
+        }
+        let finals = self.final_names();
+        for (partial, fin) in self.partials.iter().zip(&finals) {
+            if let Err(e) = self.dir.rename(partial, fin) {
+                let msg = describe_io(&self.target.root, "renaming the verified copy", &e);
+                for f in &finals {
+                    let _ = self.dir.remove_file(f);
+                }
+                self.remove_partials();
                 return self.outcome(Err(msg));
             }
-            Err(e) => return self.fail("reading the copy back for verification", e),
         }
-        let data = self.name.data_file.clone();
-        if let Err(e) = self.dir.rename(&self.partial, &data) {
-            return self.fail("renaming the verified copy", e);
-        }
-        manifest.parts = vec![data.clone()];
+        manifest.parts = finals.clone();
         manifest.role = Some(self.target.role.as_str().to_string());
-        let sidecar = layout::sidecar_text(&[(manifest.sha256.clone(), data.clone())]);
+        let lines: Vec<(String, String)> = per_part
+            .into_iter()
+            .zip(&finals)
+            .map(|(h, f)| (h, f.clone()))
+            .collect();
+        let sidecar = layout::sidecar_text(&lines);
         let steps = [
             (self.name.sidecar_file(), sidecar.into_bytes()),
             (self.name.manifest_file(), manifest.to_json()),
@@ -221,7 +305,9 @@ impl Job {
                 let msg = describe_io(&self.target.root, &format!("writing {final_name}"), &e);
                 // Without its manifest the data is not a backup: remove what was published.
                 let _ = self.dir.remove_file(&self.name.sidecar_file());
-                let _ = self.dir.remove_file(&data);
+                for f in &finals {
+                    let _ = self.dir.remove_file(f);
+                }
                 return self.outcome(Err(msg));
             }
         }
@@ -231,6 +317,30 @@ impl Job {
         }
         self.outcome(Ok(self.written))
     }
+}
+
+/// Re-reads files from the device (cached pages dropped first): the SHA-256 of all of them in
+/// order, and of each.
+pub fn read_back(dir: &Dir, names: &[String]) -> io::Result<(String, Vec<String>)> {
+    let mut whole = Sha256::new();
+    let mut each = Vec::new();
+    let mut buf = vec![0u8; 1 << 20];
+    for name in names {
+        let mut f = dir.open_read(name)?;
+        // Best effort: FUSE file systems may ignore the advice.
+        let _ = safe_fs::drop_cache(&f);
+        let mut h = Sha256::new();
+        loop {
+            let n = f.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            whole.update(&buf[..n]);
+            h.update(&buf[..n]);
+        }
+        each.push(hex(&h.finalize()));
+    }
+    Ok((hex(&whole.finalize()), each))
 }
 
 /// Writes a small file through `NAME.partial`, fsync, rename.
@@ -283,6 +393,118 @@ pub fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn manifest_for(data: &[u8]) -> Manifest {
+        use sha2::Digest;
+        Manifest {
+            format: crate::backup::manifest::FORMAT,
+            source: "pmi".into(),
+            kind: "command".into(),
+            started_at: "2026-11-26T10:00:00+07:00".into(),
+            finished_at: "2026-11-26T10:00:01+07:00".into(),
+            databases: vec![],
+            server_version: None,
+            compression: "zstd".into(),
+            compression_level: None,
+            encrypted: false,
+            bytes_raw: 0,
+            bytes_stored: data.len() as u64,
+            sha256: hex(&Sha256::digest(data)),
+            parts: vec![],
+            tables: Default::default(),
+            tool_version: "t".into(),
+            dump_tool: None,
+            consistency: None,
+            trigger: None,
+            role: None,
+            clock_synchronized: None,
+            host: None,
+        }
+    }
+
+    fn write_with_split(data: &[u8], split: Option<u64>) -> (tempfile::TempDir, CopyOutcome) {
+        use chrono::TimeZone;
+        let t = tempfile::tempdir().expect("tempdir");
+        let started = chrono_tz::Asia::Jakarta
+            .with_ymd_and_hms(2026, 11, 26, 10, 0, 0)
+            .single()
+            .expect("time");
+        let name = BackupName::new("pmi", &started, "sql.zst");
+        let target = Target {
+            root: t.path().to_path_buf(),
+            role: Role::Manual,
+            split_size: split,
+        };
+        let w = spawn(target, &name).expect("spawn");
+        let tx = w.tx.clone().expect("tx");
+        for c in data.chunks(7) {
+            tx.send(Msg::Data(Arc::from(c))).expect("send");
+        }
+        tx.send(Msg::Commit(Box::new(manifest_for(data)))).expect("commit");
+        drop(tx);
+        let out = w.finish();
+        (t, out)
+    }
+
+    #[test]
+    fn splits_into_parts_whose_concatenation_is_the_stream() {
+        let data: Vec<u8> = (0..95u8).collect();
+        let (t, out) = write_with_split(&data, Some(20));
+        assert_eq!(out.result, Ok(95));
+        let dir = t.path().join("SIMDONDAR-BACKUP/pmi/2026/11/26");
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .expect("dir")
+            .map(|e| e.expect("e").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        let base = "pmi_20261126-100000.sql.zst";
+        let mut expected: Vec<String> = (0..5).map(|n| format!("{base}.part{n:03}")).collect();
+        expected.push(format!("{base}.json"));
+        expected.push(format!("{base}.sha256"));
+        expected.sort();
+        assert_eq!(names, expected);
+        let mut cat = Vec::new();
+        for n in 0..5 {
+            let part = std::fs::read(dir.join(format!("{base}.part{n:03}"))).expect("part");
+            assert!(part.len() <= 20);
+            cat.extend(part);
+        }
+        assert_eq!(cat, data);
+        let side = std::fs::read_to_string(dir.join(format!("{base}.sha256"))).expect("sidecar");
+        assert_eq!(side.lines().count(), 5);
+        let m = Manifest::from_json(&std::fs::read(dir.join(format!("{base}.json"))).expect("m"))
+            .expect("manifest");
+        assert_eq!(m.parts.len(), 5);
+        assert_eq!(m.role.as_deref(), Some("manual"));
+    }
+
+    #[test]
+    fn no_split_below_the_limit_and_a_wrong_hash_publishes_nothing() {
+        let data = b"small".to_vec();
+        let (t, out) = write_with_split(&data, Some(20));
+        assert_eq!(out.result, Ok(5));
+        let dir = t.path().join("SIMDONDAR-BACKUP/pmi/2026/11/26");
+        assert!(dir.join("pmi_20261126-100000.sql.zst").is_file());
+
+        use chrono::TimeZone;
+        let t2 = tempfile::tempdir().expect("tempdir");
+        let started = chrono_tz::Asia::Jakarta
+            .with_ymd_and_hms(2026, 11, 26, 10, 0, 0)
+            .single()
+            .expect("time");
+        let name = BackupName::new("pmi", &started, "sql.zst");
+        let w = spawn(Target::dir(t2.path().to_path_buf(), Role::Auto), &name).expect("spawn");
+        let tx = w.tx.clone().expect("tx");
+        tx.send(Msg::Data(Arc::from(&b"abc"[..]))).expect("send");
+        let mut m = manifest_for(b"abc");
+        m.sha256 = "0".repeat(64);
+        tx.send(Msg::Commit(Box::new(m))).expect("commit");
+        drop(tx);
+        let out = w.finish();
+        assert!(out.result.as_ref().is_err_and(|e| e.contains("read-back verification failed")));
+        let d2 = t2.path().join("SIMDONDAR-BACKUP/pmi/2026/11/26");
+        assert_eq!(std::fs::read_dir(&d2).expect("dir").count(), 0, "nothing left");
+    }
 
     #[test]
     fn hex_digits() {
