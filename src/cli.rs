@@ -18,6 +18,7 @@ use crate::backup::verify;
 use crate::backup::writer::Target;
 use crate::catalog::Catalog;
 use crate::config::{self, Config, Role};
+use crate::disks::Disks;
 
 /// simdondar-backup: verified backups of the SIMDONDAR database onto USB disks.
 #[derive(Debug, Parser)]
@@ -86,11 +87,62 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Every disk: label, file system, role (or unknown), mount state, size, free space, last backup.
+    Disks {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disk commands.
+    Disk {
+        #[command(subcommand)]
+        command: DiskCommand,
+    },
+    /// Finish writes, unmount and (for USB) power down the appliance's disks: all, or the one named
+    /// by device, label, file-system UUID or mount point.
+    Eject {
+        /// Which disk (default: every disk the appliance has mounted).
+        disk: Option<String>,
+    },
     /// Configuration commands.
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DiskCommand {
+    /// Write the enrollment marker (SIMDONDAR-BACKUP/disk.toml) on a disk; never formats.
+    Enroll {
+        /// The disk's device (/dev/sdb1) or a folder where it is mounted.
+        device_or_mountpoint: PathBuf,
+        /// auto: stays attached, gets the scheduled backups; manual: carried away.
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// The name IT Support knows the disk by (default: its file-system label).
+        #[arg(long)]
+        label: Option<String>,
+        /// Replace an existing marker.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// `--role`
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum RoleArg {
+    Auto,
+    Manual,
+}
+
+impl From<RoleArg> for Role {
+    fn from(r: RoleArg) -> Role {
+        match r {
+            RoleArg::Auto => Role::Auto,
+            RoleArg::Manual => Role::Manual,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -156,6 +208,23 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
         Command::Config {
             command: ConfigCommand::Check,
         } => cmd_config_check(&cli.config),
+        Command::Disks { json } => cmd_disks(&cli.config, *json),
+        Command::Disk {
+            command:
+                DiskCommand::Enroll {
+                    device_or_mountpoint,
+                    role,
+                    label,
+                    force,
+                },
+        } => cmd_enroll(
+            &cli.config,
+            device_or_mountpoint,
+            (*role).into(),
+            label.as_deref(),
+            *force,
+        ),
+        Command::Eject { disk } => cmd_eject(&cli.config, disk.as_deref()),
     }
 }
 
@@ -204,11 +273,22 @@ fn cmd_backup(config_path: &Path, sources: &[String], targets: &[PathBuf]) -> Re
             cfg.path.display()
         )));
     }
+    let mut attached = Vec::new();
     let targets: Vec<Target> = if targets.is_empty() {
-        cfg.targets
+        let mut v: Vec<Target> = cfg
+            .targets
             .iter()
             .map(|t| Target::dir(t.path.clone(), t.role))
-            .collect()
+            .collect();
+        if crate::disks::device::udev_running() {
+            let (a, problems) = Disks::new(&cfg).attach_all();
+            for p in problems {
+                log::warn!("{p}");
+            }
+            v.extend(a.iter().map(|a| a.target.clone()));
+            attached = a;
+        }
+        v
     } else {
         targets
             .iter()
@@ -226,14 +306,31 @@ fn cmd_backup(config_path: &Path, sources: &[String], targets: &[PathBuf]) -> Re
     };
     if targets.is_empty() {
         return Err(Failure::Usage(
-            "no target to write to: add a [[target]] to the config or give --target DIR".into(),
+            "no target to write to: plug in an enrolled disk, add a [[target]] to the config or give --target DIR".into(),
         ));
     }
+    let result = backup_to(&cfg, &chosen, &targets);
+    // Disks mounted for this run are unmounted again (left as they were found).
+    let disks = Disks::new(&cfg);
+    for a in attached.iter().filter(|a| a.mounted_here) {
+        if let Err(e) = disks.eject(&a.target.root, None, false) {
+            log::warn!("{e}");
+        }
+    }
+    disks.clean_stale();
+    result
+}
+
+fn backup_to(
+    cfg: &Config,
+    chosen: &[&crate::config::SourceConfig],
+    targets: &[Target],
+) -> Result<(), Failure> {
     let catalog = Catalog::open(&cfg.state_dir).map_err(|e| Failure::Failed(e.to_string()))?;
     let mut failed = Vec::new();
     let mut out = std::io::stdout().lock();
     for source in chosen {
-        let report = run_backup(&cfg, source, &targets, Trigger::Cli, &catalog)
+        let report = run_backup(cfg, source, targets, Trigger::Cli, &catalog)
             .map_err(|e| Failure::Failed(e.to_string()))?;
         for c in &report.copies {
             match &c.result {
@@ -631,6 +728,211 @@ fn cmd_status(config_path: &Path, json: bool) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+fn cmd_disks(config_path: &Path, json: bool) -> Result<(), Failure> {
+    let cfg = load(config_path)?;
+    let views = Disks::new(&cfg).list().map_err(Failure::Failed)?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        let text = serde_json::to_string_pretty(&views).unwrap_or_else(|_| "[]".into());
+        let _ = writeln!(out, "{text}");
+        return Ok(());
+    }
+    if views.is_empty() {
+        let _ = writeln!(out, "no disks found");
+    }
+    for v in &views {
+        let role = match v.role {
+            Some(r) => r.as_str(),
+            None => "UNKNOWN",
+        };
+        let _ = writeln!(
+            out,
+            "{:<12} {:<14} {:<6} {:<8} {:>10}  free {:>10}  {}  last backup {}",
+            v.devnode.display(),
+            if v.label.is_empty() {
+                "-"
+            } else {
+                v.label.as_str()
+            },
+            v.fs_type.as_deref().unwrap_or("-"),
+            role,
+            human_bytes(v.size_bytes),
+            v.free_bytes.map(human_bytes).unwrap_or_else(|| "?".into()),
+            if v.mounted_at.is_some() {
+                "mounted"
+            } else {
+                "not mounted"
+            },
+            v.last_backup.as_deref().unwrap_or("never")
+        );
+        if let Some(p) = &v.problem {
+            let _ = writeln!(out, "             {p}");
+        }
+    }
+    Ok(())
+}
+
+fn find_device(spec: &Path) -> Result<crate::disks::device::BlockDev, Failure> {
+    let canon = std::fs::canonicalize(spec).unwrap_or_else(|_| spec.to_path_buf());
+    crate::disks::device::enumerate()
+        .map_err(|e| Failure::Failed(format!("cannot list block devices: {e}")))?
+        .into_iter()
+        .find(|d| d.devnode == canon || d.devnode == spec)
+        .ok_or_else(|| {
+            Failure::Usage(format!(
+                "{} is not a block device udev knows",
+                spec.display()
+            ))
+        })
+}
+
+fn cmd_enroll(
+    config_path: &Path,
+    spec: &Path,
+    role: Role,
+    label: Option<&str>,
+    force: bool,
+) -> Result<(), Failure> {
+    use crate::disks::marker::{self, Marker, MarkerRead};
+    use crate::safe_fs::Dir;
+    let cfg = load(config_path)?;
+    let now = chrono::Utc::now().with_timezone(&cfg.timezone).to_rfc3339();
+    let write_marker = |root: &Path, fs_label: Option<&str>| -> Result<Marker, Failure> {
+        let dir =
+            Dir::open(root).map_err(|e| Failure::Failed(format!("{}: {e}", root.display())))?;
+        if let MarkerRead::Present(m) = marker::read(&dir) {
+            if !force {
+                return Err(Failure::Usage(format!(
+                    "this disk is already enrolled as {} (\"{}\", id {}); add --force to replace the marker",
+                    m.role.as_str(),
+                    m.label,
+                    m.id
+                )));
+            }
+        }
+        let m = Marker {
+            id: marker::new_id(),
+            role,
+            label: marker::display_label(label.or(fs_label).unwrap_or("")),
+            enrolled_at: now.clone(),
+        };
+        marker::write(&dir, &m).map_err(|e| {
+            Failure::Failed(crate::backup::writer::describe_io(
+                root,
+                "writing the enrollment marker",
+                &e,
+            ))
+        })?;
+        Ok(m)
+    };
+    let m = if spec.is_dir() {
+        write_marker(spec, None)?
+    } else {
+        let dev = find_device(spec)?;
+        let Some(fs_type) = dev.fs_type.clone() else {
+            return Err(Failure::Usage(format!(
+                "{} has no file system: format it first (this program never formats disks)",
+                spec.display()
+            )));
+        };
+        let disks = Disks::new(&cfg);
+        let point = disks.mount_dir().join(dev.mount_name());
+        let mounted_here = crate::disks::mount::mount_at(&point).is_none();
+        if mounted_here {
+            crate::disks::mount::mount(&dev.devnode, &fs_type, &point, false)
+                .map_err(|e| Failure::Failed(e.to_string()))?;
+        }
+        let res = write_marker(&point, dev.fs_label.as_deref());
+        if mounted_here {
+            if let Err(e) = disks.eject(&point, None, false) {
+                log::warn!("{e}");
+            }
+        }
+        res?
+    };
+    println!(
+        "enrolled as {} (label \"{}\", id {}): backups will be written to this disk",
+        m.role.as_str(),
+        m.label,
+        m.id
+    );
+    Ok(())
+}
+
+fn cmd_eject(config_path: &Path, which: Option<&str>) -> Result<(), Failure> {
+    let cfg = load(config_path)?;
+    let disks = Disks::new(&cfg);
+    let dir = disks.mount_dir();
+    let devs = crate::disks::device::enumerate().unwrap_or_default();
+    let mounted: Vec<_> = crate::disks::mount::mounts()
+        .into_iter()
+        .filter(|m| m.mount_point.parent() == Some(dir.as_path()))
+        .collect();
+    let mut chosen = Vec::new();
+    for m in &mounted {
+        let dev = devs.iter().find(|d| {
+            d.devnum == m.devnum
+                || Path::new(&m.source) == d.devnode
+                || dir.join(d.mount_name()) == m.mount_point
+        });
+        let matches = match which {
+            None => true,
+            Some(w) => {
+                Path::new(w) == m.mount_point
+                    || dev.is_some_and(|d| {
+                        d.devnode == Path::new(w)
+                            || d.fs_uuid.as_deref() == Some(w)
+                            || d.fs_label.as_deref() == Some(w)
+                    })
+            }
+        };
+        if matches {
+            chosen.push((m.mount_point.clone(), dev.cloned()));
+        }
+    }
+    if chosen.is_empty() {
+        return Err(Failure::Usage(match which {
+            Some(w) => format!("no disk mounted by the appliance matches \"{w}\""),
+            None => "no disk is mounted by the appliance: it is already safe to remove".into(),
+        }));
+    }
+    let mut problems = Vec::new();
+    for (point, dev) in chosen {
+        let name = dev
+            .as_ref()
+            .map(|d| {
+                format!(
+                    "{} ({})",
+                    d.fs_label
+                        .as_deref()
+                        .map(crate::disks::marker::display_label)
+                        .unwrap_or_default(),
+                    d.devnode.display()
+                )
+            })
+            .unwrap_or_else(|| point.display().to_string());
+        match disks.eject(&point, dev.as_ref(), true) {
+            Ok(e) => {
+                println!(
+                    "SAFE TO REMOVE  {name}{}{}",
+                    if e.powered_off { ", powered down" } else { "" },
+                    if e.lazy {
+                        " (only a lazy unmount worked: wait a minute before pulling it)"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            Err(e) => problems.push(format!("{name}: {e}; do not remove it yet")),
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::Failed(problems.join("\n")))
+    }
 }
 
 fn cmd_config_check(config_path: &Path) -> Result<(), Failure> {

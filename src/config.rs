@@ -193,6 +193,8 @@ pub enum DiskMatch {
 pub struct DisksConfig {
     pub match_: DiskMatch,
     pub label_prefix: String,
+    /// Data files on FAT are split into parts of at most this many bytes (default 4 GiB − 1).
+    pub fat_split_size: u64,
 }
 
 /// `[encryption]`
@@ -330,6 +332,22 @@ fn tidy_toml_message(msg: &str) -> String {
     }
 }
 
+/// Parses a size such as `4096`, `512K`, `64MiB`, `2G` (binary units).
+pub fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" | "kb" => 1 << 10,
+        "m" | "mib" | "mb" => 1 << 20,
+        "g" | "gib" | "gb" => 1 << 30,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
 /// Parses a duration such as `90s`, `30m`, `1h`, `1h30m`, `1d`, `2w`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
@@ -442,6 +460,7 @@ struct RawDisks {
     #[serde(rename = "match")]
     match_: Option<DiskMatch>,
     label_prefix: Option<Spanned<String>>,
+    fat_split_size: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -652,6 +671,7 @@ impl Checker<'_> {
             disks: DisksConfig {
                 match_: raw.disks.match_.unwrap_or(DiskMatch::Usb),
                 label_prefix,
+                fat_split_size: self.split_size(&raw.disks.fat_split_size)?,
             },
             encryption: EncryptionConfig {
                 recipients,
@@ -664,6 +684,23 @@ impl Checker<'_> {
             retention,
             compression: CompressionConfig { level, threads },
         })
+    }
+
+    fn split_size(&self, v: &Option<Spanned<toml::Value>>) -> Result<u64, ConfigError> {
+        const FAT_MAX: u64 = (4 << 30) - 1;
+        let Some(v) = v else { return Ok(FAT_MAX) };
+        let n = match v.get_ref() {
+            toml::Value::Integer(i) if *i > 0 => Some(*i as u64),
+            toml::Value::String(s) => parse_size(s),
+            _ => None,
+        };
+        match n {
+            Some(n) if (1 << 20..=FAT_MAX).contains(&n) => Ok(n),
+            _ => Err(self.err(
+                v.span(),
+                "fat_split_size must be a size from 1 MiB to 4 GiB − 1, e.g. 4294967295 or \"2GiB\"",
+            )),
+        }
     }
 
     fn check_retention(&self, r: &RawRetention) -> Result<RetentionConfig, ConfigError> {

@@ -8,6 +8,7 @@ Module map (DESIGN.md §2):
 - [`config`]: the TOML configuration with located errors.
 - [`backup`]: one run — sources, the streaming pipeline, target writers, layout, manifest, restore.
 - [`catalog`]: the SQLite record of runs and copies.
+- [`disks`]: USB disks through udev: enrollment, mounting, safe eject.
 - [`clock`]: whether the wall clock is synchronised; the host name.
 - [`safe_fs`]: files on targets opened relative to directory handles, never through symlinks.
 - [`testdb`]: a SIMDONDAR-like test database for tests, the demo and benchmarks.
@@ -18,5 +19,6 @@ pub mod catalog;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod disks;
 pub mod safe_fs;
 pub mod testdb;

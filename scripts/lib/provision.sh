@@ -8,7 +8,21 @@ PROVISION_PACKAGES=(
   util-linux mount                # mount (read-only tmpfs targets in tests), losetup
   e2fsprogs                       # mkfs.ext4 for loop-device targets that fill up
   openssh-server openssh-client   # the ssh-tar source and its test sshd on loopback
+  udev libudev-dev                # disk discovery (systemd-udevd, libudev for the udev crate)
+  fuse3 exfat-fuse exfatprogs     # exFAT through FUSE (this kernel has no exfat)
+  ntfs-3g                         # NTFS through FUSE
+  fusefat dosfstools              # FAT through FUSE, mkfs.vfat and fsck.vfat for the tests
 )
+
+# start_udevd: the disk tests need a running systemd-udevd (containers and CI have none).
+start_udevd() {
+  if [ ! -e /run/udev/control ]; then
+    echo "==> starting systemd-udevd"
+    /lib/systemd/systemd-udevd --daemon
+    udevadm trigger --subsystem-match=block --action=change >/dev/null 2>&1 || true
+    udevadm settle --timeout=10 || true
+  fi
+}
 
 provision() {
   local missing=() p

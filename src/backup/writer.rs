@@ -440,7 +440,8 @@ mod tests {
         for c in data.chunks(7) {
             tx.send(Msg::Data(Arc::from(c))).expect("send");
         }
-        tx.send(Msg::Commit(Box::new(manifest_for(data)))).expect("commit");
+        tx.send(Msg::Commit(Box::new(manifest_for(data))))
+            .expect("commit");
         drop(tx);
         let out = w.finish();
         (t, out)
@@ -501,9 +502,16 @@ mod tests {
         tx.send(Msg::Commit(Box::new(m))).expect("commit");
         drop(tx);
         let out = w.finish();
-        assert!(out.result.as_ref().is_err_and(|e| e.contains("read-back verification failed")));
+        assert!(out
+            .result
+            .as_ref()
+            .is_err_and(|e| e.contains("read-back verification failed")));
         let d2 = t2.path().join("SIMDONDAR-BACKUP/pmi/2026/11/26");
-        assert_eq!(std::fs::read_dir(&d2).expect("dir").count(), 0, "nothing left");
+        assert_eq!(
+            std::fs::read_dir(&d2).expect("dir").count(),
+            0,
+            "nothing left"
+        );
     }
 
     #[test]

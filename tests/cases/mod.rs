@@ -1,6 +1,7 @@
 //! Integration test cases, one module per area.
 
 mod config_check;
+mod disks;
 mod failures;
 mod retention;
 mod roundtrip;

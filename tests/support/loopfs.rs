@@ -78,3 +78,99 @@ impl Drop for LoopFs {
         self.detach();
     }
 }
+
+/// A loop device carrying a fresh file system, attached but not mounted (udev sees it like a
+/// plugged-in disk). Detached on drop, after unmounting anything still mounted from it.
+pub struct LoopDisk {
+    _dir: tempfile::TempDir,
+    pub image: PathBuf,
+    pub device: String,
+    attached: bool,
+}
+
+impl LoopDisk {
+    /// Makes an image of `mib` MiB with `fs` (`ext4`, `exfat`, `ntfs`, `vfat`) labelled `label`.
+    pub fn create(fs: &str, label: &str, mib: u64) -> LoopDisk {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let image = dir.path().join(format!("{fs}.img"));
+        let f = std::fs::File::create(&image).expect("create image");
+        f.set_len(mib << 20).expect("size image");
+        drop(f);
+        let mut cmd = match fs {
+            "ext4" => {
+                require_tool("mkfs.ext4", "e2fsprogs");
+                let mut c = Command::new("mkfs.ext4");
+                c.args(["-q", "-F", "-m", "0", "-L", label]);
+                c
+            }
+            "exfat" => {
+                require_tool("mkfs.exfat", "exfatprogs");
+                require_tool("mount.exfat-fuse", "exfat-fuse");
+                let mut c = Command::new("mkfs.exfat");
+                c.args(["-L", label]);
+                c
+            }
+            "ntfs" => {
+                require_tool("mkfs.ntfs", "ntfs-3g");
+                require_tool("ntfs-3g", "ntfs-3g");
+                let mut c = Command::new("mkfs.ntfs");
+                c.args(["-F", "-Q", "-L", label]);
+                c
+            }
+            "vfat" => {
+                require_tool("mkfs.vfat", "dosfstools");
+                require_tool("fusefat", "fusefat");
+                let mut c = Command::new("mkfs.vfat");
+                c.args(["-n", label]);
+                c
+            }
+            other => panic!("no mkfs for {other}"),
+        };
+        run(cmd.arg(&image));
+        let device = attach(&image);
+        LoopDisk {
+            _dir: dir,
+            image,
+            device,
+            attached: true,
+        }
+    }
+
+    /// Detaches the loop device (like pulling the disk out), unmounting nothing.
+    pub fn detach(&mut self) {
+        if self.attached {
+            let _ = Command::new("losetup").arg("-d").arg(&self.device).status();
+            self.attached = false;
+        }
+    }
+
+    /// Attaches the image again (maybe under another device name).
+    pub fn reattach(&mut self) {
+        if !self.attached {
+            self.device = attach(&self.image);
+            self.attached = true;
+        }
+    }
+}
+
+fn attach(image: &Path) -> String {
+    require_tool("losetup", "mount");
+    run(Command::new("losetup")
+        .args(["--find", "--show"])
+        .arg(image))
+}
+
+impl Drop for LoopDisk {
+    fn drop(&mut self) {
+        // Anything still mounted from this device (a failed test) is unmounted first.
+        if let Ok(text) = std::fs::read_to_string("/proc/self/mountinfo") {
+            for line in text.lines() {
+                let fields: Vec<&str> = line.split(' ').collect();
+                if line.contains(&format!(" {} ", self.device)) && fields.len() > 4 {
+                    let _ = Command::new("umount").arg("-l").arg(fields[4]).status();
+                }
+            }
+        }
+        self.detach();
+    }
+}

@@ -4,3 +4,4 @@ pub mod agent;
 pub mod loopfs;
 pub mod mariadb;
 pub mod sshd;
+pub mod udev;

@@ -1,0 +1,346 @@
+/*!
+USB disks: which block devices are candidates, whether each is enrolled (its marker or its label),
+mounting an enrolled disk read-write as a backup target, and handing it back safely.
+
+A disk that is not enrolled is only ever mounted read-only (to look for its marker) and is shown
+as unknown; a disk mounted anywhere else on the system (the root disk, say) is never touched.
+Mount points live under `runtime_dir/disks/<fs-uuid>` (and `runtime_dir/probe/` for a look).
+*/
+
+pub mod device;
+pub mod marker;
+pub mod mount;
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::backup::inventory;
+use crate::backup::writer::Target;
+use crate::config::{Config, Role};
+use crate::safe_fs::Dir;
+use device::BlockDev;
+use marker::MarkerRead;
+use mount::Unmounted;
+
+/// The largest file FAT can hold.
+pub const FAT_MAX_FILE: u64 = (4 << 30) - 1;
+
+/// How a disk is enrolled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EnrolledBy {
+    /// `SIMDONDAR-BACKUP/disk.toml`
+    Marker,
+    /// The file-system label starts with the configured prefix.
+    Label,
+}
+
+/// What the appliance knows about one disk (what `disks` and the panel show).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DiskView {
+    pub devnode: PathBuf,
+    /// The label, made safe to show.
+    pub label: String,
+    pub fs_type: Option<String>,
+    pub uuid: Option<String>,
+    pub size_bytes: u64,
+    /// `None`: unknown (never written).
+    pub role: Option<Role>,
+    pub enrolled_by: Option<EnrolledBy>,
+    /// The marker's id.
+    pub id: Option<String>,
+    /// Why the disk cannot be used, in words.
+    pub problem: Option<String>,
+    /// Where it is mounted read-write by the appliance, if it is.
+    pub mounted_at: Option<PathBuf>,
+    pub free_bytes: Option<u64>,
+    /// `started_at` of the newest backup on it.
+    pub last_backup: Option<String>,
+}
+
+/// An enrolled disk mounted read-write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attached {
+    pub view: DiskView,
+    pub target: Target,
+    /// Whether this call mounted it (and so should unmount it when done).
+    pub mounted_here: bool,
+}
+
+/// Disk handling for one configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct Disks<'a> {
+    pub config: &'a Config,
+}
+
+fn free_bytes(root: &Path) -> Option<u64> {
+    crate::backup::run::free_bytes(root).ok()
+}
+
+fn newest_backup(root: &Path) -> Option<String> {
+    inventory::scan(root)
+        .ok()?
+        .into_iter()
+        .find_map(|e| e.manifest.ok().map(|m| m.started_at))
+}
+
+impl<'a> Disks<'a> {
+    pub fn new(config: &'a Config) -> Disks<'a> {
+        Disks { config }
+    }
+
+    /// Where enrolled disks are mounted.
+    pub fn mount_dir(&self) -> PathBuf {
+        self.config.runtime_dir.join("disks")
+    }
+
+    fn probe_dir(&self) -> PathBuf {
+        self.config.runtime_dir.join("probe")
+    }
+
+    /// Whether the device is mounted somewhere that is not ours (then it is the system's).
+    fn mounted_elsewhere(&self, dev: &BlockDev) -> Option<PathBuf> {
+        let ours = self.config.runtime_dir.clone();
+        mount::mounts()
+            .into_iter()
+            .find(|m| {
+                (m.devnum == dev.devnum || Path::new(&m.source) == dev.devnode)
+                    && !m.mount_point.starts_with(&ours)
+            })
+            .map(|m| m.mount_point)
+    }
+
+    fn base_view(&self, dev: &BlockDev) -> DiskView {
+        DiskView {
+            devnode: dev.devnode.clone(),
+            label: dev
+                .fs_label
+                .as_deref()
+                .map(marker::display_label)
+                .unwrap_or_default(),
+            fs_type: dev.fs_type.clone(),
+            uuid: dev.fs_uuid.clone(),
+            size_bytes: dev.size_bytes,
+            role: None,
+            enrolled_by: None,
+            id: None,
+            problem: None,
+            mounted_at: None,
+            free_bytes: None,
+            last_backup: None,
+        }
+    }
+
+    /// Decides the role from what the disk carries.
+    fn judge(&self, view: &mut DiskView, dev: &BlockDev, root: &Path) {
+        let prefix = &self.config.disks.label_prefix;
+        let by_label = dev
+            .fs_label
+            .as_deref()
+            .is_some_and(|l| l.starts_with(prefix.as_str()));
+        match Dir::open(root).map(|d| marker::read(&d)) {
+            Ok(MarkerRead::Present(m)) => {
+                view.role = Some(m.role);
+                view.enrolled_by = Some(EnrolledBy::Marker);
+                view.id = Some(m.id);
+                let given = marker::display_label(&m.label);
+                if !given.is_empty() {
+                    view.label = given;
+                }
+            }
+            Ok(MarkerRead::Invalid(why)) => {
+                view.problem = Some(format!(
+                    "its enrollment marker cannot be used ({why}); re-enroll it with `simdondar-backup disk enroll`"
+                ));
+            }
+            Ok(MarkerRead::Absent) if by_label => {
+                view.role = Some(Role::Manual);
+                view.enrolled_by = Some(EnrolledBy::Label);
+            }
+            Ok(MarkerRead::Absent) => {}
+            Err(e) => view.problem = Some(format!("cannot read the disk: {e}")),
+        }
+        view.free_bytes = free_bytes(root);
+        view.last_backup = newest_backup(root);
+    }
+
+    /// Looks at a disk without changing it: a read-only mount to read the marker, free space and
+    /// the newest backup, unmounted again.
+    pub fn inspect(&self, dev: &BlockDev) -> DiskView {
+        let mut view = self.base_view(dev);
+        let ours = self.mount_dir().join(dev.mount_name());
+        if mount::mount_at(&ours).is_some() {
+            view.mounted_at = Some(ours.clone());
+            self.judge(&mut view, dev, &ours);
+            return view;
+        }
+        if let Some(other) = self.mounted_elsewhere(dev) {
+            view.problem = Some(format!(
+                "mounted by the system at {}; not used for backups",
+                other.display()
+            ));
+            return view;
+        }
+        let Some(fs_type) = dev.fs_type.clone() else {
+            view.problem = Some("no file system".into());
+            return view;
+        };
+        let probe = self.probe_dir().join(dev.mount_name());
+        match mount::mount(&dev.devnode, &fs_type, &probe, true) {
+            Ok(_) => {
+                self.judge(&mut view, dev, &probe);
+                if let Err(e) = mount::unmount(&probe) {
+                    log::warn!("{e}");
+                }
+                let _ = std::fs::remove_dir(&probe);
+            }
+            Err(e) => view.problem = Some(e.to_string()),
+        }
+        view
+    }
+
+    /// Mounts an enrolled disk read-write as a backup target. Unknown disks are refused.
+    pub fn attach(&self, dev: &BlockDev) -> Result<Attached, String> {
+        let view = self.inspect(dev);
+        let name = marker::display_label(dev.fs_label.as_deref().unwrap_or(""));
+        let Some(role) = view.role else {
+            return Err(view.problem.clone().unwrap_or_else(|| {
+                format!(
+                    "{} ({name}) is not enrolled: it is never written (enroll it with `simdondar-backup disk enroll {} --role manual`)",
+                    dev.devnode.display(),
+                    dev.devnode.display()
+                )
+            }));
+        };
+        let Some(fs_type) = dev.fs_type.clone() else {
+            return Err("no file system".into());
+        };
+        let point = self.mount_dir().join(dev.mount_name());
+        let mut mounted_here = false;
+        match mount::mount_at(&point) {
+            Some(m) if !m.read_only => {}
+            Some(_) => return Err(format!("{} is mounted read-only", point.display())),
+            None => {
+                mount::mount(&dev.devnode, &fs_type, &point, false).map_err(|e| e.to_string())?;
+                mounted_here = true;
+            }
+        }
+        let split_size = (fs_type == "vfat").then_some(self.config.disks.fat_split_size);
+        let mut view = view;
+        view.mounted_at = Some(point.clone());
+        view.free_bytes = free_bytes(&point);
+        Ok(Attached {
+            view,
+            target: Target {
+                root: point,
+                role,
+                split_size,
+            },
+            mounted_here,
+        })
+    }
+
+    /// Every candidate disk udev knows, inspected.
+    pub fn list(&self) -> Result<Vec<DiskView>, String> {
+        if !device::udev_running() {
+            return Err(
+                "udev is not running, so disks cannot be found: start systemd-udevd (`systemctl start systemd-udevd`)"
+                    .into(),
+            );
+        }
+        let devs = device::enumerate().map_err(|e| format!("cannot list block devices: {e}"))?;
+        Ok(devs
+            .iter()
+            .filter(|d| device::candidate_problem(d, self.config.disks.match_).is_none())
+            .map(|d| self.inspect(d))
+            .collect())
+    }
+
+    /// Every enrolled candidate disk mounted read-write; unknown disks are left alone.
+    pub fn attach_all(&self) -> (Vec<Attached>, Vec<String>) {
+        let mut ok = Vec::new();
+        let mut problems = Vec::new();
+        let devs = match device::enumerate() {
+            Ok(d) => d,
+            Err(e) => {
+                problems.push(format!("cannot list block devices: {e}"));
+                return (ok, problems);
+            }
+        };
+        for d in devs
+            .iter()
+            .filter(|d| device::candidate_problem(d, self.config.disks.match_).is_none())
+        {
+            match self.attach(d) {
+                Ok(a) => ok.push(a),
+                Err(e) => log::info!("{}: {e}", d.devnode.display()),
+            }
+        }
+        (ok, problems)
+    }
+
+    /// Unmounts one of our mounts; "safe to remove" only when the mount is gone from
+    /// `/proc/self/mountinfo`. Powers a USB disk down when `power_off` is set.
+    pub fn eject(
+        &self,
+        point: &Path,
+        dev: Option<&BlockDev>,
+        power_off: bool,
+    ) -> Result<Ejected, String> {
+        let how = mount::unmount(point).map_err(|e| e.to_string())?;
+        if mount::mount_at(point).is_some() {
+            return Err(format!("{} is still mounted", point.display()));
+        }
+        let _ = std::fs::remove_dir(point);
+        let powered_off = match (power_off, dev) {
+            (true, Some(d)) => device::power_off(d).unwrap_or_else(|e| {
+                log::warn!("could not power {} down: {e}", d.devnode.display());
+                false
+            }),
+            _ => false,
+        };
+        Ok(Ejected {
+            mount_point: point.to_path_buf(),
+            lazy: how == Unmounted::Lazy,
+            powered_off,
+        })
+    }
+
+    /// Our mounts whose device is gone (a disk pulled out): unmounted lazily, so nothing stale
+    /// stays behind. Returns the mount points cleaned.
+    pub fn clean_stale(&self) -> Vec<PathBuf> {
+        let dir = self.mount_dir();
+        let mut cleaned = Vec::new();
+        for m in mount::mounts()
+            .into_iter()
+            .filter(|m| m.mount_point.starts_with(&dir))
+        {
+            let device_gone = m.source.starts_with("/dev/") && !Path::new(&m.source).exists();
+            let endpoint_dead = matches!(
+                std::fs::metadata(&m.mount_point),
+                Err(ref e) if e.raw_os_error() == Some(libc::ENOTCONN) || e.raw_os_error() == Some(libc::EIO)
+            );
+            if (device_gone || endpoint_dead)
+                && nix::mount::umount2(&m.mount_point, nix::mount::MntFlags::MNT_DETACH).is_ok()
+            {
+                log::warn!(
+                    "{}: the disk is gone; its stale mount was removed",
+                    m.mount_point.display()
+                );
+                let _ = std::fs::remove_dir(&m.mount_point);
+                cleaned.push(m.mount_point);
+            }
+        }
+        cleaned
+    }
+}
+
+/// A completed eject.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Ejected {
+    pub mount_point: PathBuf,
+    /// Only a lazy unmount worked (reported to the user).
+    pub lazy: bool,
+    pub powered_off: bool,
+}

@@ -1,0 +1,385 @@
+/*!
+Mounting and unmounting disks: through the kernel when `/proc/filesystems` knows the type, and
+otherwise through the FUSE helper (`mount.exfat-fuse`, `ntfs-3g`, `fusefat`), so the same code runs
+on a Raspberry Pi kernel and on a minimal one. Always `nosuid,nodev,noexec,noatime`. Whether a
+mount exists is read from `/proc/self/mountinfo`, never assumed.
+*/
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::mount::{MntFlags, MsFlags};
+
+/// A mount or unmount that failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MountError {
+    /// The file system type is not one this appliance writes.
+    Unsupported { fs_type: String },
+    /// Neither the kernel nor an installed FUSE helper can mount it.
+    NoDriver { fs_type: String, package: String },
+    /// The mount call or the helper failed.
+    Failed { device: PathBuf, detail: String },
+    /// The mount point could not be prepared.
+    MountPoint { path: PathBuf, detail: String },
+    /// The unmount failed even lazily.
+    Unmount { path: PathBuf, detail: String },
+}
+
+impl fmt::Display for MountError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MountError::Unsupported { fs_type } => write!(
+                f,
+                "file system {fs_type} is not supported: format the disk as exFAT, NTFS, FAT32 or ext4"
+            ),
+            MountError::NoDriver { fs_type, package } => write!(
+                f,
+                "cannot mount {fs_type}: the kernel lacks it and the FUSE helper is missing (apt-get install {package})"
+            ),
+            MountError::Failed { device, detail } => {
+                write!(f, "cannot mount {}: {detail}", device.display())
+            }
+            MountError::MountPoint { path, detail } => {
+                write!(f, "cannot prepare the mount point {}: {detail}", path.display())
+            }
+            MountError::Unmount { path, detail } => {
+                write!(f, "cannot unmount {}: {detail}", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for MountError {}
+
+/// File systems the appliance reads and writes.
+pub const SUPPORTED: &[&str] = &["ext4", "ext3", "ext2", "vfat", "exfat", "ntfs"];
+
+/// How a mount was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Driver {
+    Kernel,
+    Fuse,
+}
+
+/// Whether the running kernel has a file system type.
+pub fn kernel_has(fs_type: &str) -> bool {
+    std::fs::read_to_string("/proc/filesystems")
+        .map(|t| {
+            t.lines()
+                .any(|l| l.split_whitespace().last() == Some(fs_type))
+        })
+        .unwrap_or(false)
+}
+
+/// The kernel's name for a blkid type (`ntfs` is `ntfs3` in modern kernels).
+fn kernel_type(fs_type: &str) -> Option<&'static str> {
+    match fs_type {
+        "ext4" | "ext3" | "ext2" if kernel_has("ext4") => Some("ext4"),
+        "vfat" if kernel_has("vfat") => Some("vfat"),
+        "exfat" if kernel_has("exfat") => Some("exfat"),
+        "ntfs" if kernel_has("ntfs3") => Some("ntfs3"),
+        _ => None,
+    }
+}
+
+/// The FUSE helper for a type, and the package that has it.
+fn fuse_helper(fs_type: &str) -> Option<(&'static str, &'static str)> {
+    match fs_type {
+        "exfat" => Some(("mount.exfat-fuse", "exfat-fuse")),
+        "ntfs" => Some(("ntfs-3g", "ntfs-3g")),
+        "vfat" => Some(("fusefat", "fusefat")),
+        _ => None,
+    }
+}
+
+/// One line of `/proc/self/mountinfo` that matters here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountInfo {
+    /// `major:minor` of the mounted device (for FUSE: an anonymous one).
+    pub devnum: String,
+    pub mount_point: PathBuf,
+    pub fs_type: String,
+    pub source: String,
+    pub read_only: bool,
+}
+
+fn unescape(s: &str) -> String {
+    // mountinfo escapes space, tab, newline and backslash as \ooo.
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
+            out.push(v);
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Parses mountinfo text.
+pub fn parse_mountinfo(text: &str) -> Vec<MountInfo> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let l: Vec<&str> = left.split(' ').collect();
+        let r: Vec<&str> = right.split(' ').collect();
+        if l.len() < 6 || r.len() < 3 {
+            continue;
+        }
+        out.push(MountInfo {
+            devnum: l[2].to_string(),
+            mount_point: PathBuf::from(unescape(l[4])),
+            read_only: l[5].split(',').any(|o| o == "ro"),
+            fs_type: r[0].to_string(),
+            source: unescape(r[1]),
+        });
+    }
+    out
+}
+
+/// The current mounts.
+pub fn mounts() -> Vec<MountInfo> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .map(|t| parse_mountinfo(&t))
+        .unwrap_or_default()
+}
+
+/// The mount at exactly this point, if any.
+pub fn mount_at(point: &Path) -> Option<MountInfo> {
+    mounts().into_iter().rev().find(|m| m.mount_point == point)
+}
+
+/// Mounts `device` (of blkid type `fs_type`) at `point`.
+pub fn mount(
+    device: &Path,
+    fs_type: &str,
+    point: &Path,
+    read_only: bool,
+) -> Result<Driver, MountError> {
+    if !SUPPORTED.contains(&fs_type) {
+        return Err(MountError::Unsupported {
+            fs_type: fs_type.to_string(),
+        });
+    }
+    std::fs::create_dir_all(point).map_err(|e| MountError::MountPoint {
+        path: point.to_path_buf(),
+        detail: e.to_string(),
+    })?;
+    if let Some(kt) = kernel_type(fs_type) {
+        let mut flags =
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_NOATIME;
+        if read_only {
+            flags |= MsFlags::MS_RDONLY;
+        }
+        // A read-only look must not replay an ext4 journal: the disk stays byte for byte as it was.
+        let data = match (kt, read_only) {
+            ("ext4", true) => Some("noload"),
+            ("vfat", _) | ("exfat", _) => Some("utf8"),
+            _ => None,
+        };
+        return nix::mount::mount(Some(device), point, Some(kt), flags, data)
+            .map(|_| Driver::Kernel)
+            .map_err(|e| MountError::Failed {
+                device: device.to_path_buf(),
+                detail: e.desc().to_string(),
+            });
+    }
+    let (helper, package) = fuse_helper(fs_type).ok_or_else(|| MountError::NoDriver {
+        fs_type: fs_type.to_string(),
+        package: "a kernel with this file system".into(),
+    })?;
+    let Some(helper_path) = crate::backup::source::find_tool(&[helper]) else {
+        return Err(MountError::NoDriver {
+            fs_type: fs_type.to_string(),
+            package: package.to_string(),
+        });
+    };
+    let mut opts = vec!["nosuid", "nodev", "noexec", "noatime"];
+    match (fs_type, read_only) {
+        (_, true) => opts.insert(0, "ro"),
+        ("vfat", false) => opts.insert(0, "rw+"), // fusefat writes only when asked with rw+
+        _ => {}
+    }
+    let out = Command::new(&helper_path)
+        .arg("-o")
+        .arg(opts.join(","))
+        .arg(device)
+        .arg(point)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|e| MountError::Failed {
+            device: device.to_path_buf(),
+            detail: format!("cannot run {helper}: {e}"),
+        })?;
+    if !out.status.success() {
+        return Err(MountError::Failed {
+            device: device.to_path_buf(),
+            detail: format!(
+                "{helper} failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        });
+    }
+    // Helpers daemonize once mounted; make sure the mount is really there.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while mount_at(point).is_none() {
+        if Instant::now() > deadline {
+            return Err(MountError::Failed {
+                device: device.to_path_buf(),
+                detail: format!(
+                    "{helper} exited but no mount appeared at {}",
+                    point.display()
+                ),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(Driver::Fuse)
+}
+
+/// Process ids of FUSE daemons serving `point` (found by their command line).
+pub fn fuse_daemons(point: &Path) -> Vec<u32> {
+    let want = point.as_os_str().as_encoded_bytes();
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        if cmd.split(|b| *b == 0).any(|a| a == want) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// How an unmount went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unmounted {
+    /// Not mounted in the first place.
+    WasNot,
+    /// Cleanly unmounted; every write is on the device.
+    Clean,
+    /// Only a lazy unmount succeeded: the mount is gone from the namespace, but the kernel may
+    /// still finish writes. Reported, never called safe silently.
+    Lazy,
+}
+
+/// Flushes and unmounts `point`, waiting for a FUSE daemon to finish writing; lazy only as a last
+/// resort.
+pub fn unmount(point: &Path) -> Result<Unmounted, MountError> {
+    if mount_at(point).is_none() {
+        return Ok(Unmounted::WasNot);
+    }
+    if let Ok(d) = std::fs::File::open(point) {
+        use std::os::fd::AsRawFd;
+        // SAFETY: syncfs only flushes the file system holding this open descriptor.
+        unsafe {
+            libc::syncfs(d.as_raw_fd());
+        }
+    }
+    let daemons = fuse_daemons(point);
+    let mut last = String::new();
+    for attempt in 0..10 {
+        match nix::mount::umount2(point, MntFlags::empty()) {
+            Ok(()) => {
+                wait_for_exit(&daemons, Duration::from_secs(60));
+                return Ok(Unmounted::Clean);
+            }
+            Err(nix::errno::Errno::EINVAL) if mount_at(point).is_none() => {
+                return Ok(Unmounted::WasNot)
+            }
+            Err(e) => {
+                last = e.desc().to_string();
+                std::thread::sleep(Duration::from_millis(100 * (attempt + 1)));
+            }
+        }
+    }
+    match nix::mount::umount2(point, MntFlags::MNT_DETACH) {
+        Ok(()) => {
+            log::warn!("{} was busy ({last}); unmounted lazily", point.display());
+            Ok(Unmounted::Lazy)
+        }
+        Err(e) => Err(MountError::Unmount {
+            path: point.to_path_buf(),
+            detail: format!("{last}; lazy unmount: {}", e.desc()),
+        }),
+    }
+}
+
+fn wait_for_exit(pids: &[u32], limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while pids
+        .iter()
+        .any(|p| Path::new(&format!("/proc/{p}")).exists() && !is_zombie(*p))
+    {
+        if Instant::now() > deadline {
+            log::warn!(
+                "FUSE daemon(s) {pids:?} still running {}s after unmount",
+                limit.as_secs()
+            );
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rfind(')')
+                .map(|i| s[i + 1..].trim_start().starts_with('Z'))
+        })
+        .unwrap_or(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_mountinfo_with_escapes() {
+        let text = "42 27 7:0 / /run/x/disks/AB\\040CD rw,nosuid,nodev,relatime - fuseblk /dev/loop0 rw,user_id=0\n\
+                    43 27 0:39 / /tmp/m2 ro,nosuid - fuse.fusefat fusefat ro\n";
+        let m = parse_mountinfo(text);
+        assert_eq!(m.len(), 2);
+        assert_eq!(m[0].mount_point, PathBuf::from("/run/x/disks/AB CD"));
+        assert_eq!(m[0].devnum, "7:0");
+        assert_eq!(m[0].source, "/dev/loop0");
+        assert!(!m[0].read_only);
+        assert!(m[1].read_only);
+        assert_eq!(m[1].fs_type, "fuse.fusefat");
+    }
+
+    #[test]
+    fn refuses_unsupported_types() {
+        let e = mount(
+            Path::new("/dev/null"),
+            "hfsplus",
+            Path::new("/nonexistent"),
+            true,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("exFAT, NTFS, FAT32 or ext4"), "{e}");
+    }
+}

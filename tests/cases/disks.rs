@@ -1,0 +1,497 @@
+//! USB disks through a real systemd-udevd with loop devices carrying real ext4, exFAT (FUSE),
+//! NTFS (ntfs-3g) and FAT (fusefat) file systems: detected, enrolled, mounted, written, verified,
+//! ejected; unknown disks never written; a disk pulled mid-write; hostile disks.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::agent::{files_under, show, Setup};
+use crate::support::loopfs::LoopDisk;
+use crate::support::udev::{disks_lock, Events};
+
+/// A setting whose source writes `mib` MiB of incompressible data, with `match = "any"` so loop
+/// disks are candidates and FAT files split at 1 MiB.
+fn disk_setup(mib: u64) -> Setup {
+    Setup::with_sources(
+        &format!(
+            "[[source]]\nname = \"program\"\nkind = \"command\"\ncommand = [\"sh\", \"-c\", \"head -c {} /dev/urandom\"]\nextension = \"bin\"\n",
+            mib << 20
+        ),
+        "[disks]\nmatch = \"any\"\nlabel_prefix = \"SIMBAK\"\nfat_split_size = \"1MiB\"\n",
+    )
+}
+
+fn disks_json(setup: &Setup) -> Vec<serde_json::Value> {
+    let out = setup
+        .cmd()
+        .args(["disks", "--json"])
+        .output()
+        .expect("disks");
+    assert!(out.status.success(), "{}", show(&out));
+    serde_json::from_slice::<serde_json::Value>(&out.stdout)
+        .expect("JSON")
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn view_of<'a>(views: &'a [serde_json::Value], device: &str) -> &'a serde_json::Value {
+    views
+        .iter()
+        .find(|v| v["devnode"] == device)
+        .unwrap_or_else(|| panic!("{device} not listed in {views:?}"))
+}
+
+fn our_mounts(setup: &Setup) -> Vec<String> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(&setup.runtime.display().to_string()))
+        .map(String::from)
+        .collect()
+}
+
+fn image_sha(disk: &LoopDisk) -> String {
+    let out = Command::new("sha256sum")
+        .arg(&disk.image)
+        .output()
+        .expect("sha256sum");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
+/// Mounts a disk read-only (outside the agent) to look at what it holds.
+struct Look {
+    dir: tempfile::TempDir,
+}
+
+impl Look {
+    fn new(disk: &LoopDisk, fs: &str) -> Look {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let st = match fs {
+            "exfat" => Command::new("mount.exfat-fuse")
+                .args(["-o", "ro"])
+                .arg(&disk.device)
+                .arg(dir.path())
+                .status(),
+            "ntfs" => Command::new("ntfs-3g")
+                .args(["-o", "ro"])
+                .arg(&disk.device)
+                .arg(dir.path())
+                .status(),
+            "vfat" => Command::new("fusefat")
+                .args(["-o", "ro"])
+                .arg(&disk.device)
+                .arg(dir.path())
+                .stdout(Stdio::null())
+                .status(),
+            _ => Command::new("mount")
+                .args(["-o", "ro,noload"])
+                .arg(&disk.device)
+                .arg(dir.path())
+                .status(),
+        };
+        assert!(
+            st.map(|s| s.success()).unwrap_or(false),
+            "cannot mount {} to look at it",
+            disk.device
+        );
+        Look { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Look {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+fn data_files_in(root: &Path) -> Vec<PathBuf> {
+    files_under(root)
+        .into_iter()
+        .filter(|p| {
+            let s = p.to_string_lossy();
+            s.ends_with(".bin.zst") || s.contains(".bin.zst.part")
+        })
+        .collect()
+}
+
+fn sha256sum_c(dir: &Path) {
+    for side in files_under(dir)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".sha256"))
+    {
+        let out = Command::new("sha256sum")
+            .arg("-c")
+            .arg(side.file_name().expect("name"))
+            .current_dir(side.parent().expect("parent"))
+            .output()
+            .expect("sha256sum");
+        assert!(
+            out.status.success(),
+            "sha256sum -c {}: {}",
+            side.display(),
+            show(&out)
+        );
+    }
+}
+
+#[test]
+fn four_file_systems_detected_enrolled_written_verified_ejected() {
+    let _lock = disks_lock();
+    let setup = disk_setup(3);
+    let events = Events::start();
+    let mut disks = Vec::new();
+    for (fs, label) in [
+        ("ext4", "HDD-AUTO"),
+        ("exfat", "SIMBAK01"),
+        ("ntfs", "LAPTOP"),
+        ("vfat", "FLASH"),
+    ] {
+        let d = LoopDisk::create(fs, label, 64);
+        let (_, took) = events.wait_present(&d.device, Duration::from_secs(5));
+        assert!(
+            took <= Duration::from_secs(2),
+            "{fs} disk detected after {took:?}, goal is 2 s"
+        );
+        disks.push((fs, d));
+    }
+    // Enroll: ext4 as auto, NTFS and FAT as manual; the exFAT is enrolled by its label.
+    for (fs, d) in &disks {
+        let role = match *fs {
+            "ext4" => "auto",
+            "exfat" => continue,
+            _ => "manual",
+        };
+        let out = setup
+            .cmd()
+            .args(["disk", "enroll", &d.device, "--role", role])
+            .output()
+            .expect("enroll");
+        assert!(out.status.success(), "enroll {fs}: {}", show(&out));
+    }
+    let views = disks_json(&setup);
+    for (fs, d) in &disks {
+        let v = view_of(&views, &d.device);
+        let want = if *fs == "ext4" { "auto" } else { "manual" };
+        assert_eq!(v["role"], want, "{fs}: {v}");
+        assert_eq!(v["fs_type"], *fs);
+    }
+    assert_eq!(view_of(&views, &disks[1].1.device)["enrolled_by"], "label");
+
+    let out = setup.cmd().arg("backup").output().expect("backup");
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(
+        our_mounts(&setup).is_empty(),
+        "the one-shot backup leaves no mount: {:?}",
+        our_mounts(&setup)
+    );
+
+    for (fs, d) in &disks {
+        let look = Look::new(d, fs);
+        let data = data_files_in(look.path());
+        sha256sum_c(look.path());
+        if *fs == "vfat" {
+            // 3 MiB of incompressible data in parts of at most 1 MiB; together they are the stream.
+            assert!(data.len() >= 3, "FAT copy must be split: {data:?}");
+            let manifest = files_under(look.path())
+                .into_iter()
+                .find(|p| p.to_string_lossy().ends_with(".json"))
+                .expect("manifest");
+            let m: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(&manifest).expect("read")).expect("json");
+            let mut cat = Vec::new();
+            for p in &data {
+                let bytes = std::fs::read(p).expect("part");
+                assert!(bytes.len() <= 1 << 20);
+                cat.extend(bytes);
+            }
+            let out = Command::new("sha256sum")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .and_then(|mut c| {
+                    use std::io::Write;
+                    c.stdin.take().expect("stdin").write_all(&cat)?;
+                    c.wait_with_output()
+                })
+                .expect("sha256sum");
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout)
+                    .split_whitespace()
+                    .next(),
+                m["sha256"].as_str()
+            );
+            assert_eq!(m["parts"].as_array().map(Vec::len), Some(data.len()));
+        } else {
+            assert_eq!(data.len(), 1, "{fs}: {data:?}");
+        }
+        drop(look);
+    }
+    // The FAT file system is consistent after fusefat wrote it.
+    let fsck = Command::new("fsck.vfat")
+        .arg("-n")
+        .arg(&disks[3].1.device)
+        .output()
+        .expect("fsck.vfat");
+    assert!(fsck.status.success(), "{}", show(&fsck));
+
+    // Verify through the agent, then eject: the mount must be gone from mountinfo.
+    let out = setup.cmd().arg("backup").output().expect("backup");
+    assert!(out.status.success(), "{}", show(&out));
+    let dev = simdondar_backup::disks::device::enumerate()
+        .expect("enumerate")
+        .into_iter()
+        .find(|d| d.devnode.to_string_lossy() == disks[1].1.device)
+        .expect("exfat disk");
+    let cfg = simdondar_backup::config::Config::load(&setup.config).expect("config");
+    let attached = simdondar_backup::disks::Disks::new(&cfg)
+        .attach(&dev)
+        .expect("attach");
+    let v = setup
+        .cmd()
+        .args(["verify", "--target"])
+        .arg(&attached.target.root)
+        .output()
+        .expect("verify");
+    assert!(v.status.success(), "{}", show(&v));
+    assert_eq!(
+        String::from_utf8_lossy(&v.stdout).matches("OK").count(),
+        2,
+        "{}",
+        show(&v)
+    );
+    let e = setup
+        .cmd()
+        .args(["eject", "SIMBAK01"])
+        .output()
+        .expect("eject");
+    assert!(e.status.success(), "{}", show(&e));
+    assert!(
+        String::from_utf8_lossy(&e.stdout).contains("SAFE TO REMOVE"),
+        "{}",
+        show(&e)
+    );
+    assert!(our_mounts(&setup).is_empty(), "{:?}", our_mounts(&setup));
+}
+
+#[test]
+fn an_unknown_disk_is_listed_and_never_written() {
+    let _lock = disks_lock();
+    let setup = disk_setup(1);
+    let events = Events::start();
+    let known = LoopDisk::create("ext4", "HDD", 32);
+    let stranger_ext4 = LoopDisk::create("ext4", "PRIBADI", 32);
+    let stranger_exfat = LoopDisk::create("exfat", "KELUARGA", 32);
+    for d in [&known, &stranger_ext4, &stranger_exfat] {
+        events.wait_present(&d.device, Duration::from_secs(5));
+    }
+    let enroll = setup
+        .cmd()
+        .args(["disk", "enroll", &known.device, "--role", "auto"])
+        .output()
+        .expect("enroll");
+    assert!(enroll.status.success(), "{}", show(&enroll));
+    let before = (image_sha(&stranger_ext4), image_sha(&stranger_exfat));
+
+    let views = disks_json(&setup);
+    for d in [&stranger_ext4, &stranger_exfat] {
+        let v = view_of(&views, &d.device);
+        assert!(v["role"].is_null(), "unknown disk must have no role: {v}");
+    }
+    let out = setup.cmd().arg("backup").output().expect("backup");
+    assert!(out.status.success(), "{}", show(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout.matches("OK ").count(),
+        1,
+        "only the enrolled disk is written: {stdout}"
+    );
+    let enroll = setup
+        .cmd()
+        .args(["eject", &stranger_ext4.device])
+        .output()
+        .expect("eject");
+    assert_eq!(
+        enroll.status.code(),
+        Some(2),
+        "an unknown disk is never mounted, so there is nothing to eject"
+    );
+    assert_eq!(
+        (image_sha(&stranger_ext4), image_sha(&stranger_exfat)),
+        before,
+        "unknown disks changed"
+    );
+}
+
+#[test]
+fn a_disk_pulled_out_mid_write() {
+    let _lock = disks_lock();
+    let setup = disk_setup(60);
+    let events = Events::start();
+    let mut disk = LoopDisk::create("exfat", "SIMBAK02", 128);
+    events.wait_present(&disk.device, Duration::from_secs(5));
+    let dir_target = setup.target("local");
+    let text = std::fs::read_to_string(&setup.config).expect("config");
+    std::fs::write(
+        &setup.config,
+        format!("{text}\n[[target]]\npath = \"{}\"\n", dir_target.display()),
+    )
+    .expect("config");
+
+    let child = setup
+        .cmd()
+        .arg("backup")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("backup");
+    // Wait until the agent writes to the disk, then pull it: the FUSE driver dies, the device goes.
+    let mount_dir = setup.runtime.join("disks");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let writing = files_under(&mount_dir).iter().any(|p| {
+            p.to_string_lossy().ends_with(".partial")
+                && std::fs::metadata(p)
+                    .map(|m| m.len() > (1 << 20))
+                    .unwrap_or(false)
+        });
+        if writing {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the agent never started writing to the disk"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let point = std::fs::read_dir(&mount_dir)
+        .expect("ls mount dir")
+        .flatten()
+        .next()
+        .expect("the disk's mount point")
+        .path();
+    let daemons = simdondar_backup::disks::mount::fuse_daemons(&point);
+    assert!(
+        !daemons.is_empty(),
+        "no FUSE daemon serves {}",
+        point.display()
+    );
+    for pid in daemons {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    disk.detach();
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("1 of 2 copies written"), "{}", show(&out));
+    let local = files_under(&dir_target);
+    let data: Vec<_> = local
+        .iter()
+        .filter(|p| p.to_string_lossy().ends_with(".bin.zst"))
+        .collect();
+    assert_eq!(data.len(), 1);
+    sha256sum_c(&dir_target);
+    assert!(
+        our_mounts(&setup).is_empty(),
+        "stale mount left: {:?}",
+        our_mounts(&setup)
+    );
+    let runs = setup.runs();
+    assert_eq!((runs[0].copies_ok, runs[0].copies_total), (1, 2));
+}
+
+#[test]
+fn hostile_disks_neither_crash_nor_escape() {
+    let _lock = disks_lock();
+    let setup = disk_setup(1);
+    let events = Events::start();
+    // A label with ../, a space, non-ASCII and a control character (ext4 labels are raw bytes).
+    let weird = LoopDisk::create("ext4", "SIMBAK../ é\x07", 32);
+    let garbage = LoopDisk::create("ext4", "GARBAGE", 32);
+    let huge = LoopDisk::create("ext4", "HUGE", 32);
+    let trap = LoopDisk::create("ext4", "TRAP", 32);
+    for d in [&weird, &garbage, &huge, &trap] {
+        events.wait_present(&d.device, Duration::from_secs(5));
+    }
+    let outside = tempfile::tempdir().expect("outside");
+    // Prepare the hostile contents with the disks mounted outside the agent.
+    for (d, what) in [(&garbage, "garbage"), (&huge, "huge"), (&trap, "trap")] {
+        let m = tempfile::tempdir().expect("mnt");
+        let st = Command::new("mount")
+            .arg(&d.device)
+            .arg(m.path())
+            .status()
+            .expect("mount");
+        assert!(st.success());
+        let root = m.path().join("SIMDONDAR-BACKUP");
+        std::fs::create_dir_all(&root).expect("mkdir");
+        match what {
+            "garbage" => {
+                std::fs::write(root.join("disk.toml"), b"\x00\xffid = [[[\nrole = 7").expect("w")
+            }
+            "huge" => std::fs::write(root.join("disk.toml"), "# x\n".repeat(300_000)).expect("w"),
+            _ => {
+                std::fs::write(
+                    root.join("disk.toml"),
+                    "id = \"trap\"\nrole = \"auto\"\nlabel = \"TRAP\"\nenrolled_at = \"2026-11-26T10:00:00+07:00\"\n",
+                )
+                .expect("w");
+                std::os::unix::fs::symlink(outside.path(), root.join("program")).expect("symlink");
+            }
+        }
+        let st = Command::new("umount")
+            .arg(m.path())
+            .status()
+            .expect("umount");
+        assert!(st.success());
+    }
+
+    let views = disks_json(&setup);
+    let v = view_of(&views, &weird.device);
+    assert_eq!(v["role"], "manual", "the label starts with SIMBAK: {v}");
+    let shown = v["label"].as_str().unwrap_or("");
+    assert!(
+        !shown.chars().any(char::is_control),
+        "control characters are not shown: {shown:?}"
+    );
+    for d in [&garbage, &huge] {
+        let v = view_of(&views, &d.device);
+        assert!(v["role"].is_null(), "{v}");
+        assert!(
+            v["problem"].as_str().unwrap_or("").contains("marker"),
+            "{v}"
+        );
+    }
+    let out = setup.cmd().arg("backup").output().expect("backup");
+    // The trap disk refuses the symlinked folder; the label-enrolled disk is written.
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("symbolic link"), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("OK "),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(
+        std::fs::read_dir(outside.path()).expect("ls").count(),
+        0,
+        "nothing written outside the disk"
+    );
+    // Mount points are named by file-system UUID, never by label.
+    for m in our_mounts(&setup) {
+        assert!(!m.contains(".."), "{m}");
+    }
+    assert!(our_mounts(&setup).is_empty());
+}

@@ -1,0 +1,68 @@
+//! udev for the disk tests: a running `systemd-udevd` is required (scripts/test starts one), and
+//! the tests that attach loop disks run one at a time, since with `match = "any"` every loop disk
+//! on the machine is a candidate.
+#![allow(dead_code)]
+
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use simdondar_backup::disks::device::{self, BlockDev, DiskEvent};
+
+static DISKS: Mutex<()> = Mutex::new(());
+
+/// Serialises the tests that attach loop disks; panics when udev is not running.
+pub fn disks_lock() -> MutexGuard<'static, ()> {
+    assert!(
+        device::udev_running(),
+        "systemd-udevd is not running: start it with `/lib/systemd/systemd-udevd --daemon` (scripts/test does this; package udev)"
+    );
+    DISKS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A udev watcher collecting events.
+pub struct Events {
+    pub rx: std::sync::mpsc::Receiver<DiskEvent>,
+    _w: device::Watcher,
+}
+
+impl Events {
+    pub fn start() -> Events {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let w = device::watch(tx, |e| e).expect("start the udev watcher");
+        Events { rx, _w: w }
+    }
+
+    /// Waits for `devnode` to be present with a file system; returns it and how long it took.
+    pub fn wait_present(&self, devnode: &str, limit: Duration) -> (BlockDev, Duration) {
+        let start = Instant::now();
+        loop {
+            let left = limit.saturating_sub(start.elapsed());
+            match self.rx.recv_timeout(left) {
+                Ok(DiskEvent::Present(d))
+                    if d.devnode.to_string_lossy() == devnode && d.fs_type.is_some() =>
+                {
+                    return (d, start.elapsed())
+                }
+                Ok(_) => {}
+                Err(_) => {
+                    panic!("{devnode} was not reported by udev with a file system within {limit:?}")
+                }
+            }
+        }
+    }
+
+    /// Waits for `devnode` to be reported removed.
+    pub fn wait_removed(&self, devnode: &str, limit: Duration) -> Duration {
+        let start = Instant::now();
+        loop {
+            let left = limit.saturating_sub(start.elapsed());
+            match self.rx.recv_timeout(left) {
+                Ok(DiskEvent::Removed { devnode: d, .. }) if d.to_string_lossy() == devnode => {
+                    return start.elapsed()
+                }
+                Ok(_) => {}
+                Err(_) => panic!("no removal of {devnode} within {limit:?}"),
+            }
+        }
+    }
+}
