@@ -14,6 +14,7 @@ Module map (DESIGN.md §2):
 - [`testdb`]: a SIMDONDAR-like test database for tests, the demo and benchmarks.
 */
 
+pub mod agent;
 pub mod backup;
 pub mod catalog;
 pub mod cli;

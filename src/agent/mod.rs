@@ -1,0 +1,12 @@
+/*!
+The daemon (`run`): one event loop owning the [`state::State`]; every decision is the pure
+[`step::step`]; the loop in [`daemon`] carries out the actions with threads for backup jobs, disk
+checks and ejects, and listens to udev, the button, the control socket and the clock.
+*/
+
+pub mod schedule;
+pub mod state;
+pub mod step;
+
+#[cfg(test)]
+mod tests;

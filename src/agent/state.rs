@@ -1,0 +1,394 @@
+/*!
+The daemon's state and the vocabulary of its event loop: the events that come in (clock ticks,
+button presses, disks, finished jobs, control-socket requests) and the actions that go out (start a
+job, check a disk, eject, reply, notify). Plain data: the decisions are in [`super::step`].
+*/
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::backup::writer::Target;
+use crate::config::{Config, Role, SourceKind};
+use crate::disks::device::{BlockDev, DiskEvent};
+use crate::disks::DiskView;
+
+/// Monotonic time since the daemon started, in milliseconds (negative: before the start).
+pub type Mono = i64;
+
+/// Milliseconds of a duration.
+pub fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A button gesture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Press {
+    Short,
+    Long,
+}
+
+/// Who is waiting for a reply on the control socket.
+pub type ReplyId = u64;
+
+/// A control-socket request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "lowercase")]
+pub enum Request {
+    Status,
+    Backup {
+        #[serde(default)]
+        sources: Vec<String>,
+    },
+    Eject {
+        #[serde(default)]
+        disk: Option<String>,
+    },
+    Press {
+        #[serde(default)]
+        long: bool,
+    },
+}
+
+/// The reply to a request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    pub ok: bool,
+    pub message: String,
+    #[serde(default)]
+    pub data: Option<serde_json::Value>,
+}
+
+impl Response {
+    pub fn ok(message: impl Into<String>) -> Response {
+        Response {
+            ok: true,
+            message: message.into(),
+            data: None,
+        }
+    }
+    pub fn err(message: impl Into<String>) -> Response {
+        Response {
+            ok: false,
+            message: message.into(),
+            data: None,
+        }
+    }
+}
+
+/// How one source's run in a job ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SourceResult {
+    pub source: String,
+    pub ok: bool,
+    pub reason: Option<String>,
+    pub copies_ok: u32,
+    pub copies_total: u32,
+    /// A manual-role copy was written and verified.
+    pub manual_copy: bool,
+    /// The failure was the database not answering.
+    pub db_unreachable: bool,
+    /// Bytes stored (for progress estimates next time).
+    pub bytes_stored: Option<u64>,
+}
+
+/// What starts a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobTrigger {
+    Schedule,
+    Button,
+    Request,
+}
+
+/// A backup job: some sources onto some targets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobSpec {
+    pub id: u64,
+    pub sources: Vec<String>,
+    pub trigger: JobTrigger,
+    pub targets: Vec<Target>,
+    /// After the job, eject every manual-role disk (the button's promise).
+    pub eject_manual_after: bool,
+    /// A control-socket client waiting for the result.
+    pub reply: Option<ReplyId>,
+}
+
+/// Progress of the running job.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Progress {
+    pub source: String,
+    pub bytes: u64,
+    pub rate_bytes_per_s: u64,
+    /// The previous run's size, for a progress fraction.
+    pub expected_bytes: Option<u64>,
+}
+
+/// Everything that reaches the event loop.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// The clock: monotonic and wall time, and whether the wall clock is synchronised.
+    Tick {
+        mono: Mono,
+        wall: DateTime<Utc>,
+        synced: bool,
+    },
+    Button(Press),
+    Disk(DiskEvent),
+    /// A disk was looked at (and, when enrolled, mounted read-write).
+    DiskChecked(DiskView),
+    /// Checking a disk failed.
+    DiskCheckFailed { devnode: PathBuf, reason: String },
+    JobProgress(Progress),
+    JobFinished { id: u64, results: Vec<SourceResult> },
+    Ejected {
+        devnode: PathBuf,
+        result: Result<(), String>,
+    },
+    Request { request: Request, reply: ReplyId },
+    /// SIGTERM or SIGINT.
+    Stop,
+}
+
+/// Why the panel shows what it shows (transient screens).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Overlay {
+    SafeToRemove { labels: Vec<String> },
+    UnknownDisk { label: String },
+    Error { what: String, todo: String },
+}
+
+/// A short message on the panel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Notice {
+    BackupAlreadyRunning,
+    BackupQueued,
+    NothingToEject,
+}
+
+/// What the loop does next.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    StartJob(JobSpec),
+    /// Look at a disk; mount it read-write when enrolled.
+    CheckDisk(BlockDev),
+    /// Unmount (and power down) these disks.
+    Eject { devnodes: Vec<PathBuf> },
+    /// Remove mounts whose device is gone.
+    CleanStale,
+    /// Stop the running job (the agent is stopping).
+    CancelJob,
+    Reply { to: ReplyId, response: Response },
+    /// Tell the outside world (webhook, mail): a failure, or the recovery from one.
+    Notify { recovered: bool, text: String },
+    /// Leave the loop (after the job ended and disks were unmounted).
+    Exit,
+}
+
+/// A source as the scheduler sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SourceState {
+    pub name: String,
+    pub is_database: bool,
+    pub interval: Duration,
+    /// When the next scheduled run is due (monotonic).
+    pub due: Option<Mono>,
+    /// The last run's wall-clock start.
+    pub last_run: Option<DateTime<Utc>>,
+    /// When the last successful scheduled run ended (monotonic; negative = before start).
+    pub last_auto_ok: Option<Mono>,
+    pub last_result: Option<SourceResult>,
+    pub last_finished: Option<DateTime<Utc>>,
+}
+
+/// A disk the daemon knows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DiskEntry {
+    pub dev: BlockDev,
+    /// Set once checked.
+    pub view: Option<DiskView>,
+    pub phase: DiskPhase,
+}
+
+/// Where a disk is in its life.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DiskPhase {
+    Checking,
+    /// Not enrolled: never written.
+    Unknown,
+    /// Enrolled and mounted read-write.
+    Ready,
+    Ejecting,
+    SafeToRemove,
+    Failed(String),
+}
+
+/// The daemon's whole state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct State {
+    pub tz: chrono_tz::Tz,
+    pub offset: Duration,
+    pub manual_reminder: Duration,
+    /// Static directory targets from the config.
+    pub static_targets: Vec<Target>,
+    /// Which block devices are candidates.
+    pub disk_match: crate::config::DiskMatch,
+    /// FAT data files are split at this size.
+    pub fat_split_size: u64,
+    /// Copies for manual disks must be encrypted but no recipient is configured.
+    pub encryption_missing: bool,
+    /// Control-socket clients waiting for ejects to finish.
+    pub eject_waiters: Vec<(ReplyId, Vec<PathBuf>)>,
+    pub now: Mono,
+    pub wall: DateTime<Utc>,
+    pub clock_synced: bool,
+    pub started: bool,
+    pub sources: Vec<SourceState>,
+    pub running: Option<RunningJob>,
+    pub queue: VecDeque<QueuedJob>,
+    pub disks: BTreeMap<PathBuf, DiskEntry>,
+    /// When the newest verified manual copy was made (wall clock).
+    pub last_manual_copy: Option<DateTime<Utc>>,
+    pub overlay: Option<(Overlay, Mono)>,
+    pub notice: Option<(Notice, Mono)>,
+    pub next_job_id: u64,
+    pub stopping: bool,
+    /// Whether the last notification said "failing".
+    pub notified_failing: bool,
+    /// Disks to eject when the running job ends (the button's promise).
+    pub eject_after_job: bool,
+}
+
+/// The job being run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunningJob {
+    pub id: u64,
+    pub sources: Vec<String>,
+    pub trigger: JobTrigger,
+    pub started: Mono,
+    pub progress: Option<Progress>,
+    pub eject_manual_after: bool,
+    #[serde(skip)]
+    pub reply: Option<ReplyId>,
+}
+
+/// A job waiting for the running one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QueuedJob {
+    pub sources: Vec<String>,
+    pub trigger: JobTrigger,
+    pub eject_manual_after: bool,
+    #[serde(skip)]
+    pub reply: Option<ReplyId>,
+}
+
+/// How long transient screens and notices stay.
+pub const OVERLAY_MS: Mono = 30_000;
+pub const NOTICE_MS: Mono = 5_000;
+
+/// What the daemon needs from the catalog at start.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct History {
+    /// Per source: the last run's wall-clock start.
+    pub last_run: BTreeMap<String, DateTime<Utc>>,
+    /// Per source: the end of the last successful scheduled (or any) run.
+    pub last_ok: BTreeMap<String, DateTime<Utc>>,
+    /// The newest verified manual-role copy.
+    pub last_manual_copy: Option<DateTime<Utc>>,
+}
+
+/// The offset of scheduled runs after the slot boundary (e.g. 2 minutes past the hour).
+pub const DEFAULT_OFFSET: Duration = Duration::from_secs(120);
+
+impl State {
+    /// The state at start, before the first tick.
+    pub fn new(cfg: &Config, history: &History, offset: Duration) -> State {
+        State {
+            tz: cfg.timezone,
+            offset,
+            manual_reminder: cfg.schedule.manual_reminder,
+            static_targets: cfg
+                .targets
+                .iter()
+                .map(|t| Target::dir(t.path.clone(), t.role))
+                .collect(),
+            disk_match: cfg.disks.match_,
+            fat_split_size: cfg.disks.fat_split_size,
+            encryption_missing: cfg.encryption.require_for.contains(&Role::Manual)
+                && cfg.encryption.recipients.is_empty(),
+            eject_waiters: Vec::new(),
+            now: 0,
+            wall: DateTime::<Utc>::UNIX_EPOCH,
+            clock_synced: false,
+            started: false,
+            sources: cfg
+                .sources
+                .iter()
+                .map(|s| SourceState {
+                    name: s.name.clone(),
+                    is_database: matches!(s.kind, SourceKind::Mysql(_)),
+                    interval: s.interval,
+                    due: None,
+                    last_run: history.last_run.get(&s.name).copied(),
+                    last_auto_ok: None,
+                    last_result: None,
+                    last_finished: history.last_ok.get(&s.name).copied(),
+                })
+                .collect(),
+            running: None,
+            queue: VecDeque::new(),
+            disks: BTreeMap::new(),
+            last_manual_copy: history.last_manual_copy,
+            overlay: None,
+            notice: None,
+            next_job_id: 1,
+            stopping: false,
+            notified_failing: false,
+            eject_after_job: false,
+        }
+    }
+
+    /// Targets for a job: static targets (of the allowed roles) and mounted enrolled disks.
+    pub fn targets(&self, roles: &[Role]) -> Vec<Target> {
+        let mut v: Vec<Target> = self
+            .static_targets
+            .iter()
+            .filter(|t| roles.contains(&t.role))
+            .cloned()
+            .collect();
+        for d in self.disks.values() {
+            if d.phase != DiskPhase::Ready {
+                continue;
+            }
+            let Some(view) = &d.view else { continue };
+            let (Some(role), Some(point)) = (view.role, &view.mounted_at) else {
+                continue;
+            };
+            if roles.contains(&role) {
+                v.push(Target {
+                    root: point.clone(),
+                    role,
+                    split_size: (view.fs_type.as_deref() == Some("vfat")).then_some(self.fat_split_size),
+                });
+            }
+        }
+        v
+    }
+
+    /// Mounted manual-role disks.
+    pub fn manual_disks(&self) -> Vec<PathBuf> {
+        self.disks
+            .iter()
+            .filter(|(_, d)| {
+                d.phase == DiskPhase::Ready && d.view.as_ref().and_then(|v| v.role) == Some(Role::Manual)
+            })
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+}

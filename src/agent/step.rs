@@ -1,0 +1,670 @@
+/*!
+Every decision of the daemon, as one pure function: `step(&mut State, Event) -> Vec<Action>`.
+No threads, no clock, no I/O: the event loop feeds it events and carries out the actions, and the
+tests drive it through simulated weeks, power cuts, clock jumps, button presses and disks that
+come and go.
+*/
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::schedule;
+use super::state::*;
+use crate::config::Role;
+use crate::disks::device::{candidate_problem, DiskEvent};
+
+/// A reason for the red LED.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Failure {
+    LastBackupFailed { source: String, reason: String },
+    NoBackupDisk,
+    DatabaseUnreachable,
+    NoAutoBackupFor2Intervals { source: String },
+}
+
+/// A reason for the amber LED.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Attention {
+    ManualOverdue { days: Option<i64> },
+    DiskNearlyFull { label: String },
+    ClockNotSynced,
+    NoEncryptionKey,
+}
+
+/// What is wrong now.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Health {
+    pub failures: Vec<Failure>,
+    pub attention: Vec<Attention>,
+}
+
+/// Whole days between two wall-clock times.
+fn days(from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
+    (to - from).num_days()
+}
+
+/// The red and amber reasons, derived from the state (each clears itself when its cause is gone).
+pub fn health(s: &State) -> Health {
+    let mut h = Health::default();
+    for src in &s.sources {
+        if let Some(r) = &src.last_result {
+            if !r.ok {
+                if r.db_unreachable {
+                    if !h.failures.contains(&Failure::DatabaseUnreachable) {
+                        h.failures.push(Failure::DatabaseUnreachable);
+                    }
+                } else {
+                    h.failures.push(Failure::LastBackupFailed {
+                        source: src.name.clone(),
+                        reason: r.reason.clone().unwrap_or_default(),
+                    });
+                }
+            }
+        }
+        if src.is_database && s.started {
+            let limit = 2 * ms(src.interval);
+            let stale = match src.last_auto_ok {
+                Some(t) => s.now - t > limit,
+                None => s.now > limit,
+            };
+            if stale {
+                h.failures.push(Failure::NoAutoBackupFor2Intervals {
+                    source: src.name.clone(),
+                });
+            }
+        }
+    }
+    if s.started && s.targets(&[Role::Auto]).is_empty() {
+        h.failures.push(Failure::NoBackupDisk);
+    }
+    let overdue = match s.last_manual_copy {
+        None => true,
+        Some(t) => (s.wall - t).to_std().map(|d| d > s.manual_reminder).unwrap_or(false),
+    };
+    if overdue && s.started {
+        h.attention.push(Attention::ManualOverdue {
+            days: s.last_manual_copy.map(|t| days(t, s.wall)),
+        });
+    }
+    for d in s.disks.values() {
+        let Some(v) = &d.view else { continue };
+        if let (Some(free), true) = (v.free_bytes, v.size_bytes > 0) {
+            if v.role.is_some() && free.saturating_mul(10) < v.size_bytes {
+                h.attention.push(Attention::DiskNearlyFull {
+                    label: v.label.clone(),
+                });
+            }
+        }
+    }
+    if !s.clock_synced && s.started {
+        h.attention.push(Attention::ClockNotSynced);
+    }
+    if s.encryption_missing {
+        h.attention.push(Attention::NoEncryptionKey);
+    }
+    h
+}
+
+/// The one-line summary for systemd's `STATUS=`.
+pub fn status_line(s: &State) -> String {
+    let h = health(s);
+    let what = match &s.running {
+        Some(j) => format!("backing up {}", j.sources.join(", ")),
+        None => "idle".into(),
+    };
+    if let Some(f) = h.failures.first() {
+        format!("{what}; FAILING: {f:?}")
+    } else if let Some(a) = h.attention.first() {
+        format!("{what}; attention: {a:?}")
+    } else {
+        format!("{what}; healthy")
+    }
+}
+
+fn database_sources(s: &State) -> Vec<String> {
+    let db: Vec<String> = s.sources.iter().filter(|x| x.is_database).map(|x| x.name.clone()).collect();
+    if db.is_empty() {
+        s.sources.iter().map(|x| x.name.clone()).collect()
+    } else {
+        db
+    }
+}
+
+fn set_notice(s: &mut State, n: Notice) {
+    s.notice = Some((n, s.now + NOTICE_MS));
+}
+
+fn set_overlay(s: &mut State, o: Overlay) {
+    s.overlay = Some((o, s.now + OVERLAY_MS));
+}
+
+/// Starts the next queued job when nothing runs.
+fn start_next(s: &mut State, out: &mut Vec<Action>) {
+    if s.running.is_some() || s.stopping {
+        return;
+    }
+    while let Some(q) = s.queue.pop_front() {
+        let roles: &[Role] = match q.trigger {
+            JobTrigger::Schedule => &[Role::Auto],
+            JobTrigger::Button | JobTrigger::Request => &[Role::Auto, Role::Manual],
+        };
+        let targets = s.targets(roles);
+        let id = s.next_job_id;
+        s.next_job_id += 1;
+        if targets.is_empty() {
+            // Nothing to write to: the run fails loudly instead of being skipped silently.
+            let reason = match q.trigger {
+                JobTrigger::Schedule => "no backup disk: plug in the automatic backup HDD (role auto) or configure a [[target]]",
+                _ => "no backup disk attached: plug in an enrolled flashdisk or HDD and try again",
+            };
+            let results: Vec<SourceResult> = q
+                .sources
+                .iter()
+                .map(|name| SourceResult {
+                    source: name.clone(),
+                    ok: false,
+                    reason: Some(reason.to_string()),
+                    copies_ok: 0,
+                    copies_total: 0,
+                    manual_copy: false,
+                    db_unreachable: false,
+                    bytes_stored: None,
+                })
+                .collect();
+            s.running = Some(RunningJob {
+                id,
+                sources: q.sources.clone(),
+                trigger: q.trigger,
+                started: s.now,
+                progress: None,
+                eject_manual_after: false,
+                reply: q.reply,
+            });
+            finish_job(s, id, results, out);
+            continue;
+        }
+        s.running = Some(RunningJob {
+            id,
+            sources: q.sources.clone(),
+            trigger: q.trigger,
+            started: s.now,
+            progress: None,
+            eject_manual_after: q.eject_manual_after,
+            reply: q.reply,
+        });
+        out.push(Action::StartJob(JobSpec {
+            id,
+            sources: q.sources,
+            trigger: q.trigger,
+            targets,
+            eject_manual_after: q.eject_manual_after,
+            reply: q.reply,
+        }));
+        return;
+    }
+}
+
+fn schedule_next(s: &mut State, name: &str) {
+    let (tz, offset, now, wall) = (s.tz, s.offset, s.now, s.wall);
+    if let Some(src) = s.sources.iter_mut().find(|x| x.name == name) {
+        let d = schedule::delay_to_next(wall, tz, src.interval, offset, schedule::min_gap(src.interval));
+        src.due = Some(now + ms(d));
+    }
+}
+
+fn finish_job(s: &mut State, id: u64, results: Vec<SourceResult>, out: &mut Vec<Action>) {
+    let Some(job) = s.running.take_if(|j| j.id == id) else {
+        return;
+    };
+    let mut all_ok = !results.is_empty();
+    for r in &results {
+        all_ok &= r.ok;
+        let (now, wall) = (s.now, s.wall);
+        if let Some(src) = s.sources.iter_mut().find(|x| x.name == r.source) {
+            src.last_result = Some(r.clone());
+            src.last_finished = Some(wall);
+            src.last_run = Some(wall);
+            if r.ok && job.trigger == JobTrigger::Schedule {
+                src.last_auto_ok = Some(now);
+            }
+        }
+        if r.manual_copy {
+            s.last_manual_copy = Some(s.wall);
+        }
+        if job.trigger == JobTrigger::Schedule {
+            schedule_next(s, &r.source);
+        }
+    }
+    if let Some(to) = job.reply {
+        let text = results
+            .iter()
+            .map(|r| match (&r.ok, &r.reason) {
+                (true, _) => format!("OK {} ({} of {} copies)", r.source, r.copies_ok, r.copies_total),
+                (false, reason) => format!("FAILED {}: {}", r.source, reason.as_deref().unwrap_or("unknown reason")),
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let mut resp = if all_ok { Response::ok(text) } else { Response::err(text) };
+        resp.data = serde_json::to_value(&results).ok();
+        out.push(Action::Reply { to, response: resp });
+    }
+    if !all_ok && job.trigger != JobTrigger::Schedule {
+        let reason = results
+            .iter()
+            .find_map(|r| r.reason.clone())
+            .unwrap_or_else(|| "unknown reason".into());
+        set_overlay(
+            s,
+            Overlay::Error {
+                what: reason,
+                todo: "check the disk and the database, then press the button again".into(),
+            },
+        );
+    }
+    let eject_now = (job.eject_manual_after && all_ok) || s.eject_after_job;
+    s.eject_after_job = false;
+    if eject_now {
+        let manual = s.manual_disks();
+        if !manual.is_empty() {
+            for d in &manual {
+                if let Some(e) = s.disks.get_mut(d) {
+                    e.phase = DiskPhase::Ejecting;
+                }
+            }
+            out.push(Action::Eject { devnodes: manual });
+        }
+    }
+    if s.stopping {
+        out.push(Action::Exit);
+    }
+}
+
+fn enqueue(s: &mut State, q: QueuedJob) -> bool {
+    let duplicate = s.queue.iter().any(|x| x.trigger == q.trigger && x.sources == q.sources)
+        || s
+            .running
+            .as_ref()
+            .is_some_and(|r| r.trigger == q.trigger && r.sources == q.sources && q.trigger != JobTrigger::Schedule);
+    if duplicate {
+        return false;
+    }
+    s.queue.push_back(q);
+    true
+}
+
+fn press(s: &mut State, p: Press, out: &mut Vec<Action>) {
+    match p {
+        Press::Short => {
+            let busy = s.running.is_some();
+            let queued = enqueue(
+                s,
+                QueuedJob {
+                    sources: database_sources(s),
+                    trigger: JobTrigger::Button,
+                    eject_manual_after: true,
+                    reply: None,
+                },
+            );
+            if busy || !queued {
+                set_notice(s, Notice::BackupAlreadyRunning);
+            }
+            start_next(s, out);
+        }
+        Press::Long => {
+            let manual = s.manual_disks();
+            if manual.is_empty() {
+                set_notice(s, Notice::NothingToEject);
+                return;
+            }
+            if s.running.is_some() {
+                // Finish the writes first; eject as soon as the job ends.
+                s.eject_after_job = true;
+                set_notice(s, Notice::BackupAlreadyRunning);
+                return;
+            }
+            for d in &manual {
+                if let Some(e) = s.disks.get_mut(d) {
+                    e.phase = DiskPhase::Ejecting;
+                }
+            }
+            out.push(Action::Eject { devnodes: manual });
+        }
+    }
+}
+
+fn on_tick(s: &mut State, mono: Mono, wall: DateTime<Utc>, synced: bool, out: &mut Vec<Action>) {
+    s.now = mono;
+    s.wall = wall;
+    s.clock_synced = synced;
+    if !s.started {
+        s.started = true;
+        let (tz, offset) = (s.tz, s.offset);
+        for src in s.sources.iter_mut() {
+            src.last_auto_ok = src.last_finished.map(|t| mono - (wall - t).num_milliseconds().max(0));
+            if schedule::missed_at_start(src.last_run, wall, tz, src.interval, offset) {
+                src.due = Some(mono);
+            } else {
+                let d = schedule::delay_to_next(wall, tz, src.interval, offset, Duration::ZERO);
+                src.due = Some(mono + ms(d));
+            }
+        }
+    }
+    if s.overlay.as_ref().is_some_and(|(_, until)| *until <= mono) {
+        s.overlay = None;
+    }
+    if s.notice.as_ref().is_some_and(|(_, until)| *until <= mono) {
+        s.notice = None;
+    }
+    if !s.stopping {
+        let due: Vec<String> = s
+            .sources
+            .iter()
+            .filter(|x| x.due.is_some_and(|d| d <= mono))
+            .map(|x| x.name.clone())
+            .collect();
+        if !due.is_empty() {
+            for src in s.sources.iter_mut().filter(|x| due.contains(&x.name)) {
+                src.due = None; // set again when the run ends
+            }
+            enqueue(
+                s,
+                QueuedJob {
+                    sources: due,
+                    trigger: JobTrigger::Schedule,
+                    eject_manual_after: false,
+                    reply: None,
+                },
+            );
+        }
+        start_next(s, out);
+    }
+    let failing = !health(s).failures.is_empty();
+    if failing != s.notified_failing {
+        s.notified_failing = failing;
+        let h = health(s);
+        out.push(Action::Notify {
+            recovered: !failing,
+            text: if failing {
+                format!("SIMDONDAR backup is failing: {:?}", h.failures)
+            } else {
+                "SIMDONDAR backup has recovered: the last backups succeeded".to_string()
+            },
+        });
+    }
+}
+
+fn on_disk(s: &mut State, e: DiskEvent, out: &mut Vec<Action>) {
+    match e {
+        DiskEvent::Present(dev) => {
+            if candidate_problem(&dev, s.disk_match).is_some() {
+                return;
+            }
+            if let Some(known) = s.disks.get(&dev.devnode) {
+                let same = known.dev.fs_uuid == dev.fs_uuid && known.dev.fs_type == dev.fs_type;
+                if same && !matches!(known.phase, DiskPhase::Failed(_)) {
+                    return; // udev sends change events for many reasons
+                }
+            }
+            s.disks.insert(
+                dev.devnode.clone(),
+                DiskEntry {
+                    dev: dev.clone(),
+                    view: None,
+                    phase: DiskPhase::Checking,
+                },
+            );
+            out.push(Action::CheckDisk(dev));
+        }
+        DiskEvent::Removed { devnode, .. } => {
+            if let Some(e) = s.disks.remove(&devnode) {
+                if matches!(e.phase, DiskPhase::Ready | DiskPhase::Ejecting) {
+                    out.push(Action::CleanStale);
+                }
+            }
+            if let Some((Overlay::SafeToRemove { .. }, _)) = &s.overlay {
+                if !s.disks.values().any(|d| d.phase == DiskPhase::SafeToRemove) {
+                    s.overlay = None;
+                }
+            }
+        }
+    }
+}
+
+fn on_checked(s: &mut State, view: crate::disks::DiskView) {
+    let devnode = view.devnode.clone();
+    let phase = match (view.role, &view.mounted_at, &view.problem) {
+        (Some(_), Some(_), _) => DiskPhase::Ready,
+        (None, _, None) => DiskPhase::Unknown,
+        (None, _, Some(_)) => DiskPhase::Unknown,
+        (Some(_), None, p) => DiskPhase::Failed(p.clone().unwrap_or_else(|| "not mounted".into())),
+    };
+    if phase == DiskPhase::Unknown {
+        set_overlay(
+            s,
+            Overlay::UnknownDisk {
+                label: if view.label.is_empty() {
+                    devnode.display().to_string()
+                } else {
+                    view.label.clone()
+                },
+            },
+        );
+    }
+    if let Some(e) = s.disks.get_mut(&devnode) {
+        e.view = Some(view);
+        e.phase = phase;
+    }
+}
+
+fn on_ejected(s: &mut State, devnode: PathBuf, result: Result<(), String>, out: &mut Vec<Action>) {
+    match result {
+        Ok(()) => {
+            if let Some(e) = s.disks.get_mut(&devnode) {
+                e.phase = DiskPhase::SafeToRemove;
+                if let Some(v) = e.view.as_mut() {
+                    v.mounted_at = None;
+                }
+            }
+            let labels: Vec<String> = s
+                .disks
+                .values()
+                .filter(|d| d.phase == DiskPhase::SafeToRemove)
+                .map(|d| d.view.as_ref().map(|v| v.label.clone()).unwrap_or_default())
+                .collect();
+            set_overlay(s, Overlay::SafeToRemove { labels });
+        }
+        Err(why) => {
+            if let Some(e) = s.disks.get_mut(&devnode) {
+                e.phase = DiskPhase::Failed(why.clone());
+            }
+            set_overlay(
+                s,
+                Overlay::Error {
+                    what: why,
+                    todo: "do not pull the disk yet; hold the button 3 s to try again".into(),
+                },
+            );
+        }
+    }
+    // Answer clients whose disks are all done.
+    let disks = &s.disks;
+    let done = |d: &PathBuf| !disks.get(d).is_some_and(|e| e.phase == DiskPhase::Ejecting);
+    let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut s.eject_waiters)
+        .into_iter()
+        .partition(|(_, ds)| ds.iter().all(done));
+    s.eject_waiters = waiting;
+    for (to, ds) in ready {
+        let lines: Vec<String> = ds
+            .iter()
+            .map(|d| match s.disks.get(d).map(|e| &e.phase) {
+                Some(DiskPhase::SafeToRemove) | None => format!("SAFE TO REMOVE  {}", d.display()),
+                Some(DiskPhase::Failed(w)) => format!("FAILED  {}: {w}; do not remove it yet", d.display()),
+                Some(p) => format!("{}: {p:?}", d.display()),
+            })
+            .collect();
+        let ok = lines.iter().all(|l| l.starts_with("SAFE"));
+        let text = lines.join("\n");
+        out.push(Action::Reply {
+            to,
+            response: if ok { Response::ok(text) } else { Response::err(text) },
+        });
+    }
+}
+
+fn on_request(s: &mut State, request: Request, reply: ReplyId, out: &mut Vec<Action>) {
+    match request {
+        Request::Status => {
+            let mut r = Response::ok(status_line(s));
+            r.data = serde_json::to_value(StatusReport::of(s)).ok();
+            out.push(Action::Reply { to: reply, response: r });
+        }
+        Request::Backup { sources } => {
+            let unknown: Vec<&String> = sources.iter().filter(|n| !s.sources.iter().any(|x| &x.name == *n)).collect();
+            if !unknown.is_empty() {
+                out.push(Action::Reply {
+                    to: reply,
+                    response: Response::err(format!("no source named {unknown:?}")),
+                });
+                return;
+            }
+            let sources = if sources.is_empty() {
+                s.sources.iter().map(|x| x.name.clone()).collect()
+            } else {
+                sources
+            };
+            let queued = enqueue(
+                s,
+                QueuedJob {
+                    sources,
+                    trigger: JobTrigger::Request,
+                    eject_manual_after: false,
+                    reply: Some(reply),
+                },
+            );
+            if !queued {
+                out.push(Action::Reply {
+                    to: reply,
+                    response: Response::err("the same backup is already queued or running; not started twice"),
+                });
+            }
+            start_next(s, out);
+        }
+        Request::Eject { disk } => {
+            let chosen: Vec<PathBuf> = s
+                .disks
+                .iter()
+                .filter(|(_, d)| d.phase == DiskPhase::Ready)
+                .filter(|(k, d)| match &disk {
+                    None => true,
+                    Some(w) => {
+                        k.to_string_lossy() == *w
+                            || d.view.as_ref().is_some_and(|v| {
+                                v.label == *w
+                                    || v.uuid.as_deref() == Some(w.as_str())
+                                    || v.mounted_at.as_ref().is_some_and(|m| m.to_string_lossy() == *w)
+                            })
+                    }
+                })
+                .map(|(k, _)| k.clone())
+                .collect();
+            if chosen.is_empty() {
+                out.push(Action::Reply {
+                    to: reply,
+                    response: Response::err("no disk mounted by the appliance matches; nothing to eject"),
+                });
+                return;
+            }
+            if s.running.is_some() {
+                out.push(Action::Reply {
+                    to: reply,
+                    response: Response::err("a backup is running; eject when it has finished (or hold the button)"),
+                });
+                return;
+            }
+            for d in &chosen {
+                if let Some(e) = s.disks.get_mut(d) {
+                    e.phase = DiskPhase::Ejecting;
+                }
+            }
+            s.eject_waiters.push((reply, chosen.clone()));
+            out.push(Action::Eject { devnodes: chosen });
+        }
+        Request::Press { long } => {
+            press(s, if long { Press::Long } else { Press::Short }, out);
+            out.push(Action::Reply {
+                to: reply,
+                response: Response::ok(if long { "long press" } else { "short press" }),
+            });
+        }
+    }
+}
+
+/// The daemon's decision for one event.
+pub fn step(s: &mut State, event: Event) -> Vec<Action> {
+    let mut out = Vec::new();
+    match event {
+        Event::Tick { mono, wall, synced } => on_tick(s, mono, wall, synced, &mut out),
+        Event::Button(p) => press(s, p, &mut out),
+        Event::Disk(e) => on_disk(s, e, &mut out),
+        Event::DiskChecked(view) => on_checked(s, view),
+        Event::DiskCheckFailed { devnode, reason } => {
+            if let Some(e) = s.disks.get_mut(&devnode) {
+                e.phase = DiskPhase::Failed(reason);
+            }
+        }
+        Event::JobProgress(p) => {
+            if let Some(j) = s.running.as_mut() {
+                j.progress = Some(p);
+            }
+        }
+        Event::JobFinished { id, results } => {
+            finish_job(s, id, results, &mut out);
+            start_next(s, &mut out);
+        }
+        Event::Ejected { devnode, result } => on_ejected(s, devnode, result, &mut out),
+        Event::Request { request, reply } => on_request(s, request, reply, &mut out),
+        Event::Stop => {
+            s.stopping = true;
+            s.queue.clear();
+            if s.running.is_some() {
+                out.push(Action::CancelJob);
+            } else {
+                out.push(Action::Exit);
+            }
+        }
+    }
+    out
+}
+
+/// What `status` shows when the daemon runs.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusReport {
+    pub status: String,
+    pub clock_synchronized: bool,
+    pub health: Health,
+    pub running: Option<RunningJob>,
+    pub queued: usize,
+    pub sources: Vec<SourceState>,
+    pub disks: Vec<DiskEntry>,
+    pub last_manual_copy: Option<DateTime<Utc>>,
+}
+
+impl StatusReport {
+    pub fn of(s: &State) -> StatusReport {
+        StatusReport {
+            status: status_line(s),
+            clock_synchronized: s.clock_synced,
+            health: health(s),
+            running: s.running.clone(),
+            queued: s.queue.len(),
+            sources: s.sources.clone(),
+            disks: s.disks.values().cloned().collect(),
+            last_manual_copy: s.last_manual_copy,
+        }
+    }
+}

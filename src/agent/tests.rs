@@ -1,0 +1,409 @@
+//! Tests of the pure `step`: a simulated week with a power cut and clock jumps, the button during
+//! a run, a disk removed during a run, reminders raised and cleared.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Timelike, Utc};
+
+use super::state::*;
+use super::step::{health, step, Attention, Failure};
+use crate::config::{Config, Role};
+use crate::disks::device::{BlockDev, DiskEvent};
+use crate::disks::DiskView;
+
+const MIN: Mono = 60_000;
+const HOUR: Mono = 60 * MIN;
+const DAY: Mono = 24 * HOUR;
+
+fn config() -> Config {
+    Config::parse(
+        Path::new("/t.toml"),
+        "[[source]]\nname = \"pmi\"\nkind = \"mysql\"\nsocket = \"/run/mysqld/mysqld.sock\"\nuser = \"backup\"\ndatabases = [\"pmi\"]\n\n\
+         [[source]]\nname = \"program\"\nkind = \"command\"\ncommand = [\"true\"]\ninterval = \"1d\"\n\n\
+         [[target]]\npath = \"/srv/backup\"\n\n[disks]\nmatch = \"any\"\n[encryption]\nrequire_for = []\n",
+    )
+    .expect("test config")
+}
+
+fn wib(d: u32, h: u32, m: u32) -> DateTime<Utc> {
+    chrono_tz::Asia::Jakarta
+        .with_ymd_and_hms(2026, 11, d, h, m, 0)
+        .single()
+        .expect("valid")
+        .with_timezone(&Utc)
+}
+
+/// Drives a state through time; finishes every started job one minute later.
+struct Sim {
+    s: State,
+    mono: Mono,
+    wall: DateTime<Utc>,
+    runs: Vec<(DateTime<Utc>, Vec<String>, JobTrigger)>,
+    pending: Option<(u64, Vec<String>, Mono, bool)>,
+    fail_next: bool,
+    actions: Vec<Action>,
+}
+
+impl Sim {
+    fn new(history: &History, wall: DateTime<Utc>) -> Sim {
+        Sim {
+            s: State::new(&config(), history, DEFAULT_OFFSET),
+            mono: 0,
+            wall,
+            runs: Vec::new(),
+            pending: None,
+            fail_next: false,
+            actions: Vec::new(),
+        }
+    }
+
+    fn feed(&mut self, e: Event) {
+        let acts = step(&mut self.s, e);
+        for a in &acts {
+            if let Action::StartJob(j) = a {
+                self.runs.push((self.wall, j.sources.clone(), j.trigger));
+                let manual = j.targets.iter().any(|t| t.role == Role::Manual);
+                self.pending = Some((j.id, j.sources.clone(), self.mono + MIN, manual));
+            }
+        }
+        self.actions.extend(acts);
+    }
+
+    /// Advances both clocks by `by` in one-minute ticks.
+    fn advance(&mut self, by: Mono) {
+        let end = self.mono + by;
+        while self.mono < end {
+            self.mono += MIN;
+            self.wall += chrono::Duration::milliseconds(MIN);
+            self.tick();
+        }
+    }
+
+    fn tick(&mut self) {
+        if let Some((id, sources, at, manual)) = self.pending.clone() {
+            if at <= self.mono {
+                self.pending = None;
+                let ok = !self.fail_next;
+                let results = sources
+                    .iter()
+                    .map(|n| SourceResult {
+                        source: n.clone(),
+                        ok,
+                        reason: (!ok).then(|| "database unreachable at socket x".into()),
+                        copies_ok: ok as u32,
+                        copies_total: 1,
+                        manual_copy: ok && manual,
+                        db_unreachable: !ok,
+                        bytes_stored: Some(1000),
+                    })
+                    .collect();
+                self.feed(Event::JobFinished { id, results });
+            }
+        }
+        self.feed(Event::Tick {
+            mono: self.mono,
+            wall: self.wall,
+            synced: true,
+        });
+    }
+
+    fn scheduled_runs_of(&self, name: &str) -> Vec<DateTime<Utc>> {
+        self.runs
+            .iter()
+            .filter(|(_, s, t)| *t == JobTrigger::Schedule && s.iter().any(|x| x == name))
+            .map(|(w, _, _)| *w)
+            .collect()
+    }
+}
+
+fn history_with_last_run(t: DateTime<Utc>) -> History {
+    let mut h = History::default();
+    h.last_run.insert("pmi".into(), t);
+    h.last_run.insert("program".into(), t);
+    h.last_ok.insert("pmi".into(), t);
+    h.last_ok.insert("program".into(), t);
+    h.last_manual_copy = Some(t);
+    h
+}
+
+#[test]
+fn a_week_of_hourly_runs_aligned_to_the_clock() {
+    let mut sim = Sim::new(&history_with_last_run(wib(23, 10, 2)), wib(23, 10, 30));
+    sim.tick();
+    sim.advance(7 * DAY);
+    let runs = sim.scheduled_runs_of("pmi");
+    // 10:30 is inside the 10:02 slot, which already ran: the first run is at 11:02.
+    assert_eq!(runs[0], wib(23, 11, 2));
+    assert_eq!(runs.len(), 7 * 24, "one run per hour for a week");
+    assert!(runs.iter().all(|t| t.minute() == 2), "every run at two past the hour");
+    // The daily source runs once a day, at 00:02 WIB.
+    let daily = sim.scheduled_runs_of("program");
+    assert_eq!(daily.len(), 7);
+    for t in daily {
+        let local = t.with_timezone(&chrono_tz::Asia::Jakarta);
+        assert_eq!((local.hour(), local.minute()), (0, 2));
+    }
+}
+
+#[test]
+fn a_power_cut_runs_the_missed_backup_once_at_start() {
+    let mut sim = Sim::new(&history_with_last_run(wib(23, 10, 2)), wib(23, 10, 30));
+    sim.tick();
+    sim.advance(2 * DAY);
+    let before = sim.runs.len();
+    let last = sim.runs.last().map(|r| r.0).expect("runs");
+    // Power cut for 5 hours 40 minutes: the agent restarts with a fresh monotonic clock.
+    let mut h = history_with_last_run(last);
+    h.last_manual_copy = sim.s.last_manual_copy;
+    let mut again = Sim::new(&h, sim.wall + chrono::Duration::minutes(340));
+    again.tick();
+    assert_eq!(again.runs.len(), 1, "one job at start, not one per missed slot");
+    assert_eq!(again.runs[0].1, vec!["pmi".to_string(), "program".to_string()]);
+    again.advance(59 * MIN);
+    let first_hour: Vec<_> = again.scheduled_runs_of("pmi");
+    assert_eq!(first_hour.len(), 2, "then the next aligned slot: {first_hour:?}");
+    assert_eq!(first_hour[1].minute(), 2);
+    assert!(before > 0);
+}
+
+#[test]
+fn clock_jumps_cause_no_burst_and_no_skipped_day() {
+    let mut sim = Sim::new(&history_with_last_run(wib(23, 10, 2)), wib(23, 10, 30));
+    sim.tick();
+    sim.advance(3 * HOUR);
+    let n0 = sim.scheduled_runs_of("pmi").len();
+    // NTP steps the clock forward by 5 hours.
+    sim.wall += chrono::Duration::hours(5);
+    sim.advance(2 * HOUR);
+    let n1 = sim.scheduled_runs_of("pmi").len();
+    assert!(n1 - n0 <= 3, "no burst after a forward jump: {} runs in 2 h", n1 - n0);
+    // And back by 7 hours.
+    sim.wall -= chrono::Duration::hours(7);
+    sim.advance(2 * HOUR);
+    let n2 = sim.scheduled_runs_of("pmi").len();
+    assert!((1..=3).contains(&(n2 - n1)), "no burst and no stall after a backward jump: {}", n2 - n1);
+    // Over the next full day every hour still gets its backup.
+    sim.advance(DAY);
+    let n3 = sim.scheduled_runs_of("pmi").len();
+    assert!((23..=25).contains(&(n3 - n2)), "{} runs in a day", n3 - n2);
+    assert!(!sim.scheduled_runs_of("program").is_empty(), "the daily source ran");
+}
+
+fn disk(devnode: &str, label: &str, role: Option<Role>) -> (BlockDev, DiskView) {
+    let dev = BlockDev {
+        devnode: PathBuf::from(devnode),
+        sysname: devnode.trim_start_matches("/dev/").into(),
+        devnum: "7:0".into(),
+        devtype: "disk".into(),
+        fs_type: Some("exfat".into()),
+        fs_uuid: Some(format!("UUID-{label}")),
+        fs_label: Some(label.into()),
+        bus: Some("usb".into()),
+        size_bytes: 64 << 30,
+        model: None,
+        syspath: PathBuf::from("/sys/x"),
+    };
+    let view = DiskView {
+        devnode: dev.devnode.clone(),
+        label: label.into(),
+        fs_type: dev.fs_type.clone(),
+        uuid: dev.fs_uuid.clone(),
+        size_bytes: dev.size_bytes,
+        role,
+        enrolled_by: None,
+        id: None,
+        problem: None,
+        mounted_at: role.map(|_| PathBuf::from(format!("/run/s/disks/UUID-{label}"))),
+        free_bytes: Some(32 << 30),
+        last_backup: None,
+    };
+    (dev, view)
+}
+
+fn plug(sim: &mut Sim, devnode: &str, label: &str, role: Option<Role>) {
+    let (dev, view) = disk(devnode, label, role);
+    sim.feed(Event::Disk(DiskEvent::Present(dev)));
+    assert!(sim.actions.iter().any(|a| matches!(a, Action::CheckDisk(d) if d.devnode == Path::new(devnode))));
+    sim.feed(Event::DiskChecked(view));
+}
+
+#[test]
+fn button_during_a_run_is_answered_and_not_queued_twice_then_ejects_the_manual_disk() {
+    let mut sim = Sim::new(&history_with_last_run(wib(23, 10, 2)), wib(23, 10, 30));
+    sim.tick();
+    plug(&mut sim, "/dev/sdb1", "HDD", Some(Role::Auto));
+    plug(&mut sim, "/dev/sdc1", "SIMBAK01", Some(Role::Manual));
+    sim.advance(32 * MIN); // the 11:02 run starts
+    assert!(sim.s.running.is_some());
+    let running_targets = sim.actions.iter().rev().find_map(|a| match a {
+        Action::StartJob(j) => Some(j.targets.clone()),
+        _ => None,
+    });
+    assert!(
+        running_targets.expect("job").iter().all(|t| t.role == Role::Auto),
+        "scheduled runs write to auto disks and static targets only"
+    );
+    sim.feed(Event::Button(Press::Short));
+    assert_eq!(sim.s.notice.map(|n| n.0), Some(Notice::BackupAlreadyRunning));
+    sim.feed(Event::Button(Press::Short));
+    assert_eq!(sim.s.queue.len(), 1, "a second press is not queued twice");
+    sim.actions.clear();
+    sim.advance(2 * MIN); // scheduled job ends, the button job starts and ends
+    let button_job = sim.runs.iter().find(|r| r.2 == JobTrigger::Button).expect("button job ran");
+    assert_eq!(button_job.1, vec!["pmi".to_string()], "the button backs up the database sources");
+    let eject = sim.actions.iter().find_map(|a| match a {
+        Action::Eject { devnodes } => Some(devnodes.clone()),
+        _ => None,
+    });
+    assert_eq!(eject, Some(vec![PathBuf::from("/dev/sdc1")]), "then every manual disk is ejected");
+    sim.feed(Event::Ejected {
+        devnode: "/dev/sdc1".into(),
+        result: Ok(()),
+    });
+    assert!(matches!(&sim.s.overlay, Some((Overlay::SafeToRemove { labels }, _)) if labels == &vec!["SIMBAK01".to_string()]));
+    assert!(sim.s.last_manual_copy == Some(sim.wall) || sim.s.last_manual_copy.is_some());
+    // Pulling it clears the screen.
+    sim.feed(Event::Disk(DiskEvent::Removed {
+        devnode: "/dev/sdc1".into(),
+        devnum: "8:33".into(),
+    }));
+    assert!(sim.s.overlay.is_none());
+}
+
+#[test]
+fn long_press_ejects_now_or_after_the_running_job() {
+    let mut sim = Sim::new(&history_with_last_run(wib(23, 10, 2)), wib(23, 10, 30));
+    sim.tick();
+    sim.feed(Event::Button(Press::Long));
+    assert_eq!(sim.s.notice.map(|n| n.0), Some(Notice::NothingToEject));
+    plug(&mut sim, "/dev/sdc1", "FLASH", Some(Role::Manual));
+    sim.actions.clear();
+    sim.feed(Event::Button(Press::Long));
+    assert!(sim.actions.iter().any(|a| matches!(a, Action::Eject { .. })));
+    // During a run: the eject waits for the run to finish its writes.
+    let mut sim = Sim::new(&history_with_last_run(wib(23, 9, 2)), wib(23, 10, 30));
+    plug(&mut sim, "/dev/sdc1", "FLASH", Some(Role::Manual));
+    sim.tick();
+    assert!(sim.s.running.is_some());
+    sim.actions.clear();
+    sim.feed(Event::Button(Press::Long));
+    assert!(!sim.actions.iter().any(|a| matches!(a, Action::Eject { .. })));
+    sim.advance(2 * MIN);
+    assert!(sim.actions.iter().any(|a| matches!(a, Action::Eject { .. })));
+}
+
+#[test]
+fn a_disk_removed_during_a_run() {
+    let mut sim = Sim::new(&history_with_last_run(wib(23, 10, 2)), wib(23, 10, 30));
+    sim.tick();
+    plug(&mut sim, "/dev/sdb1", "HDD", Some(Role::Auto));
+    sim.advance(32 * MIN);
+    assert!(sim.s.running.is_some());
+    sim.actions.clear();
+    sim.feed(Event::Disk(DiskEvent::Removed {
+        devnode: "/dev/sdb1".into(),
+        devnum: "8:17".into(),
+    }));
+    assert!(sim.actions.contains(&Action::CleanStale), "the stale mount is cleaned");
+    assert!(sim.s.disks.is_empty());
+    // The run reports the failed copy; the loop goes on and the next hour runs again.
+    sim.fail_next = true;
+    sim.advance(MIN);
+    sim.fail_next = false;
+    assert!(health(&sim.s).failures.iter().any(|f| matches!(f, Failure::DatabaseUnreachable)));
+    sim.advance(HOUR);
+    assert!(health(&sim.s).failures.is_empty(), "{:?}", health(&sim.s));
+}
+
+#[test]
+fn reminders_are_raised_and_clear_themselves() {
+    let mut h = history_with_last_run(wib(23, 10, 2));
+    h.last_manual_copy = Some(wib(19, 10, 0)); // four days ago
+    let mut sim = Sim::new(&h, wib(23, 10, 30));
+    sim.tick();
+    assert!(matches!(health(&sim.s).attention[..], [Attention::ManualOverdue { days: Some(4) }]));
+    // A manual copy clears it.
+    plug(&mut sim, "/dev/sdc1", "SIMBAK01", Some(Role::Manual));
+    sim.feed(Event::Button(Press::Short));
+    sim.advance(2 * MIN);
+    assert!(health(&sim.s).attention.is_empty(), "{:?}", health(&sim.s));
+
+    // Two intervals without a successful automatic backup: red, and one notification.
+    sim.fail_next = true;
+    sim.actions.clear();
+    sim.advance(3 * HOUR);
+    let h = health(&sim.s);
+    assert!(h.failures.iter().any(|f| matches!(f, Failure::NoAutoBackupFor2Intervals { .. })), "{h:?}");
+    let notes: Vec<_> = sim.actions.iter().filter(|a| matches!(a, Action::Notify { .. })).collect();
+    assert_eq!(notes.len(), 1, "one failure notification, not one per hour: {notes:?}");
+    // Recovery: green again and one recovery notification.
+    sim.fail_next = false;
+    sim.actions.clear();
+    sim.advance(HOUR);
+    assert!(health(&sim.s).failures.is_empty());
+    assert!(sim.actions.iter().any(|a| matches!(a, Action::Notify { recovered: true, .. })));
+}
+
+#[test]
+fn no_backup_disk_fails_loudly_and_clock_not_synced_is_amber() {
+    let cfg = Config::parse(
+        Path::new("/t.toml"),
+        "[[source]]\nname = \"pmi\"\nkind = \"mysql\"\nsocket = \"/s\"\nuser = \"b\"\ndatabases = [\"pmi\"]\n",
+    )
+    .expect("config");
+    let mut s = State::new(&cfg, &History::default(), DEFAULT_OFFSET);
+    let acts = step(
+        &mut s,
+        Event::Tick {
+            mono: 0,
+            wall: wib(23, 10, 30),
+            synced: false,
+        },
+    );
+    assert!(!acts.iter().any(|a| matches!(a, Action::StartJob(_))), "nothing to write to");
+    let h = health(&s);
+    assert!(h.failures.contains(&Failure::NoBackupDisk), "{h:?}");
+    assert!(h.failures.iter().any(|f| matches!(f, Failure::LastBackupFailed { reason, .. } if reason.contains("no backup disk"))));
+    assert!(h.attention.contains(&Attention::ClockNotSynced));
+    assert!(h.attention.contains(&Attention::NoEncryptionKey));
+}
+
+#[test]
+fn stop_cancels_the_running_job_then_exits() {
+    let mut sim = Sim::new(&history_with_last_run(wib(23, 9, 2)), wib(23, 10, 30));
+    sim.tick();
+    assert!(sim.s.running.is_some());
+    sim.actions.clear();
+    sim.feed(Event::Stop);
+    assert_eq!(sim.actions, vec![Action::CancelJob]);
+    sim.actions.clear();
+    sim.advance(MIN);
+    assert!(sim.actions.contains(&Action::Exit));
+    assert!(!sim.actions.iter().any(|a| matches!(a, Action::StartJob(_))), "nothing new starts while stopping");
+}
+
+#[test]
+fn control_requests() {
+    let mut sim = Sim::new(&history_with_last_run(wib(23, 10, 2)), wib(23, 10, 30));
+    sim.tick();
+    sim.feed(Event::Request {
+        request: Request::Backup {
+            sources: vec!["nope".into()],
+        },
+        reply: 7,
+    });
+    assert!(sim.actions.iter().any(|a| matches!(a, Action::Reply { to: 7, response } if !response.ok)));
+    sim.feed(Event::Request {
+        request: Request::Backup { sources: vec![] },
+        reply: 8,
+    });
+    sim.advance(2 * MIN);
+    assert!(sim.actions.iter().any(|a| matches!(a, Action::Reply { to: 8, response } if response.ok)));
+    sim.feed(Event::Request {
+        request: Request::Status,
+        reply: 9,
+    });
+    assert!(sim.actions.iter().any(|a| matches!(a, Action::Reply { to: 9, response } if response.data.is_some())));
+    let _ = Duration::ZERO;
+}
