@@ -248,6 +248,54 @@ pub struct CompressionConfig {
     pub threads: u32,
 }
 
+/// `[agent]`: the daemon.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentConfig {
+    /// Scheduled runs start this long after the slot boundary (e.g. 2 minutes past the hour).
+    pub schedule_offset: Duration,
+    /// The group that may use the control socket (besides root).
+    pub socket_group: Option<String>,
+}
+
+/// `[notify]`: optional messages on failure and on recovery.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NotifyConfig {
+    /// POSTed a JSON body (`{"text": …, "recovered": bool, "host": …}`) with `curl`.
+    pub webhook: Option<String>,
+    /// `host:port` of an SMTP relay that accepts mail without authentication (plain SMTP).
+    pub smtp_relay: Option<String>,
+    pub mail_from: Option<String>,
+    pub mail_to: Vec<String>,
+}
+
+/// `[panel]` hardware settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PanelHw {
+    pub i2c_device: PathBuf,
+    pub i2c_address: u16,
+    pub led_green: u8,
+    pub led_amber: u8,
+    pub led_red: u8,
+    pub button: u8,
+    pub long_press: Duration,
+    pub idle_dim: Duration,
+}
+
+impl Default for PanelHw {
+    fn default() -> Self {
+        PanelHw {
+            i2c_device: PathBuf::from("/dev/i2c-1"),
+            i2c_address: 0x3C,
+            led_green: 17,
+            led_amber: 27,
+            led_red: 22,
+            button: 23,
+            long_press: Duration::from_secs(3),
+            idle_dim: Duration::from_secs(600),
+        }
+    }
+}
+
 /// The language of the panel and the reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -271,8 +319,11 @@ pub struct Config {
     pub disks: DisksConfig,
     pub encryption: EncryptionConfig,
     pub panel: PanelKind,
+    pub panel_hw: PanelHw,
     pub retention: RetentionConfig,
     pub compression: CompressionConfig,
+    pub agent: AgentConfig,
+    pub notify: NotifyConfig,
 }
 
 impl Config {
@@ -418,6 +469,27 @@ struct RawConfig {
     retention: RawRetention,
     #[serde(default)]
     compression: RawCompression,
+    #[serde(default)]
+    agent: RawAgent,
+    #[serde(default)]
+    notify: RawNotify,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawAgent {
+    schedule_offset: Option<Spanned<String>>,
+    socket_group: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawNotify {
+    webhook: Option<Spanned<String>>,
+    smtp_relay: Option<Spanned<String>>,
+    mail_from: Option<Spanned<String>>,
+    #[serde(default)]
+    mail_to: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -474,6 +546,14 @@ struct RawEncryption {
 #[serde(deny_unknown_fields)]
 struct RawPanel {
     kind: Option<PanelKind>,
+    i2c_device: Option<Spanned<String>>,
+    i2c_address: Option<Spanned<i64>>,
+    led_green: Option<Spanned<i64>>,
+    led_amber: Option<Spanned<i64>>,
+    led_red: Option<Spanned<i64>>,
+    button: Option<Spanned<i64>>,
+    long_press: Option<Spanned<String>>,
+    idle_dim: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -681,8 +761,98 @@ impl Checker<'_> {
                     .unwrap_or_else(|| vec![Role::Manual]),
             },
             panel: raw.panel.kind.unwrap_or(PanelKind::Hardware),
+            panel_hw: self.check_panel(&raw.panel)?,
             retention,
             compression: CompressionConfig { level, threads },
+            agent: self.check_agent(&raw.agent)?,
+            notify: self.check_notify(&raw.notify)?,
+        })
+    }
+
+    fn duration(&self, v: &Option<Spanned<String>>, default: Duration) -> Result<Duration, ConfigError> {
+        match v {
+            None => Ok(default),
+            Some(v) => parse_duration(v.get_ref()).map_err(|m| self.err(v.span(), m)),
+        }
+    }
+
+    fn pin(&self, v: &Option<Spanned<i64>>, default: u8) -> Result<u8, ConfigError> {
+        match v {
+            None => Ok(default),
+            Some(p) if (0..=27).contains(p.get_ref()) => Ok(*p.get_ref() as u8),
+            Some(p) => Err(self.err(p.span(), format!("GPIO pin must be a BCM number from 0 to 27, got {}", p.get_ref()))),
+        }
+    }
+
+    fn check_panel(&self, p: &RawPanel) -> Result<PanelHw, ConfigError> {
+        let d = PanelHw::default();
+        let i2c_address = match &p.i2c_address {
+            None => d.i2c_address,
+            Some(a) if (0x03..=0x77).contains(a.get_ref()) => *a.get_ref() as u16,
+            Some(a) => return Err(self.err(a.span(), "i2c_address must be a 7-bit I2C address (0x3C or 0x3D for an SSD1306)")),
+        };
+        let hw = PanelHw {
+            i2c_device: match &p.i2c_device {
+                None => d.i2c_device,
+                Some(v) => self.abs_path(v, "i2c_device")?,
+            },
+            i2c_address,
+            led_green: self.pin(&p.led_green, d.led_green)?,
+            led_amber: self.pin(&p.led_amber, d.led_amber)?,
+            led_red: self.pin(&p.led_red, d.led_red)?,
+            button: self.pin(&p.button, d.button)?,
+            long_press: self.duration(&p.long_press, d.long_press)?,
+            idle_dim: self.duration(&p.idle_dim, d.idle_dim)?,
+        };
+        let pins = [hw.led_green, hw.led_amber, hw.led_red, hw.button, 2, 3];
+        for (i, a) in pins.iter().enumerate() {
+            if pins[i + 1..].contains(a) {
+                let span = p.button.as_ref().or(p.led_red.as_ref()).or(p.led_amber.as_ref()).or(p.led_green.as_ref()).map(|s| s.span()).unwrap_or(0..0);
+                return Err(self.err(span, format!("GPIO {a} is used twice (2 and 3 are the OLED's I2C)")));
+            }
+        }
+        Ok(hw)
+    }
+
+    fn check_agent(&self, a: &RawAgent) -> Result<AgentConfig, ConfigError> {
+        let schedule_offset = match &a.schedule_offset {
+            None => Duration::from_secs(120),
+            Some(v) if v.get_ref().trim() == "0" => Duration::ZERO,
+            Some(v) => parse_duration(v.get_ref()).map_err(|m| self.err(v.span(), m))?,
+        };
+        Ok(AgentConfig {
+            schedule_offset,
+            socket_group: a.socket_group.as_ref().map(|g| g.get_ref().clone()),
+        })
+    }
+
+    fn check_notify(&self, n: &RawNotify) -> Result<NotifyConfig, ConfigError> {
+        if let Some(w) = &n.webhook {
+            let v = w.get_ref();
+            if !(v.starts_with("https://") || v.starts_with("http://")) || v.contains(char::is_whitespace) {
+                return Err(self.err(w.span(), "webhook must be an http:// or https:// URL"));
+            }
+        }
+        if let Some(r) = &n.smtp_relay {
+            let ok = r.get_ref().rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
+            if !ok {
+                return Err(self.err(r.span(), "smtp_relay must be host:port, e.g. \"mail.pmi.local:25\""));
+            }
+            if n.mail_to.is_empty() || n.mail_from.is_none() {
+                return Err(self.err(r.span(), "with smtp_relay, set mail_from and mail_to too"));
+            }
+        }
+        for m in n.mail_to.iter().chain(n.mail_from.iter()) {
+            let v = m.get_ref();
+            if !v.contains('@') || v.contains(['\r', '\n', '<', '>', ' ']) {
+                return Err(self.err(m.span(), format!("\"{v}\" is not a mail address")));
+            }
+        }
+        Ok(NotifyConfig {
+            webhook: n.webhook.as_ref().map(|w| w.get_ref().clone()),
+            smtp_relay: n.smtp_relay.as_ref().map(|w| w.get_ref().clone()),
+            mail_from: n.mail_from.as_ref().map(|w| w.get_ref().clone()),
+            mail_to: n.mail_to.iter().map(|w| w.get_ref().clone()).collect(),
         })
     }
 

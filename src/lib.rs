@@ -21,5 +21,6 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod disks;
+pub mod panel;
 pub mod safe_fs;
 pub mod testdb;

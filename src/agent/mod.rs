@@ -4,7 +4,10 @@ The daemon (`run`): one event loop owning the [`state::State`]; every decision i
 checks and ejects, and listens to udev, the button, the control socket and the clock.
 */
 
+pub mod alerts;
+pub mod control;
 pub mod schedule;
+pub mod sd;
 pub mod state;
 pub mod step;
 

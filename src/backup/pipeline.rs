@@ -41,6 +41,24 @@ pub enum StreamError {
     AllTargetsFailed,
     /// The compressor failed.
     Compress(io::Error),
+    /// The agent is stopping.
+    Cancelled,
+}
+
+/// How the caller follows and stops a run.
+#[derive(Default, Clone, Copy)]
+pub struct Hooks<'a> {
+    /// Set to stop the run (the agent is shutting down): the source is killed, nothing is kept.
+    pub cancel: Option<&'a std::sync::atomic::AtomicBool>,
+    /// Called with the raw bytes read so far.
+    pub progress: Option<&'a (dyn Fn(u64) + Sync)>,
+}
+
+impl Hooks<'_> {
+    pub fn cancelled(&self) -> bool {
+        self.cancel
+            .is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed))
+    }
 }
 
 impl std::fmt::Display for StreamError {
@@ -49,6 +67,10 @@ impl std::fmt::Display for StreamError {
             StreamError::Read(e) => write!(f, "reading the backup stream failed: {e}"),
             StreamError::AllTargetsFailed => write!(f, "every target failed"),
             StreamError::Compress(e) => write!(f, "compression failed: {e}"),
+            StreamError::Cancelled => write!(
+                f,
+                "stopped: the agent was shut down during the run; nothing was kept"
+            ),
         }
     }
 }
@@ -104,6 +126,7 @@ pub fn stream(
     source: &mut Running,
     writers: &mut [WriterHandle],
     compression: &CompressionConfig,
+    hooks: &Hooks<'_>,
 ) -> Result<Streamed, StreamError> {
     let fan = FanOut {
         senders: writers.iter_mut().map(|w| w.tx.take()).collect(),
@@ -134,6 +157,12 @@ pub fn stream(
             Err(e) => break Err(StreamError::Read(e)),
         };
         raw += n as u64;
+        if hooks.cancelled() {
+            break Err(StreamError::Cancelled);
+        }
+        if let Some(p) = hooks.progress {
+            p(raw);
+        }
         tail.extend_from_slice(&buf[..n]);
         if tail.len() > TAIL {
             tail.drain(..tail.len() - TAIL);

@@ -13,7 +13,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::backup::layout::{BackupName, PARTIAL_SUFFIX, ROOT_DIR};
 use crate::backup::manifest::{Manifest, FORMAT};
-use crate::backup::pipeline::{self, StreamError};
+use crate::backup::pipeline::{self, Hooks, StreamError};
 use crate::backup::retention;
 use crate::backup::source::{self, SourceError};
 use crate::backup::writer::{self, CopyOutcome, Msg, Target, WriterHandle};
@@ -211,6 +211,18 @@ pub fn run_backup(
     trigger: Trigger,
     catalog: &Catalog,
 ) -> Result<RunReport, RunError> {
+    run_backup_with(config, source, targets, trigger, catalog, &Hooks::default())
+}
+
+/// [`run_backup`] with a cancel flag and a progress callback (the daemon's jobs).
+pub fn run_backup_with(
+    config: &Config,
+    source: &SourceConfig,
+    targets: &[Target],
+    trigger: Trigger,
+    catalog: &Catalog,
+    hooks: &Hooks<'_>,
+) -> Result<RunReport, RunError> {
     if targets.is_empty() {
         return Err(RunError::NoTargets);
     }
@@ -328,7 +340,7 @@ pub fn run_backup(
         return Ok(report);
     }
 
-    let streamed = pipeline::stream(&mut running, &mut writers, &config.compression);
+    let streamed = pipeline::stream(&mut running, &mut writers, &config.compression, hooks);
     let verdict: Result<(pipeline::Streamed, source::SourceInfo), String> = match streamed {
         Ok(s) => match running.finish(&s.tail) {
             Ok(info) => Ok((s, info)),

@@ -1,0 +1,357 @@
+/*!
+Every text the front panel shows, in Bahasa Indonesia (the default) and English, in one place.
+
+Written for IT Support at a UTD PMI reading a 0.96" OLED: short, plain words, the terms they use
+("backup", "disk", "database"). Lines of the small font hold 25 characters, of the large one 21;
+the screens shorten anything longer with "…", and the tests check that none of the fixed texts
+needs shortening.
+*/
+
+use crate::config::{Language, Role};
+
+use super::status::{Attention, ErrorInfo, Failure, HardwarePart, Notice};
+
+/// The fixed texts of one language.
+#[derive(Debug)]
+pub struct Texts {
+    /// The language these texts are in.
+    pub language: Language,
+    /// Boot splash, under the product name.
+    pub boot_subtitle: &'static str,
+    /// Boot splash, what is happening.
+    pub boot_starting: &'static str,
+    /// Idle: label before the last backup's time.
+    pub last_backup: &'static str,
+    /// Idle: no backup yet.
+    pub never: &'static str,
+    /// Result words.
+    pub ok: &'static str,
+    pub failed: &'static str,
+    /// Idle: label before the next backup's time.
+    pub next_backup: &'static str,
+    /// Idle: nothing scheduled.
+    pub not_scheduled: &'static str,
+    /// Idle: no disk at all.
+    pub no_disks: &'static str,
+    /// Disk roles as shown in the disk lines.
+    pub role_auto: &'static str,
+    pub role_manual: &'static str,
+    pub role_unknown: &'static str,
+    /// Disk line: no free space left.
+    pub disk_full: &'static str,
+    /// Idle: label before the age of the last manual copy.
+    pub manual: &'static str,
+    pub today: &'static str,
+    pub yesterday: &'static str,
+    /// Idle: label before the restore test's result.
+    pub restore_test: &'static str,
+    /// Running: title of a scheduled run / a manual run.
+    pub running_auto: &'static str,
+    pub running_manual: &'static str,
+    /// Running: label before the targets.
+    pub to: &'static str,
+    /// Running: the warning at the bottom.
+    pub do_not_unplug: &'static str,
+    /// Error: the title bar.
+    pub error_title: &'static str,
+    /// Ejecting: title and body.
+    pub ejecting_title: &'static str,
+    pub ejecting_wait: &'static str,
+    /// Safe to remove: the two title words (shown large, one a line) and the body.
+    pub safe_title: [&'static str; 2],
+    pub safe_body: &'static str,
+    /// Safe to remove with nothing ejected.
+    pub nothing_to_eject: &'static str,
+    /// Unknown disk: title and explanation.
+    pub unknown_title: &'static str,
+    pub unknown_body: &'static str,
+    /// Network page: title and labels.
+    pub network_title: &'static str,
+    pub host: &'static str,
+    pub no_address: &'static str,
+    pub database: &'static str,
+    pub db_ok: &'static str,
+    pub db_unreachable: &'static str,
+    pub db_unknown: &'static str,
+    /// Idle: "more" after a count ("+3 lagi").
+    pub more: &'static str,
+    /// Idle header when the clock is not synchronised (after the time).
+    pub clock_unsynced_mark: &'static str,
+}
+
+/// Bahasa Indonesia.
+pub const ID: Texts = Texts {
+    language: Language::Id,
+    boot_subtitle: "Backup otomatis",
+    boot_starting: "Memulai…",
+    last_backup: "Terakhir",
+    never: "belum pernah",
+    ok: "OK",
+    failed: "GAGAL",
+    next_backup: "Berikutnya",
+    not_scheduled: "tidak ada",
+    no_disks: "Tidak ada disk backup",
+    role_auto: "auto",
+    role_manual: "manual",
+    role_unknown: "asing",
+    disk_full: "PENUH",
+    manual: "Manual",
+    today: "hari ini",
+    yesterday: "kemarin",
+    restore_test: "Uji restore",
+    running_auto: "BACKUP",
+    running_manual: "BACKUP MANUAL",
+    to: "Ke",
+    do_not_unplug: "Jangan cabut disk!",
+    error_title: "ADA MASALAH",
+    ejecting_title: "MELEPAS DISK",
+    ejecting_wait: "Tunggu, jangan dicabut…",
+    safe_title: ["AMAN", "DILEPAS"],
+    safe_body: "Disk boleh dicabut.",
+    nothing_to_eject: "Tidak ada disk yang perlu dilepas.",
+    unknown_title: "DISK TIDAK DIKENAL",
+    unknown_body: "Disk ini tidak dipakai dan tidak ditulis. Untuk backup, daftarkan dulu: disk enroll",
+    network_title: "JARINGAN",
+    host: "Nama",
+    no_address: "belum ada alamat IP",
+    database: "Database",
+    db_ok: "terhubung",
+    db_unreachable: "TIDAK terhubung",
+    db_unknown: "belum dicek",
+    more: "lagi",
+    clock_unsynced_mark: "?",
+};
+
+/// English.
+pub const EN: Texts = Texts {
+    language: Language::En,
+    boot_subtitle: "Automatic backup",
+    boot_starting: "Starting…",
+    last_backup: "Last",
+    never: "never",
+    ok: "OK",
+    failed: "FAILED",
+    next_backup: "Next",
+    not_scheduled: "none",
+    no_disks: "No backup disk",
+    role_auto: "auto",
+    role_manual: "manual",
+    role_unknown: "unknown",
+    disk_full: "FULL",
+    manual: "Manual",
+    today: "today",
+    yesterday: "yesterday",
+    restore_test: "Restore test",
+    running_auto: "BACKUP",
+    running_manual: "MANUAL BACKUP",
+    to: "To",
+    do_not_unplug: "Do not unplug disks!",
+    error_title: "PROBLEM",
+    ejecting_title: "EJECTING DISKS",
+    ejecting_wait: "Wait, do not unplug yet…",
+    safe_title: ["SAFE TO", "REMOVE"],
+    safe_body: "You may unplug the disk.",
+    nothing_to_eject: "There was no disk to eject.",
+    unknown_title: "UNKNOWN DISK",
+    unknown_body: "This disk is not used and not written. To back up to it, enroll it first: disk enroll",
+    network_title: "NETWORK",
+    host: "Host",
+    no_address: "no IP address yet",
+    database: "Database",
+    db_ok: "reachable",
+    db_unreachable: "UNREACHABLE",
+    db_unknown: "not checked",
+    more: "more",
+    clock_unsynced_mark: "?",
+};
+
+/// The texts of `language`.
+pub fn texts(language: Language) -> &'static Texts {
+    match language {
+        Language::Id => &ID,
+        Language::En => &EN,
+    }
+}
+
+impl Texts {
+    /// The role word of a disk line.
+    pub fn role(&self, role: Option<Role>) -> &'static str {
+        match role {
+            Some(Role::Auto) => self.role_auto,
+            Some(Role::Manual) => self.role_manual,
+            None => self.role_unknown,
+        }
+    }
+
+    /// How long ago the last manual copy was: "hari ini", "kemarin", "3 hari lalu".
+    pub fn days_ago(&self, days: u32) -> String {
+        match (days, self.language == Language::Id) {
+            (0, _) => self.today.to_string(),
+            (1, _) => self.yesterday.to_string(),
+            (n, true) => format!("{n} hari lalu"),
+            (n, false) => format!("{n} days ago"),
+        }
+    }
+
+    /// One attention reason, at most 23 characters plus a disk label.
+    pub fn attention(&self, a: &Attention) -> String {
+        let id = self.language == Language::Id;
+        match (a, id) {
+            (Attention::ManualOverdue, true) => "Backup manual terlambat".into(),
+            (Attention::ManualOverdue, false) => "Manual backup overdue".into(),
+            (Attention::DiskNearlyFull { label }, true) => format!("Hampir penuh: {label}"),
+            (Attention::DiskNearlyFull { label }, false) => format!("Nearly full: {label}"),
+            (Attention::ClockNotSynced, true) => "Jam belum sinkron".into(),
+            (Attention::ClockNotSynced, false) => "Clock not synchronised".into(),
+            (Attention::NoEncryptionKey, true) => "Kunci enkripsi belum ada".into(),
+            (Attention::NoEncryptionKey, false) => "No encryption key".into(),
+            (Attention::HardwareMissing { part }, true) => {
+                format!("{} tidak terdeteksi", self.part(*part))
+            }
+            (Attention::HardwareMissing { part }, false) => {
+                format!("{} not found", self.part(*part))
+            }
+        }
+    }
+
+    /// A part of the panel by name.
+    pub fn part(&self, part: HardwarePart) -> &'static str {
+        match (part, self.language == Language::Id) {
+            (HardwarePart::Display, true) => "Layar OLED",
+            (HardwarePart::Display, false) => "OLED display",
+            (HardwarePart::Leds, _) => "LED",
+            (HardwarePart::Button, true) => "Tombol",
+            (HardwarePart::Button, false) => "Button",
+        }
+    }
+
+    /// One failure reason for the idle screen's alert line.
+    pub fn failure(&self, f: &Failure) -> String {
+        let id = self.language == Language::Id;
+        match (f, id) {
+            (Failure::LastBackupFailed { reason }, true) => format!("Gagal: {reason}"),
+            (Failure::LastBackupFailed { reason }, false) => format!("Failed: {reason}"),
+            (Failure::NoBackupDisk, true) => "Tidak ada disk backup".into(),
+            (Failure::NoBackupDisk, false) => "No backup disk".into(),
+            (Failure::DatabaseUnreachable, true) => "Database tidak terhubung".into(),
+            (Failure::DatabaseUnreachable, false) => "Database unreachable".into(),
+            (Failure::NoAutoBackupFor2Intervals, true) => "Backup otomatis terhenti".into(),
+            (Failure::NoAutoBackupFor2Intervals, false) => "Automatic backups stopped".into(),
+        }
+    }
+
+    /// A notice (the answer to a button press).
+    pub fn notice(&self, n: Notice) -> &'static str {
+        match (n, self.language == Language::Id) {
+            (Notice::BackupAlreadyRunning, true) => "Backup sedang berjalan",
+            (Notice::BackupAlreadyRunning, false) => "Backup already running",
+            (Notice::BackupStarting, true) => "Backup manual dimulai",
+            (Notice::BackupStarting, false) => "Manual backup starting",
+            (Notice::NoManualDisk, true) => "Colokkan disk dulu",
+            (Notice::NoManualDisk, false) => "Plug in a disk first",
+        }
+    }
+}
+
+/// The error screen's texts for a failure that has no more specific message.
+pub fn failure_info(f: &Failure, language: Language) -> ErrorInfo {
+    let (what, todo) = match (f, language) {
+        (Failure::LastBackupFailed { reason }, Language::Id) => (
+            format!("Backup gagal: {reason}"),
+            "Periksa pesan di atas, lalu tekan tombol untuk mencoba lagi.".to_string(),
+        ),
+        (Failure::LastBackupFailed { reason }, Language::En) => (
+            format!("Backup failed: {reason}"),
+            "Check the message above, then press the button to try again.".to_string(),
+        ),
+        (Failure::NoBackupDisk, Language::Id) => (
+            "Tidak ada disk backup terpasang.".to_string(),
+            "Colokkan HDD backup (auto) ke port USB.".to_string(),
+        ),
+        (Failure::NoBackupDisk, Language::En) => (
+            "No backup disk is attached.".to_string(),
+            "Plug the backup HDD (auto) into a USB port.".to_string(),
+        ),
+        (Failure::DatabaseUnreachable, Language::Id) => (
+            "Database SIMDONDAR tidak terhubung.".to_string(),
+            "Periksa server SIMDONDAR, MariaDB dan kabel jaringan.".to_string(),
+        ),
+        (Failure::DatabaseUnreachable, Language::En) => (
+            "The SIMDONDAR database is unreachable.".to_string(),
+            "Check the SIMDONDAR server, MariaDB and the network cable.".to_string(),
+        ),
+        (Failure::NoAutoBackupFor2Intervals, Language::Id) => (
+            "Backup otomatis tidak berhasil 2 kali.".to_string(),
+            "Periksa disk dan database, lalu hubungi IT.".to_string(),
+        ),
+        (Failure::NoAutoBackupFor2Intervals, Language::En) => (
+            "No automatic backup for 2 intervals.".to_string(),
+            "Check the disks and the database, then call IT.".to_string(),
+        ),
+    };
+    ErrorInfo { what, todo }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Fixed texts shown on one line must fit it without "…".
+    #[test]
+    fn one_line_texts_fit() {
+        for t in [&ID, &EN] {
+            let small = [
+                t.no_disks,
+                t.not_scheduled,
+                                t.ejecting_wait,
+                t.do_not_unplug,
+                t.no_address,
+            ];
+            for s in small {
+                assert!(s.chars().count() <= 25, "{s:?} is longer than 25");
+            }
+            for s in [t.error_title, t.unknown_title, t.network_title] {
+                assert!(s.chars().count() <= 21, "{s:?} is longer than 21");
+            }
+            for s in t.safe_title {
+                assert!(s.chars().count() <= 9, "{s:?} is too long for the large font");
+            }
+            for n in [
+                Notice::BackupAlreadyRunning,
+                Notice::BackupStarting,
+                Notice::NoManualDisk,
+            ] {
+                assert!(t.notice(n).chars().count() <= 23, "{:?}", t.notice(n));
+            }
+            for f in [
+                Failure::NoBackupDisk,
+                Failure::DatabaseUnreachable,
+                Failure::NoAutoBackupFor2Intervals,
+            ] {
+                assert!(t.failure(&f).chars().count() <= 25, "{:?}", t.failure(&f));
+            }
+            for a in [
+                Attention::ManualOverdue,
+                Attention::ClockNotSynced,
+                Attention::NoEncryptionKey,
+                Attention::HardwareMissing {
+                    part: HardwarePart::Button,
+                },
+                Attention::HardwareMissing {
+                    part: HardwarePart::Display,
+                },
+            ] {
+                assert!(t.attention(&a).chars().count() <= 25, "{:?}", t.attention(&a));
+            }
+        }
+    }
+
+    #[test]
+    fn days_in_both_languages() {
+        assert_eq!(ID.days_ago(0), "hari ini");
+        assert_eq!(ID.days_ago(1), "kemarin");
+        assert_eq!(ID.days_ago(4), "4 hari lalu");
+        assert_eq!(EN.days_ago(4), "4 days ago");
+        assert_eq!(texts(Language::En).ok, "OK");
+    }
+}
