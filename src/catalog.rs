@@ -458,6 +458,19 @@ impl Catalog {
         Ok(())
     }
 
+    /// When the newest verified copy on a manual-role disk was recorded.
+    pub fn last_manual_copy(&self) -> Result<Option<String>, CatalogError> {
+        self.conn
+            .query_row(
+                "SELECT recorded_at FROM copies WHERE role = 'manual' AND status = 'ok'
+                 ORDER BY id DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
     /// Paths removed by retention from `target`, oldest first.
     pub fn pruned_paths(&self, target: &str) -> Result<Vec<String>, CatalogError> {
         let mut st = self

@@ -10,6 +10,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use serde::Serialize;
 
+use crate::agent::control;
+use crate::agent::state::Request;
 use crate::backup::inventory;
 use crate::backup::restore;
 use crate::backup::retention;
@@ -33,6 +35,21 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The daemon: hourly backups, disks, the front panel, the control socket.
+    Run {
+        /// Use the simulated panel (state_dir/panel/oled.png, leds.json) whatever the config says.
+        #[arg(long)]
+        sim: bool,
+        /// Run the schedule this many times faster than real time (demos and tests only).
+        #[arg(long, value_name = "FACTOR", default_value_t = 1.0, hide = true)]
+        clock_speed: f64,
+    },
+    /// Simulate a press of the front-panel button (asks the running daemon).
+    Press {
+        /// Hold for 3 s or more: eject the removable disks.
+        #[arg(long)]
+        long: bool,
+    },
     /// Take one backup now.
     Backup {
         /// Back up only this source (repeatable); default: every source.
@@ -195,6 +212,8 @@ pub fn main() -> ExitCode {
 /// Runs a parsed command.
 pub fn run(cli: &Cli) -> Result<(), Failure> {
     match &cli.command {
+        Command::Run { sim, clock_speed } => cmd_run(&cli.config, *sim, *clock_speed),
+        Command::Press { long } => cmd_press(&cli.config, *long),
         Command::Backup { sources, targets } => cmd_backup(&cli.config, sources, targets),
         Command::List { targets, json } => cmd_list(&cli.config, targets, *json),
         Command::Restore { file, stdout } => cmd_restore(file, *stdout),
@@ -248,8 +267,64 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
+fn daemon_socket(cfg: &Config) -> Option<PathBuf> {
+    let p = control::socket_path(&cfg.runtime_dir);
+    control::daemon_running(&p).then_some(p)
+}
+
+fn ask_daemon(
+    sock: &Path,
+    req: &Request,
+    timeout: Option<std::time::Duration>,
+) -> Result<(), Failure> {
+    let r = control::request(sock, req, timeout).map_err(Failure::Failed)?;
+    if r.ok {
+        println!("{}", r.message);
+        Ok(())
+    } else {
+        Err(Failure::Failed(r.message))
+    }
+}
+
+fn cmd_run(config_path: &Path, sim: bool, clock_speed: f64) -> Result<(), Failure> {
+    let cfg = load(config_path)?;
+    let panel = crate::agent::panel_port::make(&cfg, sim);
+    crate::agent::daemon::run(
+        cfg,
+        crate::agent::daemon::Options { sim, clock_speed },
+        panel,
+    )
+    .map_err(Failure::Failed)
+}
+
+fn cmd_press(config_path: &Path, long: bool) -> Result<(), Failure> {
+    let cfg = load(config_path)?;
+    let Some(sock) = daemon_socket(&cfg) else {
+        return Err(Failure::Failed(
+            "the daemon is not running (start it with `simdondar-backup run --sim`)".into(),
+        ));
+    };
+    ask_daemon(
+        &sock,
+        &Request::Press { long },
+        Some(std::time::Duration::from_secs(30)),
+    )
+}
+
 fn cmd_backup(config_path: &Path, sources: &[String], targets: &[PathBuf]) -> Result<(), Failure> {
     let cfg = load(config_path)?;
+    if targets.is_empty() {
+        if let Some(sock) = daemon_socket(&cfg) {
+            // The daemon owns the disks: it runs the backup and answers when it is done.
+            return ask_daemon(
+                &sock,
+                &Request::Backup {
+                    sources: sources.to_vec(),
+                },
+                None,
+            );
+        }
+    }
     let chosen: Vec<_> = if sources.is_empty() {
         cfg.sources.iter().collect()
     } else {
@@ -667,6 +742,36 @@ struct SourceStatus {
 
 fn cmd_status(config_path: &Path, json: bool) -> Result<(), Failure> {
     let cfg = load(config_path)?;
+    if let Some(sock) = daemon_socket(&cfg) {
+        let r = control::request(
+            &sock,
+            &Request::Status,
+            Some(std::time::Duration::from_secs(30)),
+        )
+        .map_err(Failure::Failed)?;
+        if json {
+            return print_catalog_status_json(&cfg, r.data.unwrap_or(serde_json::Value::Null));
+        }
+        println!("daemon: {}", r.message);
+        return print_catalog_status(&cfg);
+    }
+    if json {
+        return print_catalog_status_json(&cfg, serde_json::Value::Null);
+    }
+    print_catalog_status(&cfg)
+}
+
+/// `{"daemon": what the running daemon reports (or null), "sources": the catalog's view}`
+fn print_catalog_status_json(cfg: &Config, daemon: serde_json::Value) -> Result<(), Failure> {
+    let list = catalog_status(cfg)?;
+    let text =
+        serde_json::to_string_pretty(&serde_json::json!({ "daemon": daemon, "sources": list }))
+            .unwrap_or_else(|_| "{}".into());
+    println!("{text}");
+    Ok(())
+}
+
+fn catalog_status(cfg: &Config) -> Result<Vec<SourceStatus>, Failure> {
     let catalog = Catalog::open(&cfg.state_dir).map_err(|e| Failure::Failed(e.to_string()))?;
     let mut list = Vec::new();
     for s in &cfg.sources {
@@ -681,13 +786,12 @@ fn cmd_status(config_path: &Path, json: bool) -> Result<(), Failure> {
             last_ok,
         });
     }
+    Ok(list)
+}
+
+fn print_catalog_status(cfg: &Config) -> Result<(), Failure> {
+    let list = catalog_status(cfg)?;
     let mut out = std::io::stdout().lock();
-    if json {
-        let text = serde_json::to_string_pretty(&serde_json::json!({ "sources": list }))
-            .unwrap_or_else(|_| "{}".into());
-        let _ = writeln!(out, "{text}");
-        return Ok(());
-    }
     for s in &list {
         let _ = writeln!(
             out,
@@ -830,6 +934,11 @@ fn cmd_enroll(
     let m = if spec.is_dir() {
         write_marker(spec, None)?
     } else {
+        if daemon_socket(&cfg).is_some() {
+            return Err(Failure::Usage(
+                "the daemon is running and manages the disks: stop it (`systemctl stop simdondar-backup`) before enrolling a device, or enroll through a folder where the disk is mounted".into(),
+            ));
+        }
         let dev = find_device(spec)?;
         let Some(fs_type) = dev.fs_type.clone() else {
             return Err(Failure::Usage(format!(
@@ -863,6 +972,15 @@ fn cmd_enroll(
 
 fn cmd_eject(config_path: &Path, which: Option<&str>) -> Result<(), Failure> {
     let cfg = load(config_path)?;
+    if let Some(sock) = daemon_socket(&cfg) {
+        return ask_daemon(
+            &sock,
+            &Request::Eject {
+                disk: which.map(String::from),
+            },
+            Some(std::time::Duration::from_secs(300)),
+        );
+    }
     let disks = Disks::new(&cfg);
     let dir = disks.mount_dir();
     let devs = crate::disks::device::enumerate().unwrap_or_default();

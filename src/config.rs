@@ -769,7 +769,11 @@ impl Checker<'_> {
         })
     }
 
-    fn duration(&self, v: &Option<Spanned<String>>, default: Duration) -> Result<Duration, ConfigError> {
+    fn duration(
+        &self,
+        v: &Option<Spanned<String>>,
+        default: Duration,
+    ) -> Result<Duration, ConfigError> {
         match v {
             None => Ok(default),
             Some(v) => parse_duration(v.get_ref()).map_err(|m| self.err(v.span(), m)),
@@ -780,7 +784,13 @@ impl Checker<'_> {
         match v {
             None => Ok(default),
             Some(p) if (0..=27).contains(p.get_ref()) => Ok(*p.get_ref() as u8),
-            Some(p) => Err(self.err(p.span(), format!("GPIO pin must be a BCM number from 0 to 27, got {}", p.get_ref()))),
+            Some(p) => Err(self.err(
+                p.span(),
+                format!(
+                    "GPIO pin must be a BCM number from 0 to 27, got {}",
+                    p.get_ref()
+                ),
+            )),
         }
     }
 
@@ -789,7 +799,12 @@ impl Checker<'_> {
         let i2c_address = match &p.i2c_address {
             None => d.i2c_address,
             Some(a) if (0x03..=0x77).contains(a.get_ref()) => *a.get_ref() as u16,
-            Some(a) => return Err(self.err(a.span(), "i2c_address must be a 7-bit I2C address (0x3C or 0x3D for an SSD1306)")),
+            Some(a) => {
+                return Err(self.err(
+                    a.span(),
+                    "i2c_address must be a 7-bit I2C address (0x3C or 0x3D for an SSD1306)",
+                ))
+            }
         };
         let hw = PanelHw {
             i2c_device: match &p.i2c_device {
@@ -807,8 +822,18 @@ impl Checker<'_> {
         let pins = [hw.led_green, hw.led_amber, hw.led_red, hw.button, 2, 3];
         for (i, a) in pins.iter().enumerate() {
             if pins[i + 1..].contains(a) {
-                let span = p.button.as_ref().or(p.led_red.as_ref()).or(p.led_amber.as_ref()).or(p.led_green.as_ref()).map(|s| s.span()).unwrap_or(0..0);
-                return Err(self.err(span, format!("GPIO {a} is used twice (2 and 3 are the OLED's I2C)")));
+                let span = p
+                    .button
+                    .as_ref()
+                    .or(p.led_red.as_ref())
+                    .or(p.led_amber.as_ref())
+                    .or(p.led_green.as_ref())
+                    .map(|s| s.span())
+                    .unwrap_or(0..0);
+                return Err(self.err(
+                    span,
+                    format!("GPIO {a} is used twice (2 and 3 are the OLED's I2C)"),
+                ));
             }
         }
         Ok(hw)
@@ -829,14 +854,22 @@ impl Checker<'_> {
     fn check_notify(&self, n: &RawNotify) -> Result<NotifyConfig, ConfigError> {
         if let Some(w) = &n.webhook {
             let v = w.get_ref();
-            if !(v.starts_with("https://") || v.starts_with("http://")) || v.contains(char::is_whitespace) {
+            if !(v.starts_with("https://") || v.starts_with("http://"))
+                || v.contains(char::is_whitespace)
+            {
                 return Err(self.err(w.span(), "webhook must be an http:// or https:// URL"));
             }
         }
         if let Some(r) = &n.smtp_relay {
-            let ok = r.get_ref().rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
+            let ok = r
+                .get_ref()
+                .rsplit_once(':')
+                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
             if !ok {
-                return Err(self.err(r.span(), "smtp_relay must be host:port, e.g. \"mail.pmi.local:25\""));
+                return Err(self.err(
+                    r.span(),
+                    "smtp_relay must be host:port, e.g. \"mail.pmi.local:25\"",
+                ));
             }
             if n.mail_to.is_empty() || n.mail_from.is_none() {
                 return Err(self.err(r.span(), "with smtp_relay, set mail_from and mail_to too"));

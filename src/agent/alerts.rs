@@ -34,9 +34,19 @@ pub fn deliver(cfg: &NotifyConfig, recovered: bool, text: &str) -> Vec<String> {
 }
 
 fn webhook(url: &str, host: &str, recovered: bool, text: &str) -> Result<(), String> {
-    let body = serde_json::json!({ "host": host, "recovered": recovered, "text": text }).to_string();
+    let body =
+        serde_json::json!({ "host": host, "recovered": recovered, "text": text }).to_string();
     let mut child = Command::new("curl")
-        .args(["-fsS", "-m", "20", "-H", "Content-Type: application/json", "--data-binary", "@-", url])
+        .args([
+            "-fsS",
+            "-m",
+            "20",
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            "@-",
+            url,
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -71,13 +81,21 @@ fn expect(r: &mut impl BufRead, code: &str) -> Result<(), String> {
 }
 
 /// Sends a plain-text mail through an SMTP relay without authentication.
-pub fn mail(relay: &str, from: &str, to: &[String], subject: &str, text: &str) -> Result<(), String> {
+pub fn mail(
+    relay: &str,
+    from: &str,
+    to: &[String],
+    subject: &str,
+    text: &str,
+) -> Result<(), String> {
     let s = TcpStream::connect(relay).map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(Duration::from_secs(30))).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .map_err(|e| e.to_string())?;
     let mut w = s.try_clone().map_err(|e| e.to_string())?;
     let mut r = BufReader::new(s);
     let mut say = |line: &str, r: &mut BufReader<TcpStream>, code: &str| -> Result<(), String> {
-        w.write_all(format!("{line}\r\n").as_bytes()).map_err(|e| e.to_string())?;
+        w.write_all(format!("{line}\r\n").as_bytes())
+            .map_err(|e| e.to_string())?;
         expect(r, code)
     };
     expect(&mut r, "220")?;
@@ -89,7 +107,13 @@ pub fn mail(relay: &str, from: &str, to: &[String], subject: &str, text: &str) -
     say("DATA", &mut r, "354")?;
     let body: String = text
         .lines()
-        .map(|l| if l.starts_with('.') { format!(".{l}\r\n") } else { format!("{l}\r\n") })
+        .map(|l| {
+            if l.starts_with('.') {
+                format!(".{l}\r\n")
+            } else {
+                format!("{l}\r\n")
+            }
+        })
         .collect();
     let msg = format!(
         "From: <{from}>\r\nTo: {}\r\nSubject: {subject}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}.",
@@ -144,7 +168,14 @@ mod tests {
             }
             got
         });
-        mail(&addr, "pmi@utd.local", &["it@utd.local".into()], "subject", "line one\n.dot line").expect("mail");
+        mail(
+            &addr,
+            "pmi@utd.local",
+            &["it@utd.local".into()],
+            "subject",
+            "line one\n.dot line",
+        )
+        .expect("mail");
         let got = server.join().expect("server");
         assert!(got.contains("RCPT TO:<it@utd.local>"), "{got}");
         assert!(got.contains("Subject: subject"), "{got}");

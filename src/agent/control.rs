@@ -28,9 +28,8 @@ pub struct Incoming {
 
 /// Parses one request line.
 pub fn parse_request(line: &str) -> Result<Request, String> {
-    serde_json::from_str::<Request>(line.trim()).map_err(|e| {
-        format!("bad request: {e} (expected e.g. {{\"cmd\":\"status\"}})")
-    })
+    serde_json::from_str::<Request>(line.trim())
+        .map_err(|e| format!("bad request: {e} (expected e.g. {{\"cmd\":\"status\"}})"))
 }
 
 fn peer_uid(s: &UnixStream) -> Option<u32> {
@@ -42,7 +41,9 @@ fn peer_uid(s: &UnixStream) -> Option<u32> {
 fn handle(stream: UnixStream, tx: &Sender<Incoming>) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
     let uid = peer_uid(&stream).unwrap_or(u32::MAX);
-    let Ok(read_half) = stream.try_clone() else { return };
+    let Ok(read_half) = stream.try_clone() else {
+        return;
+    };
     let mut line = String::new();
     let mut reader = BufReader::new(read_half.take(MAX_REQUEST));
     let response = match reader.read_line(&mut line) {
@@ -86,7 +87,10 @@ pub fn serve(path: &Path, group: Option<&str>, tx: Sender<Incoming>) -> std::io:
     if UnixStream::connect(path).is_ok() {
         return Err(std::io::Error::new(
             std::io::ErrorKind::AddrInUse,
-            format!("another simdondar-backup daemon is running ({} answers)", path.display()),
+            format!(
+                "another simdondar-backup daemon is running ({} answers)",
+                path.display()
+            ),
         ));
     }
     let _ = std::fs::remove_file(path);
@@ -95,11 +99,15 @@ pub fn serve(path: &Path, group: Option<&str>, tx: Sender<Incoming>) -> std::io:
     if let Some(g) = group {
         match nix::unistd::Group::from_name(g) {
             Ok(Some(gr)) => {
-                if let Err(e) = nix::unistd::chown(path, Some(nix::unistd::Uid::from_raw(0)), Some(gr.gid)) {
+                if let Err(e) =
+                    nix::unistd::chown(path, Some(nix::unistd::Uid::from_raw(0)), Some(gr.gid))
+                {
                     log::warn!("cannot give {} to group {g}: {e}", path.display());
                 }
             }
-            _ => log::warn!("socket_group {g} does not exist; only root can use the control socket"),
+            _ => {
+                log::warn!("socket_group {g} does not exist; only root can use the control socket")
+            }
         }
     }
     std::thread::Builder::new()
@@ -170,7 +178,9 @@ mod tests {
         serve(&path, None, tx).expect("serve");
         std::thread::spawn(move || {
             for inc in rx {
-                let _ = inc.reply.send(Response::ok(format!("{:?} from {}", inc.request, inc.uid)));
+                let _ = inc
+                    .reply
+                    .send(Response::ok(format!("{:?} from {}", inc.request, inc.uid)));
             }
         });
         let mode = std::fs::metadata(&path).expect("stat").permissions().mode() & 0o777;

@@ -6,6 +6,8 @@ checks and ejects, and listens to udev, the button, the control socket and the c
 
 pub mod alerts;
 pub mod control;
+pub mod daemon;
+pub mod panel_port;
 pub mod schedule;
 pub mod sd;
 pub mod state;

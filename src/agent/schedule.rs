@@ -15,12 +15,20 @@ use chrono::{DateTime, Offset, TimeZone, Utc};
 
 /// Seconds since the epoch as the local clock reads them (so days start at local midnight).
 fn local_seconds(wall: DateTime<Utc>, tz: chrono_tz::Tz) -> i64 {
-    let off = tz.offset_from_utc_datetime(&wall.naive_utc()).fix().local_minus_utc() as i64;
+    let off = tz
+        .offset_from_utc_datetime(&wall.naive_utc())
+        .fix()
+        .local_minus_utc() as i64;
     wall.timestamp() + off
 }
 
 /// The start of the slot `wall` falls in.
-pub fn slot_start(wall: DateTime<Utc>, tz: chrono_tz::Tz, interval: Duration, offset: Duration) -> DateTime<Utc> {
+pub fn slot_start(
+    wall: DateTime<Utc>,
+    tz: chrono_tz::Tz,
+    interval: Duration,
+    offset: Duration,
+) -> DateTime<Utc> {
     let i = interval.as_secs().max(1) as i64;
     let o = (offset.as_secs() as i64).rem_euclid(i);
     let local = local_seconds(wall, tz);
@@ -29,8 +37,14 @@ pub fn slot_start(wall: DateTime<Utc>, tz: chrono_tz::Tz, interval: Duration, of
 }
 
 /// The next slot strictly after `wall`.
-pub fn next_slot(wall: DateTime<Utc>, tz: chrono_tz::Tz, interval: Duration, offset: Duration) -> DateTime<Utc> {
-    slot_start(wall, tz, interval, offset) + chrono::Duration::seconds(interval.as_secs().max(1) as i64)
+pub fn next_slot(
+    wall: DateTime<Utc>,
+    tz: chrono_tz::Tz,
+    interval: Duration,
+    offset: Duration,
+) -> DateTime<Utc> {
+    slot_start(wall, tz, interval, offset)
+        + chrono::Duration::seconds(interval.as_secs().max(1) as i64)
 }
 
 /// How long from `wall` until the next slot, at least `min_gap` (no two runs of one source
@@ -88,16 +102,36 @@ mod tests {
     #[test]
     fn hourly_slots_align_to_the_local_hour_plus_offset() {
         let tz = chrono_tz::Asia::Jakarta;
-        assert_eq!(slot_start(wib(2026, 11, 26, 10, 30), tz, H, TWO_MIN), wib(2026, 11, 26, 10, 2));
-        assert_eq!(next_slot(wib(2026, 11, 26, 10, 30), tz, H, TWO_MIN), wib(2026, 11, 26, 11, 2));
-        assert_eq!(slot_start(wib(2026, 11, 26, 10, 1), tz, H, TWO_MIN), wib(2026, 11, 26, 9, 2));
+        assert_eq!(
+            slot_start(wib(2026, 11, 26, 10, 30), tz, H, TWO_MIN),
+            wib(2026, 11, 26, 10, 2)
+        );
+        assert_eq!(
+            next_slot(wib(2026, 11, 26, 10, 30), tz, H, TWO_MIN),
+            wib(2026, 11, 26, 11, 2)
+        );
+        assert_eq!(
+            slot_start(wib(2026, 11, 26, 10, 1), tz, H, TWO_MIN),
+            wib(2026, 11, 26, 9, 2)
+        );
     }
 
     #[test]
     fn daily_slots_start_at_local_midnight_not_utc() {
         let tz = chrono_tz::Asia::Jakarta;
-        assert_eq!(next_slot(wib(2026, 11, 26, 23, 30), tz, D, Duration::ZERO), wib(2026, 11, 27, 0, 0));
-        assert_eq!(next_slot(wib(2026, 11, 26, 6, 30), tz, D, Duration::from_secs(2 * 3600)), wib(2026, 11, 27, 2, 0));
+        assert_eq!(
+            next_slot(wib(2026, 11, 26, 23, 30), tz, D, Duration::ZERO),
+            wib(2026, 11, 27, 0, 0)
+        );
+        assert_eq!(
+            next_slot(
+                wib(2026, 11, 26, 6, 30),
+                tz,
+                D,
+                Duration::from_secs(2 * 3600)
+            ),
+            wib(2026, 11, 27, 2, 0)
+        );
     }
 
     #[test]
@@ -105,12 +139,36 @@ mod tests {
         let tz = chrono_tz::Asia::Jakarta;
         let now = wib(2026, 11, 26, 10, 30);
         assert!(missed_at_start(None, now, tz, H, TWO_MIN));
-        assert!(!missed_at_start(Some(wib(2026, 11, 26, 10, 2)), now, tz, H, TWO_MIN));
-        assert!(missed_at_start(Some(wib(2026, 11, 26, 9, 2)), now, tz, H, TWO_MIN));
+        assert!(!missed_at_start(
+            Some(wib(2026, 11, 26, 10, 2)),
+            now,
+            tz,
+            H,
+            TWO_MIN
+        ));
+        assert!(missed_at_start(
+            Some(wib(2026, 11, 26, 9, 2)),
+            now,
+            tz,
+            H,
+            TWO_MIN
+        ));
         // A power cut of three days: still one run, decided once.
-        assert!(missed_at_start(Some(wib(2026, 11, 23, 9, 2)), now, tz, H, TWO_MIN));
+        assert!(missed_at_start(
+            Some(wib(2026, 11, 23, 9, 2)),
+            now,
+            tz,
+            H,
+            TWO_MIN
+        ));
         // The last run is "in the future": the clock is wrong; run rather than skip.
-        assert!(missed_at_start(Some(wib(2027, 1, 1, 0, 0)), now, tz, H, TWO_MIN));
+        assert!(missed_at_start(
+            Some(wib(2027, 1, 1, 0, 0)),
+            now,
+            tz,
+            H,
+            TWO_MIN
+        ));
     }
 
     #[test]

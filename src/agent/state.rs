@@ -141,14 +141,23 @@ pub enum Event {
     /// A disk was looked at (and, when enrolled, mounted read-write).
     DiskChecked(DiskView),
     /// Checking a disk failed.
-    DiskCheckFailed { devnode: PathBuf, reason: String },
+    DiskCheckFailed {
+        devnode: PathBuf,
+        reason: String,
+    },
     JobProgress(Progress),
-    JobFinished { id: u64, results: Vec<SourceResult> },
+    JobFinished {
+        id: u64,
+        results: Vec<SourceResult>,
+    },
     Ejected {
         devnode: PathBuf,
         result: Result<(), String>,
     },
-    Request { request: Request, reply: ReplyId },
+    Request {
+        request: Request,
+        reply: ReplyId,
+    },
     /// SIGTERM or SIGINT.
     Stop,
 }
@@ -178,14 +187,22 @@ pub enum Action {
     /// Look at a disk; mount it read-write when enrolled.
     CheckDisk(BlockDev),
     /// Unmount (and power down) these disks.
-    Eject { devnodes: Vec<PathBuf> },
+    Eject {
+        devnodes: Vec<PathBuf>,
+    },
     /// Remove mounts whose device is gone.
     CleanStale,
     /// Stop the running job (the agent is stopping).
     CancelJob,
-    Reply { to: ReplyId, response: Response },
+    Reply {
+        to: ReplyId,
+        response: Response,
+    },
     /// Tell the outside world (webhook, mail): a failure, or the recovery from one.
-    Notify { recovered: bool, text: String },
+    Notify {
+        recovered: bool,
+        text: String,
+    },
     /// Leave the loop (after the job ended and disks were unmounted).
     Exit,
 }
@@ -374,7 +391,8 @@ impl State {
                 v.push(Target {
                     root: point.clone(),
                     role,
-                    split_size: (view.fs_type.as_deref() == Some("vfat")).then_some(self.fat_split_size),
+                    split_size: (view.fs_type.as_deref() == Some("vfat"))
+                        .then_some(self.fat_split_size),
                 });
             }
         }
@@ -386,7 +404,8 @@ impl State {
         self.disks
             .iter()
             .filter(|(_, d)| {
-                d.phase == DiskPhase::Ready && d.view.as_ref().and_then(|v| v.role) == Some(Role::Manual)
+                d.phase == DiskPhase::Ready
+                    && d.view.as_ref().and_then(|v| v.role) == Some(Role::Manual)
             })
             .map(|(k, _)| k.clone())
             .collect()

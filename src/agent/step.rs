@@ -84,7 +84,10 @@ pub fn health(s: &State) -> Health {
     }
     let overdue = match s.last_manual_copy {
         None => true,
-        Some(t) => (s.wall - t).to_std().map(|d| d > s.manual_reminder).unwrap_or(false),
+        Some(t) => (s.wall - t)
+            .to_std()
+            .map(|d| d > s.manual_reminder)
+            .unwrap_or(false),
     };
     if overdue && s.started {
         h.attention.push(Attention::ManualOverdue {
@@ -110,6 +113,31 @@ pub fn health(s: &State) -> Health {
     h
 }
 
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::LastBackupFailed { source, reason } => write!(f, "the last backup of {source} failed: {reason}"),
+            Failure::NoBackupDisk => write!(f, "no automatic backup disk is attached"),
+            Failure::DatabaseUnreachable => write!(f, "the database does not answer"),
+            Failure::NoAutoBackupFor2Intervals { source } => {
+                write!(f, "no automatic backup of {source} succeeded for two intervals")
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Attention {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Attention::ManualOverdue { days: Some(d) } => write!(f, "the last manual copy is {d} days old"),
+            Attention::ManualOverdue { days: None } => write!(f, "no manual copy has been made yet"),
+            Attention::DiskNearlyFull { label } => write!(f, "disk {label} is nearly full"),
+            Attention::ClockNotSynced => write!(f, "the clock is not synchronised"),
+            Attention::NoEncryptionKey => write!(f, "no encryption key for removable copies"),
+        }
+    }
+}
+
 /// The one-line summary for systemd's `STATUS=`.
 pub fn status_line(s: &State) -> String {
     let h = health(s);
@@ -117,17 +145,24 @@ pub fn status_line(s: &State) -> String {
         Some(j) => format!("backing up {}", j.sources.join(", ")),
         None => "idle".into(),
     };
-    if let Some(f) = h.failures.first() {
-        format!("{what}; FAILING: {f:?}")
-    } else if let Some(a) = h.attention.first() {
-        format!("{what}; attention: {a:?}")
+    if !h.failures.is_empty() {
+        let f: Vec<String> = h.failures.iter().map(|f| f.to_string()).collect();
+        format!("{what}; FAILING: {}", f.join("; "))
+    } else if !h.attention.is_empty() {
+        let a: Vec<String> = h.attention.iter().map(|a| a.to_string()).collect();
+        format!("{what}; attention: {}", a.join("; "))
     } else {
         format!("{what}; healthy")
     }
 }
 
 fn database_sources(s: &State) -> Vec<String> {
-    let db: Vec<String> = s.sources.iter().filter(|x| x.is_database).map(|x| x.name.clone()).collect();
+    let db: Vec<String> = s
+        .sources
+        .iter()
+        .filter(|x| x.is_database)
+        .map(|x| x.name.clone())
+        .collect();
     if db.is_empty() {
         s.sources.iter().map(|x| x.name.clone()).collect()
     } else {
@@ -212,7 +247,13 @@ fn start_next(s: &mut State, out: &mut Vec<Action>) {
 fn schedule_next(s: &mut State, name: &str) {
     let (tz, offset, now, wall) = (s.tz, s.offset, s.now, s.wall);
     if let Some(src) = s.sources.iter_mut().find(|x| x.name == name) {
-        let d = schedule::delay_to_next(wall, tz, src.interval, offset, schedule::min_gap(src.interval));
+        let d = schedule::delay_to_next(
+            wall,
+            tz,
+            src.interval,
+            offset,
+            schedule::min_gap(src.interval),
+        );
         src.due = Some(now + ms(d));
     }
 }
@@ -244,12 +285,23 @@ fn finish_job(s: &mut State, id: u64, results: Vec<SourceResult>, out: &mut Vec<
         let text = results
             .iter()
             .map(|r| match (&r.ok, &r.reason) {
-                (true, _) => format!("OK {} ({} of {} copies)", r.source, r.copies_ok, r.copies_total),
-                (false, reason) => format!("FAILED {}: {}", r.source, reason.as_deref().unwrap_or("unknown reason")),
+                (true, _) => format!(
+                    "OK {} ({} of {} copies)",
+                    r.source, r.copies_ok, r.copies_total
+                ),
+                (false, reason) => format!(
+                    "FAILED {}: {}",
+                    r.source,
+                    reason.as_deref().unwrap_or("unknown reason")
+                ),
             })
             .collect::<Vec<_>>()
             .join("\n");
-        let mut resp = if all_ok { Response::ok(text) } else { Response::err(text) };
+        let mut resp = if all_ok {
+            Response::ok(text)
+        } else {
+            Response::err(text)
+        };
         resp.data = serde_json::to_value(&results).ok();
         out.push(Action::Reply { to, response: resp });
     }
@@ -285,11 +337,13 @@ fn finish_job(s: &mut State, id: u64, results: Vec<SourceResult>, out: &mut Vec<
 }
 
 fn enqueue(s: &mut State, q: QueuedJob) -> bool {
-    let duplicate = s.queue.iter().any(|x| x.trigger == q.trigger && x.sources == q.sources)
-        || s
-            .running
-            .as_ref()
-            .is_some_and(|r| r.trigger == q.trigger && r.sources == q.sources && q.trigger != JobTrigger::Schedule);
+    let duplicate = s
+        .queue
+        .iter()
+        .any(|x| x.trigger == q.trigger && x.sources == q.sources)
+        || s.running.as_ref().is_some_and(|r| {
+            r.trigger == q.trigger && r.sources == q.sources && q.trigger != JobTrigger::Schedule
+        });
     if duplicate {
         return false;
     }
@@ -345,7 +399,9 @@ fn on_tick(s: &mut State, mono: Mono, wall: DateTime<Utc>, synced: bool, out: &m
         s.started = true;
         let (tz, offset) = (s.tz, s.offset);
         for src in s.sources.iter_mut() {
-            src.last_auto_ok = src.last_finished.map(|t| mono - (wall - t).num_milliseconds().max(0));
+            src.last_auto_ok = src
+                .last_finished
+                .map(|t| mono - (wall - t).num_milliseconds().max(0));
             if schedule::missed_at_start(src.last_run, wall, tz, src.interval, offset) {
                 src.due = Some(mono);
             } else {
@@ -390,7 +446,8 @@ fn on_tick(s: &mut State, mono: Mono, wall: DateTime<Utc>, synced: bool, out: &m
         out.push(Action::Notify {
             recovered: !failing,
             text: if failing {
-                format!("SIMDONDAR backup is failing: {:?}", h.failures)
+                let f: Vec<String> = h.failures.iter().map(|f| f.to_string()).collect();
+                format!("SIMDONDAR backup is failing: {}", f.join("; "))
             } else {
                 "SIMDONDAR backup has recovered: the last backups succeeded".to_string()
             },
@@ -503,7 +560,9 @@ fn on_ejected(s: &mut State, devnode: PathBuf, result: Result<(), String>, out: 
             .iter()
             .map(|d| match s.disks.get(d).map(|e| &e.phase) {
                 Some(DiskPhase::SafeToRemove) | None => format!("SAFE TO REMOVE  {}", d.display()),
-                Some(DiskPhase::Failed(w)) => format!("FAILED  {}: {w}; do not remove it yet", d.display()),
+                Some(DiskPhase::Failed(w)) => {
+                    format!("FAILED  {}: {w}; do not remove it yet", d.display())
+                }
                 Some(p) => format!("{}: {p:?}", d.display()),
             })
             .collect();
@@ -511,7 +570,11 @@ fn on_ejected(s: &mut State, devnode: PathBuf, result: Result<(), String>, out: 
         let text = lines.join("\n");
         out.push(Action::Reply {
             to,
-            response: if ok { Response::ok(text) } else { Response::err(text) },
+            response: if ok {
+                Response::ok(text)
+            } else {
+                Response::err(text)
+            },
         });
     }
 }
@@ -521,10 +584,16 @@ fn on_request(s: &mut State, request: Request, reply: ReplyId, out: &mut Vec<Act
         Request::Status => {
             let mut r = Response::ok(status_line(s));
             r.data = serde_json::to_value(StatusReport::of(s)).ok();
-            out.push(Action::Reply { to: reply, response: r });
+            out.push(Action::Reply {
+                to: reply,
+                response: r,
+            });
         }
         Request::Backup { sources } => {
-            let unknown: Vec<&String> = sources.iter().filter(|n| !s.sources.iter().any(|x| &x.name == *n)).collect();
+            let unknown: Vec<&String> = sources
+                .iter()
+                .filter(|n| !s.sources.iter().any(|x| &x.name == *n))
+                .collect();
             if !unknown.is_empty() {
                 out.push(Action::Reply {
                     to: reply,
@@ -549,7 +618,9 @@ fn on_request(s: &mut State, request: Request, reply: ReplyId, out: &mut Vec<Act
             if !queued {
                 out.push(Action::Reply {
                     to: reply,
-                    response: Response::err("the same backup is already queued or running; not started twice"),
+                    response: Response::err(
+                        "the same backup is already queued or running; not started twice",
+                    ),
                 });
             }
             start_next(s, out);
@@ -566,7 +637,9 @@ fn on_request(s: &mut State, request: Request, reply: ReplyId, out: &mut Vec<Act
                             || d.view.as_ref().is_some_and(|v| {
                                 v.label == *w
                                     || v.uuid.as_deref() == Some(w.as_str())
-                                    || v.mounted_at.as_ref().is_some_and(|m| m.to_string_lossy() == *w)
+                                    || v.mounted_at
+                                        .as_ref()
+                                        .is_some_and(|m| m.to_string_lossy() == *w)
                             })
                     }
                 })
@@ -575,14 +648,18 @@ fn on_request(s: &mut State, request: Request, reply: ReplyId, out: &mut Vec<Act
             if chosen.is_empty() {
                 out.push(Action::Reply {
                     to: reply,
-                    response: Response::err("no disk mounted by the appliance matches; nothing to eject"),
+                    response: Response::err(
+                        "no disk mounted by the appliance matches; nothing to eject",
+                    ),
                 });
                 return;
             }
             if s.running.is_some() {
                 out.push(Action::Reply {
                     to: reply,
-                    response: Response::err("a backup is running; eject when it has finished (or hold the button)"),
+                    response: Response::err(
+                        "a backup is running; eject when it has finished (or hold the button)",
+                    ),
                 });
                 return;
             }

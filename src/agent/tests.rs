@@ -136,7 +136,10 @@ fn a_week_of_hourly_runs_aligned_to_the_clock() {
     // 10:30 is inside the 10:02 slot, which already ran: the first run is at 11:02.
     assert_eq!(runs[0], wib(23, 11, 2));
     assert_eq!(runs.len(), 7 * 24, "one run per hour for a week");
-    assert!(runs.iter().all(|t| t.minute() == 2), "every run at two past the hour");
+    assert!(
+        runs.iter().all(|t| t.minute() == 2),
+        "every run at two past the hour"
+    );
     // The daily source runs once a day, at 00:02 WIB.
     let daily = sim.scheduled_runs_of("program");
     assert_eq!(daily.len(), 7);
@@ -158,12 +161,20 @@ fn a_power_cut_runs_the_missed_backup_once_at_start() {
     h.last_manual_copy = sim.s.last_manual_copy;
     let mut again = Sim::new(&h, sim.wall + chrono::Duration::minutes(340));
     again.tick();
-    assert_eq!(again.runs.len(), 1, "one job at start, not one per missed slot");
+    assert_eq!(
+        again.runs.len(),
+        1,
+        "one job at start, not one per missed slot"
+    );
     // The daily source already ran in today's slot before the cut: only the hourly one is due.
     assert_eq!(again.runs[0].1, vec!["pmi".to_string()]);
     again.advance(59 * MIN);
     let first_hour: Vec<_> = again.scheduled_runs_of("pmi");
-    assert_eq!(first_hour.len(), 2, "then the next aligned slot: {first_hour:?}");
+    assert_eq!(
+        first_hour.len(),
+        2,
+        "then the next aligned slot: {first_hour:?}"
+    );
     assert_eq!(first_hour[1].minute(), 2);
     assert!(before > 0);
 }
@@ -178,17 +189,28 @@ fn clock_jumps_cause_no_burst_and_no_skipped_day() {
     sim.wall += chrono::Duration::hours(5);
     sim.advance(2 * HOUR);
     let n1 = sim.scheduled_runs_of("pmi").len();
-    assert!(n1 - n0 <= 3, "no burst after a forward jump: {} runs in 2 h", n1 - n0);
+    assert!(
+        n1 - n0 <= 3,
+        "no burst after a forward jump: {} runs in 2 h",
+        n1 - n0
+    );
     // And back by 7 hours.
     sim.wall -= chrono::Duration::hours(7);
     sim.advance(2 * HOUR);
     let n2 = sim.scheduled_runs_of("pmi").len();
-    assert!((1..=3).contains(&(n2 - n1)), "no burst and no stall after a backward jump: {}", n2 - n1);
+    assert!(
+        (1..=3).contains(&(n2 - n1)),
+        "no burst and no stall after a backward jump: {}",
+        n2 - n1
+    );
     // Over the next full day every hour still gets its backup.
     sim.advance(DAY);
     let n3 = sim.scheduled_runs_of("pmi").len();
     assert!((23..=25).contains(&(n3 - n2)), "{} runs in a day", n3 - n2);
-    assert!(!sim.scheduled_runs_of("program").is_empty(), "the daily source ran");
+    assert!(
+        !sim.scheduled_runs_of("program").is_empty(),
+        "the daily source ran"
+    );
 }
 
 fn disk(devnode: &str, label: &str, role: Option<Role>) -> (BlockDev, DiskView) {
@@ -225,7 +247,10 @@ fn disk(devnode: &str, label: &str, role: Option<Role>) -> (BlockDev, DiskView) 
 fn plug(sim: &mut Sim, devnode: &str, label: &str, role: Option<Role>) {
     let (dev, view) = disk(devnode, label, role);
     sim.feed(Event::Disk(DiskEvent::Present(dev)));
-    assert!(sim.actions.iter().any(|a| matches!(a, Action::CheckDisk(d) if d.devnode == Path::new(devnode))));
+    assert!(sim
+        .actions
+        .iter()
+        .any(|a| matches!(a, Action::CheckDisk(d) if d.devnode == Path::new(devnode))));
     sim.feed(Event::DiskChecked(view));
 }
 
@@ -242,27 +267,47 @@ fn button_during_a_run_is_answered_and_not_queued_twice_then_ejects_the_manual_d
         _ => None,
     });
     assert!(
-        running_targets.expect("job").iter().all(|t| t.role == Role::Auto),
+        running_targets
+            .expect("job")
+            .iter()
+            .all(|t| t.role == Role::Auto),
         "scheduled runs write to auto disks and static targets only"
     );
     sim.feed(Event::Button(Press::Short));
-    assert_eq!(sim.s.notice.map(|n| n.0), Some(Notice::BackupAlreadyRunning));
+    assert_eq!(
+        sim.s.notice.map(|n| n.0),
+        Some(Notice::BackupAlreadyRunning)
+    );
     sim.feed(Event::Button(Press::Short));
     assert_eq!(sim.s.queue.len(), 1, "a second press is not queued twice");
     sim.actions.clear();
     sim.advance(2 * MIN); // scheduled job ends, the button job starts and ends
-    let button_job = sim.runs.iter().find(|r| r.2 == JobTrigger::Button).expect("button job ran");
-    assert_eq!(button_job.1, vec!["pmi".to_string()], "the button backs up the database sources");
+    let button_job = sim
+        .runs
+        .iter()
+        .find(|r| r.2 == JobTrigger::Button)
+        .expect("button job ran");
+    assert_eq!(
+        button_job.1,
+        vec!["pmi".to_string()],
+        "the button backs up the database sources"
+    );
     let eject = sim.actions.iter().find_map(|a| match a {
         Action::Eject { devnodes } => Some(devnodes.clone()),
         _ => None,
     });
-    assert_eq!(eject, Some(vec![PathBuf::from("/dev/sdc1")]), "then every manual disk is ejected");
+    assert_eq!(
+        eject,
+        Some(vec![PathBuf::from("/dev/sdc1")]),
+        "then every manual disk is ejected"
+    );
     sim.feed(Event::Ejected {
         devnode: "/dev/sdc1".into(),
         result: Ok(()),
     });
-    assert!(matches!(&sim.s.overlay, Some((Overlay::SafeToRemove { labels }, _)) if labels == &vec!["SIMBAK01".to_string()]));
+    assert!(
+        matches!(&sim.s.overlay, Some((Overlay::SafeToRemove { labels }, _)) if labels == &vec!["SIMBAK01".to_string()])
+    );
     assert!(sim.s.last_manual_copy == Some(sim.wall) || sim.s.last_manual_copy.is_some());
     // Pulling it clears the screen.
     sim.feed(Event::Disk(DiskEvent::Removed {
@@ -281,7 +326,10 @@ fn long_press_ejects_now_or_after_the_running_job() {
     plug(&mut sim, "/dev/sdc1", "FLASH", Some(Role::Manual));
     sim.actions.clear();
     sim.feed(Event::Button(Press::Long));
-    assert!(sim.actions.iter().any(|a| matches!(a, Action::Eject { .. })));
+    assert!(sim
+        .actions
+        .iter()
+        .any(|a| matches!(a, Action::Eject { .. })));
     // During a run: the eject waits for the run to finish its writes.
     let mut sim = Sim::new(&history_with_last_run(wib(23, 9, 2)), wib(23, 10, 30));
     plug(&mut sim, "/dev/sdc1", "FLASH", Some(Role::Manual));
@@ -289,9 +337,15 @@ fn long_press_ejects_now_or_after_the_running_job() {
     assert!(sim.s.running.is_some());
     sim.actions.clear();
     sim.feed(Event::Button(Press::Long));
-    assert!(!sim.actions.iter().any(|a| matches!(a, Action::Eject { .. })));
+    assert!(!sim
+        .actions
+        .iter()
+        .any(|a| matches!(a, Action::Eject { .. })));
     sim.advance(2 * MIN);
-    assert!(sim.actions.iter().any(|a| matches!(a, Action::Eject { .. })));
+    assert!(sim
+        .actions
+        .iter()
+        .any(|a| matches!(a, Action::Eject { .. })));
 }
 
 #[test]
@@ -306,13 +360,19 @@ fn a_disk_removed_during_a_run() {
         devnode: "/dev/sdb1".into(),
         devnum: "8:17".into(),
     }));
-    assert!(sim.actions.contains(&Action::CleanStale), "the stale mount is cleaned");
+    assert!(
+        sim.actions.contains(&Action::CleanStale),
+        "the stale mount is cleaned"
+    );
     assert!(sim.s.disks.is_empty());
     // The run reports the failed copy; the loop goes on and the next hour runs again.
     sim.fail_next = true;
     sim.advance(MIN);
     sim.fail_next = false;
-    assert!(health(&sim.s).failures.iter().any(|f| matches!(f, Failure::DatabaseUnreachable)));
+    assert!(health(&sim.s)
+        .failures
+        .iter()
+        .any(|f| matches!(f, Failure::DatabaseUnreachable)));
     sim.advance(HOUR);
     assert!(health(&sim.s).failures.is_empty(), "{:?}", health(&sim.s));
 }
@@ -323,7 +383,10 @@ fn reminders_are_raised_and_clear_themselves() {
     h.last_manual_copy = Some(wib(19, 10, 0)); // four days ago
     let mut sim = Sim::new(&h, wib(23, 10, 30));
     sim.tick();
-    assert!(matches!(health(&sim.s).attention[..], [Attention::ManualOverdue { days: Some(4) }]));
+    assert!(matches!(
+        health(&sim.s).attention[..],
+        [Attention::ManualOverdue { days: Some(4) }]
+    ));
     // A manual copy clears it.
     plug(&mut sim, "/dev/sdc1", "SIMBAK01", Some(Role::Manual));
     sim.feed(Event::Button(Press::Short));
@@ -335,15 +398,34 @@ fn reminders_are_raised_and_clear_themselves() {
     sim.actions.clear();
     sim.advance(3 * HOUR);
     let h = health(&sim.s);
-    assert!(h.failures.iter().any(|f| matches!(f, Failure::NoAutoBackupFor2Intervals { .. })), "{h:?}");
-    let notes: Vec<_> = sim.actions.iter().filter(|a| matches!(a, Action::Notify { .. })).collect();
-    assert_eq!(notes.len(), 1, "one failure notification, not one per hour: {notes:?}");
+    assert!(
+        h.failures
+            .iter()
+            .any(|f| matches!(f, Failure::NoAutoBackupFor2Intervals { .. })),
+        "{h:?}"
+    );
+    let notes: Vec<_> = sim
+        .actions
+        .iter()
+        .filter(|a| matches!(a, Action::Notify { .. }))
+        .collect();
+    assert_eq!(
+        notes.len(),
+        1,
+        "one failure notification, not one per hour: {notes:?}"
+    );
     // Recovery: green again and one recovery notification.
     sim.fail_next = false;
     sim.actions.clear();
     sim.advance(HOUR);
     assert!(health(&sim.s).failures.is_empty());
-    assert!(sim.actions.iter().any(|a| matches!(a, Action::Notify { recovered: true, .. })));
+    assert!(sim.actions.iter().any(|a| matches!(
+        a,
+        Action::Notify {
+            recovered: true,
+            ..
+        }
+    )));
 }
 
 #[test]
@@ -362,7 +444,10 @@ fn no_backup_disk_fails_loudly_and_clock_not_synced_is_amber() {
             synced: false,
         },
     );
-    assert!(!acts.iter().any(|a| matches!(a, Action::StartJob(_))), "nothing to write to");
+    assert!(
+        !acts.iter().any(|a| matches!(a, Action::StartJob(_))),
+        "nothing to write to"
+    );
     let h = health(&s);
     assert!(h.failures.contains(&Failure::NoBackupDisk), "{h:?}");
     assert!(h.failures.iter().any(|f| matches!(f, Failure::LastBackupFailed { reason, .. } if reason.contains("no backup disk"))));
@@ -381,7 +466,10 @@ fn stop_cancels_the_running_job_then_exits() {
     sim.actions.clear();
     sim.advance(MIN);
     assert!(sim.actions.contains(&Action::Exit));
-    assert!(!sim.actions.iter().any(|a| matches!(a, Action::StartJob(_))), "nothing new starts while stopping");
+    assert!(
+        !sim.actions.iter().any(|a| matches!(a, Action::StartJob(_))),
+        "nothing new starts while stopping"
+    );
 }
 
 #[test]
@@ -394,17 +482,26 @@ fn control_requests() {
         },
         reply: 7,
     });
-    assert!(sim.actions.iter().any(|a| matches!(a, Action::Reply { to: 7, response } if !response.ok)));
+    assert!(sim
+        .actions
+        .iter()
+        .any(|a| matches!(a, Action::Reply { to: 7, response } if !response.ok)));
     sim.feed(Event::Request {
         request: Request::Backup { sources: vec![] },
         reply: 8,
     });
     sim.advance(2 * MIN);
-    assert!(sim.actions.iter().any(|a| matches!(a, Action::Reply { to: 8, response } if response.ok)));
+    assert!(sim
+        .actions
+        .iter()
+        .any(|a| matches!(a, Action::Reply { to: 8, response } if response.ok)));
     sim.feed(Event::Request {
         request: Request::Status,
         reply: 9,
     });
-    assert!(sim.actions.iter().any(|a| matches!(a, Action::Reply { to: 9, response } if response.data.is_some())));
+    assert!(sim
+        .actions
+        .iter()
+        .any(|a| matches!(a, Action::Reply { to: 9, response } if response.data.is_some())));
     let _ = Duration::ZERO;
 }

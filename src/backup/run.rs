@@ -132,6 +132,24 @@ fn lock_source(state_dir: &Path, source: &str) -> Result<SourceLock, RunError> {
     }
 }
 
+/// At the daemon's start: runs of any source whose lock is free and that are still shown as
+/// running were interrupted (the agent was killed or the power cut); mark them failed now, so the
+/// panel and `status` say so at once.
+pub fn recover_interrupted(config: &Config, catalog: &Catalog) {
+    let now = rfc3339(&Utc::now().with_timezone(&config.timezone));
+    for s in &config.sources {
+        if let Ok(_lock) = lock_source(&config.state_dir, &s.name) {
+            match catalog.mark_interrupted(&s.name, &now) {
+                Ok(n) if n > 0 => {
+                    log::warn!("{n} interrupted run(s) of {} recorded as failed", s.name)
+                }
+                Ok(_) => {}
+                Err(e) => log::warn!("{e}"),
+            }
+        }
+    }
+}
+
 /// Removes `.partial` files a killed run of `source` left on a target. Returns how many.
 pub fn remove_leftovers(root: &Path, source: &str) -> usize {
     let Ok(dir) = Dir::open(root).and_then(|d| d.open_dirs([ROOT_DIR, source])) else {

@@ -12,10 +12,7 @@ use std::path::PathBuf;
 #[derive(Debug)]
 pub enum PanelError {
     /// The I2C bus device could not be opened (no `/dev/i2c-1`: I2C not enabled, not a Pi).
-    I2cBusMissing {
-        device: PathBuf,
-        error: std::io::Error,
-    },
+    I2cBusMissing { device: PathBuf, what: String },
     /// The OLED did not answer on the bus (not connected, wrong address, loose cable).
     OledNotAnswering {
         device: PathBuf,
@@ -25,15 +22,18 @@ pub enum PanelError {
     /// The GPIO pins could not be claimed (not a Raspberry Pi, no `/dev/gpiomem`, pin busy).
     Gpio { part: &'static str, what: String },
     /// A file of the simulated panel could not be written.
-    SimFile { path: PathBuf, error: std::io::Error },
+    SimFile {
+        path: PathBuf,
+        error: std::io::Error,
+    },
 }
 
 impl fmt::Display for PanelError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            PanelError::I2cBusMissing { device, error } => write!(
+            PanelError::I2cBusMissing { device, what } => write!(
                 f,
-                "cannot open the I2C bus {}: {error} (is I2C enabled? `raspi-config nonint do_i2c 0` \
+                "cannot open the I2C bus {}: {what} (is I2C enabled? `raspi-config nonint do_i2c 0` \
                  or `dtparam=i2c_arm=on` in config.txt, then reboot)",
                 device.display()
             ),
@@ -64,9 +64,7 @@ impl fmt::Display for PanelError {
 impl std::error::Error for PanelError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            PanelError::I2cBusMissing { error, .. } | PanelError::SimFile { error, .. } => {
-                Some(error)
-            }
+            PanelError::SimFile { error, .. } => Some(error),
             _ => None,
         }
     }

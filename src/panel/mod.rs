@@ -9,8 +9,10 @@ The front panel (DESIGN.md §5): a 128×64 SSD1306 OLED, three LEDs and one butt
 - [`button`]: the press recogniser (debounce, short and long press).
 */
 
+pub mod button;
 pub mod error;
 pub mod frame;
+pub mod leds;
 pub mod screens;
 pub mod status;
 pub mod texts;

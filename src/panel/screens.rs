@@ -243,7 +243,11 @@ fn network<D: DrawTarget<Color = BinaryColor>>(
         } else {
             n.addresses.len()
         };
-        lines.extend(n.addresses[..shown].iter().map(|a| Row::plain(a.clone())));
+        lines.extend(
+            n.addresses[..shown]
+                .iter()
+                .map(|a| Row::plain(fit_middle(a, SMALL_COLS))),
+        );
         if shown < n.addresses.len() {
             lines.push(Row::plain(format!(
                 "+{} {}",
@@ -288,7 +292,11 @@ fn running<D: DrawTarget<Color = BinaryColor>>(
     let inner = bar_w as i32 - 4;
     match p.fraction {
         Some(f) => {
-            let f = if f.is_finite() { f.clamp(0.0, 1.0) } else { 0.0 };
+            let f = if f.is_finite() {
+                f.clamp(0.0, 1.0)
+            } else {
+                0.0
+            };
             let fill = (inner as f32 * f).round() as u32;
             if fill > 0 {
                 Rectangle::new(Point::new(bar_x + 2, bar_y + 2), Size::new(fill, bar_h - 4))
@@ -321,7 +329,13 @@ fn running<D: DrawTarget<Color = BinaryColor>>(
     for (i, line) in wrap(&targets, SMALL_COLS, 2).iter().enumerate() {
         draw_text(d, SMALL, 1, 38 + PITCH * i as i32, line, ON)?;
     }
-    Row::inverted(t.do_not_unplug.to_string()).draw(d, 56)?;
+    // The bottom line: the answer to a button press if there is one (a second backup is not
+    // started), otherwise the warning not to pull the disks.
+    let bottom = match s.notice {
+        Some(n) => format!("! {}", t.notice(n)),
+        None => t.do_not_unplug.to_string(),
+    };
+    Row::inverted(bottom).draw(d, 56)?;
     Ok(())
 }
 
@@ -480,7 +494,14 @@ fn label_list<D: DrawTarget<Color = BinaryColor>>(
         labels.len()
     };
     for (i, label) in labels[..shown].iter().enumerate() {
-        draw_text(d, BODY, 1, y + 11 * i as i32, &fit_middle(label, BODY_COLS), ON)?;
+        draw_text(
+            d,
+            BODY,
+            1,
+            y + 11 * i as i32,
+            &fit_middle(label, BODY_COLS),
+            ON,
+        )?;
     }
     if shown < labels.len() {
         let more = format!("+{} {}", labels.len() - shown, t.more);

@@ -375,7 +375,10 @@ mod tests {
 
     #[test]
     fn dates() {
-        assert_eq!(format_datetime(at(6, 9, 5), "WITA"), "06-11-2026 09:05 WITA");
+        assert_eq!(
+            format_datetime(at(6, 9, 5), "WITA"),
+            "06-11-2026 09:05 WITA"
+        );
         assert_eq!(format_short(at(6, 9, 5), at(6, 23, 0)), "09:05");
         assert_eq!(format_short(at(7, 0, 0), at(6, 23, 0)), "07-11 00:00");
     }

@@ -110,7 +110,8 @@ pub const ID: Texts = Texts {
     safe_body: "Disk boleh dicabut.",
     nothing_to_eject: "Tidak ada disk yang perlu dilepas.",
     unknown_title: "DISK TIDAK DIKENAL",
-    unknown_body: "Disk ini tidak dipakai dan tidak ditulis. Untuk backup, daftarkan dulu: disk enroll",
+    unknown_body:
+        "Disk ini tidak dipakai dan tidak ditulis. Untuk backup, daftarkan dulu: disk enroll",
     network_title: "JARINGAN",
     host: "Nama",
     no_address: "belum ada alamat IP",
@@ -153,7 +154,8 @@ pub const EN: Texts = Texts {
     safe_body: "You may unplug the disk.",
     nothing_to_eject: "There was no disk to eject.",
     unknown_title: "UNKNOWN DISK",
-    unknown_body: "This disk is not used and not written. To back up to it, enroll it first: disk enroll",
+    unknown_body:
+        "This disk is not used and not written. To back up to it, enroll it first: disk enroll",
     network_title: "NETWORK",
     host: "Host",
     no_address: "no IP address yet",
@@ -217,8 +219,7 @@ impl Texts {
     /// A part of the panel by name.
     pub fn part(&self, part: HardwarePart) -> &'static str {
         match (part, self.language == Language::Id) {
-            (HardwarePart::Display, true) => "Layar OLED",
-            (HardwarePart::Display, false) => "OLED display",
+            (HardwarePart::Display, _) => "OLED",
             (HardwarePart::Leds, _) => "LED",
             (HardwarePart::Button, true) => "Tombol",
             (HardwarePart::Button, false) => "Button",
@@ -303,7 +304,7 @@ mod tests {
             let small = [
                 t.no_disks,
                 t.not_scheduled,
-                                t.ejecting_wait,
+                t.ejecting_wait,
                 t.do_not_unplug,
                 t.no_address,
             ];
@@ -314,7 +315,10 @@ mod tests {
                 assert!(s.chars().count() <= 21, "{s:?} is longer than 21");
             }
             for s in t.safe_title {
-                assert!(s.chars().count() <= 9, "{s:?} is too long for the large font");
+                assert!(
+                    s.chars().count() <= 9,
+                    "{s:?} is too long for the large font"
+                );
             }
             for n in [
                 Notice::BackupAlreadyRunning,
@@ -341,7 +345,11 @@ mod tests {
                     part: HardwarePart::Display,
                 },
             ] {
-                assert!(t.attention(&a).chars().count() <= 25, "{:?}", t.attention(&a));
+                assert!(
+                    t.attention(&a).chars().count() <= 25,
+                    "{:?}",
+                    t.attention(&a)
+                );
             }
         }
     }

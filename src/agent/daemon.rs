@@ -1,0 +1,512 @@
+/*!
+The event loop of `run`: owns the [`State`], feeds it events from every source (clock ticks,
+udev, the control socket, the button, signals, finished jobs) and carries out the actions that
+[`step`] returns, with threads for the slow ones (backups, disk checks, ejects, alerts). The
+front panel is redrawn from the state after every event.
+*/
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+
+use super::control::{self, Incoming};
+use super::sd::Notifier;
+use super::state::*;
+use super::step::{status_line, step};
+use crate::backup::pipeline::Hooks;
+use crate::backup::run::{self, Trigger};
+use crate::catalog::Catalog;
+use crate::config::{Config, Role};
+use crate::disks::{device, mount, Disks};
+
+/// How `run` was started.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Options {
+    /// Use the simulated panel (PNG files, LED JSON) whatever the config says.
+    pub sim: bool,
+    /// Scheduling runs this many times faster than real time (demos and tests).
+    pub clock_speed: f64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            sim: false,
+            clock_speed: 1.0,
+        }
+    }
+}
+
+/// What reaches the loop.
+pub enum Input {
+    Event(Event),
+    Control(Incoming),
+}
+
+/// The scheduling clock: real time, or real time sped up.
+struct Clock {
+    start: Instant,
+    start_wall: DateTime<Utc>,
+    speed: f64,
+}
+
+impl Clock {
+    fn mono(&self) -> Mono {
+        (self.start.elapsed().as_secs_f64() * 1000.0 * self.speed) as Mono
+    }
+
+    fn wall(&self) -> DateTime<Utc> {
+        if self.speed == 1.0 {
+            Utc::now()
+        } else {
+            self.start_wall + chrono::Duration::milliseconds(self.mono())
+        }
+    }
+}
+
+struct Job {
+    cancel: Arc<AtomicBool>,
+    join: JoinHandle<()>,
+}
+
+/// The front panel as the loop sees it.
+pub trait PanelPort {
+    /// Redraw from the state (called after every event; only changes are flushed).
+    fn show(&mut self, state: &State);
+    /// Warnings about missing hardware, for `status`.
+    fn warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// No panel at all (`[panel] kind = "none"`).
+pub struct NoPanel;
+
+impl PanelPort for NoPanel {
+    fn show(&mut self, _state: &State) {}
+}
+
+struct Daemon {
+    cfg: Arc<Config>,
+    state: State,
+    tx: Sender<Input>,
+    rx: Receiver<Input>,
+    replies: HashMap<ReplyId, Sender<Response>>,
+    next_reply: ReplyId,
+    job: Option<Job>,
+    clock: Clock,
+    sd: Notifier,
+    exit: bool,
+    panel: Box<dyn PanelPort>,
+}
+
+fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// What the catalog remembers, for the schedule and the reminders.
+fn history(cfg: &Config, catalog: &Catalog) -> History {
+    let mut h = History::default();
+    for s in &cfg.sources {
+        if let Ok((last, ok)) = catalog.last_runs(&s.name) {
+            if let Some(t) = last.and_then(|r| parse_time(&r.started_at)) {
+                h.last_run.insert(s.name.clone(), t);
+            }
+            if let Some(t) = ok.and_then(|r| r.finished_at.and_then(|f| parse_time(&f))) {
+                h.last_ok.insert(s.name.clone(), t);
+            }
+        }
+    }
+    h.last_manual_copy = catalog
+        .last_manual_copy()
+        .ok()
+        .flatten()
+        .and_then(|t| parse_time(&t));
+    h
+}
+
+/// Runs the daemon until SIGTERM/SIGINT.
+pub fn run(cfg: Config, opts: Options, panel: Box<dyn PanelPort>) -> Result<(), String> {
+    let cfg = Arc::new(cfg);
+    let catalog = Catalog::open(&cfg.state_dir).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(&cfg.runtime_dir)
+        .map_err(|e| format!("cannot create {}: {e}", cfg.runtime_dir.display()))?;
+    // A daemon killed earlier may have left mounts behind: they are ours, remove them.
+    cleanup_mounts(&cfg);
+    run::recover_interrupted(&cfg, &catalog);
+    let hist = history(&cfg, &catalog);
+    drop(catalog);
+
+    let (tx, rx) = channel::<Input>();
+    let (ctx, crx) = channel::<Incoming>();
+    control::serve(
+        &control::socket_path(&cfg.runtime_dir),
+        cfg.agent.socket_group.as_deref(),
+        ctx,
+    )
+    .map_err(|e| format!("cannot open the control socket: {e}"))?;
+    {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for inc in crx {
+                if tx.send(Input::Control(inc)).is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+    ])
+    .map_err(|e| format!("cannot handle signals: {e}"))?;
+    {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            if signals.forever().next().is_some() {
+                let _ = tx.send(Input::Event(Event::Stop));
+            }
+        });
+    }
+    let watcher = if device::udev_running() {
+        let tx = tx.clone();
+        match device::watch(tx, |e| Input::Event(Event::Disk(e))) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                log::warn!("cannot follow udev ({e}): disks will not be detected");
+                None
+            }
+        }
+    } else {
+        log::warn!("udev is not running: disks will not be detected (start systemd-udevd)");
+        None
+    };
+
+    let mut d = Daemon {
+        state: State::new(&cfg, &hist, cfg.agent.schedule_offset),
+        cfg: cfg.clone(),
+        tx,
+        rx,
+        replies: HashMap::new(),
+        next_reply: 1,
+        job: None,
+        clock: Clock {
+            start: Instant::now(),
+            start_wall: Utc::now(),
+            speed: if opts.clock_speed > 0.0 {
+                opts.clock_speed
+            } else {
+                1.0
+            },
+        },
+        sd: Notifier::from_env(),
+        exit: false,
+        panel,
+    };
+    log::info!(
+        "simdondar-backup {} running: {} source(s), control socket {}",
+        env!("CARGO_PKG_VERSION"),
+        cfg.sources.len(),
+        control::socket_path(&cfg.runtime_dir).display()
+    );
+    d.tick();
+    d.sd.ready();
+    d.event_loop();
+    d.shutdown();
+    drop(watcher);
+    Ok(())
+}
+
+fn cleanup_mounts(cfg: &Config) {
+    let dirs = [cfg.runtime_dir.join("disks"), cfg.runtime_dir.join("probe")];
+    for m in mount::mounts().into_iter().rev() {
+        if dirs.iter().any(|d| m.mount_point.starts_with(d)) {
+            match mount::unmount(&m.mount_point) {
+                Ok(_) => log::warn!(
+                    "unmounted {} left by an earlier run",
+                    m.mount_point.display()
+                ),
+                Err(e) => log::warn!("{e}"),
+            }
+            let _ = std::fs::remove_dir(&m.mount_point);
+        }
+    }
+}
+
+impl Daemon {
+    fn tick(&mut self) {
+        let synced = crate::clock::is_synchronized().unwrap_or(false);
+        let e = Event::Tick {
+            mono: self.clock.mono(),
+            wall: self.clock.wall(),
+            synced,
+        };
+        self.dispatch(e);
+    }
+
+    fn event_loop(&mut self) {
+        let tick = Duration::from_millis(200);
+        let mut last_tick = Instant::now();
+        while !self.exit {
+            match self.rx.recv_timeout(tick) {
+                Ok(Input::Event(e)) => self.dispatch(e),
+                Ok(Input::Control(inc)) => {
+                    let id = self.next_reply;
+                    self.next_reply += 1;
+                    self.replies.insert(id, inc.reply);
+                    log::info!("control request from uid {}", inc.uid);
+                    self.dispatch(Event::Request {
+                        request: inc.request,
+                        reply: id,
+                    });
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            if last_tick.elapsed() >= tick {
+                last_tick = Instant::now();
+                self.tick();
+            }
+            self.sd.alive(&status_line(&self.state));
+            self.panel.show(&self.state);
+        }
+    }
+
+    fn dispatch(&mut self, e: Event) {
+        for a in step(&mut self.state, e) {
+            self.execute(a);
+        }
+    }
+
+    fn send(tx: &Sender<Input>, e: Event) {
+        let _ = tx.send(Input::Event(e));
+    }
+
+    fn execute(&mut self, a: Action) {
+        match a {
+            Action::StartJob(spec) => self.start_job(spec),
+            Action::CheckDisk(dev) => {
+                let cfg = self.cfg.clone();
+                let tx = self.tx.clone();
+                std::thread::spawn(move || {
+                    let disks = Disks::new(&cfg);
+                    let view = disks.inspect(&dev);
+                    let e = if view.role.is_some() {
+                        match disks.attach(&dev) {
+                            Ok(a) => Event::DiskChecked(a.view),
+                            Err(reason) => Event::DiskCheckFailed {
+                                devnode: dev.devnode.clone(),
+                                reason,
+                            },
+                        }
+                    } else {
+                        Event::DiskChecked(view)
+                    };
+                    Daemon::send(&tx, e);
+                });
+            }
+            Action::Eject { devnodes } => {
+                let work: Vec<(PathBuf, Option<PathBuf>, device::BlockDev)> = devnodes
+                    .iter()
+                    .filter_map(|d| self.state.disks.get(d))
+                    .map(|e| {
+                        (
+                            e.dev.devnode.clone(),
+                            e.view.as_ref().and_then(|v| v.mounted_at.clone()),
+                            e.dev.clone(),
+                        )
+                    })
+                    .collect();
+                let cfg = self.cfg.clone();
+                let tx = self.tx.clone();
+                std::thread::spawn(move || {
+                    let disks = Disks::new(&cfg);
+                    for (devnode, point, dev) in work {
+                        let result = match point {
+                            Some(p) => disks.eject(&p, Some(&dev), true).map(|e| {
+                                if e.lazy {
+                                    log::warn!("{}: only a lazy unmount worked", p.display());
+                                }
+                            }),
+                            None => Ok(()),
+                        };
+                        Daemon::send(&tx, Event::Ejected { devnode, result });
+                    }
+                });
+            }
+            Action::CleanStale => {
+                for p in Disks::new(&self.cfg).clean_stale() {
+                    log::warn!("removed the stale mount {}", p.display());
+                }
+            }
+            Action::CancelJob => {
+                if let Some(j) = &self.job {
+                    j.cancel.store(true, Ordering::Relaxed);
+                }
+            }
+            Action::Reply { to, response } => {
+                if let Some(r) = self.replies.remove(&to) {
+                    let _ = r.send(response);
+                }
+            }
+            Action::Notify { recovered, text } => {
+                if recovered {
+                    log::info!("{text}");
+                } else {
+                    log::error!("{text}");
+                }
+                let n = self.cfg.notify.clone();
+                if n.webhook.is_some() || n.smtp_relay.is_some() {
+                    std::thread::spawn(move || {
+                        for p in super::alerts::deliver(&n, recovered, &text) {
+                            log::warn!("notification failed: {p}");
+                        }
+                    });
+                }
+            }
+            Action::Exit => self.exit = true,
+        }
+    }
+
+    fn start_job(&mut self, spec: JobSpec) {
+        let cfg = self.cfg.clone();
+        let tx = self.tx.clone();
+        let cancel = Arc::new(AtomicBool::new(false));
+        let cancel2 = cancel.clone();
+        let trigger = match spec.trigger {
+            JobTrigger::Schedule => Trigger::Schedule,
+            JobTrigger::Button => Trigger::Button,
+            JobTrigger::Request => Trigger::Cli,
+        };
+        let join = std::thread::spawn(move || {
+            let results = run_job(&cfg, &spec, trigger, &cancel2, &tx);
+            Daemon::send(
+                &tx,
+                Event::JobFinished {
+                    id: spec.id,
+                    results,
+                },
+            );
+        });
+        self.job = Some(Job { cancel, join });
+    }
+
+    fn shutdown(&mut self) {
+        self.sd.stopping();
+        if let Some(j) = self.job.take() {
+            j.cancel.store(true, Ordering::Relaxed);
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while !j.join.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            if !j.join.is_finished() {
+                log::error!("the backup job did not stop within 60 s");
+            }
+        }
+        cleanup_mounts(&self.cfg);
+        let _ = std::fs::remove_file(control::socket_path(&self.cfg.runtime_dir));
+        log::info!("stopped");
+    }
+}
+
+/// One job: each source in turn onto the job's targets.
+fn run_job(
+    cfg: &Config,
+    spec: &JobSpec,
+    trigger: Trigger,
+    cancel: &AtomicBool,
+    tx: &Sender<Input>,
+) -> Vec<SourceResult> {
+    let catalog = match Catalog::open(&cfg.state_dir) {
+        Ok(c) => c,
+        Err(e) => {
+            return spec
+                .sources
+                .iter()
+                .map(|s| failed(s, e.to_string()))
+                .collect()
+        }
+    };
+    let mut out = Vec::new();
+    for name in &spec.sources {
+        if cancel.load(Ordering::Relaxed) {
+            out.push(failed(
+                name,
+                "stopped: the agent was shut down before this source ran".into(),
+            ));
+            continue;
+        }
+        let Some(source) = cfg.source(name) else {
+            out.push(failed(name, format!("no source named {name}")));
+            continue;
+        };
+        let expected = catalog.last_stream_bytes(name).ok().flatten();
+        let started = Instant::now();
+        let last_sent = Mutex::new(Instant::now() - Duration::from_secs(1));
+        let progress = |bytes: u64| {
+            let Ok(mut last) = last_sent.lock() else {
+                return;
+            };
+            if last.elapsed() >= Duration::from_millis(500) {
+                *last = Instant::now();
+                let secs = started.elapsed().as_secs_f64().max(0.001);
+                Daemon::send(
+                    tx,
+                    Event::JobProgress(Progress {
+                        source: name.clone(),
+                        bytes,
+                        rate_bytes_per_s: (bytes as f64 / secs) as u64,
+                        expected_bytes: expected,
+                    }),
+                );
+            }
+        };
+        let hooks = Hooks {
+            cancel: Some(cancel),
+            progress: Some(&progress),
+        };
+        match run::run_backup_with(cfg, source, &spec.targets, trigger, &catalog, &hooks) {
+            Ok(r) => {
+                let reason = r.reason.clone();
+                out.push(SourceResult {
+                    source: name.clone(),
+                    ok: r.ok,
+                    db_unreachable: reason
+                        .as_deref()
+                        .is_some_and(|m| m.starts_with("database unreachable")),
+                    reason,
+                    copies_ok: r.copies.iter().filter(|c| c.result.is_ok()).count() as u32,
+                    copies_total: r.copies.len() as u32,
+                    manual_copy: r
+                        .copies
+                        .iter()
+                        .any(|c| c.result.is_ok() && c.target.role == Role::Manual),
+                    bytes_stored: r.manifest.map(|m| m.bytes_stored),
+                });
+            }
+            Err(e) => out.push(failed(name, e.to_string())),
+        }
+    }
+    out
+}
+
+fn failed(name: &str, reason: String) -> SourceResult {
+    SourceResult {
+        source: name.to_string(),
+        ok: false,
+        db_unreachable: reason.starts_with("database unreachable"),
+        reason: Some(reason),
+        copies_ok: 0,
+        copies_total: 0,
+        manual_copy: false,
+        bytes_stored: None,
+    }
+}
