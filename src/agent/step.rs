@@ -116,11 +116,16 @@ pub fn health(s: &State) -> Health {
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Failure::LastBackupFailed { source, reason } => write!(f, "the last backup of {source} failed: {reason}"),
+            Failure::LastBackupFailed { source, reason } => {
+                write!(f, "the last backup of {source} failed: {reason}")
+            }
             Failure::NoBackupDisk => write!(f, "no automatic backup disk is attached"),
             Failure::DatabaseUnreachable => write!(f, "the database does not answer"),
             Failure::NoAutoBackupFor2Intervals { source } => {
-                write!(f, "no automatic backup of {source} succeeded for two intervals")
+                write!(
+                    f,
+                    "no automatic backup of {source} succeeded for two intervals"
+                )
             }
         }
     }
@@ -129,8 +134,12 @@ impl std::fmt::Display for Failure {
 impl std::fmt::Display for Attention {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Attention::ManualOverdue { days: Some(d) } => write!(f, "the last manual copy is {d} days old"),
-            Attention::ManualOverdue { days: None } => write!(f, "no manual copy has been made yet"),
+            Attention::ManualOverdue { days: Some(d) } => {
+                write!(f, "the last manual copy is {d} days old")
+            }
+            Attention::ManualOverdue { days: None } => {
+                write!(f, "no manual copy has been made yet")
+            }
             Attention::DiskNearlyFull { label } => write!(f, "disk {label} is nearly full"),
             Attention::ClockNotSynced => write!(f, "the clock is not synchronised"),
             Attention::NoEncryptionKey => write!(f, "no encryption key for removable copies"),

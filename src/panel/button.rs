@@ -168,16 +168,33 @@ mod tests {
 
     #[test]
     fn short_press() {
-        let s = seq(&[&[(0, Some(true))], &ticks(10, 200), &[(200, Some(false))], &ticks(210, 400)]);
+        let s = seq(&[
+            &[(0, Some(true))],
+            &ticks(10, 200),
+            &[(200, Some(false))],
+            &ticks(210, 400),
+        ]);
         assert_eq!(run(&s), vec![(230, ButtonEvent::ShortPress)]);
     }
 
     #[test]
     fn bouncing_contacts_give_one_press() {
         let s = seq(&[
-            &[(0, Some(true)), (2, Some(false)), (4, Some(true)), (7, Some(false)), (9, Some(true))],
+            &[
+                (0, Some(true)),
+                (2, Some(false)),
+                (4, Some(true)),
+                (7, Some(false)),
+                (9, Some(true)),
+            ],
             &ticks(10, 300),
-            &[(300, Some(false)), (301, Some(true)), (303, Some(false)), (306, Some(true)), (308, Some(false))],
+            &[
+                (300, Some(false)),
+                (301, Some(true)),
+                (303, Some(false)),
+                (306, Some(true)),
+                (308, Some(false)),
+            ],
             &ticks(310, 600),
         ]);
         assert_eq!(run(&s), vec![(340, ButtonEvent::ShortPress)]);
@@ -194,7 +211,12 @@ mod tests {
 
     #[test]
     fn long_press_is_reported_while_held_and_not_again_on_release() {
-        let s = seq(&[&[(0, Some(true))], &ticks(10, 5000), &[(5000, Some(false))], &ticks(5010, 5500)]);
+        let s = seq(&[
+            &[(0, Some(true))],
+            &ticks(10, 5000),
+            &[(5000, Some(false))],
+            &ticks(5010, 5500),
+        ]);
         assert_eq!(run(&s), vec![(3000, ButtonEvent::LongPress)]);
     }
 
@@ -206,7 +228,12 @@ mod tests {
 
     #[test]
     fn just_under_the_threshold_is_short() {
-        let s = seq(&[&[(0, Some(true))], &ticks(10, 2990), &[(2990, Some(false))], &ticks(3000, 3100)]);
+        let s = seq(&[
+            &[(0, Some(true))],
+            &ticks(10, 2990),
+            &[(2990, Some(false))],
+            &ticks(3000, 3100),
+        ]);
         assert_eq!(run(&s), vec![(3020, ButtonEvent::ShortPress)]);
     }
 
@@ -230,7 +257,10 @@ mod tests {
         ]);
         assert_eq!(
             run(&s),
-            vec![(3000, ButtonEvent::LongPress), (4730, ButtonEvent::ShortPress)]
+            vec![
+                (3000, ButtonEvent::LongPress),
+                (4730, ButtonEvent::ShortPress)
+            ]
         );
     }
 

@@ -76,10 +76,7 @@ pub fn leds(status: &Status) -> LedState {
         };
     }
     let failing = !status.failures.is_empty() || matches!(status.screen, Screen::Error(_));
-    let busy = matches!(
-        status.screen,
-        Screen::Running(_) | Screen::Ejecting { .. }
-    );
+    let busy = matches!(status.screen, Screen::Running(_) | Screen::Ejecting { .. });
     LedState {
         green: if busy {
             Led::Blink
@@ -132,7 +129,10 @@ mod tests {
         use Led::*;
         assert_eq!(leds(&status(Screen::Boot)), st(On, On, On));
         assert_eq!(leds(&status(Screen::Idle)), st(On, Off, Off));
-        assert_eq!(leds(&status(Screen::Running(progress()))), st(Blink, Off, Off));
+        assert_eq!(
+            leds(&status(Screen::Running(progress()))),
+            st(Blink, Off, Off)
+        );
         assert_eq!(
             leds(&status(Screen::Ejecting { labels: vec![] })),
             st(Blink, Off, Off)

@@ -16,7 +16,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use super::frame::Frame;
-use super::hardware::{ButtonInput, Display, LevelChange, Leds};
+use super::hardware::{ButtonInput, Display, Leds, LevelChange};
 use super::leds::{LedState, Lit};
 use super::PanelError;
 
@@ -244,7 +244,8 @@ mod tests {
         for i in 0..5 {
             f.set(i, i, true);
             d.flush(&f).expect("flush");
-            d.flush(&f).expect("an unchanged frame is not written again");
+            d.flush(&f)
+                .expect("an unchanged frame is not written again");
         }
         let history = panel_dir(dir.path()).join("history");
         let mut names: Vec<String> = std::fs::read_dir(&history)
@@ -252,7 +253,10 @@ mod tests {
             .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
             .collect();
         names.sort();
-        assert_eq!(names, ["oled-000003.png", "oled-000004.png", "oled-000005.png"]);
+        assert_eq!(
+            names,
+            ["oled-000003.png", "oled-000004.png", "oled-000005.png"]
+        );
         let png = std::fs::read(d.png_path()).expect("oled.png");
         assert_eq!(Frame::from_png(&png).expect("png"), (f.clone(), 2));
         d.set_dim(true).expect("dim");

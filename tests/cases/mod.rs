@@ -1,6 +1,7 @@
 //! Integration test cases, one module per area.
 
 mod config_check;
+mod daemon;
 mod disks;
 mod failures;
 mod retention;

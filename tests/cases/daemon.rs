@@ -1,0 +1,377 @@
+//! The daemon end to end: `run --sim` with a real MariaDB, real udevd and loop disks, an
+//! accelerated clock; scheduled backups, `press` and `press --long`, the simulated panel; SIGTERM
+//! and SIGKILL during a run, then a restart.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::agent::{files_under, final_named, show, Setup, PASSWORD};
+use crate::support::loopfs::LoopDisk;
+use crate::support::mariadb::MariaDb;
+use crate::support::udev::{disks_lock, Events};
+
+struct Daemon {
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Daemon {
+    fn start(setup: &Setup, speed: u32) -> Daemon {
+        let log = setup.dir.path().join(format!(
+            "daemon-{}.log",
+            Instant::now().elapsed().as_nanos()
+        ));
+        let f = std::fs::File::create(&log).expect("log file");
+        let child = setup
+            .cmd()
+            .args(["run", "--sim", "--clock-speed", &speed.to_string()])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(f))
+            .spawn()
+            .expect("start the daemon");
+        let d = Daemon {
+            child: Some(child),
+            log,
+        };
+        let sock = setup.runtime.join("control.sock");
+        wait_until(
+            Duration::from_secs(20),
+            "the control socket",
+            || std::os::unix::net::UnixStream::connect(&sock).is_ok(),
+            &d,
+        );
+        d
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn pid(&self) -> i32 {
+        self.child.as_ref().map(|c| c.id() as i32).unwrap_or(0)
+    }
+
+    fn signal(&mut self, sig: nix::sys::signal::Signal) -> Option<i32> {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid()), sig);
+        let mut c = self.child.take()?;
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            if let Ok(Some(st)) = c.try_wait() {
+                return st.code();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the daemon did not stop within 90 s:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn wait_until(limit: Duration, what: &str, mut f: impl FnMut() -> bool, d: &Daemon) {
+    let deadline = Instant::now() + limit;
+    while !f() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; daemon log:\n{}",
+            d.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn status(setup: &Setup) -> serde_json::Value {
+    let out = setup
+        .cmd()
+        .args(["status", "--json"])
+        .output()
+        .expect("status");
+    assert!(out.status.success(), "{}", show(&out));
+    serde_json::from_slice(&out.stdout).expect("status JSON")
+}
+
+fn our_mounts(setup: &Setup) -> Vec<String> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(&setup.runtime.display().to_string()))
+        .map(String::from)
+        .collect()
+}
+
+fn db_setup(db: &MariaDb, extra: &str) -> Setup {
+    let setup = Setup::for_db(db, PASSWORD);
+    let text = std::fs::read_to_string(&setup.config).expect("config");
+    std::fs::write(&setup.config, format!("{extra}\n{text}")).expect("config");
+    setup
+}
+
+fn data_on(root: &Path) -> Vec<PathBuf> {
+    files_under(root)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".sql.zst"))
+        .collect()
+}
+
+#[test]
+fn scheduled_runs_button_and_long_press_with_real_disks() {
+    let _lock = disks_lock();
+    let db = MariaDb::start();
+    db.seed(0);
+    db.create_backup_user("backup", PASSWORD);
+    // Top-level keys must come before the first table: prepend them.
+    let setup = db_setup(&db, "");
+    let text = std::fs::read_to_string(&setup.config).expect("config");
+    std::fs::write(
+        &setup.config,
+        format!("{text}\n[disks]\nmatch = \"any\"\nlabel_prefix = \"SIMBAK\"\n[panel]\nkind = \"sim\"\n[agent]\nschedule_offset = \"0\"\n"),
+    )
+    .expect("config");
+    let events = Events::start();
+    let hdd = LoopDisk::create("ext4", "HDD-AUTO", 64);
+    let flash = LoopDisk::create("exfat", "SIMBAK01", 64);
+    events.wait_present(&hdd.device, Duration::from_secs(5));
+    events.wait_present(&flash.device, Duration::from_secs(5));
+    let e = setup
+        .cmd()
+        .args(["disk", "enroll", &hdd.device, "--role", "auto"])
+        .output()
+        .expect("enroll");
+    assert!(e.status.success(), "{}", show(&e));
+
+    // One hour of schedule = 10 s.
+    let mut d = Daemon::start(&setup, 360);
+    let sched_ok = |setup: &Setup| {
+        setup
+            .runs()
+            .iter()
+            .filter(|r| r.trigger == "schedule" && r.status == "ok")
+            .count()
+    };
+    wait_until(
+        Duration::from_secs(60),
+        "two scheduled backups",
+        || sched_ok(&setup) >= 2,
+        &d,
+    );
+    let st = status(&setup);
+    let disks = st["daemon"]["disks"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(disks.len(), 2, "{st}");
+    // Scheduled runs write to the auto disk only.
+    let runs = setup.runs();
+    let sched = runs
+        .iter()
+        .find(|r| r.trigger == "schedule" && r.status == "ok")
+        .expect("a run");
+    let cat = simdondar_backup::catalog::Catalog::open(&setup.state).expect("catalog");
+    let copies = cat.copies_of(sched.id).expect("copies");
+    assert_eq!(copies.len(), 1, "{copies:?}");
+    assert_eq!(copies[0].role.as_deref(), Some("auto"));
+
+    // The button: a manual backup onto every attached disk, then the manual disk is ejected.
+    let p = setup.cmd().arg("press").output().expect("press");
+    assert!(p.status.success(), "{}", show(&p));
+    wait_until(
+        Duration::from_secs(60),
+        "the button's backup and the eject",
+        || {
+            let st = status(&setup);
+            st["daemon"]["disks"].as_array().is_some_and(|ds| {
+                ds.iter().any(|x| {
+                    x["phase"] == "safe_to_remove" && x["dev"]["devnode"] == flash.device.as_str()
+                })
+            })
+        },
+        &d,
+    );
+    let button = setup
+        .runs()
+        .into_iter()
+        .find(|r| r.trigger == "button")
+        .expect("button run");
+    assert_eq!(button.status, "ok", "{button:?}");
+    let copies = cat.copies_of(button.id).expect("copies");
+    let mut roles: Vec<_> = copies
+        .iter()
+        .map(|c| c.role.clone().unwrap_or_default())
+        .collect();
+    roles.sort();
+    assert_eq!(
+        roles,
+        ["auto", "manual"],
+        "the button writes to every attached disk"
+    );
+    assert!(
+        !our_mounts(&setup).iter().any(|m| m.contains(&flash.device)),
+        "the manual disk is unmounted before it is called safe to remove"
+    );
+    let st = status(&setup);
+    assert!(st["daemon"]["last_manual_copy"].is_string(), "{st}");
+
+    // A long press with no manual disk mounted has nothing to eject, and says so.
+    let p = setup
+        .cmd()
+        .args(["press", "--long"])
+        .output()
+        .expect("press --long");
+    assert!(p.status.success(), "{}", show(&p));
+
+    // SIGTERM: a clean stop, no mount left behind.
+    assert_eq!(
+        d.signal(nix::sys::signal::Signal::SIGTERM),
+        Some(0),
+        "{}",
+        d.log()
+    );
+    assert!(our_mounts(&setup).is_empty(), "{:?}", our_mounts(&setup));
+    assert!(!setup.runtime.join("control.sock").exists());
+}
+
+#[test]
+fn sigterm_and_sigkill_during_a_run_then_restart() {
+    let _lock = disks_lock();
+    let db = MariaDb::start();
+    db.seed(40);
+    db.create_backup_user("backup", PASSWORD);
+    let setup = db_setup(&db, "");
+    let target = setup.target("hdd");
+    let text = std::fs::read_to_string(&setup.config).expect("config");
+    std::fs::write(
+        &setup.config,
+        format!(
+            "{text}\n[[target]]\npath = \"{}\"\n[panel]\nkind = \"none\"\n",
+            target.display()
+        ),
+    )
+    .expect("config");
+    let partial_growing = |t: &Path| {
+        files_under(t).iter().any(|p| {
+            p.to_string_lossy().ends_with(".partial")
+                && std::fs::metadata(p)
+                    .map(|m| m.len() > (1 << 20))
+                    .unwrap_or(false)
+        })
+    };
+
+    // A first daemon makes a good backup, then is stopped.
+    let mut d = Daemon::start(&setup, 1);
+    wait_until(
+        Duration::from_secs(90),
+        "the first backup",
+        || data_on(&target).len() == 1,
+        &d,
+    );
+    assert_eq!(
+        d.signal(nix::sys::signal::Signal::SIGTERM),
+        Some(0),
+        "{}",
+        d.log()
+    );
+    let earlier = final_named(&target);
+
+    // SIGTERM during a run: the run is stopped cleanly and recorded; nothing incomplete is kept.
+    let mut d = Daemon::start(&setup, 1);
+    let p = setup.cmd().arg("press").output().expect("press");
+    assert!(p.status.success(), "{}", show(&p));
+    wait_until(
+        Duration::from_secs(60),
+        "the run to write",
+        || partial_growing(&target),
+        &d,
+    );
+    let t0 = Instant::now();
+    assert_eq!(
+        d.signal(nix::sys::signal::Signal::SIGTERM),
+        Some(0),
+        "{}",
+        d.log()
+    );
+    assert!(
+        t0.elapsed() < Duration::from_secs(30),
+        "stopped in {:?}",
+        t0.elapsed()
+    );
+    assert_eq!(
+        final_named(&target),
+        earlier,
+        "only the earlier backup carries a final name"
+    );
+    let runs = setup.runs();
+    assert_eq!(runs[0].status, "failed");
+    assert!(
+        runs[0]
+            .reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("shut down"),
+        "{:?}",
+        runs[0].reason
+    );
+
+    // SIGKILL during a run: the restart records the interrupted run and removes the leftovers.
+    let mut d = Daemon::start(&setup, 1);
+    let p = setup.cmd().arg("press").output().expect("press");
+    assert!(p.status.success(), "{}", show(&p));
+    wait_until(
+        Duration::from_secs(60),
+        "the run to write",
+        || partial_growing(&target),
+        &d,
+    );
+    d.signal(nix::sys::signal::Signal::SIGKILL);
+    assert_eq!(setup.runs()[0].status, "running");
+    let mut d = Daemon::start(&setup, 1);
+    let r = setup.runs();
+    let killed = r
+        .iter()
+        .find(|x| x.reason.as_deref().unwrap_or("").contains("interrupted"))
+        .expect("interrupted run recorded");
+    assert_eq!(killed.status, "failed");
+    let p = setup.cmd().arg("press").output().expect("press");
+    assert!(p.status.success(), "{}", show(&p));
+    wait_until(
+        Duration::from_secs(90),
+        "a good backup after the restart",
+        || data_on(&target).len() >= 2,
+        &d,
+    );
+    wait_until(
+        Duration::from_secs(30),
+        "the run to finish",
+        || setup.runs()[0].status != "running",
+        &d,
+    );
+    let leftovers: Vec<_> = files_under(&target)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".partial"))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "the killed run's partial file is removed: {leftovers:?}"
+    );
+    for e in &earlier {
+        assert!(e.exists(), "{} must survive", e.display());
+    }
+    assert_eq!(
+        d.signal(nix::sys::signal::Signal::SIGTERM),
+        Some(0),
+        "{}",
+        d.log()
+    );
+    assert!(our_mounts(&setup).is_empty());
+}
