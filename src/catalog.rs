@@ -67,7 +67,66 @@ pub const MIGRATIONS: &[&str] = &[
         started_at  TEXT,
         pruned_at   TEXT    NOT NULL
     );",
+    // 3: restore tests and the tamper-evident audit log
+    "CREATE TABLE restore_tests (
+        id          INTEGER PRIMARY KEY,
+        tested_at   TEXT    NOT NULL,
+        source      TEXT    NOT NULL,
+        backup      TEXT    NOT NULL,
+        passed      INTEGER NOT NULL,
+        detail      TEXT    NOT NULL
+    );
+    CREATE TABLE audit (
+        id          INTEGER PRIMARY KEY,
+        at          TEXT    NOT NULL,
+        actor       TEXT    NOT NULL,
+        kind        TEXT    NOT NULL,
+        detail      TEXT    NOT NULL,
+        prev_hash   TEXT    NOT NULL,
+        hash        TEXT    NOT NULL
+    );
+    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;",
 ];
+
+/// The hash an audit entry carries: SHA-256 over the previous hash and the entry's fields.
+pub fn audit_hash(prev: &str, id: i64, at: &str, actor: &str, kind: &str, detail: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for part in [prev, &id.to_string(), at, actor, kind, detail] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    crate::backup::writer::hex(&h.finalize())
+}
+
+/// The hash the first audit entry chains to.
+pub const AUDIT_GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// One restore test, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RestoreTestRow {
+    pub tested_at: String,
+    pub source: String,
+    pub backup: String,
+    pub passed: bool,
+    /// JSON with the per-table numbers.
+    pub detail: String,
+}
+
+/// An audit entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditRow {
+    pub id: i64,
+    pub at: String,
+    pub actor: String,
+    pub kind: String,
+    pub detail: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
 
 /// The catalog cannot be opened or written.
 #[derive(Debug)]
@@ -469,6 +528,90 @@ impl Catalog {
             )
             .optional()
             .map_err(|e| self.err(e))
+    }
+
+    /// Read-only access for reports (queries only; writes go through the methods here).
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Records a restore test.
+    pub fn record_restore_test(&self, t: &RestoreTestRow) -> Result<(), CatalogError> {
+        self.conn
+            .execute(
+                "INSERT INTO restore_tests (tested_at, source, backup, passed, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![t.tested_at, t.source, t.backup, t.passed, t.detail],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// The newest restore test.
+    pub fn last_restore_test(&self) -> Result<Option<RestoreTestRow>, CatalogError> {
+        self.conn
+            .query_row(
+                "SELECT tested_at, source, backup, passed, detail FROM restore_tests ORDER BY id DESC LIMIT 1",
+                [],
+                |r| {
+                    Ok(RestoreTestRow {
+                        tested_at: r.get(0)?,
+                        source: r.get(1)?,
+                        backup: r.get(2)?,
+                        passed: r.get(3)?,
+                        detail: r.get(4)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Appends an entry to the audit log, chained to the previous one by its hash.
+    pub fn audit(&self, actor: &str, kind: &str, detail: &str) -> Result<(), CatalogError> {
+        let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
+        let (prev_id, prev): (i64, String) = tx
+            .query_row(
+                "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?
+            .unwrap_or((0, AUDIT_GENESIS.to_string()));
+        let id = prev_id + 1;
+        let hash = audit_hash(&prev, id, &at, actor, kind, detail);
+        tx.execute(
+            "INSERT INTO audit (id, at, actor, kind, detail, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![id, at, actor, kind, detail, prev, hash],
+        )
+        .map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Every audit entry, oldest first.
+    pub fn audit_entries(&self) -> Result<Vec<AuditRow>, CatalogError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT id, at, actor, kind, detail, prev_hash, hash FROM audit ORDER BY id")
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([], |r| {
+                Ok(AuditRow {
+                    id: r.get(0)?,
+                    at: r.get(1)?,
+                    actor: r.get(2)?,
+                    kind: r.get(3)?,
+                    detail: r.get(4)?,
+                    prev_hash: r.get(5)?,
+                    hash: r.get(6)?,
+                })
+            })
+            .map_err(|e| self.err(e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.err(e))?;
+        Ok(rows)
     }
 
     /// Paths removed by retention from `target`, oldest first.
