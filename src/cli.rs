@@ -77,6 +77,22 @@ pub enum Command {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        /// Restore test: load the backup FILE (default: the newest of each database source) into
+        /// a throw-away MariaDB and compare every table's row count with the manifest.
+        #[arg(long, value_name = "FILE", num_args = 0..=1)]
+        restore: Option<Option<PathBuf>>,
+    },
+    /// The SOP's report (Pelaporan): per day, automatic and manual backups, copies, checks, gaps.
+    Report {
+        /// First day (YYYY-MM-DD, local date).
+        #[arg(long)]
+        from: String,
+        /// Last day (YYYY-MM-DD, local date).
+        #[arg(long)]
+        to: String,
+        /// csv or html.
+        #[arg(long, value_enum, default_value = "html")]
+        format: ReportFormat,
     },
     /// Apply retention: remove backups the policy does not keep (never below min_keep).
     Prune {
@@ -97,6 +113,15 @@ pub enum Command {
         /// Write the dump to standard output (required: pipe it into `mariadb`).
         #[arg(long)]
         stdout: bool,
+        /// The age identity (private key) file for an encrypted backup.
+        #[arg(long, value_name = "KEYFILE")]
+        identity: Option<PathBuf>,
+    },
+    /// Create an age key pair for encrypting removable copies: the private key goes to FILE
+    /// (keep it OFF the appliance), the public key is printed for the config.
+    Keygen {
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
     },
     /// What the appliance knows: the last run and the last good backup of each source.
     Status {
@@ -120,6 +145,11 @@ pub enum Command {
     Eject {
         /// Which disk (default: every disk the appliance has mounted).
         disk: Option<String>,
+    },
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
     },
     /// Configuration commands.
     Config {
@@ -146,6 +176,13 @@ pub enum DiskCommand {
     },
 }
 
+/// `--format`
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ReportFormat {
+    Csv,
+    Html,
+}
+
 /// `--role`
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum RoleArg {
@@ -163,9 +200,19 @@ impl From<RoleArg> for Role {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Walk the hash chain; exit 1 naming the first entry that was changed or removed.
+    Verify,
+}
+
+#[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
     /// Read and check the configuration; errors name file, line and column.
-    Check,
+    Check {
+        /// Also connect to each database and check the backup user's grants.
+        #[arg(long)]
+        connect: bool,
+    },
 }
 
 /// A command's failure, with its exit code.
@@ -216,8 +263,23 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
         Command::Press { long } => cmd_press(&cli.config, *long),
         Command::Backup { sources, targets } => cmd_backup(&cli.config, sources, targets),
         Command::List { targets, json } => cmd_list(&cli.config, targets, *json),
-        Command::Restore { file, stdout } => cmd_restore(file, *stdout),
-        Command::Verify { targets, json } => cmd_verify(&cli.config, targets, *json),
+        Command::Restore {
+            file,
+            stdout,
+            identity,
+        } => cmd_restore(file, *stdout, identity.as_deref()),
+        Command::Keygen { out } => cmd_keygen(out),
+        Command::Verify {
+            targets,
+            json: _,
+            restore: Some(file),
+        } => cmd_restore_test(&cli.config, targets, file.as_deref()),
+        Command::Verify {
+            targets,
+            json,
+            restore: None,
+        } => cmd_verify(&cli.config, targets, *json),
+        Command::Report { from, to, format } => cmd_report(&cli.config, from, to, *format),
         Command::Prune {
             targets,
             dry_run,
@@ -225,9 +287,12 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
         } => cmd_prune(&cli.config, targets, *dry_run, *json),
         Command::Status { json } => cmd_status(&cli.config, *json),
         Command::Config {
-            command: ConfigCommand::Check,
-        } => cmd_config_check(&cli.config),
+            command: ConfigCommand::Check { connect },
+        } => cmd_config_check(&cli.config, *connect),
         Command::Disks { json } => cmd_disks(&cli.config, *json),
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => cmd_audit_verify(&cli.config),
         Command::Disk {
             command:
                 DiskCommand::Enroll {
@@ -288,13 +353,8 @@ fn ask_daemon(
 
 fn cmd_run(config_path: &Path, sim: bool, clock_speed: f64) -> Result<(), Failure> {
     let cfg = load(config_path)?;
-    let panel = crate::agent::panel_port::make(&cfg, sim);
-    crate::agent::daemon::run(
-        cfg,
-        crate::agent::daemon::Options { sim, clock_speed },
-        panel,
-    )
-    .map_err(Failure::Failed)
+    crate::agent::daemon::run(cfg, crate::agent::daemon::Options { sim, clock_speed })
+        .map_err(Failure::Failed)
 }
 
 fn cmd_press(config_path: &Path, long: bool) -> Result<(), Failure> {
@@ -598,6 +658,7 @@ fn cmd_verify(config_path: &Path, targets: &[PathBuf], json: bool) -> Result<(),
         for c in &all {
             cat.record_verification(&c.target, &c.path, c.ok, c.problem.as_deref(), &now)
                 .map_err(|e| Failure::Failed(e.to_string()))?;
+            crate::audit::record(cat, &crate::audit::cli_actor(), "verify", c);
         }
     }
     let mut out = std::io::stdout().lock();
@@ -664,6 +725,7 @@ fn cmd_prune(
         for i in all.iter().filter(|i| matches!(i.removed, Some(Ok(())))) {
             cat.record_pruned(&i.target, &i.path, &i.source, &i.started_at, &now)
                 .map_err(|e| Failure::Failed(e.to_string()))?;
+            crate::audit::record(cat, &crate::audit::cli_actor(), "prune", i);
         }
     }
     for i in &all {
@@ -707,7 +769,46 @@ fn cmd_prune(
     }
 }
 
-fn cmd_restore(file: &Path, to_stdout: bool) -> Result<(), Failure> {
+fn cmd_keygen(out: &Path) -> Result<(), Failure> {
+    use age::secrecy::ExposeSecret;
+    use std::os::unix::fs::OpenOptionsExt;
+    let id = age::x25519::Identity::generate();
+    let public = id.to_public().to_string();
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let text = format!(
+        "# created: {now}\n# public key: {public}\n{}\n",
+        id.to_string().expose_secret()
+    );
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(out)
+        .map_err(|e| {
+            Failure::Failed(format!(
+                "cannot create {}: {e} (it must not exist yet; keys are never overwritten)",
+                out.display()
+            ))
+        })?;
+    f.write_all(text.as_bytes())
+        .and_then(|_| f.sync_all())
+        .map_err(|e| Failure::Failed(format!("cannot write {}: {e}", out.display())))?;
+    println!("Private key written to {} (mode 0600).", out.display());
+    println!();
+    println!("Put this line into the [encryption] section of the appliance's config:");
+    println!();
+    println!("    recipients = [\"{public}\"]");
+    println!();
+    eprintln!(
+        "IMPORTANT: move {} OFF the appliance and keep it safe (two copies, e.g. a sealed envelope\n\
+         in the head of unit's safe and IT Support's password manager). Without it, the encrypted\n\
+         copies cannot be restored; with it, anyone can read the donor data.",
+        out.display()
+    );
+    Ok(())
+}
+
+fn cmd_restore(file: &Path, to_stdout: bool, identity: Option<&Path>) -> Result<(), Failure> {
     if !to_stdout {
         return Err(Failure::Usage(format!(
             "restore writes the dump to standard output: add --stdout, e.g. `simdondar-backup restore {} --stdout | mariadb`",
@@ -721,7 +822,8 @@ fn cmd_restore(file: &Path, to_stdout: bool) -> Result<(), Failure> {
         ));
     }
     let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
-    let r = restore::restore(file, &mut out).map_err(|e| Failure::Failed(e.to_string()))?;
+    let r =
+        restore::restore(file, identity, &mut out).map_err(|e| Failure::Failed(e.to_string()))?;
     if !r.manifest_found {
         log::warn!(
             "no manifest next to {}: checked against the .sha256 file only",
@@ -961,6 +1063,14 @@ fn cmd_enroll(
         }
         res?
     };
+    if let Ok(cat) = Catalog::open(&cfg.state_dir) {
+        crate::audit::record(
+            &cat,
+            &crate::audit::cli_actor(),
+            "disk-enroll",
+            &serde_json::json!({ "device": spec.display().to_string(), "marker": m }),
+        );
+    }
     println!(
         "enrolled as {} (label \"{}\", id {}): backups will be written to this disk",
         m.role.as_str(),
@@ -1031,7 +1141,16 @@ fn cmd_eject(config_path: &Path, which: Option<&str>) -> Result<(), Failure> {
                 )
             })
             .unwrap_or_else(|| point.display().to_string());
-        match disks.eject(&point, dev.as_ref(), true) {
+        let res = disks.eject(&point, dev.as_ref(), true);
+        if let Ok(cat) = Catalog::open(&cfg.state_dir) {
+            crate::audit::record(
+                &cat,
+                &crate::audit::cli_actor(),
+                "disk-eject",
+                &serde_json::json!({ "disk": name, "ok": res.is_ok(), "error": res.as_ref().err() }),
+            );
+        }
+        match res {
             Ok(e) => {
                 println!(
                     "SAFE TO REMOVE  {name}{}{}",
@@ -1053,8 +1172,138 @@ fn cmd_eject(config_path: &Path, which: Option<&str>) -> Result<(), Failure> {
     }
 }
 
-fn cmd_config_check(config_path: &Path) -> Result<(), Failure> {
+fn cmd_audit_verify(config_path: &Path) -> Result<(), Failure> {
     let cfg = load(config_path)?;
+    let cat = Catalog::open(&cfg.state_dir).map_err(|e| Failure::Failed(e.to_string()))?;
+    let rows = cat
+        .audit_entries()
+        .map_err(|e| Failure::Failed(e.to_string()))?;
+    match crate::audit::verify_chain(&rows) {
+        Ok(n) => {
+            println!(
+                "audit log intact: {n} entries, the last one {}",
+                rows.last().map(|r| r.at.as_str()).unwrap_or("-")
+            );
+            Ok(())
+        }
+        Err(b) => Err(Failure::Failed(format!(
+            "the audit log was tampered with: {b}; keep this catalog as evidence and report it"
+        ))),
+    }
+}
+
+fn cmd_report(
+    config_path: &Path,
+    from: &str,
+    to: &str,
+    format: ReportFormat,
+) -> Result<(), Failure> {
+    let cfg = load(config_path)?;
+    let parse = |s: &str, what: &str| {
+        chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .map_err(|_| Failure::Usage(format!("--{what} {s}: write the date as YYYY-MM-DD")))
+    };
+    let (from, to) = (parse(from, "from")?, parse(to, "to")?);
+    let cat = Catalog::open(&cfg.state_dir).map_err(|e| Failure::Failed(e.to_string()))?;
+    let r = crate::report::sop_report(&cat, &cfg, from, to).map_err(|e| match e {
+        crate::report::ReportError::Period { .. } | crate::report::ReportError::TooLong { .. } => {
+            Failure::Usage(e.to_string())
+        }
+        e => Failure::Failed(e.to_string()),
+    })?;
+    let text = match format {
+        ReportFormat::Csv => r.to_csv(),
+        ReportFormat::Html => r.to_html(),
+    };
+    std::io::stdout()
+        .lock()
+        .write_all(text.as_bytes())
+        .map_err(|e| Failure::Failed(format!("cannot write the report: {e}")))
+}
+
+fn cmd_restore_test(
+    config_path: &Path,
+    targets: &[PathBuf],
+    file: Option<&Path>,
+) -> Result<(), Failure> {
+    let cfg = load(config_path)?;
+    let cat = Catalog::open(&cfg.state_dir).map_err(|e| Failure::Failed(e.to_string()))?;
+    let backups: Vec<PathBuf> = match file {
+        Some(f) => vec![f.to_path_buf()],
+        None => {
+            let mut roots = target_roots(Some(&cfg), targets).unwrap_or_default();
+            if targets.is_empty()
+                && crate::disks::device::udev_running()
+                && daemon_socket(&cfg).is_none()
+            {
+                let (attached, _) = Disks::new(&cfg).attach_all();
+                roots.extend(attached.iter().map(|a| a.target.root.clone()));
+                let found = crate::backup::restore_test::newest_backups(&roots);
+                let disks = Disks::new(&cfg);
+                let out =
+                    run_restore_tests(&cfg, &cat, found.into_iter().map(|(_, p)| p).collect());
+                for a in attached.iter().filter(|a| a.mounted_here) {
+                    let _ = disks.eject(&a.target.root, None, false);
+                }
+                return out;
+            }
+            crate::backup::restore_test::newest_backups(&roots)
+                .into_iter()
+                .map(|(_, p)| p)
+                .collect()
+        }
+    };
+    run_restore_tests(&cfg, &cat, backups)
+}
+
+fn run_restore_tests(cfg: &Config, cat: &Catalog, backups: Vec<PathBuf>) -> Result<(), Failure> {
+    if backups.is_empty() {
+        return Err(Failure::Failed(
+            "no unencrypted database backup found to test: take a backup first, or give the file"
+                .into(),
+        ));
+    }
+    let work = cfg.state_dir.join("restore-test");
+    let mut failed = Vec::new();
+    for b in backups {
+        match crate::backup::restore_test::restore_test(&b, &work) {
+            Ok(r) => {
+                println!("{}", r.summary());
+                let row = r.to_row_in(&cfg.timezone);
+                cat.record_restore_test(&row)
+                    .map_err(|e| Failure::Failed(e.to_string()))?;
+                crate::audit::record(cat, &crate::audit::cli_actor(), "restore-test", &row);
+                if !r.passed {
+                    failed.push(format!("restore test of {} FAILED", b.display()));
+                }
+            }
+            Err(e) => failed.push(format!(
+                "restore test of {} could not run: {e}",
+                b.display()
+            )),
+        }
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::Failed(failed.join("\n")))
+    }
+}
+
+fn cmd_config_check(config_path: &Path, connect: bool) -> Result<(), Failure> {
+    let cfg = load(config_path)?;
+    if connect {
+        let mut problems = Vec::new();
+        for s in &cfg.sources {
+            match crate::backup::source::check_connection(s, &cfg.runtime_dir) {
+                Ok(msg) => println!("{}: {msg}", s.name),
+                Err(e) => problems.push(format!("{}: {e}", s.name)),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(Failure::Failed(problems.join("\n")));
+        }
+    }
     println!(
         "{}: OK — {} source(s), {} static target(s), time zone {}, state in {}",
         cfg.path.display(),

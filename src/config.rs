@@ -178,6 +178,8 @@ pub struct TargetConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScheduleConfig {
     pub manual_reminder: Duration,
+    /// How often the daemon restores the newest backups into a throw-away MariaDB (0: never).
+    pub restore_test: Option<Duration>,
 }
 
 /// `[disks]`: which block devices are candidates.
@@ -517,6 +519,7 @@ struct RawSource {
 #[serde(deny_unknown_fields)]
 struct RawSchedule {
     manual_reminder: Option<Spanned<String>>,
+    restore_test: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -746,7 +749,16 @@ impl Checker<'_> {
             state_dir,
             runtime_dir,
             sources,
-            schedule: ScheduleConfig { manual_reminder },
+            schedule: ScheduleConfig {
+                manual_reminder,
+                restore_test: match &raw.schedule.restore_test {
+                    None => Some(Duration::from_secs(7 * 86_400)),
+                    Some(v) if matches!(v.get_ref().trim(), "0" | "never" | "off") => None,
+                    Some(v) => {
+                        Some(parse_duration(v.get_ref()).map_err(|m| self.err(v.span(), m))?)
+                    }
+                },
+            },
             targets,
             disks: DisksConfig {
                 match_: raw.disks.match_.unwrap_or(DiskMatch::Usb),

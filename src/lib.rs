@@ -4,6 +4,7 @@ units. It dumps the SIMDONDAR database, compresses, checksums and verifies each 
 to every target in folders by date, and records what happened in a catalog.
 
 Module map (DESIGN.md §2):
+- [`audit`]: the hash-chained audit log and its check.
 - [`cli`]: command-line definitions and the commands.
 - [`config`]: the TOML configuration with located errors.
 - [`backup`]: one run — sources, the streaming pipeline, target writers, layout, manifest, restore.
@@ -15,6 +16,7 @@ Module map (DESIGN.md §2):
 */
 
 pub mod agent;
+pub mod audit;
 pub mod backup;
 pub mod catalog;
 pub mod cli;
@@ -22,5 +24,6 @@ pub mod clock;
 pub mod config;
 pub mod disks;
 pub mod panel;
+pub mod report;
 pub mod safe_fs;
 pub mod testdb;

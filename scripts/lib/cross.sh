@@ -22,7 +22,6 @@ cross_provision() {
   if ! dpkg --print-foreign-architectures | grep -qx arm64; then
     echo "==> dpkg --add-architecture arm64"
     dpkg --add-architecture arm64
-    CROSS_APT_UPDATED=""
   fi
   local missing=() p
   for p in "${CROSS_PACKAGES[@]}"; do

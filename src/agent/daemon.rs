@@ -79,10 +79,8 @@ struct Job {
 pub trait PanelPort {
     /// Redraw from the state (called after every event; only changes are flushed).
     fn show(&mut self, state: &State);
-    /// Warnings about missing hardware, for `status`.
-    fn warnings(&self) -> Vec<String> {
-        Vec::new()
-    }
+    /// A button press or other user action: wake a dimmed display.
+    fn wake(&mut self) {}
 }
 
 /// No panel at all (`[panel] kind = "none"`).
@@ -104,6 +102,7 @@ struct Daemon {
     sd: Notifier,
     exit: bool,
     panel: Box<dyn PanelPort>,
+    catalog: Catalog,
 }
 
 fn parse_time(s: &str) -> Option<DateTime<Utc>> {
@@ -125,6 +124,11 @@ fn history(cfg: &Config, catalog: &Catalog) -> History {
             }
         }
     }
+    h.last_restore_test = catalog
+        .last_restore_test()
+        .ok()
+        .flatten()
+        .and_then(|t| Some((parse_time(&t.tested_at)?, t.passed)));
     h.last_manual_copy = catalog
         .last_manual_copy()
         .ok()
@@ -134,7 +138,7 @@ fn history(cfg: &Config, catalog: &Catalog) -> History {
 }
 
 /// Runs the daemon until SIGTERM/SIGINT.
-pub fn run(cfg: Config, opts: Options, panel: Box<dyn PanelPort>) -> Result<(), String> {
+pub fn run(cfg: Config, opts: Options) -> Result<(), String> {
     let cfg = Arc::new(cfg);
     let catalog = Catalog::open(&cfg.state_dir).map_err(|e| e.to_string())?;
     std::fs::create_dir_all(&cfg.runtime_dir)
@@ -143,7 +147,7 @@ pub fn run(cfg: Config, opts: Options, panel: Box<dyn PanelPort>) -> Result<(), 
     cleanup_mounts(&cfg);
     run::recover_interrupted(&cfg, &catalog);
     let hist = history(&cfg, &catalog);
-    drop(catalog);
+    audit_start(&cfg, &catalog);
 
     let (tx, rx) = channel::<Input>();
     let (ctx, crx) = channel::<Incoming>();
@@ -190,8 +194,11 @@ pub fn run(cfg: Config, opts: Options, panel: Box<dyn PanelPort>) -> Result<(), 
         None
     };
 
+    let (panel, panel_problems) = super::panel_port::make(&cfg, opts.sim, tx.clone());
+    let mut state = State::new(&cfg, &hist, cfg.agent.schedule_offset);
+    state.panel_problems = panel_problems;
     let mut d = Daemon {
-        state: State::new(&cfg, &hist, cfg.agent.schedule_offset),
+        state,
         cfg: cfg.clone(),
         tx,
         rx,
@@ -210,6 +217,7 @@ pub fn run(cfg: Config, opts: Options, panel: Box<dyn PanelPort>) -> Result<(), 
         sd: Notifier::from_env(),
         exit: false,
         panel,
+        catalog,
     };
     log::info!(
         "simdondar-backup {} running: {} source(s), control socket {}",
@@ -223,6 +231,42 @@ pub fn run(cfg: Config, opts: Options, panel: Box<dyn PanelPort>) -> Result<(), 
     d.shutdown();
     drop(watcher);
     Ok(())
+}
+
+/// Records the start, and a configuration change since the last start (by the file's SHA-256).
+fn audit_start(cfg: &Config, catalog: &Catalog) {
+    use sha2::{Digest, Sha256};
+    let sha = std::fs::read(&cfg.path)
+        .map(|b| crate::backup::writer::hex(&Sha256::digest(&b)))
+        .unwrap_or_default();
+    let last = catalog.audit_entries().ok().and_then(|rows| {
+        rows.into_iter()
+            .rev()
+            .find(|r| r.kind == "agent-start")
+            .and_then(|r| {
+                serde_json::from_str::<serde_json::Value>(&r.detail)
+                    .ok()
+                    .and_then(|v| v["config_sha256"].as_str().map(String::from))
+            })
+    });
+    if last.as_deref().is_some_and(|l| l != sha) {
+        crate::audit::record(
+            catalog,
+            "daemon",
+            "config-change",
+            &serde_json::json!({ "file": cfg.path.display().to_string(), "from": last, "to": sha }),
+        );
+    }
+    crate::audit::record(
+        catalog,
+        "daemon",
+        "agent-start",
+        &serde_json::json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "config": cfg.path.display().to_string(),
+            "config_sha256": sha,
+        }),
+    );
 }
 
 fn cleanup_mounts(cfg: &Config) {
@@ -262,7 +306,12 @@ impl Daemon {
                     let id = self.next_reply;
                     self.next_reply += 1;
                     self.replies.insert(id, inc.reply);
-                    log::info!("control request from uid {}", inc.uid);
+                    crate::audit::record(
+                        &self.catalog,
+                        &format!("uid:{}", inc.uid),
+                        "control",
+                        &inc.request,
+                    );
                     self.dispatch(Event::Request {
                         request: inc.request,
                         reply: id,
@@ -281,6 +330,37 @@ impl Daemon {
     }
 
     fn dispatch(&mut self, e: Event) {
+        match &e {
+            Event::Button(p) => {
+                self.panel.wake();
+                crate::audit::record(&self.catalog, "button", "button", p)
+            }
+            Event::Request {
+                request: Request::Press { long },
+                ..
+            } => {
+                self.panel.wake();
+                crate::audit::record(
+                    &self.catalog,
+                    "control",
+                    "button",
+                    &serde_json::json!({ "simulated": true, "long": long }),
+                )
+            }
+            Event::Ejected { devnode, result } => crate::audit::record(
+                &self.catalog,
+                "daemon",
+                "disk-eject",
+                &serde_json::json!({ "device": devnode.display().to_string(), "ok": result.is_ok(), "error": result.as_ref().err() }),
+            ),
+            Event::DiskChecked(v) if v.role.is_some() => crate::audit::record(
+                &self.catalog,
+                "daemon",
+                "disk-attach",
+                &serde_json::json!({ "device": v.devnode.display().to_string(), "label": v.label, "role": v.role, "id": v.id }),
+            ),
+            _ => {}
+        }
         for a in step(&mut self.state, e) {
             self.execute(a);
         }
@@ -340,6 +420,14 @@ impl Daemon {
                         };
                         Daemon::send(&tx, Event::Ejected { devnode, result });
                     }
+                });
+            }
+            Action::RestoreTest { roots } => {
+                let cfg = self.cfg.clone();
+                let tx = self.tx.clone();
+                std::thread::spawn(move || {
+                    let (passed, summary) = run_restore_tests(&cfg, &roots);
+                    Daemon::send(&tx, Event::RestoreTestFinished { passed, summary });
                 });
             }
             Action::CleanStale => {
@@ -413,6 +501,12 @@ impl Daemon {
         }
         cleanup_mounts(&self.cfg);
         let _ = std::fs::remove_file(control::socket_path(&self.cfg.runtime_dir));
+        crate::audit::record(
+            &self.catalog,
+            "daemon",
+            "agent-stop",
+            &serde_json::json!({}),
+        );
         log::info!("stopped");
     }
 }
@@ -496,6 +590,49 @@ fn run_job(
         }
     }
     out
+}
+
+/// The scheduled restore test: the newest unencrypted backup of each database source on the
+/// automatic targets, each loaded into a throw-away MariaDB; recorded in the catalog.
+fn run_restore_tests(cfg: &Config, roots: &[PathBuf]) -> (bool, String) {
+    use crate::backup::restore_test;
+    let found = restore_test::newest_backups(roots);
+    if found.is_empty() {
+        return (
+            false,
+            "no unencrypted database backup on the automatic disks to test".into(),
+        );
+    }
+    let catalog = Catalog::open(&cfg.state_dir).ok();
+    let work = cfg.state_dir.join("restore-test");
+    let mut passed = true;
+    let mut lines = Vec::new();
+    for (source, file) in found {
+        match restore_test::restore_test(&file, &work) {
+            Ok(r) => {
+                passed &= r.passed;
+                lines.push(r.summary());
+                if let Some(c) = &catalog {
+                    let row = r.to_row_in(&cfg.timezone);
+                    if let Err(e) = c.record_restore_test(&row) {
+                        log::error!("{e}");
+                    }
+                    crate::audit::record(c, "daemon:schedule", "restore-test", &row);
+                }
+            }
+            Err(e) => {
+                passed = false;
+                lines.push(format!("{source}: the restore test could not run: {e}"));
+            }
+        }
+    }
+    let summary = lines.join("; ");
+    if passed {
+        log::info!("restore test passed: {summary}");
+    } else {
+        log::error!("restore test FAILED: {summary}");
+    }
+    (passed, summary)
 }
 
 fn failed(name: &str, reason: String) -> SourceResult {

@@ -158,6 +158,11 @@ pub enum Event {
         request: Request,
         reply: ReplyId,
     },
+    /// The restore test ended.
+    RestoreTestFinished {
+        passed: bool,
+        summary: String,
+    },
     /// SIGTERM or SIGINT.
     Stop,
 }
@@ -192,6 +197,10 @@ pub enum Action {
     },
     /// Remove mounts whose device is gone.
     CleanStale,
+    /// Restore the newest backups into a throw-away MariaDB and compare row counts.
+    RestoreTest {
+        roots: Vec<PathBuf>,
+    },
     /// Stop the running job (the agent is stopping).
     CancelJob,
     Reply {
@@ -280,6 +289,18 @@ pub struct State {
     pub notified_failing: bool,
     /// Disks to eject when the running job ends (the button's promise).
     pub eject_after_job: bool,
+    /// Front-panel parts that could not be started (shown in `status`, amber LED).
+    pub panel_problems: Vec<String>,
+    /// The newest restore test: when, and whether it passed.
+    pub last_restore_test: Option<(DateTime<Utc>, bool)>,
+    /// What the newest restore test found, when it failed.
+    pub restore_test_problem: Option<String>,
+    /// How often to run the restore test (`None`: never).
+    pub restore_test_every: Option<Duration>,
+    /// When the next restore test is due.
+    pub restore_test_due: Option<Mono>,
+    /// A restore test is running.
+    pub restore_testing: bool,
 }
 
 /// The job being run.
@@ -291,6 +312,8 @@ pub struct RunningJob {
     pub started: Mono,
     pub progress: Option<Progress>,
     pub eject_manual_after: bool,
+    /// What is being written (disk labels or folder names), for the panel.
+    pub target_labels: Vec<String>,
     #[serde(skip)]
     pub reply: Option<ReplyId>,
 }
@@ -318,6 +341,8 @@ pub struct History {
     pub last_ok: BTreeMap<String, DateTime<Utc>>,
     /// The newest verified manual-role copy.
     pub last_manual_copy: Option<DateTime<Utc>>,
+    /// The newest restore test.
+    pub last_restore_test: Option<(DateTime<Utc>, bool)>,
 }
 
 /// The offset of scheduled runs after the slot boundary (e.g. 2 minutes past the hour).
@@ -368,6 +393,12 @@ impl State {
             stopping: false,
             notified_failing: false,
             eject_after_job: false,
+            panel_problems: Vec::new(),
+            last_restore_test: history.last_restore_test,
+            restore_test_problem: None,
+            restore_test_every: cfg.schedule.restore_test,
+            restore_test_due: None,
+            restore_testing: false,
         }
     }
 
@@ -397,6 +428,24 @@ impl State {
             }
         }
         v
+    }
+
+    /// A name for a target: the disk's label, or the folder's name.
+    pub fn target_label(&self, root: &std::path::Path) -> String {
+        self.disks
+            .values()
+            .find_map(|d| {
+                d.view
+                    .as_ref()
+                    .filter(|v| v.mounted_at.as_deref() == Some(root))
+                    .map(|v| v.label.clone())
+            })
+            .filter(|l| !l.is_empty())
+            .unwrap_or_else(|| {
+                root.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| root.display().to_string())
+            })
     }
 
     /// Mounted manual-role disks.

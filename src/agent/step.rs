@@ -24,6 +24,7 @@ pub enum Failure {
     NoBackupDisk,
     DatabaseUnreachable,
     NoAutoBackupFor2Intervals { source: String },
+    RestoreTestFailed { summary: String },
 }
 
 /// A reason for the amber LED.
@@ -34,6 +35,7 @@ pub enum Attention {
     DiskNearlyFull { label: String },
     ClockNotSynced,
     NoEncryptionKey,
+    HardwareMissing { part: String },
 }
 
 /// What is wrong now.
@@ -82,6 +84,10 @@ pub fn health(s: &State) -> Health {
     if s.started && s.targets(&[Role::Auto]).is_empty() {
         h.failures.push(Failure::NoBackupDisk);
     }
+    if let (Some((_, false)), Some(p)) = (&s.last_restore_test, &s.restore_test_problem) {
+        h.failures
+            .push(Failure::RestoreTestFailed { summary: p.clone() });
+    }
     let overdue = match s.last_manual_copy {
         None => true,
         Some(t) => (s.wall - t)
@@ -110,6 +116,10 @@ pub fn health(s: &State) -> Health {
     if s.encryption_missing {
         h.attention.push(Attention::NoEncryptionKey);
     }
+    for p in &s.panel_problems {
+        h.attention
+            .push(Attention::HardwareMissing { part: p.clone() });
+    }
     h
 }
 
@@ -127,6 +137,9 @@ impl std::fmt::Display for Failure {
                     "no automatic backup of {source} succeeded for two intervals"
                 )
             }
+            Failure::RestoreTestFailed { summary } => {
+                write!(f, "the restore test failed: {summary}")
+            }
         }
     }
 }
@@ -143,6 +156,7 @@ impl std::fmt::Display for Attention {
             Attention::DiskNearlyFull { label } => write!(f, "disk {label} is nearly full"),
             Attention::ClockNotSynced => write!(f, "the clock is not synchronised"),
             Attention::NoEncryptionKey => write!(f, "no encryption key for removable copies"),
+            Attention::HardwareMissing { part } => write!(f, "front panel: {part}"),
         }
     }
 }
@@ -227,11 +241,13 @@ fn start_next(s: &mut State, out: &mut Vec<Action>) {
                 started: s.now,
                 progress: None,
                 eject_manual_after: false,
+                target_labels: Vec::new(),
                 reply: q.reply,
             });
             finish_job(s, id, results, out);
             continue;
         }
+        let target_labels = targets.iter().map(|t| s.target_label(&t.root)).collect();
         s.running = Some(RunningJob {
             id,
             sources: q.sources.clone(),
@@ -239,6 +255,7 @@ fn start_next(s: &mut State, out: &mut Vec<Action>) {
             started: s.now,
             progress: None,
             eject_manual_after: q.eject_manual_after,
+            target_labels,
             reply: q.reply,
         });
         out.push(Action::StartJob(JobSpec {
@@ -418,6 +435,28 @@ fn on_tick(s: &mut State, mono: Mono, wall: DateTime<Utc>, synced: bool, out: &m
                 src.due = Some(mono + ms(d));
             }
         }
+    }
+    if s.restore_test_due.is_none() {
+        if let Some(every) = s.restore_test_every {
+            // Not at once after a start: the first backup comes first.
+            let age = s
+                .last_restore_test
+                .map(|(t, _)| (wall - t).num_milliseconds().max(0));
+            let wait = match age {
+                Some(a) if a < ms(every) => ms(every) - a,
+                _ => 10 * 60_000,
+            };
+            s.restore_test_due = Some(mono + wait);
+        }
+    }
+    if !s.stopping && !s.restore_testing && s.restore_test_due.is_some_and(|d| d <= mono) {
+        s.restore_testing = true;
+        let roots = s
+            .targets(&[Role::Auto])
+            .into_iter()
+            .map(|t| t.root)
+            .collect();
+        out.push(Action::RestoreTest { roots });
     }
     if s.overlay.as_ref().is_some_and(|(_, until)| *until <= mono) {
         s.overlay = None;
@@ -713,6 +752,12 @@ pub fn step(s: &mut State, event: Event) -> Vec<Action> {
             start_next(s, &mut out);
         }
         Event::Ejected { devnode, result } => on_ejected(s, devnode, result, &mut out),
+        Event::RestoreTestFinished { passed, summary } => {
+            s.restore_testing = false;
+            s.last_restore_test = Some((s.wall, passed));
+            s.restore_test_problem = (!passed).then_some(summary);
+            s.restore_test_due = s.restore_test_every.map(|e| s.now + ms(e));
+        }
         Event::Request { request, reply } => on_request(s, request, reply, &mut out),
         Event::Stop => {
             s.stopping = true;

@@ -40,6 +40,9 @@ pub struct Manifest {
     #[serde(default)]
     pub compression_level: Option<i32>,
     pub encrypted: bool,
+    /// The age public keys the data is encrypted to (empty when in clear).
+    #[serde(default)]
+    pub recipients: Vec<String>,
     /// Bytes the source produced.
     pub bytes_raw: u64,
     /// Bytes stored (all parts).
@@ -150,6 +153,7 @@ mod tests {
             compression: "zstd".into(),
             compression_level: Some(3),
             encrypted: false,
+            recipients: vec![],
             bytes_raw: 10,
             bytes_stored: 5,
             sha256: "0".repeat(64),

@@ -22,14 +22,23 @@ pub const CHUNK: usize = 1024 * 1024;
 /// Bytes of the raw stream's end kept for the trailer check.
 const TAIL: usize = 4096;
 
+/// One stored stream (clear or encrypted): its size and SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    pub bytes: u64,
+    pub sha256: String,
+}
+
 /// What the stream amounted to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Streamed {
     pub bytes_raw: u64,
-    pub bytes_stored: u64,
-    pub sha256: String,
     /// The last bytes of the raw stream.
     pub tail: Vec<u8>,
+    /// The compressed stream, for targets written in clear (`None`: none, or all failed).
+    pub clear: Option<Stored>,
+    /// The compressed then age-encrypted stream, for targets that require encryption.
+    pub encrypted: Option<Stored>,
 }
 
 /// Why the stream stopped early.
@@ -43,7 +52,12 @@ pub enum StreamError {
     Compress(io::Error),
     /// The agent is stopping.
     Cancelled,
+    /// The age encryptor could not be set up.
+    Encrypt(String),
 }
+
+/// Sees every raw block read from the source (the row counter).
+pub type RawObserver<'a> = dyn FnMut(&[u8]) + 'a;
 
 /// How the caller follows and stops a run.
 #[derive(Default, Clone, Copy)]
@@ -67,6 +81,7 @@ impl std::fmt::Display for StreamError {
             StreamError::Read(e) => write!(f, "reading the backup stream failed: {e}"),
             StreamError::AllTargetsFailed => write!(f, "every target failed"),
             StreamError::Compress(e) => write!(f, "compression failed: {e}"),
+            StreamError::Encrypt(e) => write!(f, "encryption failed: {e}"),
             StreamError::Cancelled => write!(
                 f,
                 "stopped: the agent was shut down during the run; nothing was kept"
@@ -89,11 +104,28 @@ pub fn zstd_workers(c: &CompressionConfig) -> u32 {
     cores.saturating_sub(1).clamp(1, 4)
 }
 
-/// Hashes the stored stream and hands it to every live target.
+/// Hashes one stored stream and hands it to every live target of its group.
 struct FanOut {
-    senders: Vec<Option<SyncSender<Msg>>>,
+    senders: Vec<SyncSender<Msg>>,
     hasher: Sha256,
     stored: u64,
+}
+
+impl FanOut {
+    fn new(senders: Vec<SyncSender<Msg>>) -> FanOut {
+        FanOut {
+            senders,
+            hasher: Sha256::new(),
+            stored: 0,
+        }
+    }
+
+    fn into_stored(self) -> Stored {
+        Stored {
+            bytes: self.stored,
+            sha256: hex(&self.hasher.finalize()),
+        }
+    }
 }
 
 impl Write for FanOut {
@@ -101,15 +133,42 @@ impl Write for FanOut {
         self.hasher.update(buf);
         self.stored += buf.len() as u64;
         let chunk: Arc<[u8]> = Arc::from(buf);
-        for slot in self.senders.iter_mut() {
-            if let Some(tx) = slot {
-                if tx.send(Msg::Data(chunk.clone())).is_err() {
-                    // The writer ended (its target failed); its verdict comes from its thread.
-                    *slot = None;
-                }
+        // A writer whose target failed has ended; its verdict comes from its thread.
+        self.senders
+            .retain(|tx| tx.send(Msg::Data(chunk.clone())).is_ok());
+        if self.senders.is_empty() {
+            return Err(io::Error::other("every target of this group failed"));
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+type EncWriter = age::stream::StreamWriter<BufWriter<FanOut>>;
+
+/// The compressed stream, to the clear group and through age to the encrypted group. A group
+/// whose targets all failed is dropped; the stream goes on while any group lives.
+struct Tee {
+    clear: Option<BufWriter<FanOut>>,
+    enc: Option<EncWriter>,
+}
+
+impl Write for Tee {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if let Some(c) = self.clear.as_mut() {
+            if c.write_all(buf).is_err() {
+                self.clear = None;
             }
         }
-        if self.senders.iter().all(Option::is_none) {
+        if let Some(e) = self.enc.as_mut() {
+            if e.write_all(buf).is_err() {
+                self.enc = None;
+            }
+        }
+        if self.clear.is_none() && self.enc.is_none() {
             return Err(io::Error::other("every target failed"));
         }
         Ok(buf.len())
@@ -120,22 +179,43 @@ impl Write for FanOut {
     }
 }
 
-/// Streams the source into the writers. On return the writers' senders are back in their
-/// handles (or gone, for targets that failed), ready for `Commit` or `Abort`.
+/// Streams the source into the writers: writers whose `encrypted` is set get the age-encrypted
+/// stream (to `recipients`), the others the compressed stream; `observer` sees every raw block
+/// (the row counter). The caller then sends each writer `Commit` or `Abort`.
 pub fn stream(
     source: &mut Running,
-    writers: &mut [WriterHandle],
+    writers: &[WriterHandle],
     compression: &CompressionConfig,
+    recipients: &[age::x25519::Recipient],
+    mut observer: Option<&mut RawObserver<'_>>,
     hooks: &Hooks<'_>,
 ) -> Result<Streamed, StreamError> {
-    let fan = FanOut {
-        senders: writers.iter_mut().map(|w| w.tx.take()).collect(),
-        hasher: Sha256::new(),
-        stored: 0,
+    let senders = |enc: bool| -> Vec<SyncSender<Msg>> {
+        writers
+            .iter()
+            .filter(|w| w.encrypted == enc)
+            .filter_map(|w| w.tx.clone())
+            .collect()
     };
-    let buffered = BufWriter::with_capacity(CHUNK, fan);
-    let mut enc = zstd::stream::write::Encoder::new(buffered, compression.level)
-        .map_err(StreamError::Compress)?;
+    let clear_senders = senders(false);
+    let enc_senders = senders(true);
+    let clear = (!clear_senders.is_empty())
+        .then(|| BufWriter::with_capacity(CHUNK, FanOut::new(clear_senders)));
+    let enc = if enc_senders.is_empty() || recipients.is_empty() {
+        None
+    } else {
+        let encryptor =
+            age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
+                .map_err(|e| StreamError::Encrypt(e.to_string()))?;
+        Some(
+            encryptor
+                .wrap_output(BufWriter::with_capacity(CHUNK, FanOut::new(enc_senders)))
+                .map_err(|e| StreamError::Encrypt(e.to_string()))?,
+        )
+    };
+    let tee = Tee { clear, enc };
+    let mut enc =
+        zstd::stream::write::Encoder::new(tee, compression.level).map_err(StreamError::Compress)?;
     let workers = zstd_workers(compression);
     if workers > 0 {
         // Falls back to single-threaded compression when libzstd lacks threads.
@@ -163,61 +243,46 @@ pub fn stream(
         if let Some(p) = hooks.progress {
             p(raw);
         }
+        if let Some(o) = observer.as_mut() {
+            o(&buf[..n]);
+        }
         tail.extend_from_slice(&buf[..n]);
         if tail.len() > TAIL {
             tail.drain(..tail.len() - TAIL);
         }
         if let Err(e) = enc.write_all(&buf[..n]) {
-            break Err(classify_write_error(&enc, e));
-        }
-    };
-    if let Err(e) = result {
-        give_back(writers, enc.get_mut().get_mut());
-        return Err(e);
-    }
-    let buffered = match enc.finish() {
-        Ok(b) => b,
-        Err(e) => return Err(StreamError::Compress(e)),
-    };
-    let mut fan = match buffered.into_inner() {
-        Ok(f) => f,
-        Err(e) => {
-            let (err, mut buffered) = e.into_parts();
-            let fan = buffered.get_mut();
-            let all_failed = fan.senders.iter().all(Option::is_none);
-            give_back(writers, fan);
-            return Err(if all_failed {
+            let t = enc.get_ref();
+            break Err(if t.clear.is_none() && t.enc.is_none() {
                 StreamError::AllTargetsFailed
             } else {
-                StreamError::Compress(err)
+                StreamError::Compress(e)
             });
         }
     };
-    give_back(writers, &mut fan);
-    if fan.senders.iter().all(Option::is_none) && writers.iter().all(|w| w.tx.is_none()) {
+    result?;
+    let tee = enc.finish().map_err(|e| {
+        if e.kind() == io::ErrorKind::Other && e.to_string().contains("every target failed") {
+            StreamError::AllTargetsFailed
+        } else {
+            StreamError::Compress(e)
+        }
+    })?;
+    let clear = tee
+        .clear
+        .and_then(|b| b.into_inner().ok())
+        .map(FanOut::into_stored);
+    let encrypted = tee
+        .enc
+        .and_then(|w| w.finish().ok())
+        .and_then(|b| b.into_inner().ok())
+        .map(FanOut::into_stored);
+    if clear.is_none() && encrypted.is_none() {
         return Err(StreamError::AllTargetsFailed);
     }
     Ok(Streamed {
         bytes_raw: raw,
-        bytes_stored: fan.stored,
-        sha256: hex(&fan.hasher.clone().finalize()),
         tail,
+        clear,
+        encrypted,
     })
-}
-
-fn classify_write_error(
-    enc: &zstd::stream::write::Encoder<'_, BufWriter<FanOut>>,
-    e: io::Error,
-) -> StreamError {
-    if enc.get_ref().get_ref().senders.iter().all(Option::is_none) {
-        StreamError::AllTargetsFailed
-    } else {
-        StreamError::Compress(e)
-    }
-}
-
-fn give_back(writers: &mut [WriterHandle], fan: &mut FanOut) {
-    for (w, s) in writers.iter_mut().zip(fan.senders.iter_mut()) {
-        w.tx = s.take();
-    }
 }

@@ -34,6 +34,10 @@ pub enum RestoreError {
     },
     /// The backup is encrypted and no identity was given.
     Encrypted { path: PathBuf },
+    /// The identity file cannot be used.
+    Identity { path: PathBuf, detail: String },
+    /// age could not decrypt the data (wrong key, or damaged).
+    Decrypt { detail: String },
     /// zstd could not decode the data.
     Decompress { detail: String },
     /// The decompressed size differs from the manifest's.
@@ -61,6 +65,15 @@ impl fmt::Display for RestoreError {
                 f,
                 "{} is encrypted: give the key with --identity KEYFILE",
                 path.display()
+            ),
+            RestoreError::Identity { path, detail } => write!(
+                f,
+                "the key file {} cannot be used: {detail} (give the file `simdondar-backup keygen` created)",
+                path.display()
+            ),
+            RestoreError::Decrypt { detail } => write!(
+                f,
+                "cannot decrypt: {detail} (is this the key whose public key is in the manifest's recipients?)"
             ),
             RestoreError::Decompress { detail } => write!(
                 f,
@@ -253,19 +266,57 @@ impl Read for Concat {
     }
 }
 
-/// Checks the backup `file` belongs to, then writes the original stream to `out`.
-pub fn restore(file: &Path, out: &mut impl Write) -> Result<Restored, RestoreError> {
+/// Reads an age identity file (as `age-keygen` or `simdondar-backup keygen` write it).
+pub fn read_identity(path: &Path) -> Result<age::x25519::Identity, RestoreError> {
+    let text = std::fs::read_to_string(path).map_err(|e| io_err(path, e))?;
+    text.lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("AGE-SECRET-KEY-"))
+        .and_then(|l| l.parse::<age::x25519::Identity>().ok())
+        .ok_or_else(|| RestoreError::Identity {
+            path: path.to_path_buf(),
+            detail: "no AGE-SECRET-KEY-… line in it".into(),
+        })
+}
+
+/// Checks the backup `file` belongs to, then writes the original stream to `out` (decrypting
+/// with `identity` when the backup is encrypted).
+pub fn restore(
+    file: &Path,
+    identity: Option<&Path>,
+    out: &mut impl Write,
+) -> Result<Restored, RestoreError> {
     let loc = locate(file)?;
-    if loc.manifest.as_ref().is_some_and(|m| m.encrypted) || loc.data_name.ends_with(".age") {
-        return Err(RestoreError::Encrypted {
-            path: loc.dir.join(&loc.data_name),
-        });
-    }
+    let encrypted =
+        loc.manifest.as_ref().is_some_and(|m| m.encrypted) || loc.data_name.ends_with(".age");
+    let identity = match (encrypted, identity) {
+        (true, None) => {
+            return Err(RestoreError::Encrypted {
+                path: loc.dir.join(&loc.data_name),
+            })
+        }
+        (true, Some(p)) => Some(read_identity(p)?),
+        (false, _) => None,
+    };
     let sha256 = check(&loc)?;
     let input = Concat {
         parts: loc.parts.clone(),
         next: 0,
         cur: None,
+    };
+    let input: Box<dyn Read> = match identity {
+        None => Box::new(input),
+        Some(id) => {
+            let d = age::Decryptor::new(input).map_err(|e| RestoreError::Decrypt {
+                detail: e.to_string(),
+            })?;
+            Box::new(
+                d.decrypt(std::iter::once(&id as &dyn age::Identity))
+                    .map_err(|e| RestoreError::Decrypt {
+                        detail: e.to_string(),
+                    })?,
+            )
+        }
     };
     let mut dec =
         zstd::stream::read::Decoder::new(input).map_err(|e| RestoreError::Decompress {

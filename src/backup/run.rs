@@ -15,6 +15,7 @@ use crate::backup::layout::{BackupName, PARTIAL_SUFFIX, ROOT_DIR};
 use crate::backup::manifest::{Manifest, FORMAT};
 use crate::backup::pipeline::{self, Hooks, StreamError};
 use crate::backup::retention;
+use crate::backup::rowcount::RowCounter;
 use crate::backup::source::{self, SourceError};
 use crate::backup::writer::{self, CopyOutcome, Msg, Target, WriterHandle};
 use crate::catalog::{Catalog, CatalogError, CopyRow, NewRun, RunEnd};
@@ -210,6 +211,8 @@ fn free_name(
                 name.data_file.clone(),
                 name.manifest_file(),
                 format!("{}{PARTIAL_SUFFIX}", name.data_file),
+                format!("{}.age.json", name.data_file),
+                format!("{}.age{PARTIAL_SUFFIX}", name.data_file),
             ]
             .iter()
             .any(|f| dir.join(f).symlink_metadata().is_ok())
@@ -253,6 +256,8 @@ pub fn run_backup_with(
 
     let ext = format!("{}.zst", raw_extension(source));
     let (started, name) = free_name(source, targets, tz, &ext);
+    let enc_name = BackupName::new(&source.name, &started, &format!("{ext}.age"));
+    let recipients = encryption_recipients(config);
     let run_id = catalog.begin_run(&NewRun {
         source: &source.name,
         kind: source.kind.as_str(),
@@ -291,6 +296,40 @@ pub fn run_backup_with(
             })?;
         }
         catalog.finish_run(run_id, &end)?;
+        let actor = match trigger {
+            Trigger::Cli => crate::audit::cli_actor(),
+            t => format!("daemon:{}", t.as_str()),
+        };
+        for c in &report.copies {
+            crate::audit::record(
+                catalog,
+                &actor,
+                "copy",
+                &serde_json::json!({
+                    "run": run_id,
+                    "target": c.target.root.display().to_string(),
+                    "path": c.relative_path,
+                    "role": c.target.role.as_str(),
+                    "ok": c.result.is_ok(),
+                    "error": c.result.as_ref().err(),
+                }),
+            );
+        }
+        crate::audit::record(
+            catalog,
+            &actor,
+            "run",
+            &serde_json::json!({
+                "run": run_id,
+                "source": report.source,
+                "trigger": trigger.as_str(),
+                "ok": end.ok,
+                "reason": end.reason,
+                "sha256": end.sha256,
+                "copies_ok": end.copies_ok,
+                "copies_total": end.copies_total,
+            }),
+        );
         Ok(())
     };
     let now = || rfc3339(&Utc::now().with_timezone(&tz));
@@ -327,7 +366,21 @@ pub fn run_backup_with(
                 continue;
             }
         }
-        match writer::spawn(t.clone(), &name) {
+        let encrypt = config.encryption.require_for.contains(&t.role);
+        if encrypt && recipients.is_empty() {
+            report.copies.push(CopyOutcome {
+                target: t.clone(),
+                relative_path: enc_name.relative_path(),
+                result: Err(format!(
+                    "{}: not written: copies for {} disks must be encrypted, but no recipient is configured (create a key with `simdondar-backup keygen --out FILE` and add its public key to [encryption] recipients)",
+                    t.root.display(),
+                    t.role.as_str()
+                )),
+            });
+            continue;
+        }
+        let this_name = if encrypt { &enc_name } else { &name };
+        match writer::spawn(t.clone(), this_name, encrypt) {
             Ok(w) => writers.push(w),
             Err(failed) => {
                 log::warn!(
@@ -358,7 +411,22 @@ pub fn run_backup_with(
         return Ok(report);
     }
 
-    let streamed = pipeline::stream(&mut running, &mut writers, &config.compression, hooks);
+    // Rows per table are counted from the raw dump while it streams (manifest `tables`).
+    let mut rows = matches!(source.kind, SourceKind::Mysql(_)).then(RowCounter::new);
+    let mut observe = |b: &[u8]| {
+        if let Some(r) = rows.as_mut() {
+            r.feed(b);
+        }
+    };
+    let streamed = pipeline::stream(
+        &mut running,
+        &writers,
+        &config.compression,
+        &recipients,
+        Some(&mut observe),
+        hooks,
+    );
+    let tables = rows.map(RowCounter::finish).unwrap_or_default();
     let verdict: Result<(pipeline::Streamed, source::SourceInfo), String> = match streamed {
         Ok(s) => match running.finish(&s.tail) {
             Ok(info) => Ok((s, info)),
@@ -378,7 +446,7 @@ pub fn run_backup_with(
     let finished = Utc::now().with_timezone(&tz);
     match verdict {
         Ok((s, info)) => {
-            let manifest = Manifest {
+            let base = Manifest {
                 format: FORMAT,
                 source: source.name.clone(),
                 kind: source.kind.as_str().to_string(),
@@ -389,11 +457,12 @@ pub fn run_backup_with(
                 compression: "zstd".into(),
                 compression_level: Some(config.compression.level),
                 encrypted: false,
+                recipients: Vec::new(),
                 bytes_raw: s.bytes_raw,
-                bytes_stored: s.bytes_stored,
-                sha256: s.sha256.clone(),
+                bytes_stored: 0,
+                sha256: String::new(),
                 parts: vec![name.data_file.clone()],
-                tables: Default::default(),
+                tables,
                 tool_version: format!("simdondar-backup {}", env!("CARGO_PKG_VERSION")),
                 dump_tool: info.dump_tool.clone(),
                 consistency: info.consistency.clone(),
@@ -402,9 +471,30 @@ pub fn run_backup_with(
                 clock_synchronized: crate::clock::is_synchronized(),
                 host: crate::clock::hostname(),
             };
+            let clear_manifest = s.clear.as_ref().map(|c| Manifest {
+                bytes_stored: c.bytes,
+                sha256: c.sha256.clone(),
+                ..base.clone()
+            });
+            let enc_manifest = s.encrypted.as_ref().map(|c| Manifest {
+                encrypted: true,
+                recipients: config.encryption.recipients.clone(),
+                bytes_stored: c.bytes,
+                sha256: c.sha256.clone(),
+                parts: vec![enc_name.data_file.clone()],
+                ..base.clone()
+            });
             for w in writers {
+                let m = if w.encrypted {
+                    &enc_manifest
+                } else {
+                    &clear_manifest
+                };
                 if let Some(tx) = &w.tx {
-                    let _ = tx.send(Msg::Commit(Box::new(manifest.clone())));
+                    let _ = tx.send(match m {
+                        Some(m) => Msg::Commit(Box::new(m.clone())),
+                        None => Msg::Abort,
+                    });
                 }
                 report.copies.push(w.finish());
             }
@@ -414,8 +504,10 @@ pub fn run_backup_with(
                     .pruned
                     .extend(prune_target(config, catalog, &c.target, &source.name));
             }
+            publish_paperwork(config, catalog, &report.copies);
             let ok_count = report.copies.iter().filter(|c| c.result.is_ok()).count();
             let all_ok = ok_count == targets.len();
+            let manifest = clear_manifest.or(enc_manifest);
             let end = RunEnd {
                 ok: all_ok,
                 finished_at: now(),
@@ -425,13 +517,13 @@ pub fn run_backup_with(
                     Some(summarize_copies(&report.copies, targets.len()))
                 },
                 bytes_raw: Some(s.bytes_raw),
-                bytes_stored: Some(s.bytes_stored),
-                sha256: Some(s.sha256),
+                bytes_stored: manifest.as_ref().map(|m| m.bytes_stored),
+                sha256: manifest.as_ref().map(|m| m.sha256.clone()),
                 copies_ok: ok_count as u32,
                 copies_total: targets.len() as u32,
                 warnings: info.warnings,
             };
-            report.manifest = Some(manifest);
+            report.manifest = manifest;
             finish(&mut report, end)?;
         }
         Err(reason) => {
@@ -461,6 +553,50 @@ pub fn run_backup_with(
         }
     }
     Ok(report)
+}
+
+/// After the copies: every target's INDEX.csv/INDEX.html is rewritten, and each manual copy gets
+/// its handover receipt (on the disk and in `state_dir/receipts`). Failures here are logged and
+/// audited but never undo a verified backup.
+fn publish_paperwork(config: &Config, catalog: &Catalog, copies: &[CopyOutcome]) {
+    for c in copies.iter().filter(|c| c.result.is_ok()) {
+        if let Err(e) = crate::report::write_disk_index(&c.target.root, config) {
+            log::warn!(
+                "cannot rewrite the index on {}: {e}",
+                c.target.root.display()
+            );
+        }
+        if c.target.role != crate::config::Role::Manual {
+            continue;
+        }
+        let receipt =
+            crate::report::ReceiptData::from_copy(&c.target.root, &c.relative_path, None, config)
+                .and_then(|r| {
+                    crate::report::write_receipt(&config.state_dir, Some(&c.target.root), &r)
+                });
+        match receipt {
+            Ok(path) => crate::audit::record(
+                catalog,
+                "daemon",
+                "receipt",
+                &serde_json::json!({ "copy": c.relative_path, "receipt": path.display().to_string() }),
+            ),
+            Err(e) => log::error!(
+                "cannot write the handover receipt for {}: {e}",
+                c.relative_path
+            ),
+        }
+    }
+}
+
+/// The configured age recipients (already checked by the configuration).
+pub fn encryption_recipients(config: &Config) -> Vec<age::x25519::Recipient> {
+    config
+        .encryption
+        .recipients
+        .iter()
+        .filter_map(|r| r.parse::<age::x25519::Recipient>().ok())
+        .collect()
 }
 
 /// Free bytes for an unprivileged writer on the file system holding `root`.
@@ -500,6 +636,12 @@ pub fn prune_target(
         if let Err(e) = catalog.record_pruned(&i.target, &i.path, &i.source, &i.started_at, &now) {
             log::warn!("{e}");
         }
+        crate::audit::record(
+            catalog,
+            "daemon:retention",
+            "prune",
+            &serde_json::json!({ "target": i.target, "path": i.path, "started_at": i.started_at, "rule": i.decision.as_str() }),
+        );
     }
     removed
 }

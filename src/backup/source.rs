@@ -626,23 +626,14 @@ fn trailing_errno(line: &str) -> Option<i32> {
     inner[open + 1..].trim().parse().ok()
 }
 
-fn start_mysql(name: &str, m: &MysqlSource, runtime_dir: &Path) -> Result<Running, SourceError> {
-    let address = m.address.to_string();
-    let dump = match &m.dump_tool {
-        Some(p) => p.clone(),
-        None => find_tool(&["mariadb-dump", "mysqldump"]).ok_or(SourceError::ToolMissing {
-            tool: "mariadb-dump".into(),
-            package: "mariadb-client".into(),
-        })?,
-    };
-    let client = find_tool(&["mariadb", "mysql"]).ok_or(SourceError::ToolMissing {
-        tool: "mariadb".into(),
-        package: "mariadb-client".into(),
-    })?;
-    let options = write_options_file(name, m, runtime_dir)?;
-    let defaults = format!("--defaults-extra-file={}", options.path.display());
-
-    let pre = preflight(&client, &defaults, m, &address)?;
+/// The pre-flight query, the consistency decision and the grant check.
+fn checked_preflight(
+    client: &Path,
+    defaults: &str,
+    m: &MysqlSource,
+    address: &str,
+) -> Result<(Preflight, ConsistencyInfo), SourceError> {
+    let pre = preflight(client, defaults, m, address)?;
     let consistency = decide_consistency(m.consistency, &pre.engines);
     match grants::check(&pre.grants, &m.databases, consistency.mode == "lock-tables") {
         GrantCheck::Complete => {}
@@ -660,6 +651,99 @@ fn start_mysql(name: &str, m: &MysqlSource, runtime_dir: &Path) -> Result<Runnin
             })
         }
     }
+    Ok((pre, consistency))
+}
+
+/// `config check --connect`: reaches the source and checks what a backup needs, without
+/// making one. Returns a one-line summary.
+pub fn check_connection(source: &SourceConfig, runtime_dir: &Path) -> Result<String, SourceError> {
+    match &source.kind {
+        SourceKind::Mysql(m) => {
+            let client = find_tool(&["mariadb", "mysql"]).ok_or(SourceError::ToolMissing {
+                tool: "mariadb".into(),
+                package: "mariadb-client".into(),
+            })?;
+            find_tool(&["mariadb-dump", "mysqldump"]).ok_or(SourceError::ToolMissing {
+                tool: "mariadb-dump".into(),
+                package: "mariadb-client".into(),
+            })?;
+            let options = write_options_file(&source.name, m, runtime_dir)?;
+            let defaults = format!("--defaults-extra-file={}", options.path.display());
+            let address = m.address.to_string();
+            let (pre, consistency) = checked_preflight(&client, &defaults, m, &address)?;
+            Ok(format!(
+                "OK: {} at {address}, {} table(s) in {}, grants complete, dump mode {} ({} non-transactional table(s))",
+                pre.version.as_deref().unwrap_or("server"),
+                pre.engines.len(),
+                m.databases.join(", "),
+                consistency.mode,
+                consistency.non_transactional_tables.len()
+            ))
+        }
+        SourceKind::SshTar(t) => {
+            let ssh = find_tool(&["ssh"]).ok_or(SourceError::ToolMissing {
+                tool: "ssh".into(),
+                package: "openssh-client".into(),
+            })?;
+            let mut argv = ssh_tar_argv(t);
+            if let Some(last) = argv.last_mut() {
+                *last = format!(
+                    "test -d {} && test -r {}",
+                    shell_quote(&t.path),
+                    shell_quote(&t.path)
+                );
+            }
+            let out = Command::new(ssh)
+                .args(argv)
+                .stdin(Stdio::null())
+                .output()
+                .map_err(|e| SourceError::Spawn {
+                    tool: "ssh".into(),
+                    detail: e.to_string(),
+                })?;
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            match out.status.code() {
+                Some(0) => Ok(format!(
+                    "OK: {}@{}:{} {} is readable",
+                    t.user, t.host, t.port, t.path
+                )),
+                Some(255) => Err(classify_ssh_error(t, 255, &stderr).unwrap_or(
+                    SourceError::Failed {
+                        tool: "ssh".into(),
+                        code: 255,
+                        stderr: first_lines(&stderr, 2),
+                    },
+                )),
+                code => Err(SourceError::Failed {
+                    tool: "ssh".into(),
+                    code: code.unwrap_or(-1),
+                    stderr: format!("{} is not a readable directory on {}", t.path, t.host),
+                }),
+            }
+        }
+        SourceKind::Command(c) => Ok(format!(
+            "a command source ({}); nothing to connect to",
+            c.argv[0]
+        )),
+    }
+}
+
+fn start_mysql(name: &str, m: &MysqlSource, runtime_dir: &Path) -> Result<Running, SourceError> {
+    let address = m.address.to_string();
+    let dump = match &m.dump_tool {
+        Some(p) => p.clone(),
+        None => find_tool(&["mariadb-dump", "mysqldump"]).ok_or(SourceError::ToolMissing {
+            tool: "mariadb-dump".into(),
+            package: "mariadb-client".into(),
+        })?,
+    };
+    let client = find_tool(&["mariadb", "mysql"]).ok_or(SourceError::ToolMissing {
+        tool: "mariadb".into(),
+        package: "mariadb-client".into(),
+    })?;
+    let options = write_options_file(name, m, runtime_dir)?;
+    let defaults = format!("--defaults-extra-file={}", options.path.display());
+    let (pre, consistency) = checked_preflight(&client, &defaults, m, &address)?;
 
     let tool = dump
         .file_name()

@@ -68,6 +68,8 @@ pub struct CopyOutcome {
 /// A running writer.
 pub struct WriterHandle {
     pub target: Target,
+    /// Whether this writer gets the encrypted stream.
+    pub encrypted: bool,
     pub tx: Option<SyncSender<Msg>>,
     join: JoinHandle<CopyOutcome>,
 }
@@ -105,7 +107,11 @@ pub fn describe_io(root: &Path, what: &str, e: &io::Error) -> String {
 }
 
 /// Opens `NAME.partial` on a target and starts its writer thread.
-pub fn spawn(target: Target, name: &BackupName) -> Result<WriterHandle, CopyOutcome> {
+pub fn spawn(
+    target: Target,
+    name: &BackupName,
+    encrypted: bool,
+) -> Result<WriterHandle, CopyOutcome> {
     let fail = |what: &str, e: io::Error| CopyOutcome {
         target: target.clone(),
         relative_path: name.relative_path(),
@@ -135,6 +141,7 @@ pub fn spawn(target: Target, name: &BackupName) -> Result<WriterHandle, CopyOutc
         .map_err(|e| fail("starting the writer thread", e))?;
     Ok(WriterHandle {
         target,
+        encrypted,
         tx: Some(tx),
         join,
     })
@@ -407,6 +414,7 @@ mod tests {
             compression: "zstd".into(),
             compression_level: None,
             encrypted: false,
+            recipients: vec![],
             bytes_raw: 0,
             bytes_stored: data.len() as u64,
             sha256: hex(&Sha256::digest(data)),
@@ -435,7 +443,7 @@ mod tests {
             role: Role::Manual,
             split_size: split,
         };
-        let w = spawn(target, &name).expect("spawn");
+        let w = spawn(target, &name, false).expect("spawn");
         let tx = w.tx.clone().expect("tx");
         for c in data.chunks(7) {
             tx.send(Msg::Data(Arc::from(c))).expect("send");
@@ -494,7 +502,12 @@ mod tests {
             .single()
             .expect("time");
         let name = BackupName::new("pmi", &started, "sql.zst");
-        let w = spawn(Target::dir(t2.path().to_path_buf(), Role::Auto), &name).expect("spawn");
+        let w = spawn(
+            Target::dir(t2.path().to_path_buf(), Role::Auto),
+            &name,
+            false,
+        )
+        .expect("spawn");
         let tx = w.tx.clone().expect("tx");
         tx.send(Msg::Data(Arc::from(&b"abc"[..]))).expect("send");
         let mut m = manifest_for(b"abc");

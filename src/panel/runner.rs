@@ -3,8 +3,8 @@ The panel runner: owns the display and the LEDs, is told the [`Status`] whenever
 ([`Panel::update`]) and is ticked every 100–250 ms ([`Panel::tick`]) by whoever drives it — the
 agent's event loop, or the panel's own thread ([`Panel::spawn`]).
 
-On each update or tick it picks the page (the idle screen alternates main ↔ network every
-`page_period`), renders, shifts the picture while dimmed, flushes the frame only if it changed,
+On each update or tick it picks the page (the idle screen alternates main ↔ network, a long
+error screen what failed ↔ what to do, every `page_period`), renders, shifts the picture while dimmed, flushes the frame only if it changed,
 and sets the LEDs only if they changed (blinking with `blink_period`). Burn-in care: after
 `idle_dim_after` without a wake (a button press or a change of screen kind) the display dims and
 the picture moves around a 3×3-pixel square, one step every `shift_period`.
@@ -329,7 +329,7 @@ impl Panel {
         if n % 2 == 0 {
             Page::Main
         } else {
-            Page::Network
+            Page::Second
         }
     }
 
@@ -437,5 +437,324 @@ impl Drop for PanelHandle {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::config::Language;
+    use crate::panel::leds::Led;
+    use crate::panel::status::{Notice, Progress, Screen};
+    use crate::panel::PanelError;
+
+    #[derive(Debug, Clone, PartialEq)]
+    enum Call {
+        Flush(Box<Frame>),
+        Dim(bool),
+        Leds(LedState, Lit),
+    }
+
+    /// A display and LEDs that record what they are asked; the display fails while `fail` is
+    /// set.
+    #[derive(Clone, Default)]
+    struct Recorder {
+        calls: Arc<Mutex<Vec<Call>>>,
+        fail: Arc<Mutex<bool>>,
+    }
+
+    impl Recorder {
+        fn take(&self) -> Vec<Call> {
+            std::mem::take(&mut *self.calls.lock().expect("lock"))
+        }
+        fn push(&self, c: Call) -> Result<(), PanelError> {
+            if *self.fail.lock().expect("lock") && !matches!(c, Call::Leds(..)) {
+                return Err(PanelError::OledNotAnswering {
+                    device: "/dev/i2c-1".into(),
+                    address: 0x3C,
+                    what: "unplugged".into(),
+                });
+            }
+            self.calls.lock().expect("lock").push(c);
+            Ok(())
+        }
+    }
+
+    impl Display for Recorder {
+        fn flush(&mut self, frame: &Frame) -> Result<(), PanelError> {
+            self.push(Call::Flush(Box::new(frame.clone())))
+        }
+        fn set_dim(&mut self, dim: bool) -> Result<(), PanelError> {
+            self.push(Call::Dim(dim))
+        }
+    }
+
+    impl Leds for Recorder {
+        fn set(&mut self, pattern: &LedState, lit: Lit) -> Result<(), PanelError> {
+            self.push(Call::Leds(*pattern, lit))
+        }
+    }
+
+    fn status(screen: Screen) -> Status {
+        let now = chrono::NaiveDate::from_ymd_opt(2026, 11, 26)
+            .and_then(|d| d.and_hms_opt(10, 0, 0))
+            .expect("date");
+        let mut s = Status::booting(Language::Id, now, "WIB");
+        s.screen = screen;
+        s.clock_synced = true;
+        s
+    }
+
+    fn running() -> Screen {
+        Screen::Running(Progress {
+            source: "pmi".into(),
+            manual: false,
+            bytes: 0,
+            rate_bytes_per_s: 0,
+            fraction: Some(0.1),
+            targets: vec!["HDD".into()],
+        })
+    }
+
+    fn panel(rec: &Recorder, t0: Instant) -> Panel {
+        Panel::with_parts(
+            PanelConfig::default(),
+            Some(Box::new(rec.clone())),
+            Some(Box::new(rec.clone())),
+            t0,
+        )
+    }
+
+    fn flushes(calls: &[Call]) -> Vec<Frame> {
+        calls
+            .iter()
+            .filter_map(|c| match c {
+                Call::Flush(f) => Some((**f).clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    const fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn only_changed_frames_are_flushed_and_pages_alternate() {
+        let rec = Recorder::default();
+        let t0 = Instant::now();
+        let mut p = panel(&rec, t0);
+        let s = status(Screen::Idle);
+        p.update(s.clone(), t0);
+        let calls = rec.take();
+        assert_eq!(calls[0], Call::Dim(false));
+        assert_eq!(flushes(&calls), vec![render_frame(&s, Page::Main)]);
+        // Ticks within the first page period: nothing new.
+        for i in 1..20 {
+            p.tick(t0 + ms(200 * i));
+        }
+        assert!(flushes(&rec.take()).is_empty());
+        // After 5 s the network page, after 10 s the main page again.
+        p.tick(t0 + ms(5000));
+        assert_eq!(flushes(&rec.take()), vec![render_frame(&s, Page::Second)]);
+        p.tick(t0 + ms(10_000));
+        assert_eq!(flushes(&rec.take()), vec![render_frame(&s, Page::Main)]);
+        // The same status again changes nothing.
+        p.update(s.clone(), t0 + ms(10_100));
+        assert!(rec.take().is_empty());
+        assert_eq!(p.frame(), Some(&render_frame(&s, Page::Main)));
+    }
+
+    #[test]
+    fn leds_follow_the_status_and_blink() {
+        let rec = Recorder::default();
+        let t0 = Instant::now();
+        let mut p = panel(&rec, t0);
+        p.update(status(running()), t0);
+        let leds_calls = |calls: Vec<Call>| -> Vec<Lit> {
+            calls
+                .into_iter()
+                .filter_map(|c| match c {
+                    Call::Leds(pattern, lit) => {
+                        assert_eq!(pattern.green, Led::Blink);
+                        Some(lit)
+                    }
+                    _ => None,
+                })
+                .collect()
+        };
+        let on = Lit {
+            green: true,
+            ..Lit::default()
+        };
+        assert_eq!(leds_calls(rec.take()), vec![on]);
+        p.tick(t0 + ms(250));
+        assert!(
+            leds_calls(rec.take()).is_empty(),
+            "unchanged LEDs are not set"
+        );
+        p.tick(t0 + ms(500));
+        assert_eq!(leds_calls(rec.take()), vec![Lit::default()]);
+        p.tick(t0 + ms(1000));
+        assert_eq!(leds_calls(rec.take()), vec![on]);
+    }
+
+    #[test]
+    fn dims_and_shifts_when_idle_and_wakes() {
+        let rec = Recorder::default();
+        let t0 = Instant::now();
+        let mut p = panel(&rec, t0);
+        let mut s = status(Screen::Idle);
+        p.update(s.clone(), t0);
+        rec.take();
+        let dim_at = t0 + Duration::from_secs(600);
+        // Land on the main page (the page period divides 600 s evenly).
+        p.tick(dim_at);
+        let calls = rec.take();
+        assert!(calls.contains(&Call::Dim(true)), "{calls:?}");
+        assert!(p.is_dimmed());
+        let main = render_frame(&s, Page::Main);
+        assert!(
+            flushes(&calls).is_empty(),
+            "the first position is unshifted: the same frame is not sent again"
+        );
+        // A minute later the picture has moved one pixel to the right.
+        p.tick(dim_at + Duration::from_secs(60));
+        assert_eq!(flushes(&rec.take()), vec![main.shifted(1, 0)]);
+        // A button press: bright again and in place.
+        p.wake(dim_at + Duration::from_secs(60) + ms(10));
+        let calls = rec.take();
+        assert!(calls.contains(&Call::Dim(false)));
+        assert_eq!(flushes(&calls), vec![main.clone()]);
+        assert!(!p.is_dimmed());
+
+        // Dim again, then a change of screen kind wakes it.
+        let later = dim_at + Duration::from_secs(60) + ms(10) + Duration::from_secs(600);
+        p.tick(later);
+        assert!(p.is_dimmed());
+        rec.take();
+        s.screen = running();
+        p.update(s.clone(), later + ms(10));
+        let calls = rec.take();
+        assert!(calls.contains(&Call::Dim(false)), "{calls:?}");
+        assert_eq!(flushes(&calls), vec![render_frame(&s, Page::Main)]);
+
+        // So does a notice (the answer to a press).
+        let much_later = later + Duration::from_secs(1200);
+        p.tick(much_later);
+        assert!(p.is_dimmed());
+        s.notice = Some(Notice::BackupAlreadyRunning);
+        p.update(s, much_later + ms(10));
+        assert!(!p.is_dimmed());
+    }
+
+    #[test]
+    fn a_failing_display_is_retried_and_reported_never_fatal() {
+        let rec = Recorder::default();
+        let t0 = Instant::now();
+        let mut p = panel(&rec, t0);
+        *rec.fail.lock().expect("lock") = true;
+        let s = status(Screen::Idle);
+        p.update(s.clone(), t0);
+        assert_eq!(p.problems().len(), 1);
+        assert_eq!(
+            p.attention(),
+            vec![Attention::HardwareMissing {
+                part: HardwarePart::Display
+            }]
+        );
+        // The LEDs work on regardless.
+        assert!(rec.take().iter().any(|c| matches!(c, Call::Leds(..))));
+        // Not retried before the back-off (1 s), then retried.
+        p.tick(t0 + ms(500));
+        *rec.fail.lock().expect("lock") = false;
+        p.tick(t0 + ms(900));
+        assert!(flushes(&rec.take()).is_empty());
+        p.tick(t0 + ms(1100));
+        let calls = rec.take();
+        assert_eq!(calls[0], Call::Dim(false), "brightness is sent again");
+        assert_eq!(flushes(&calls), vec![render_frame(&s, Page::Main)]);
+        assert!(p.problems().is_empty());
+    }
+
+    #[test]
+    fn missing_parts_and_no_panel() {
+        let t0 = Instant::now();
+        let mut p = Panel::with_parts(PanelConfig::default(), None, None, t0);
+        p.update(status(Screen::Idle), t0);
+        p.tick(t0 + ms(100));
+        assert_eq!(p.frame(), None);
+
+        let parts = open_panel(
+            PanelConfig {
+                kind: PanelKind::None,
+                ..PanelConfig::default()
+            },
+            t0,
+        );
+        assert!(parts.panel.problems().is_empty() && parts.button.is_none());
+    }
+
+    /// Off a Raspberry Pi (this test machine, or a Pi without the OLED) every part is reported
+    /// missing, with reasons, and the panel still runs.
+    #[test]
+    fn hardware_that_is_not_there_is_reported_not_fatal() {
+        let t0 = Instant::now();
+        let mut parts = open_panel(
+            PanelConfig {
+                i2c_device: "/nonexistent/i2c-1".into(),
+                ..PanelConfig::default()
+            },
+            t0,
+        );
+        let problems = parts.panel.problems();
+        assert!(
+            problems
+                .iter()
+                .any(|(p, e)| *p == HardwarePart::Display && e.contains("/nonexistent/i2c-1")),
+            "{problems:?}"
+        );
+        if !std::path::Path::new("/dev/gpiomem").exists() {
+            assert!(problems.iter().any(|(p, _)| *p == HardwarePart::Leds));
+            assert!(problems.iter().any(|(p, _)| *p == HardwarePart::Button));
+            assert!(parts.button.is_none());
+        }
+        parts.panel.update(status(Screen::Idle), t0);
+        parts.panel.tick(t0 + ms(100));
+    }
+
+    #[test]
+    fn the_simulated_panel_writes_its_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let t0 = Instant::now();
+        let parts = open_panel(
+            PanelConfig {
+                kind: PanelKind::Sim,
+                state_dir: dir.path().to_path_buf(),
+                ..PanelConfig::default()
+            },
+            t0,
+        );
+        assert!(parts.panel.problems().is_empty());
+        assert!(parts.button.is_some() && parts.sim_button.is_some());
+        let handle = parts.panel.spawn(ms(50)).expect("panel thread");
+        let s = status(Screen::Idle);
+        handle.update(s.clone());
+        let png = dir.path().join("panel/oled.png");
+        let leds = dir.path().join("panel/leds.json");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !(png.exists() && leds.exists()) && Instant::now() < deadline {
+            std::thread::sleep(ms(20));
+        }
+        drop(handle);
+        let (frame, scale) = Frame::from_png(&std::fs::read(&png).expect("oled.png")).expect("png");
+        assert_eq!(scale, 4);
+        assert_eq!(frame, render_frame(&s, Page::Main));
+        let v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&leds).expect("leds.json")).expect("json");
+        assert_eq!(v["green"], "on");
+        assert_eq!(v["lit"]["green"], true);
     }
 }

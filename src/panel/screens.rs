@@ -33,20 +33,20 @@ const LARGE: &MonoFont = &FONT_10X20;
 const SMALL_COLS: usize = 25;
 /// Characters of the body font on one line.
 const BODY_COLS: usize = 21;
-/// The title bar's height.
+/// Height of the title bar in the body font.
 const BAR: i32 = 10;
-/// Line pitch of the small font below the title bar.
-const PITCH: i32 = 9;
-/// y of the first small-font line below the title bar.
-const FIRST_LINE: i32 = 11;
-/// Small-font lines below the title bar.
-const LINES: usize = 6;
+/// The idle and network pages: a title bar and seven lines, all in the small font, 8 pixels
+/// apart (the font's glyphs leave their top row empty).
+const LIST_PITCH: i32 = 8;
+const LIST_LINES: usize = 7;
+/// Line pitch of small-font text on the other screens.
+const TEXT_PITCH: i32 = 9;
 
 const ON: BinaryColor = BinaryColor::On;
 const OFF: BinaryColor = BinaryColor::Off;
 
-/// Renders the screen `status.screen` asks for (for [`Screen::Idle`], the given page) onto
-/// `target`, which is cleared first.
+/// Renders the screen `status.screen` asks for (for the idle and error screens, the given page)
+/// onto `target`, which is cleared first.
 pub fn render<D>(status: &Status, page: Page, target: &mut D) -> Result<(), D::Error>
 where
     D: DrawTarget<Color = BinaryColor>,
@@ -57,10 +57,10 @@ where
         Screen::Boot => boot(t, target),
         Screen::Idle => match page {
             Page::Main => idle(status, t, target),
-            Page::Network => network(status, t, target),
+            Page::Second => network(status, t, target),
         },
         Screen::Running(p) => running(status, p, t, target),
-        Screen::Error(e) => error(e, t, target),
+        Screen::Error(e) => error(e, page, t, target),
         Screen::Ejecting { labels } => ejecting(labels, t, target),
         Screen::SafeToRemove { labels } => safe_to_remove(labels, t, target),
         Screen::UnknownDisk { label } => unknown_disk(label, t, target),
@@ -89,6 +89,22 @@ fn boot<D: DrawTarget<Color = BinaryColor>>(t: &Texts, d: &mut D) -> Result<(), 
     Ok(())
 }
 
+/// Draws a title bar and list rows in the small font (the idle and network pages).
+fn list_page<D: DrawTarget<Color = BinaryColor>>(
+    d: &mut D,
+    title: &str,
+    rows: &[Row],
+) -> Result<(), D::Error> {
+    Rectangle::new(Point::new(0, 0), Size::new(WIDTH, LIST_PITCH as u32))
+        .into_styled(PrimitiveStyle::with_fill(ON))
+        .draw(d)?;
+    draw_text(d, SMALL, 1, 0, &fit_end(title, SMALL_COLS), OFF)?;
+    for (i, row) in rows.iter().take(LIST_LINES).enumerate() {
+        row.draw(d, LIST_PITCH * (i as i32 + 1))?;
+    }
+    Ok(())
+}
+
 fn idle<D: DrawTarget<Color = BinaryColor>>(
     s: &Status,
     t: &Texts,
@@ -100,11 +116,10 @@ fn idle<D: DrawTarget<Color = BinaryColor>>(
     if !s.clock_synced {
         clock.push_str(t.clock_unsynced_mark);
     }
-    title_bar(d, &clock)?;
 
-    let mut lines: Vec<Row> = Vec::with_capacity(LINES);
-    // 1. the last backup and its result
-    lines.push(match &s.last_backup {
+    let mut rows: Vec<Row> = Vec::with_capacity(LIST_LINES);
+    // The last backup and its result, the next one.
+    rows.push(match &s.last_backup {
         Some(b) => Row::lr(
             format!("{} {}", t.last_backup, format_short(b.at, s.now)),
             if b.ok { t.ok } else { t.failed },
@@ -112,118 +127,116 @@ fn idle<D: DrawTarget<Color = BinaryColor>>(
         ),
         None => Row::lr(t.last_backup.to_string(), t.never, false),
     });
-    // 2. the next one
-    lines.push(match s.next_backup {
+    rows.push(match s.next_backup {
         Some(at) => Row::lr(t.next_backup.to_string(), &format_short(at, s.now), false),
         None => Row::lr(t.next_backup.to_string(), t.not_scheduled, false),
     });
-    // the manual copy's age, the restore test, the alert line
-    let manual = Row::lr(
-        t.manual.to_string(),
-        &match s.days_since_manual {
-            Some(days) => t.days_ago(days),
-            None => t.never.to_string(),
-        },
-        s.manual_overdue,
-    );
+    // The manual copy's age (the longer label when it fits), the restore test, the alert line.
+    let age = match s.days_since_manual {
+        Some(days) => t.days_ago(days),
+        None => t.never.to_string(),
+    };
+    let label = if t.manual_long.chars().count() + 1 + age.chars().count() <= SMALL_COLS {
+        t.manual_long
+    } else {
+        t.manual
+    };
+    let manual = Row::lr(label.to_string(), &age, s.manual_overdue);
     let restore = s.restore_test.as_ref().map(|r| {
         Row::lr(
-            format!("{} {}", t.restore_test, format_short(r.at, s.now)),
+            format!("{} {}", t.restore_test, r.at.format("%d-%m")),
             if r.passed { t.ok } else { t.failed },
             !r.passed,
         )
     });
     let alert = alert_line(s, t).map(Row::inverted);
 
-    // The disks get what is left, at least two lines unless there are fewer disks; the restore
-    // test gives way first.
-    let fixed = lines.len() + 1 + usize::from(alert.is_some());
+    // The disks get what is left; the restore test only shows when every disk fits too.
+    let fixed = rows.len() + 1 + usize::from(alert.is_some());
     let wanted = s.disks.len().max(1);
-    let mut disk_rows = (LINES - fixed).min(wanted);
-    let show_restore = restore.is_some() && fixed + 1 + disk_rows.min(2) <= LINES;
+    let disk_rows = (LIST_LINES - fixed).min(wanted);
+    let show_restore = restore.is_some() && fixed + 1 + wanted <= LIST_LINES;
+    rows.extend(disk_lines(&s.disks, disk_rows, s, t));
+    rows.push(manual);
     if show_restore {
-        disk_rows = disk_rows.min(LINES - fixed - 1);
+        rows.extend(restore);
     }
-    lines.extend(disk_lines(&s.disks, disk_rows, s, t));
-    lines.push(manual);
-    if show_restore {
-        lines.extend(restore);
-    }
-    lines.extend(alert);
-    for (i, row) in lines.iter().enumerate() {
-        row.draw(d, FIRST_LINE + PITCH * i as i32)?;
-    }
-    Ok(())
+    rows.extend(alert);
+    list_page(d, &clock, &rows)
 }
 
-/// The disk lines: label, role, free space (or FULL), in columns; "+N lagi" when they do not fit.
+/// The disk lines in three columns: label (shortened in the middle), role, free space (or
+/// FULL, inverted); the columns are as wide as the lines shown need. "+N disk lagi" when they
+/// do not all fit.
 fn disk_lines(disks: &[DiskLine], rows: usize, s: &Status, t: &Texts) -> Vec<Row> {
     if disks.is_empty() {
-        return vec![Row::inverted(t.no_disks.to_string())];
+        return vec![Row::plain(t.no_disks.to_string())];
     }
-    let role_w = [t.role_auto, t.role_manual, t.role_unknown]
-        .iter()
-        .map(|r| r.chars().count())
-        .max()
-        .unwrap_or(0);
-    let free_w = 7;
-    let label_w = SMALL_COLS - role_w - free_w - 2;
     let shown = if disks.len() > rows {
         rows.saturating_sub(1)
     } else {
         disks.len()
     };
+    let free = |disk: &DiskLine| -> String {
+        if disk.is_full() {
+            t.disk_full.to_string()
+        } else {
+            match disk.free_bytes {
+                // "1,2TB": the unit without a space, to leave the label room.
+                Some(b) => format_bytes(b, s.language).replace(' ', ""),
+                None => "-".to_string(),
+            }
+        }
+    };
+    let cols = |disk: &DiskLine| {
+        (
+            t.role(disk.role).chars().count(),
+            free(disk).chars().count(),
+        )
+    };
+    let role_w = disks[..shown].iter().map(|d| cols(d).0).max().unwrap_or(0);
+    let free_w = disks[..shown].iter().map(|d| cols(d).1).max().unwrap_or(0);
+    let label_w = SMALL_COLS.saturating_sub(role_w + free_w + 2);
     let mut out: Vec<Row> = disks[..shown]
         .iter()
         .map(|disk| {
             let left = format!(
-                "{:<label_w$} {:<role_w$}",
+                "{:<label_w$} {}",
                 fit_middle(&disk.label, label_w),
                 t.role(disk.role)
             );
-            if disk.is_full() {
-                Row::lr(left, t.disk_full, true)
-            } else {
-                let free = match disk.free_bytes {
-                    Some(b) => format_bytes(b, s.language),
-                    None => "-".to_string(),
-                };
-                Row::lr(left, &free, false)
-            }
+            Row::lr(left, &free(disk), disk.is_full())
         })
         .collect();
     if shown < disks.len() {
-        out.push(Row::lr(
-            String::new(),
-            &format!("+{} disk {}", disks.len() - shown, t.more),
-            false,
-        ));
+        out.push(Row::plain(t.more_disks(disks.len() - shown)));
     }
     out
 }
 
-/// The one alert line of the idle screen: the notice (an answer to a button press) first, then
-/// failures, then attention reasons; "+N" when there are more.
+/// The one alert line of the idle screen, "!" and the reason: the notice (an answer to a button
+/// press) comes first; otherwise failures and attention reasons take turns, ten seconds each,
+/// with "1/3" to say there are more.
 fn alert_line(s: &Status, t: &Texts) -> Option<String> {
-    let mut all: Vec<String> = Vec::new();
     if let Some(n) = s.notice {
-        all.push(t.notice(n).to_string());
+        return Some(format!("! {}", fit_end(t.notice(n), SMALL_COLS - 2)));
     }
-    all.extend(s.failures.iter().map(|f| t.failure(f)));
-    all.extend(s.attention.iter().map(|a| t.attention(a)));
-    let first = all.first()?;
-    let more = all.len() - 1;
-    if more == 0 {
-        Some(format!("! {}", fit_end(first, SMALL_COLS - 2)))
+    let n = s.failures.len() + s.attention.len();
+    if n == 0 {
+        return None;
+    }
+    let i = (s.now.and_utc().timestamp().rem_euclid(10 * n as i64) / 10) as usize;
+    let suffix = if n > 1 {
+        format!(" {}/{n}", i + 1)
     } else {
-        let suffix = format!(" +{more}");
-        let room = SMALL_COLS - 2 - suffix.chars().count();
-        Some(format!(
-            "! {:<room$}{suffix}",
-            fit_end(first, room),
-            room = room
-        ))
-    }
+        String::new()
+    };
+    let room = SMALL_COLS - 2 - suffix.chars().count();
+    let text = match s.failures.get(i) {
+        Some(f) => t.failure(f),
+        None => t.attention(&s.attention[i - s.failures.len()], room),
+    };
+    Some(format!("! {:<room$}{suffix}", fit_end(&text, room)))
 }
 
 fn network<D: DrawTarget<Color = BinaryColor>>(
@@ -231,43 +244,44 @@ fn network<D: DrawTarget<Color = BinaryColor>>(
     t: &Texts,
     d: &mut D,
 ) -> Result<(), D::Error> {
-    title_bar(d, t.network_title)?;
     let n = &s.network;
-    let mut lines = vec![Row::plain(format!("{}: {}", t.host, n.hostname))];
-    let room = LINES - 2;
+    let mut rows = vec![Row::plain(format!("{}: {}", t.host, n.hostname))];
+    let room = LIST_LINES - 3;
     if n.addresses.is_empty() {
-        lines.push(Row::plain(t.no_address.to_string()));
+        rows.push(Row::plain(t.no_address.to_string()));
     } else {
         let shown = if n.addresses.len() > room {
             room - 1
         } else {
             n.addresses.len()
         };
-        lines.extend(
+        rows.extend(
             n.addresses[..shown]
                 .iter()
                 .map(|a| Row::plain(fit_middle(a, SMALL_COLS))),
         );
         if shown < n.addresses.len() {
-            lines.push(Row::plain(format!(
+            rows.push(Row::plain(format!(
                 "+{} {}",
                 n.addresses.len() - shown,
                 t.more
             )));
         }
     }
-    while lines.len() < LINES - 1 {
-        lines.push(Row::plain(String::new()));
+    while rows.len() < LIST_LINES - 2 {
+        rows.push(Row::plain(String::new()));
     }
-    lines.push(match n.db_reachable {
+    rows.push(if s.clock_synced {
+        Row::lr(format!("{}:", t.clock), t.clock_synced, false)
+    } else {
+        Row::lr(format!("{}:", t.clock), t.clock_not_synced, true)
+    });
+    rows.push(match n.db_reachable {
         Some(true) => Row::lr(format!("{}:", t.database), t.db_ok, false),
         Some(false) => Row::lr(format!("{}:", t.database), t.db_unreachable, true),
         None => Row::lr(format!("{}:", t.database), t.db_unknown, false),
     });
-    for (i, row) in lines.iter().enumerate() {
-        row.draw(d, FIRST_LINE + PITCH * i as i32)?;
-    }
-    Ok(())
+    list_page(d, t.network_title, &rows)
 }
 
 fn running<D: DrawTarget<Color = BinaryColor>>(
@@ -281,7 +295,8 @@ fn running<D: DrawTarget<Color = BinaryColor>>(
     } else {
         t.running_auto
     };
-    title_bar(d, &format!("{title} {}", p.source))?;
+    let room = SMALL_COLS.saturating_sub(title.chars().count() + 1);
+    title_bar(d, &format!("{title} {}", fit_middle(&p.source, room)))?;
 
     // The progress bar, with the percentage beside it when the size can be estimated; without
     // an estimate a block moves along as the data flows.
@@ -324,10 +339,18 @@ fn running<D: DrawTarget<Color = BinaryColor>>(
     draw_text(d, BODY, 1, 26, &done, ON)?;
     right_aligned(d, BODY, 26, &rate, ON)?;
 
-    // The targets, on up to two lines.
-    let targets = format!("{}: {}", t.to, p.targets.join(", "));
-    for (i, line) in wrap(&targets, SMALL_COLS, 2).iter().enumerate() {
-        draw_text(d, SMALL, 1, 38 + PITCH * i as i32, line, ON)?;
+    // The targets on up to two lines, each shortened to half a line if they do not fit.
+    let mut lines = wrap(
+        &format!("{}: {}", t.to, p.targets.join(", ")),
+        SMALL_COLS,
+        2,
+    );
+    if lines.iter().any(|l| l.ends_with('…')) {
+        let names: Vec<String> = p.targets.iter().map(|l| fit_middle(l, 12)).collect();
+        lines = wrap(&format!("{}: {}", t.to, names.join(", ")), SMALL_COLS, 2);
+    }
+    for (i, line) in lines.iter().enumerate() {
+        draw_text(d, SMALL, 1, 38 + TEXT_PITCH * i as i32, line, ON)?;
     }
     // The bottom line: the answer to a button press if there is one (a second backup is not
     // started), otherwise the warning not to pull the disks.
@@ -335,22 +358,52 @@ fn running<D: DrawTarget<Color = BinaryColor>>(
         Some(n) => format!("! {}", t.notice(n)),
         None => t.do_not_unplug.to_string(),
     };
-    Row::inverted(bottom).draw(d, 56)?;
+    Row::banner(bottom).draw(d, 56)?;
     Ok(())
 }
 
+/// The error screen: what failed in the body font, what to do in the small font under a dotted
+/// rule. When both do not fit, the first page shows what failed and the second what to do,
+/// both in the body font.
 fn error<D: DrawTarget<Color = BinaryColor>>(
     e: &ErrorInfo,
+    page: Page,
     t: &Texts,
     d: &mut D,
 ) -> Result<(), D::Error> {
-    title_bar(d, t.error_title)?;
-    for (i, line) in wrap(&e.what, BODY_COLS, 2).iter().enumerate() {
-        draw_text(d, BODY, 1, 12 + 10 * i as i32, line, ON)?;
+    let what_body = wrap(&e.what, BODY_COLS, 2);
+    let todo_small = wrap(&e.todo, SMALL_COLS, 3);
+    let fits = !what_body
+        .iter()
+        .chain(&todo_small)
+        .any(|l| l.ends_with('…'));
+    if fits {
+        title_bar(d, t.error_title)?;
+        for (i, line) in what_body.iter().enumerate() {
+            draw_text(d, BODY, 1, 12 + 10 * i as i32, line, ON)?;
+        }
+        dotted_rule(d, 34)?;
+        for (i, line) in todo_small.iter().enumerate() {
+            draw_text(d, SMALL, 1, 37 + TEXT_PITCH * i as i32, line, ON)?;
+        }
+        return Ok(());
     }
-    dotted_rule(d, 34)?;
-    for (i, line) in wrap(&e.todo, SMALL_COLS, 3).iter().enumerate() {
-        draw_text(d, SMALL, 1, 37 + PITCH * i as i32, line, ON)?;
+    let (title, text, marker) = match page {
+        Page::Main => (t.error_title, &e.what, "1/2"),
+        Page::Second => (t.error_todo_title, &e.todo, "2/2"),
+    };
+    title_bar(d, &fit_end(title, BODY_COLS - marker.len() - 1))?;
+    right_aligned(d, BODY, 0, marker, OFF)?;
+    // Five lines of the body font, or six of the small one when that is not enough.
+    let body = wrap(text, BODY_COLS, 5);
+    if body.last().is_some_and(|l| l.ends_with('…')) {
+        for (i, line) in wrap(text, SMALL_COLS, 6).iter().enumerate() {
+            draw_text(d, SMALL, 1, 12 + LIST_PITCH * i as i32, line, ON)?;
+        }
+    } else {
+        for (i, line) in body.iter().enumerate() {
+            draw_text(d, BODY, 1, 12 + 10 * i as i32, line, ON)?;
+        }
     }
     Ok(())
 }
@@ -361,8 +414,8 @@ fn ejecting<D: DrawTarget<Color = BinaryColor>>(
     d: &mut D,
 ) -> Result<(), D::Error> {
     title_bar(d, t.ejecting_title)?;
-    label_list(d, labels, 13, 3, t)?;
-    Row::inverted(t.ejecting_wait.to_string()).draw(d, 56)?;
+    label_list(d, labels, 14, 3, t)?;
+    Row::banner(t.ejecting_wait.to_string()).draw(d, 56)?;
     Ok(())
 }
 
@@ -375,12 +428,12 @@ fn safe_to_remove<D: DrawTarget<Color = BinaryColor>>(
     centered(d, LARGE, 19, t.safe_title[1], ON)?;
     if labels.is_empty() {
         for (i, line) in wrap(t.nothing_to_eject, SMALL_COLS, 2).iter().enumerate() {
-            centered(d, SMALL, 45 + PITCH * i as i32, line, ON)?;
+            centered(d, SMALL, 45 + TEXT_PITCH * i as i32, line, ON)?;
         }
         return Ok(());
     }
-    let joined = labels.join(", ");
-    centered(d, BODY, 41, &fit_end(&joined, BODY_COLS), ON)?;
+    let names: Vec<String> = labels.iter().map(|l| fit_middle(l, 12)).collect();
+    centered(d, BODY, 41, &fit_end(&names.join(", "), BODY_COLS), ON)?;
     centered(d, SMALL, 55, t.safe_body, ON)?;
     Ok(())
 }
@@ -393,7 +446,7 @@ fn unknown_disk<D: DrawTarget<Color = BinaryColor>>(
     title_bar(d, t.unknown_title)?;
     centered(d, BODY, 13, &fit_middle(label, BODY_COLS), ON)?;
     for (i, line) in wrap(t.unknown_body, SMALL_COLS, 4).iter().enumerate() {
-        draw_text(d, SMALL, 1, 27 + PITCH * i as i32, line, ON)?;
+        draw_text(d, SMALL, 1, 27 + TEXT_PITCH * i as i32, line, ON)?;
     }
     Ok(())
 }
@@ -401,13 +454,14 @@ fn unknown_disk<D: DrawTarget<Color = BinaryColor>>(
 // ---------------------------------------------------------------------------------------------
 // Pieces
 
-/// One small-font line of a list: text on the left, optionally a value on the right, either part
-/// or the whole line inverted (white with dark text) to catch the eye.
+/// One small-font line: text on the left, optionally a value on the right, either part or the
+/// whole line inverted (white with dark text) to catch the eye.
 struct Row {
     left: String,
     right: String,
     right_inverted: bool,
     inverted: bool,
+    centered: bool,
 }
 
 impl Row {
@@ -417,6 +471,7 @@ impl Row {
             right: String::new(),
             right_inverted: false,
             inverted: false,
+            centered: false,
         }
     }
 
@@ -427,18 +482,27 @@ impl Row {
         }
     }
 
-    fn lr(left: String, right: &str, right_inverted: bool) -> Row {
+    /// Inverted and centred (a warning at the bottom of a screen).
+    fn banner(text: String) -> Row {
         Row {
-            left,
-            right: right.to_string(),
-            right_inverted,
-            inverted: false,
+            centered: true,
+            ..Row::inverted(text)
         }
     }
 
+    fn lr(left: String, right: &str, right_inverted: bool) -> Row {
+        Row {
+            right: right.to_string(),
+            right_inverted,
+            ..Row::plain(left)
+        }
+    }
+
+    /// Draws the row with its top at `y`; an inverted part fills the 8 rows of the font.
     fn draw<D: DrawTarget<Color = BinaryColor>>(&self, d: &mut D, y: i32) -> Result<(), D::Error> {
+        let height = SMALL.character_size.height;
         let color = if self.inverted {
-            Rectangle::new(Point::new(0, y - 1), Size::new(WIDTH, PITCH as u32))
+            Rectangle::new(Point::new(0, y), Size::new(WIDTH, height))
                 .into_styled(PrimitiveStyle::with_fill(ON))
                 .draw(d)?;
             OFF
@@ -451,14 +515,18 @@ impl Row {
         } else {
             SMALL_COLS.saturating_sub(right_len + 1)
         };
-        draw_text(d, SMALL, 1, y, &fit_end(&self.left, room), color)?;
+        if self.centered {
+            centered(d, SMALL, y, &self.left, color)?;
+        } else {
+            draw_text(d, SMALL, 1, y, &fit_end(&self.left, room), color)?;
+        }
         if right_len > 0 {
             let right = fit_end(&self.right, SMALL_COLS);
             let x = right_x(SMALL, right.chars().count());
             if self.right_inverted && !self.inverted {
                 Rectangle::new(
-                    Point::new(x - 1, y - 1),
-                    Size::new((WIDTH as i32 - x + 1) as u32, PITCH as u32),
+                    Point::new(x - 2, y),
+                    Size::new((WIDTH as i32 - x + 2) as u32, height),
                 )
                 .into_styled(PrimitiveStyle::with_fill(ON))
                 .draw(d)?;
@@ -471,12 +539,17 @@ impl Row {
     }
 }
 
-/// The white title bar with dark text in the body font.
+/// The white title bar with dark text in the body font, or the small font when the text is
+/// longer than 21 characters.
 fn title_bar<D: DrawTarget<Color = BinaryColor>>(d: &mut D, text: &str) -> Result<(), D::Error> {
     Rectangle::new(Point::new(0, 0), Size::new(WIDTH, BAR as u32))
         .into_styled(PrimitiveStyle::with_fill(ON))
         .draw(d)?;
-    draw_text(d, BODY, 1, 0, &fit_end(text, BODY_COLS), OFF)?;
+    if text.chars().count() <= BODY_COLS {
+        draw_text(d, BODY, 1, 0, text, OFF)?;
+    } else {
+        draw_text(d, SMALL, 1, 1, &fit_end(text, SMALL_COLS), OFF)?;
+    }
     Ok(())
 }
 
@@ -580,14 +653,16 @@ fn draw_text<D: DrawTarget<Color = BinaryColor>>(
     Ok(cx)
 }
 
-/// The row (from the top of a character cell) where the font puts its full stop.
+/// The row (from the top of a character cell) where the font's full stop is widest.
 fn dot_row(font: &MonoFont) -> i32 {
     let mut f = Frame::new();
     let style = MonoTextStyle::new(font, ON);
     let _ = Text::with_baseline(".", Point::zero(), style, Baseline::Top).draw(&mut f);
+    let lit = |y: i32| (0..advance(font)).filter(|&x| f.get(x, y)).count();
     (0..font.character_size.height as i32)
         .rev()
-        .find(|&y| (0..advance(font)).any(|x| f.get(x, y)))
+        .max_by_key(|&y| lit(y))
+        .filter(|&y| lit(y) > 0)
         .unwrap_or(font.baseline as i32)
 }
 

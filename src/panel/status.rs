@@ -267,15 +267,16 @@ pub enum Notice {
     NoManualDisk,
 }
 
-/// Which page of the display the caller wants: the idle display alternates between the two;
-/// every other screen ignores it.
+/// Which page the caller wants: the idle and error screens alternate between two pages
+/// (the runner switches every few seconds); every other screen has one page and ignores it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Page {
-    /// Backups, disks, manual copies.
+    /// Idle: backups, disks, manual copies. Error: what failed (and what to do, if it fits).
     Main,
-    /// Host name, addresses, database reachability.
-    Network,
+    /// Idle: the network page (host name, addresses, database). Error: what to do, when the
+    /// first page had no room for it.
+    Second,
 }
 
 /// The abbreviation shown after times: WIB for Asia/Jakarta and Asia/Pontianak, WITA for

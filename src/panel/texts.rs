@@ -39,7 +39,8 @@ pub struct Texts {
     pub role_unknown: &'static str,
     /// Disk line: no free space left.
     pub disk_full: &'static str,
-    /// Idle: label before the age of the last manual copy.
+    /// Idle: label before the age of the last manual copy, long and (when the age is long) short.
+    pub manual_long: &'static str,
     pub manual: &'static str,
     pub today: &'static str,
     pub yesterday: &'static str,
@@ -52,8 +53,9 @@ pub struct Texts {
     pub to: &'static str,
     /// Running: the warning at the bottom.
     pub do_not_unplug: &'static str,
-    /// Error: the title bar.
+    /// Error: the title bar, and the title of the second page (what to do).
     pub error_title: &'static str,
+    pub error_todo_title: &'static str,
     /// Ejecting: title and body.
     pub ejecting_title: &'static str,
     pub ejecting_wait: &'static str,
@@ -73,6 +75,10 @@ pub struct Texts {
     pub db_ok: &'static str,
     pub db_unreachable: &'static str,
     pub db_unknown: &'static str,
+    /// Network page: the clock's state.
+    pub clock: &'static str,
+    pub clock_synced: &'static str,
+    pub clock_not_synced: &'static str,
     /// Idle: "more" after a count ("+3 lagi").
     pub more: &'static str,
     /// Idle header when the clock is not synchronised (after the time).
@@ -90,11 +96,12 @@ pub const ID: Texts = Texts {
     failed: "GAGAL",
     next_backup: "Berikutnya",
     not_scheduled: "tidak ada",
-    no_disks: "Tidak ada disk backup",
+    no_disks: "(tidak ada disk)",
     role_auto: "auto",
     role_manual: "manual",
     role_unknown: "asing",
     disk_full: "PENUH",
+    manual_long: "Backup manual",
     manual: "Manual",
     today: "hari ini",
     yesterday: "kemarin",
@@ -104,6 +111,7 @@ pub const ID: Texts = Texts {
     to: "Ke",
     do_not_unplug: "Jangan cabut disk!",
     error_title: "ADA MASALAH",
+    error_todo_title: "TINDAKAN",
     ejecting_title: "MELEPAS DISK",
     ejecting_wait: "Tunggu, jangan dicabut…",
     safe_title: ["AMAN", "DILEPAS"],
@@ -111,7 +119,7 @@ pub const ID: Texts = Texts {
     nothing_to_eject: "Tidak ada disk yang perlu dilepas.",
     unknown_title: "DISK TIDAK DIKENAL",
     unknown_body:
-        "Disk ini tidak dipakai dan tidak ditulis. Untuk backup, daftarkan dulu: disk enroll",
+        "Disk ini tidak dipakai dan tidak ditulis. Untuk backup, daftarkan dulu (disk enroll).",
     network_title: "JARINGAN",
     host: "Nama",
     no_address: "belum ada alamat IP",
@@ -119,6 +127,9 @@ pub const ID: Texts = Texts {
     db_ok: "terhubung",
     db_unreachable: "TIDAK terhubung",
     db_unknown: "belum dicek",
+    clock: "Jam",
+    clock_synced: "sinkron",
+    clock_not_synced: "BELUM sinkron",
     more: "lagi",
     clock_unsynced_mark: "?",
 };
@@ -134,11 +145,12 @@ pub const EN: Texts = Texts {
     failed: "FAILED",
     next_backup: "Next",
     not_scheduled: "none",
-    no_disks: "No backup disk",
+    no_disks: "(no disks)",
     role_auto: "auto",
     role_manual: "manual",
     role_unknown: "unknown",
     disk_full: "FULL",
+    manual_long: "Manual backup",
     manual: "Manual",
     today: "today",
     yesterday: "yesterday",
@@ -148,6 +160,7 @@ pub const EN: Texts = Texts {
     to: "To",
     do_not_unplug: "Do not unplug disks!",
     error_title: "PROBLEM",
+    error_todo_title: "WHAT TO DO",
     ejecting_title: "EJECTING DISKS",
     ejecting_wait: "Wait, do not unplug yet…",
     safe_title: ["SAFE TO", "REMOVE"],
@@ -155,7 +168,7 @@ pub const EN: Texts = Texts {
     nothing_to_eject: "There was no disk to eject.",
     unknown_title: "UNKNOWN DISK",
     unknown_body:
-        "This disk is not used and not written. To back up to it, enroll it first: disk enroll",
+        "This disk is not used and not written. To back up to it, enroll it first (disk enroll).",
     network_title: "NETWORK",
     host: "Host",
     no_address: "no IP address yet",
@@ -163,6 +176,9 @@ pub const EN: Texts = Texts {
     db_ok: "reachable",
     db_unreachable: "UNREACHABLE",
     db_unknown: "not checked",
+    clock: "Clock",
+    clock_synced: "synchronised",
+    clock_not_synced: "NOT synchronised",
     more: "more",
     clock_unsynced_mark: "?",
 };
@@ -195,20 +211,34 @@ impl Texts {
         }
     }
 
-    /// One attention reason, at most 23 characters plus a disk label.
-    pub fn attention(&self, a: &Attention) -> String {
+    /// "+3 disk lagi" under a list of disks that does not fit.
+    pub fn more_disks(&self, n: usize) -> String {
+        match (self.language, n) {
+            (Language::Id, n) => format!("+{n} disk lagi"),
+            (Language::En, 1) => "+1 more disk".to_string(),
+            (Language::En, n) => format!("+{n} more disks"),
+        }
+    }
+
+    /// One attention reason in at most `cols` characters (a disk label is shortened in the
+    /// middle to fit; the fixed texts are at most 19 characters).
+    pub fn attention(&self, a: &Attention, cols: usize) -> String {
         let id = self.language == Language::Id;
+        let label = |prefix: &str, label: &str| {
+            let room = cols.saturating_sub(prefix.chars().count());
+            format!("{prefix}{}", super::screens::fit_middle(label, room))
+        };
         match (a, id) {
-            (Attention::ManualOverdue, true) => "Backup manual terlambat".into(),
-            (Attention::ManualOverdue, false) => "Manual backup overdue".into(),
-            (Attention::DiskNearlyFull { label }, true) => format!("Hampir penuh: {label}"),
-            (Attention::DiskNearlyFull { label }, false) => format!("Nearly full: {label}"),
+            (Attention::ManualOverdue, true) => "Backup manual telat".into(),
+            (Attention::ManualOverdue, false) => "Manual copy overdue".into(),
+            (Attention::DiskNearlyFull { label: l }, true) => label("Hampir penuh: ", l),
+            (Attention::DiskNearlyFull { label: l }, false) => label("Nearly full: ", l),
             (Attention::ClockNotSynced, true) => "Jam belum sinkron".into(),
-            (Attention::ClockNotSynced, false) => "Clock not synchronised".into(),
-            (Attention::NoEncryptionKey, true) => "Kunci enkripsi belum ada".into(),
+            (Attention::ClockNotSynced, false) => "Clock not synced".into(),
+            (Attention::NoEncryptionKey, true) => "Enkripsi belum siap".into(),
             (Attention::NoEncryptionKey, false) => "No encryption key".into(),
             (Attention::HardwareMissing { part }, true) => {
-                format!("{} tidak terdeteksi", self.part(*part))
+                format!("{} tidak ada", self.part(*part))
             }
             (Attention::HardwareMissing { part }, false) => {
                 format!("{} not found", self.part(*part))
@@ -226,18 +256,23 @@ impl Texts {
         }
     }
 
-    /// One failure reason for the idle screen's alert line.
+    /// One failure reason for the idle screen's alert line (the fixed ones at most 19
+    /// characters, to leave room for "! " and " 1/3").
     pub fn failure(&self, f: &Failure) -> String {
         let id = self.language == Language::Id;
         match (f, id) {
-            (Failure::LastBackupFailed { reason }, true) => format!("Gagal: {reason}"),
-            (Failure::LastBackupFailed { reason }, false) => format!("Failed: {reason}"),
-            (Failure::NoBackupDisk, true) => "Tidak ada disk backup".into(),
+            // The first idle line already says GAGAL: the reason alone (the engine's words).
+            (Failure::LastBackupFailed { reason }, _) if !reason.trim().is_empty() => {
+                reason.trim().to_string()
+            }
+            (Failure::LastBackupFailed { .. }, true) => "Backup terakhir gagal".into(),
+            (Failure::LastBackupFailed { .. }, false) => "Last backup failed".into(),
+            (Failure::NoBackupDisk, true) => "Tak ada disk backup".into(),
             (Failure::NoBackupDisk, false) => "No backup disk".into(),
-            (Failure::DatabaseUnreachable, true) => "Database tidak terhubung".into(),
-            (Failure::DatabaseUnreachable, false) => "Database unreachable".into(),
-            (Failure::NoAutoBackupFor2Intervals, true) => "Backup otomatis terhenti".into(),
-            (Failure::NoAutoBackupFor2Intervals, false) => "Automatic backups stopped".into(),
+            (Failure::DatabaseUnreachable, true) => "Database terputus".into(),
+            (Failure::DatabaseUnreachable, false) => "Database offline".into(),
+            (Failure::NoAutoBackupFor2Intervals, true) => "Backup rutin macet".into(),
+            (Failure::NoAutoBackupFor2Intervals, false) => "Auto backup stalled".into(),
         }
     }
 
@@ -278,7 +313,7 @@ pub fn failure_info(f: &Failure, language: Language) -> ErrorInfo {
             "Periksa server SIMDONDAR, MariaDB dan kabel jaringan.".to_string(),
         ),
         (Failure::DatabaseUnreachable, Language::En) => (
-            "The SIMDONDAR database is unreachable.".to_string(),
+            "SIMDONDAR database unreachable.".to_string(),
             "Check the SIMDONDAR server, MariaDB and the network cable.".to_string(),
         ),
         (Failure::NoAutoBackupFor2Intervals, Language::Id) => (
@@ -311,7 +346,12 @@ mod tests {
             for s in small {
                 assert!(s.chars().count() <= 25, "{s:?} is longer than 25");
             }
-            for s in [t.error_title, t.unknown_title, t.network_title] {
+            for s in [
+                t.error_title,
+                t.error_todo_title,
+                t.unknown_title,
+                t.network_title,
+            ] {
                 assert!(s.chars().count() <= 21, "{s:?} is longer than 21");
             }
             for s in t.safe_title {
@@ -332,7 +372,7 @@ mod tests {
                 Failure::DatabaseUnreachable,
                 Failure::NoAutoBackupFor2Intervals,
             ] {
-                assert!(t.failure(&f).chars().count() <= 25, "{:?}", t.failure(&f));
+                assert!(t.failure(&f).chars().count() <= 19, "{:?}", t.failure(&f));
             }
             for a in [
                 Attention::ManualOverdue,
@@ -346,9 +386,9 @@ mod tests {
                 },
             ] {
                 assert!(
-                    t.attention(&a).chars().count() <= 25,
+                    t.attention(&a, 25).chars().count() <= 19,
                     "{:?}",
-                    t.attention(&a)
+                    t.attention(&a, 25)
                 );
             }
         }
@@ -361,5 +401,11 @@ mod tests {
         assert_eq!(ID.days_ago(4), "4 hari lalu");
         assert_eq!(EN.days_ago(4), "4 days ago");
         assert_eq!(texts(Language::En).ok, "OK");
+        assert_eq!(ID.more_disks(3), "+3 disk lagi");
+        assert_eq!(EN.more_disks(1), "+1 more disk");
+        let full = Attention::DiskNearlyFull {
+            label: "SIMBAK-FLASHDISK-UTD-03".into(),
+        };
+        assert_eq!(ID.attention(&full, 23), "Hampir penuh: SIMB…D-03");
     }
 }

@@ -3,7 +3,11 @@
 mod config_check;
 mod daemon;
 mod disks;
+mod encryption;
 mod failures;
+mod panel;
+mod report;
+mod restore_test;
 mod retention;
 mod roundtrip;
 mod sources;

@@ -57,7 +57,12 @@ fn healthy(language: Language) -> Status {
     s.next_backup = Some(at(26, 11, 0));
     s.disks = vec![
         disk("HDD-AUTO-1", Some(Role::Auto), Some(1_234 * GB), 2_000 * GB),
-        disk("SIMBAK-FLASH1", Some(Role::Manual), Some(14_200_000_000), 32 * GB),
+        disk(
+            "SIMBAK-FLASH1",
+            Some(Role::Manual),
+            Some(14_200_000_000),
+            32 * GB,
+        ),
     ];
     s.days_since_manual = Some(2);
     s.network = Network {
@@ -90,7 +95,7 @@ fn cases(language: Language) -> Vec<(&'static str, Status, Page)> {
     out.push(("boot", boot, Page::Main));
 
     out.push(("idle", healthy(language), Page::Main));
-    out.push(("network", healthy(language), Page::Network));
+    out.push(("network", healthy(language), Page::Second));
 
     // Failed last run, database down, manual copy overdue, a passed restore test.
     let mut s = healthy(language);
@@ -114,14 +119,24 @@ fn cases(language: Language) -> Vec<(&'static str, Status, Page)> {
     s.attention = vec![Attention::ManualOverdue];
     s.network.db_reachable = Some(false);
     out.push(("idle-failed", s.clone(), Page::Main));
-    out.push(("network-db-down", s, Page::Network));
+    out.push(("network-db-down", s, Page::Second));
 
     // Six disks, long labels, one full, one unknown: "+N" and "…".
     let mut s = healthy(language);
     s.disks = vec![
         disk("HDD-AUTO-1", Some(Role::Auto), Some(1_234 * GB), 2_000 * GB),
-        disk("HDD-AUTO-2-SERVER-ROOM", Some(Role::Auto), Some(2 * GB), 1_000 * GB),
-        disk("SIMBAK-FLASHDISK-UTD-03", Some(Role::Manual), Some(7 * GB), 16 * GB),
+        disk(
+            "HDD-AUTO-2-SERVER-ROOM",
+            Some(Role::Auto),
+            Some(2 * GB),
+            1_000 * GB,
+        ),
+        disk(
+            "SIMBAK-FLASHDISK-UTD-03",
+            Some(Role::Manual),
+            Some(7 * GB),
+            16 * GB,
+        ),
         disk("KINGSTON", None, None, 8 * GB),
         disk("SIMBAK-4", Some(Role::Manual), Some(60 * GB), 64 * GB),
         disk("SIMBAK-5", Some(Role::Manual), Some(60 * GB), 64 * GB),
@@ -154,7 +169,7 @@ fn cases(language: Language) -> Vec<(&'static str, Status, Page)> {
     ];
     s.network.hostname = "simdondar-backup".into();
     out.push(("idle-zero-disks", s.clone(), Page::Main));
-    out.push(("network-none", s, Page::Network));
+    out.push(("network-none", s, Page::Second));
 
     // A press answered while idle.
     let mut s = healthy(language);
@@ -196,7 +211,8 @@ fn cases(language: Language) -> Vec<(&'static str, Status, Page)> {
         }
         .into(),
     });
-    out.push(("error-long", s, Page::Main));
+    out.push(("error-long", s.clone(), Page::Main));
+    out.push(("error-long-todo", s, Page::Second));
 
     let mut s = healthy(language);
     s.screen = Screen::Ejecting {
@@ -239,7 +255,10 @@ fn rendered() -> Vec<(String, Frame)> {
             let png = std::fs::read(panel_dir(state.path()).join("oled.png")).expect("oled.png");
             let (back, scale) = Frame::from_png(&png).expect("the simulated display's PNG");
             assert_eq!(scale, SCALE);
-            assert_eq!(back, frame, "{name}: oled.png differs from the rendered frame");
+            assert_eq!(
+                back, frame,
+                "{name}: oled.png differs from the rendered frame"
+            );
             out.push((format!("{name}-{}.png", lang_code(language)), back));
         }
     }
@@ -330,12 +349,18 @@ fn golden_comparison_catches_changes_and_missing_files() {
     let actual = tempfile::tempdir().expect("temp dir");
     let frame = render_frame(&healthy(Language::Id), Page::Main);
     std::fs::write(golden.path().join("x.png"), frame.to_png(SCALE)).expect("write");
-    assert_eq!(compare("x.png", &frame, golden.path(), actual.path()), Ok(()));
+    assert_eq!(
+        compare("x.png", &frame, golden.path(), actual.path()),
+        Ok(())
+    );
 
     let mut changed = frame.clone();
     changed.set(64, 32, !frame.get(64, 32));
     let err = compare("x.png", &changed, golden.path(), actual.path()).expect_err("must fail");
-    assert!(err.contains("1 pixels differ") && err.contains("UPDATE_GOLDEN=1"), "{err}");
+    assert!(
+        err.contains("1 pixels differ") && err.contains("UPDATE_GOLDEN=1"),
+        "{err}"
+    );
     let written = std::fs::read(actual.path().join("x.png")).expect("new picture written");
     assert_eq!(Frame::from_png(&written).expect("png").0, changed);
 
@@ -350,9 +375,9 @@ fn languages_and_pages_render_differently() {
     let id = render_frame(&healthy(Language::Id), Page::Main);
     let en = render_frame(&healthy(Language::En), Page::Main);
     assert_ne!(id, en);
-    let net = render_frame(&healthy(Language::Id), Page::Network);
+    let net = render_frame(&healthy(Language::Id), Page::Second);
     assert_ne!(id, net);
     // Every other screen ignores the page.
     let s = running(Language::Id, false);
-    assert_eq!(render_frame(&s, Page::Main), render_frame(&s, Page::Network));
+    assert_eq!(render_frame(&s, Page::Main), render_frame(&s, Page::Second));
 }

@@ -1,0 +1,1337 @@
+/*!
+The restore test (issue 7): prove that a database backup really restores, by loading it into a
+throw-away MariaDB server and comparing every table's `COUNT(*)` with the row counts the manifest
+recorded while the dump streamed (`tables`, filled by [`crate::backup::rowcount`]).
+
+This module owns the throw-away server and the verdict:
+
+- The server lives in a fresh directory under the caller's work directory (`mariadb-install-db`
+  then `mariadbd`, both with `--no-defaults`), listens only on a Unix socket inside that
+  directory (`--skip-networking`), runs no events (`--event-scheduler=OFF`: they load, they never fire), and is killed
+  and its directory removed whatever happens (a drop guard; and `PR_SET_PDEATHSIG`, so it dies
+  with the agent). Every client call names that socket with `--no-defaults --protocol=SOCKET`:
+  no option file or default can point it at another server.
+- `root@localhost` authenticates by `unix_socket` (`--auth-root-authentication-method=socket`):
+  normal grants, so the dump's `DEFINER=root@localhost` routines, triggers and views load as they
+  would on the real server (no `--skip-grant-tables`, under which `CREATE USER`/`GRANT` fail).
+- The backup is read through [`crate::backup::restore::restore`], which checks every stored byte
+  against the manifest and the `.sha256` sidecar before it decompresses anything.
+- PASS only when the load exited 0 and every table in the manifest's `tables` exists with exactly
+  that many rows (and no restored table is missing from the manifest). A damaged copy, a failed
+  load, a missing table or any difference is a FAIL that names the table and both numbers. A
+  manifest without `tables` (backups made before row counting) is a FAIL, never a vacuous PASS.
+
+Errors ([`RestoreTestError`]) are reserved for tests that could not be carried out: MariaDB not
+installed, the server not starting, no room in the work directory, an encrypted backup (the
+appliance holds only public keys), a backup that is not a database dump.
+*/
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+
+use crate::backup::inventory;
+use crate::backup::restore::{self, RestoreError};
+use crate::catalog::RestoreTestRow;
+
+/// How long the throw-away server may take to answer (a Raspberry Pi initialising InnoDB on an
+/// SD card is slow).
+const START_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// Bytes kept of a program's stderr for messages.
+const STDERR_KEEP: usize = 16 * 1024;
+
+/// The longest Unix socket path (`sun_path` holds 108 bytes with the terminating NUL).
+const MAX_SOCKET_PATH: usize = 107;
+
+/// A restored table: its schema and name, as the server's bytes.
+type TableName = (Vec<u8>, Vec<u8>);
+
+/// The problem recorded for a backup whose manifest has no row counts.
+pub const NO_ROW_COUNTS: &str =
+    "this backup has no row counts; it was made before row counting; take a new backup";
+
+/// One table: the rows the backup says it holds, and the rows found after the restore
+/// (`None`: the table is missing, or could not be counted).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TableCheck {
+    /// `db.table`
+    pub table: String,
+    pub expected: u64,
+    pub actual: Option<u64>,
+}
+
+impl TableCheck {
+    /// Whether the restored table has exactly the rows the backup says.
+    pub fn ok(&self) -> bool {
+        self.actual == Some(self.expected)
+    }
+}
+
+/// The outcome of one restore test.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RestoreTestReport {
+    /// The backup's data file.
+    pub backup: PathBuf,
+    /// The source named in its manifest.
+    pub source: String,
+    pub passed: bool,
+    /// Every table of the manifest, in its order (`db.table`).
+    pub tables: Vec<TableCheck>,
+    /// Why it failed, one sentence each (empty when passed).
+    pub problems: Vec<String>,
+    /// How long the test took.
+    pub seconds: f64,
+    /// When the test started.
+    pub tested_at: DateTime<Utc>,
+}
+
+impl RestoreTestReport {
+    /// The catalog's record of this test; `tested_at` in UTC (see [`Self::to_row_in`]), `detail`
+    /// a JSON object with `tables` (`table`, `expected`, `actual`), `problems` and `seconds`.
+    pub fn to_row(&self) -> RestoreTestRow {
+        self.to_row_in(&Utc)
+    }
+
+    /// Like [`Self::to_row`], with `tested_at` in the given time zone (the configured one).
+    pub fn to_row_in<Tz: chrono::TimeZone>(&self, tz: &Tz) -> RestoreTestRow
+    where
+        Tz::Offset: fmt::Display,
+    {
+        let detail = serde_json::json!({
+            "tables": self.tables,
+            "problems": self.problems,
+            "seconds": (self.seconds * 10.0).round() / 10.0,
+        });
+        RestoreTestRow {
+            tested_at: self
+                .tested_at
+                .with_timezone(tz)
+                .to_rfc3339_opts(SecondsFormat::Secs, false),
+            source: self.source.clone(),
+            backup: self.backup.display().to_string(),
+            passed: self.passed,
+            detail: detail.to_string(),
+        }
+    }
+
+    /// A few lines for a person: the verdict, then each problem.
+    pub fn summary(&self) -> String {
+        let rows: u64 = self.tables.iter().map(|t| t.expected).sum();
+        let mut s = if self.passed {
+            format!(
+                "PASS {}: {} tables, {rows} rows restored exactly as backed up ({:.1} s)\n",
+                self.backup.display(),
+                self.tables.len(),
+                self.seconds
+            )
+        } else {
+            format!(
+                "FAIL {}: {} problem(s) ({:.1} s)\n",
+                self.backup.display(),
+                self.problems.len(),
+                self.seconds
+            )
+        };
+        for p in &self.problems {
+            s.push_str("  ");
+            s.push_str(p);
+            s.push('\n');
+        }
+        s
+    }
+}
+
+/// Why a restore test could not be carried out (a backup that does not restore is not an error
+/// but a failed [`RestoreTestReport`]).
+#[derive(Debug)]
+pub enum RestoreTestError {
+    /// A MariaDB program is not installed.
+    ToolMissing { tool: String },
+    /// The backup's files cannot be found or read.
+    Backup(RestoreError),
+    /// No manifest next to the data file: not a complete backup, nothing to compare with.
+    NoManifest { data: PathBuf },
+    /// The backup is not a database dump.
+    NotDatabase { data: PathBuf, kind: String },
+    /// The backup is encrypted; the appliance holds only public keys.
+    Encrypted { data: PathBuf },
+    /// The work directory cannot hold the throw-away server.
+    WorkDir { path: PathBuf, detail: String },
+    /// Not enough free space in the work directory for the restored database.
+    NoSpace {
+        path: PathBuf,
+        needed: u64,
+        free: u64,
+    },
+    /// A program could not be started.
+    Spawn { tool: String, detail: String },
+    /// `mariadb-install-db` failed.
+    InstallDb { detail: String },
+    /// The throw-away server did not come up; `log` is the end of its error log.
+    ServerStart { detail: String, log: String },
+    /// Asking the restored server for its tables failed.
+    Query { detail: String },
+}
+
+impl fmt::Display for RestoreTestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RestoreTestError::ToolMissing { tool } => write!(
+                f,
+                "{tool} is not installed: the restore test needs a MariaDB server on the appliance; install it with `apt-get install mariadb-server`"
+            ),
+            RestoreTestError::Backup(e) => write!(f, "{e}"),
+            RestoreTestError::NoManifest { data } => write!(
+                f,
+                "{} has no manifest (.json) next to it: it is not a complete backup, and there are no row counts to compare with",
+                data.display()
+            ),
+            RestoreTestError::NotDatabase { data, kind } => write!(
+                f,
+                "{} is a backup of a {kind:?} source, not a database dump: only mysql backups can be restore-tested",
+                data.display()
+            ),
+            RestoreTestError::Encrypted { data } => write!(
+                f,
+                "{} is encrypted and the appliance holds no private key: test it on a machine with the key (`simdondar-backup restore --identity KEYFILE`), or test an unencrypted copy",
+                data.display()
+            ),
+            RestoreTestError::WorkDir { path, detail } => write!(
+                f,
+                "cannot prepare the restore test in {}: {detail}",
+                path.display()
+            ),
+            RestoreTestError::NoSpace { path, needed, free } => write!(
+                f,
+                "not enough free space in {} for the restore test: the dump is {} MiB, only {} MiB free; free some space or use another work directory",
+                path.display(),
+                needed / (1 << 20),
+                free / (1 << 20)
+            ),
+            RestoreTestError::Spawn { tool, detail } => {
+                write!(f, "cannot run {tool}: {detail}")
+            }
+            RestoreTestError::InstallDb { detail } => write!(
+                f,
+                "mariadb-install-db could not create the test server's data directory: {detail}"
+            ),
+            RestoreTestError::ServerStart { detail, log } => write!(
+                f,
+                "the throw-away MariaDB server for the restore test did not start: {detail}\n--- its error log ---\n{log}"
+            ),
+            RestoreTestError::Query { detail } => write!(
+                f,
+                "the restored test server did not answer: {detail}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for RestoreTestError {}
+
+/// Restores the backup `data_file` belongs to into a throw-away MariaDB started in a new
+/// directory under `work_dir`, and compares every table's `COUNT(*)` with the manifest's
+/// `tables`. The copy is checked by [`restore::restore`] first (it refuses damaged copies).
+/// Never touches any other server; the throw-away one and its directory are gone on return.
+pub fn restore_test(
+    data_file: &Path,
+    work_dir: &Path,
+) -> Result<RestoreTestReport, RestoreTestError> {
+    let clock = Instant::now();
+    let tested_at = Utc::now();
+    let loc = restore::locate(data_file).map_err(RestoreTestError::Backup)?;
+    let data = loc.dir.join(&loc.data_name);
+    let Some(manifest) = loc.manifest.clone() else {
+        return Err(RestoreTestError::NoManifest { data });
+    };
+    if manifest.kind != "mysql" {
+        return Err(RestoreTestError::NotDatabase {
+            data,
+            kind: manifest.kind.clone(),
+        });
+    }
+    if manifest.encrypted || loc.data_name.ends_with(".age") {
+        return Err(RestoreTestError::Encrypted { data });
+    }
+    let mut report = RestoreTestReport {
+        backup: data.clone(),
+        source: manifest.source.clone(),
+        passed: false,
+        tables: Vec::new(),
+        problems: Vec::new(),
+        seconds: 0.0,
+        tested_at,
+    };
+    if manifest.tables.is_empty() {
+        report.problems.push(NO_ROW_COUNTS.to_string());
+        report.seconds = clock.elapsed().as_secs_f64();
+        return Ok(report);
+    }
+
+    let tools = Tools::find()?;
+    std::fs::create_dir_all(work_dir).map_err(|e| RestoreTestError::WorkDir {
+        path: work_dir.to_path_buf(),
+        detail: e.to_string(),
+    })?;
+    if let Ok(free) = crate::backup::run::free_bytes(work_dir) {
+        if free < manifest.bytes_raw {
+            return Err(RestoreTestError::NoSpace {
+                path: work_dir.to_path_buf(),
+                needed: manifest.bytes_raw,
+                free,
+            });
+        }
+    }
+    remove_stale(work_dir);
+    let mut server = Scratch::start(&tools, work_dir)?;
+    let load = server.load(&data)?;
+
+    let mut compare = true;
+    match (&load.restore, load.client.success()) {
+        (Err(e), _) if load.bytes_sent == 0 => {
+            report
+                .problems
+                .push(format!("the backup was refused before loading: {e}"));
+            compare = false;
+        }
+        // The client stopped reading: its own error says why.
+        (Err(RestoreError::Output { .. }), false) => {}
+        (Err(e), _) => report
+            .problems
+            .push(format!("the backup could not be read back completely: {e}")),
+        (Ok(_), _) => {}
+    }
+    if !load.client.success() {
+        report.problems.push(format!(
+            "loading the dump into the test server failed ({}): {}",
+            describe_status(&load.client),
+            client_error(&load.stderr)
+        ));
+    }
+    if compare {
+        let restored = server.tables()?;
+        let (checks, problems) =
+            compare_tables(&manifest.tables, &manifest.databases, &restored, |keys| {
+                server.count(keys)
+            })?;
+        report.tables = checks;
+        report.problems.extend(problems);
+    } else {
+        report.tables = manifest
+            .tables
+            .iter()
+            .map(|(t, n)| TableCheck {
+                table: t.clone(),
+                expected: *n,
+                actual: None,
+            })
+            .collect();
+    }
+    server.stop();
+    report.passed = report.problems.is_empty() && report.tables.iter().all(TableCheck::ok);
+    report.seconds = clock.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// The newest backup of each `mysql` source found on these target roots, by the manifests'
+/// `started_at` (the same backup on several roots: the first root's copy). Encrypted backups are
+/// left out: the appliance cannot decrypt them. Sorted by source.
+pub fn newest_backups(roots: &[PathBuf]) -> Vec<(String, PathBuf)> {
+    let mut best: BTreeMap<String, (DateTime<chrono::FixedOffset>, PathBuf)> = BTreeMap::new();
+    for root in roots {
+        let Ok(entries) = inventory::scan(root) else {
+            continue;
+        };
+        for e in entries {
+            let Ok(m) = &e.manifest else { continue };
+            if m.kind != "mysql" || m.encrypted || e.data_name.ends_with(".age") {
+                continue;
+            }
+            let Ok(t) = DateTime::parse_from_rfc3339(&m.started_at) else {
+                continue;
+            };
+            let source = if m.source.is_empty() {
+                e.source.clone()
+            } else {
+                m.source.clone()
+            };
+            match best.get(&source) {
+                Some((b, _)) if *b >= t => {}
+                _ => {
+                    best.insert(source, (t, e.data_path.clone()));
+                }
+            }
+        }
+    }
+    best.into_iter().map(|(s, (_, p))| (s, p)).collect()
+}
+
+/// Compares the manifest's counts with the restored tables (`(schema, name)` as bytes);
+/// `count` returns the rows of the tables asked for (`None` where counting failed).
+fn compare_tables(
+    expected: &BTreeMap<String, u64>,
+    databases: &[String],
+    restored: &[TableName],
+    count: impl FnOnce(&[TableName]) -> Result<Vec<Option<u64>>, RestoreTestError>,
+) -> Result<(Vec<TableCheck>, Vec<String>), RestoreTestError> {
+    let key = |(s, t): &TableName| {
+        format!(
+            "{}.{}",
+            String::from_utf8_lossy(s),
+            String::from_utf8_lossy(t)
+        )
+    };
+    let by_key: BTreeMap<String, &TableName> = restored.iter().map(|r| (key(r), r)).collect();
+    let wanted: Vec<TableName> = expected
+        .keys()
+        .filter_map(|k| by_key.get(k).map(|r| (*r).clone()))
+        .collect();
+    let counts = count(&wanted)?;
+    let counted: BTreeMap<String, Option<u64>> = wanted
+        .iter()
+        .zip(counts)
+        .map(|(r, n)| (key(r), n))
+        .collect();
+
+    let mut checks = Vec::new();
+    let mut problems = Vec::new();
+    for (table, &n) in expected {
+        let actual = counted.get(table).copied().flatten();
+        match (by_key.contains_key(table), actual) {
+            (false, _) => problems.push(format!(
+                "{table}: backup says {n} rows, but the table is missing after the restore"
+            )),
+            (true, None) => problems.push(format!(
+                "{table}: backup says {n} rows, but the restored table could not be counted"
+            )),
+            (true, Some(a)) if a != n => {
+                problems.push(format!("{table}: backup says {n} rows, restored {a}"))
+            }
+            _ => {}
+        }
+        checks.push(TableCheck {
+            table: table.clone(),
+            expected: n,
+            actual,
+        });
+    }
+    // Tables that came back but that the backup's counts do not know: the counts cannot vouch
+    // for them.
+    let mut scope: BTreeSet<String> = databases.iter().cloned().collect();
+    if scope.is_empty() {
+        scope = restored
+            .iter()
+            .filter(|r| expected.contains_key(&key(r)))
+            .map(|(s, _)| String::from_utf8_lossy(s).into_owned())
+            .collect();
+    }
+    for r in restored {
+        let k = key(r);
+        if scope.contains(String::from_utf8_lossy(&r.0).as_ref()) && !expected.contains_key(&k) {
+            problems.push(format!(
+                "{k}: restored, but the backup's row counts do not list it"
+            ));
+        }
+    }
+    Ok((checks, problems))
+}
+
+/// The MariaDB programs.
+struct Tools {
+    install_db: PathBuf,
+    server: PathBuf,
+    client: PathBuf,
+}
+
+impl Tools {
+    fn find() -> Result<Tools, RestoreTestError> {
+        let dirs = search_dirs();
+        Ok(Tools {
+            install_db: find_in(&["mariadb-install-db", "mysql_install_db"], &dirs)?,
+            server: find_in(&["mariadbd", "mysqld"], &dirs)?,
+            client: find_in(&["mariadb", "mysql"], &dirs)?,
+        })
+    }
+}
+
+/// PATH, then the usual sbin and bin folders (`mariadbd` is in `/usr/sbin`, which a service's
+/// PATH may lack).
+fn search_dirs() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    for d in [
+        "/usr/sbin",
+        "/usr/bin",
+        "/usr/local/sbin",
+        "/usr/local/bin",
+        "/sbin",
+        "/bin",
+    ] {
+        dirs.push(PathBuf::from(d));
+    }
+    dirs
+}
+
+/// The first of `names` found as an executable file in `dirs`.
+fn find_in(names: &[&str], dirs: &[PathBuf]) -> Result<PathBuf, RestoreTestError> {
+    for name in names {
+        for d in dirs {
+            let p = d.join(name);
+            if let Ok(m) = std::fs::metadata(&p) {
+                if m.is_file() && m.permissions().mode() & 0o111 != 0 {
+                    return Ok(p);
+                }
+            }
+        }
+    }
+    Err(RestoreTestError::ToolMissing {
+        tool: names.first().copied().unwrap_or("mariadb").to_string(),
+    })
+}
+
+/// What loading the dump amounted to.
+struct Load {
+    /// The restore's verdict (checksums, decompression, size).
+    restore: Result<restore::Restored, RestoreError>,
+    /// Bytes of the dump that reached the client.
+    bytes_sent: u64,
+    /// The client's exit status and stderr.
+    client: ExitStatus,
+    stderr: String,
+}
+
+/// Counts what is written through it.
+struct Counting<W> {
+    inner: W,
+    n: u64,
+}
+
+impl<W: Write> Write for Counting<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.n += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// The throw-away server: its directory and process. Dropping it kills the server and removes
+/// the directory.
+struct Scratch {
+    dir: PathBuf,
+    socket: PathBuf,
+    error_log: PathBuf,
+    client: PathBuf,
+    /// The administrator account (`root`, by unix_socket as the OS user of the same name).
+    user: String,
+    child: Option<Child>,
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Scratch {
+    /// Creates the directory, installs a data directory and starts the server; returns once it
+    /// answers.
+    fn start(tools: &Tools, work_dir: &Path) -> Result<Scratch, RestoreTestError> {
+        let stamp = Utc::now().timestamp_nanos_opt().unwrap_or_default();
+        let dir = work_dir.join(format!("{DIR_PREFIX}{}-{stamp}", std::process::id()));
+        let work_err = |e: io::Error| RestoreTestError::WorkDir {
+            path: work_dir.to_path_buf(),
+            detail: e.to_string(),
+        };
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .map_err(work_err)?;
+        let is_root = nix::unistd::geteuid().is_root();
+        let user = if is_root {
+            "root".to_string()
+        } else {
+            nix::unistd::User::from_uid(nix::unistd::getuid())
+                .ok()
+                .flatten()
+                .map(|u| u.name)
+                .or_else(|| std::env::var("USER").ok())
+                .unwrap_or_else(|| "root".to_string())
+        };
+        // From here on the guard removes the directory whatever happens.
+        let mut s = Scratch {
+            socket: dir.join("s.sock"),
+            error_log: dir.join("error.log"),
+            client: tools.client.clone(),
+            user,
+            child: None,
+            dir,
+        };
+        if s.socket.as_os_str().len() > MAX_SOCKET_PATH {
+            return Err(RestoreTestError::WorkDir {
+                path: work_dir.to_path_buf(),
+                detail: format!(
+                    "its path is too long for the server's Unix socket ({} bytes, at most {MAX_SOCKET_PATH}); use a shorter work directory",
+                    s.socket.as_os_str().len()
+                ),
+            });
+        }
+        let datadir = s.dir.join("data");
+        let tmpdir = s.dir.join("tmp");
+        std::fs::create_dir(&tmpdir).map_err(work_err)?;
+
+        let out = Command::new(&tools.install_db)
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", datadir.display()))
+            .arg("--auth-root-authentication-method=socket")
+            .arg("--skip-test-db")
+            .arg("--skip-name-resolve")
+            .arg(format!("--user={}", s.user))
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| RestoreTestError::Spawn {
+                tool: tools.install_db.display().to_string(),
+                detail: e.to_string(),
+            })?;
+        if !out.status.success() {
+            let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+            text.push_str(&String::from_utf8_lossy(&out.stderr));
+            return Err(RestoreTestError::InstallDb {
+                detail: format!(
+                    "{}: {}",
+                    describe_status(&out.status),
+                    last_lines(&text, 20)
+                ),
+            });
+        }
+
+        let mut cmd = Command::new(&tools.server);
+        cmd.arg("--no-defaults")
+            .arg(format!("--datadir={}", datadir.display()))
+            .arg(format!("--socket={}", s.socket.display()))
+            .arg("--skip-networking")
+            .arg("--skip-name-resolve")
+            .arg("--skip-log-bin")
+            .arg("--skip-slave-start")
+            // OFF, not DISABLED: with DISABLED the dump's CREATE EVENT fails (error 1577). OFF loads
+            // the events but never runs them, so none can change the rows being counted.
+            .arg("--event-scheduler=OFF")
+            .arg(format!("--log-error={}", s.error_log.display()))
+            .arg(format!(
+                "--pid-file={}",
+                s.dir.join("mariadbd.pid").display()
+            ))
+            .arg(format!("--tmpdir={}", tmpdir.display()))
+            .arg("--max-allowed-packet=1G")
+            .arg("--innodb-buffer-pool-size=128M")
+            // Thrown away afterwards: durability against a crash is not needed.
+            .arg("--innodb-flush-log-at-trx-commit=0")
+            .arg("--innodb-doublewrite=0");
+        if is_root {
+            cmd.arg("--user=root");
+        }
+        let output = File::create(s.dir.join("mariadbd.out")).map_err(work_err)?;
+        let output2 = output.try_clone().map_err(work_err)?;
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::from(output))
+            .stderr(Stdio::from(output2));
+        // SAFETY: the closure runs between fork and exec and calls only prctl(2), which is
+        // async-signal-safe. The server dies with the thread that started it: this one, which
+        // waits for it (restore_test is synchronous).
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().map_err(|e| RestoreTestError::Spawn {
+            tool: tools.server.display().to_string(),
+            detail: e.to_string(),
+        })?;
+        s.child = Some(child);
+        s.wait_ready()?;
+        Ok(s)
+    }
+
+    /// `mariadb --no-defaults --protocol=SOCKET --socket=… -u<admin>`: only ever this server.
+    fn client(&self) -> Command {
+        let mut c = Command::new(&self.client);
+        c.arg("--no-defaults")
+            .arg("--protocol=SOCKET")
+            .arg(format!("--socket={}", self.socket.display()))
+            .arg(format!("-u{}", self.user))
+            .arg("--default-character-set=utf8mb4");
+        c
+    }
+
+    fn wait_ready(&mut self) -> Result<(), RestoreTestError> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        let mut last = String::new();
+        loop {
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    self.child = None;
+                    return Err(RestoreTestError::ServerStart {
+                        detail: format!("mariadbd exited ({})", describe_status(&status)),
+                        log: self.log_tail(),
+                    });
+                }
+            }
+            if self.socket.exists() {
+                match self
+                    .client()
+                    .args(["--connect-timeout=5", "-N", "-B", "-e", "SELECT 1"])
+                    .stdin(Stdio::null())
+                    .output()
+                {
+                    Ok(o) if o.status.success() => return Ok(()),
+                    Ok(o) => last = String::from_utf8_lossy(&o.stderr).trim().to_string(),
+                    Err(e) => {
+                        return Err(RestoreTestError::Spawn {
+                            tool: self.client.display().to_string(),
+                            detail: e.to_string(),
+                        })
+                    }
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(RestoreTestError::ServerStart {
+                    detail: format!(
+                        "no answer within {} s{}",
+                        START_TIMEOUT.as_secs(),
+                        if last.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" (last client error: {last})")
+                        }
+                    ),
+                    log: self.log_tail(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn log_tail(&self) -> String {
+        last_lines(
+            &std::fs::read_to_string(&self.error_log).unwrap_or_default(),
+            30,
+        )
+    }
+
+    /// Pipes the checked, decompressed dump into the client.
+    fn load(&self, data: &Path) -> Result<Load, RestoreTestError> {
+        let mut child = self
+            .client()
+            .args(["--max-allowed-packet=1G", "--binary-mode", "--batch"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| RestoreTestError::Spawn {
+                tool: self.client.display().to_string(),
+                detail: e.to_string(),
+            })?;
+        let stdin = child.stdin.take();
+        let stderr = child.stderr.take();
+        let (restored, sent, err_text) = std::thread::scope(|scope| {
+            let err_reader = scope.spawn(move || read_kept(stderr));
+            let (restored, sent) = match stdin {
+                Some(stdin) => {
+                    let mut out = Counting { inner: stdin, n: 0 };
+                    let r = restore::restore(data, None, &mut out);
+                    // Dropping stdin ends the client's input.
+                    (r, out.n)
+                }
+                None => (
+                    Err(RestoreError::Output {
+                        detail: "the client's standard input is not available".into(),
+                    }),
+                    0,
+                ),
+            };
+            (restored, sent, err_reader.join().unwrap_or_default())
+        });
+        let status = child.wait().map_err(|e| RestoreTestError::Spawn {
+            tool: self.client.display().to_string(),
+            detail: e.to_string(),
+        })?;
+        Ok(Load {
+            restore: restored,
+            bytes_sent: sent,
+            client: status,
+            stderr: err_text,
+        })
+    }
+
+    /// Runs SQL given on stdin in batch mode; stdout, or the client's error.
+    fn query(
+        &self,
+        sql: &[u8],
+        force: bool,
+    ) -> Result<(String, String, ExitStatus), RestoreTestError> {
+        let mut cmd = self.client();
+        cmd.args(["-N", "-B"]);
+        if force {
+            cmd.arg("--force");
+        }
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| RestoreTestError::Spawn {
+                tool: self.client.display().to_string(),
+                detail: e.to_string(),
+            })?;
+        let stdin = child.stdin.take();
+        // Written from a thread while the output is read: a client blocked on a full stdout
+        // stops reading its input.
+        let (written, out) = std::thread::scope(|scope| {
+            let w = scope.spawn(move || match stdin {
+                Some(mut s) => s.write_all(sql),
+                None => Err(io::Error::other("no stdin")),
+            });
+            let out = child.wait_with_output();
+            let written = w
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("writer panicked")));
+            (written, out)
+        });
+        let out = out.map_err(|e| RestoreTestError::Spawn {
+            tool: self.client.display().to_string(),
+            detail: e.to_string(),
+        })?;
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        if let Err(e) = written {
+            return Err(RestoreTestError::Query {
+                detail: format!("{e}; {}", first_lines(&stderr, 3)),
+            });
+        }
+        Ok((
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr,
+            out.status,
+        ))
+    }
+
+    /// Every base table outside the server's own schemas, as `(schema, name)` bytes.
+    fn tables(&self) -> Result<Vec<TableName>, RestoreTestError> {
+        let (out, err, status) = self.query(
+            b"SELECT HEX(TABLE_SCHEMA), HEX(TABLE_NAME) FROM information_schema.TABLES \
+              WHERE TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED') \
+              AND TABLE_SCHEMA NOT IN ('information_schema', 'performance_schema', 'sys', 'mysql') \
+              ORDER BY 1, 2;\n",
+            false,
+        )?;
+        if !status.success() {
+            return Err(RestoreTestError::Query {
+                detail: first_lines(&err, 5),
+            });
+        }
+        let mut v = Vec::new();
+        for line in out.lines() {
+            let parsed = line
+                .split_once('\t')
+                .and_then(|(s, t)| Some((unhex(s)?, unhex(t)?)));
+            match parsed {
+                Some(p) => v.push(p),
+                None => {
+                    return Err(RestoreTestError::Query {
+                        detail: format!("unexpected line {line:?} in the list of tables"),
+                    })
+                }
+            }
+        }
+        Ok(v)
+    }
+
+    /// `COUNT(*)` of each table; `None` where it failed.
+    fn count(&self, tables: &[TableName]) -> Result<Vec<Option<u64>>, RestoreTestError> {
+        if tables.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut sql = Vec::new();
+        for (i, (s, t)) in tables.iter().enumerate() {
+            sql.extend_from_slice(format!("SELECT {i}, COUNT(*) FROM ").as_bytes());
+            push_ident(&mut sql, s);
+            sql.push(b'.');
+            push_ident(&mut sql, t);
+            sql.extend_from_slice(b";\n");
+        }
+        let (out, _err, _status) = self.query(&sql, true)?;
+        let mut counts = vec![None; tables.len()];
+        for line in out.lines() {
+            if let Some((i, n)) = line.split_once('\t') {
+                if let (Ok(i), Ok(n)) = (i.parse::<usize>(), n.parse::<u64>()) {
+                    if let Some(slot) = counts.get_mut(i) {
+                        *slot = Some(n);
+                    }
+                }
+            }
+        }
+        Ok(counts)
+    }
+
+    /// Kills the server (its data is thrown away) and waits for it. Idempotent.
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The prefix of the throw-away server's directory in the work directory.
+const DIR_PREFIX: &str = "restore-test-";
+
+/// Removes directories left by restore tests whose process is gone (the agent was killed; its
+/// server died with it through `PR_SET_PDEATHSIG`). Only names this module makes are touched.
+fn remove_stale(work_dir: &Path) {
+    let Ok(rd) = std::fs::read_dir(work_dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some((pid, stamp)) = name
+            .strip_prefix(DIR_PREFIX)
+            .and_then(|rest| rest.split_once('-'))
+        else {
+            continue;
+        };
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        if !digits(pid) || !digits(stamp) || Path::new("/proc").join(pid).exists() {
+            continue;
+        }
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+/// A quoted identifier from raw bytes.
+fn push_ident(sql: &mut Vec<u8>, name: &[u8]) {
+    sql.push(b'`');
+    for &b in name {
+        if b == b'`' {
+            sql.push(b'`');
+        }
+        sql.push(b);
+    }
+    sql.push(b'`');
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    let s = s.trim();
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// Reads a pipe to its end, keeping the first [`STDERR_KEEP`] bytes.
+fn read_kept(r: Option<impl Read>) -> String {
+    let Some(mut r) = r else {
+        return String::new();
+    };
+    let mut kept = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        match r.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                let room = STDERR_KEEP.saturating_sub(kept.len());
+                kept.extend_from_slice(&buf[..n.min(room)]);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    String::from_utf8_lossy(&kept).into_owned()
+}
+
+fn describe_status(s: &ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (s.code(), s.signal()) {
+        (Some(c), _) => format!("exit status {c}"),
+        (None, Some(sig)) => format!("killed by signal {sig}"),
+        _ => s.to_string(),
+    }
+}
+
+/// The client's error lines (`ERROR 1064 (42000) at line 6: …`), without the failed statement it
+/// echoes in batch mode.
+fn client_error(stderr: &str) -> String {
+    let errors: Vec<&str> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("ERROR"))
+        .take(3)
+        .collect();
+    if errors.is_empty() {
+        first_lines(stderr, 5)
+    } else {
+        errors.join(" / ")
+    }
+}
+
+fn first_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .take(n)
+        .collect();
+    if lines.is_empty() {
+        "no error message".to_string()
+    } else {
+        lines.join(" / ")
+    }
+}
+
+fn last_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backup::manifest::{Manifest, FORMAT};
+
+    fn t(s: &str, n: &str) -> TableName {
+        (s.as_bytes().to_vec(), n.as_bytes().to_vec())
+    }
+
+    fn expected(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
+        pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+    }
+
+    #[test]
+    fn equal_counts_pass_and_every_difference_is_named_with_both_numbers() {
+        let exp = expected(&[
+            ("pmi.pendonor", 1287),
+            ("pmi.hasilelisa", 5),
+            ("pmi.tmp_import", 0),
+            ("pmi.hilang", 3),
+            ("pmi.rusak", 4),
+        ]);
+        let restored = vec![
+            t("pmi", "hasilelisa"),
+            t("pmi", "pendonor"),
+            t("pmi", "rusak"),
+            t("pmi", "tmp_import"),
+            t("pmi", "baru"),
+            t("lain", "x"),
+        ];
+        let (checks, problems) = compare_tables(&exp, &["pmi".to_string()], &restored, |asked| {
+            Ok(asked
+                .iter()
+                .map(|(_, n)| match n.as_slice() {
+                    b"pendonor" => Some(1100),
+                    b"hasilelisa" => Some(5),
+                    b"tmp_import" => Some(0),
+                    _ => None,
+                })
+                .collect())
+        })
+        .expect("compare");
+        assert_eq!(checks.len(), 5);
+        assert!(checks.iter().any(|c| c.table == "pmi.hasilelisa" && c.ok()));
+        assert_eq!(
+            problems,
+            [
+                "pmi.hilang: backup says 3 rows, but the table is missing after the restore",
+                "pmi.pendonor: backup says 1287 rows, restored 1100",
+                "pmi.rusak: backup says 4 rows, but the restored table could not be counted",
+                "pmi.baru: restored, but the backup's row counts do not list it",
+            ]
+        );
+    }
+
+    #[test]
+    fn names_with_dots_and_backticks_match_exactly() {
+        let exp = expected(&[("a.b.c", 1), ("a.b`c", 2)]);
+        let restored = vec![t("a", "b.c"), t("a", "b`c")];
+        let (checks, problems) = compare_tables(&exp, &[], &restored, |asked| {
+            assert_eq!(asked, [t("a", "b.c"), t("a", "b`c")]);
+            Ok(vec![Some(1), Some(2)])
+        })
+        .expect("compare");
+        assert!(problems.is_empty(), "{problems:?}");
+        assert!(checks.iter().all(TableCheck::ok));
+        let mut sql = Vec::new();
+        push_ident(&mut sql, b"b`c");
+        assert_eq!(sql, b"`b``c`");
+    }
+
+    #[test]
+    fn a_missing_program_says_how_to_install_it() {
+        let e = find_in(
+            &["mariadbd-that-does-not-exist"],
+            &[PathBuf::from("/nonexistent")],
+        )
+        .expect_err("missing");
+        let msg = e.to_string();
+        assert!(msg.contains("apt-get install mariadb-server"), "{msg}");
+        assert!(msg.contains("mariadbd-that-does-not-exist"), "{msg}");
+    }
+
+    #[test]
+    fn the_client_error_without_the_echoed_statement() {
+        let stderr = "--------------\nINSERT INTO `a.b` VALUES (1),(2),(3\n--------------\n\n\
+            ERROR 1064 (42000) at line 6: You have an error in your SQL syntax\n";
+        assert_eq!(
+            client_error(stderr),
+            "ERROR 1064 (42000) at line 6: You have an error in your SQL syntax"
+        );
+        assert_eq!(client_error("something odd\n"), "something odd");
+        assert_eq!(client_error(""), "no error message");
+    }
+
+    #[test]
+    fn stale_directories_of_dead_processes_are_removed_and_nothing_else() {
+        let work = tempfile::tempdir().expect("tempdir");
+        let w = work.path();
+        // A pid above the kernel's maximum (4194304) is never alive.
+        let dead = w.join("restore-test-99999999-1");
+        let alive = w.join(format!("restore-test-{}-1", std::process::id()));
+        let other = w.join("restore-test-x-1");
+        let mine = w.join("keep");
+        for d in [&dead, &alive, &other, &mine] {
+            std::fs::create_dir_all(d.join("data")).expect("mkdir");
+        }
+        remove_stale(w);
+        assert!(!dead.exists());
+        assert!(alive.exists() && other.exists() && mine.exists());
+    }
+
+    #[test]
+    fn hex_names_decode() {
+        assert_eq!(unhex("706D69"), Some(b"pmi".to_vec()));
+        assert_eq!(unhex(""), Some(Vec::new()));
+        assert_eq!(unhex("7"), None);
+        assert_eq!(unhex("ZZ"), None);
+    }
+
+    #[test]
+    fn the_catalog_row_carries_the_numbers() {
+        let r = RestoreTestReport {
+            backup: PathBuf::from("/m/SIMDONDAR-BACKUP/pmi/2026/11/26/pmi_20261126-100000.sql.zst"),
+            source: "pmi".into(),
+            passed: false,
+            tables: vec![TableCheck {
+                table: "pmi.pendonor".into(),
+                expected: 1287,
+                actual: Some(1100),
+            }],
+            problems: vec!["pmi.pendonor: backup says 1287 rows, restored 1100".into()],
+            seconds: 12.34,
+            tested_at: DateTime::parse_from_rfc3339("2026-11-26T03:00:00Z")
+                .expect("time")
+                .with_timezone(&Utc),
+        };
+        let row = r.to_row_in(&chrono_tz::Asia::Jakarta);
+        assert_eq!(row.tested_at, "2026-11-26T10:00:00+07:00");
+        assert_eq!(row.source, "pmi");
+        assert!(!row.passed);
+        assert!(row.backup.ends_with("pmi_20261126-100000.sql.zst"));
+        let d: serde_json::Value = serde_json::from_str(&row.detail).expect("JSON");
+        assert_eq!(d["tables"][0]["table"], "pmi.pendonor");
+        assert_eq!(d["tables"][0]["expected"], 1287);
+        assert_eq!(d["tables"][0]["actual"], 1100);
+        assert_eq!(
+            d["problems"][0],
+            "pmi.pendonor: backup says 1287 rows, restored 1100"
+        );
+        assert_eq!(r.to_row().tested_at, "2026-11-26T03:00:00+00:00");
+        assert!(r.summary().starts_with("FAIL "), "{}", r.summary());
+    }
+
+    fn manifest(source: &str, kind: &str, started: &str, data: &str, encrypted: bool) -> Manifest {
+        Manifest {
+            format: FORMAT,
+            source: source.into(),
+            kind: kind.into(),
+            started_at: started.into(),
+            finished_at: started.into(),
+            databases: vec![],
+            server_version: None,
+            compression: "zstd".into(),
+            compression_level: None,
+            encrypted,
+            recipients: vec![],
+            bytes_raw: 1,
+            bytes_stored: 1,
+            sha256: "0".repeat(64),
+            parts: vec![data.into()],
+            tables: BTreeMap::new(),
+            tool_version: "t".into(),
+            dump_tool: None,
+            consistency: None,
+            trigger: None,
+            role: None,
+            clock_synchronized: None,
+            host: None,
+        }
+    }
+
+    fn put(root: &Path, m: &Manifest, day: &str) -> PathBuf {
+        let dir = root
+            .join("SIMDONDAR-BACKUP")
+            .join(&m.source)
+            .join("2026/11")
+            .join(day);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let data = dir.join(&m.parts[0]);
+        std::fs::write(&data, b"x").expect("data");
+        std::fs::write(dir.join(format!("{}.json", m.parts[0])), m.to_json()).expect("manifest");
+        data
+    }
+
+    #[test]
+    fn newest_backup_of_each_database_source_by_start_time() {
+        let a = tempfile::tempdir().expect("tempdir");
+        let b = tempfile::tempdir().expect("tempdir");
+        // Same instant written in two offsets: 10:00 WIB is 03:00 UTC; 04:00 UTC is newer.
+        put(
+            a.path(),
+            &manifest(
+                "pmi",
+                "mysql",
+                "2026-11-26T10:00:00+07:00",
+                "pmi_20261126-100000.sql.zst",
+                false,
+            ),
+            "26",
+        );
+        let newer = put(
+            b.path(),
+            &manifest(
+                "pmi",
+                "mysql",
+                "2026-11-26T04:00:00+00:00",
+                "pmi_20261126-110000.sql.zst",
+                false,
+            ),
+            "26",
+        );
+        // Encrypted (cannot be tested here) and a program backup are left out.
+        put(
+            a.path(),
+            &manifest(
+                "pmi",
+                "mysql",
+                "2026-11-27T10:00:00+07:00",
+                "pmi_20261127-100000.sql.zst.age",
+                true,
+            ),
+            "27",
+        );
+        put(
+            a.path(),
+            &manifest(
+                "program",
+                "command",
+                "2026-11-27T10:00:00+07:00",
+                "program_20261127-100000.tar.zst",
+                false,
+            ),
+            "27",
+        );
+        let sms = put(
+            a.path(),
+            &manifest(
+                "sms",
+                "mysql",
+                "2026-11-20T10:00:00+07:00",
+                "sms_20261120-100000.sql.zst",
+                false,
+            ),
+            "20",
+        );
+        let got = newest_backups(&[
+            a.path().to_path_buf(),
+            b.path().to_path_buf(),
+            PathBuf::from("/nonexistent"),
+        ]);
+        assert_eq!(
+            got,
+            vec![("pmi".to_string(), newer), ("sms".to_string(), sms)]
+        );
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_test_and_fails_a_backup_without_row_counts() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let work = tempfile::tempdir().expect("tempdir");
+        // A complete, checksummed backup of a tiny dump, but without row counts.
+        let dump = b"CREATE TABLE t (x int);\n-- Dump completed on 2026-11-26 10:00:00\n";
+        let stored = zstd::stream::encode_all(&dump[..], 3).expect("zstd");
+        let mut m = manifest(
+            "pmi",
+            "mysql",
+            "2026-11-26T10:00:00+07:00",
+            "pmi_20261126-100000.sql.zst",
+            false,
+        );
+        {
+            use sha2::Digest;
+            m.sha256 = crate::backup::writer::hex(&sha2::Sha256::digest(&stored));
+        }
+        m.bytes_raw = dump.len() as u64;
+        m.bytes_stored = stored.len() as u64;
+        let data = put(root.path(), &m, "26");
+        std::fs::write(&data, &stored).expect("data");
+        let r = restore_test(&data, work.path()).expect("a report");
+        assert!(!r.passed);
+        assert_eq!(r.problems, [NO_ROW_COUNTS]);
+        assert_eq!(r.source, "pmi");
+
+        let mut p = m.clone();
+        p.kind = "command".into();
+        let pd = put(root.path(), &p, "25");
+        assert!(matches!(
+            restore_test(&pd, work.path()),
+            Err(RestoreTestError::NotDatabase { .. })
+        ));
+        let mut e = m.clone();
+        e.encrypted = true;
+        let ed = put(root.path(), &e, "24");
+        let err = restore_test(&ed, work.path()).expect_err("encrypted");
+        assert!(err.to_string().contains("no private key"), "{err}");
+        let lone = root.path().join("lone.sql.zst");
+        std::fs::write(&lone, b"x").expect("write");
+        std::fs::write(
+            root.path().join("lone.sql.zst.sha256"),
+            format!("{}  lone.sql.zst\n", "0".repeat(64)),
+        )
+        .expect("write");
+        assert!(matches!(
+            restore_test(&lone, work.path()),
+            Err(RestoreTestError::NoManifest { .. })
+        ));
+        // Nothing was started, nothing left behind.
+        assert_eq!(std::fs::read_dir(work.path()).expect("ls").count(), 0);
+    }
+}
