@@ -130,6 +130,14 @@ impl Dir {
         )
     }
 
+    /// Creates a new file for writing and reading back; fails when anything by that name exists.
+    pub fn create_new_rw(&self, name: &str) -> io::Result<File> {
+        self.open_file(
+            name,
+            OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        )
+    }
+
     /// Opens an existing regular file for reading, refusing symlinks.
     pub fn open_read(&self, name: &str) -> io::Result<File> {
         self.open_file(name, OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC)
@@ -235,6 +243,17 @@ impl IntoRawFdOwned for OwnedFd {
         use std::os::fd::IntoRawFd;
         self.into_raw_fd()
     }
+}
+
+/// Asks the kernel to drop the cached pages of a range of a file (after it was written back).
+pub fn drop_cache_range(file: &File, offset: u64, len: u64) -> io::Result<()> {
+    nix::fcntl::posix_fadvise(
+        file.as_raw_fd(),
+        offset as i64,
+        len as i64,
+        nix::fcntl::PosixFadviseAdvice::POSIX_FADV_DONTNEED,
+    )
+    .map_err(errno)
 }
 
 /// Asks the kernel to drop a file's cached pages, so the next read comes from the device.

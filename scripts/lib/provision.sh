@@ -12,6 +12,10 @@ PROVISION_PACKAGES=(
   fuse3 exfat-fuse exfatprogs     # exFAT through FUSE (this kernel has no exfat)
   ntfs-3g                         # NTFS through FUSE
   fusefat dosfstools              # FAT through FUSE, mkfs.vfat and fsck.vfat for the tests
+  age                             # the standard age tool decrypts what the appliance encrypts
+  curl                            # the optional failure/recovery webhook
+  sqlite3                         # the demo shows the catalog
+  chromium fonts-liberation       # reports and receipts rendered to PNG in the tests
 )
 
 # start_udevd: the disk tests need a running systemd-udevd (containers and CI have none).

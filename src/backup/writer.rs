@@ -123,7 +123,7 @@ pub fn spawn(
         .map_err(|e| fail("creating the backup folder", e))?;
     let partial = format!("{}{PARTIAL_SUFFIX}", name.data_file);
     let file = dir
-        .create_new(&partial)
+        .create_new_rw(&partial)
         .map_err(|e| fail("creating the data file", e))?;
     let (tx, rx) = sync_channel(QUEUE_CHUNKS);
     let job = Job {
@@ -134,6 +134,10 @@ pub fn spawn(
         file: Some(file),
         part_written: 0,
         written: 0,
+        part_verified: 0,
+        readback_whole: Sha256::new(),
+        readback_part: Sha256::new(),
+        part_hashes: Vec::new(),
     };
     let join = std::thread::Builder::new()
         .name(format!("writer {}", target.root.display()))
@@ -156,7 +160,18 @@ struct Job {
     file: Option<File>,
     part_written: u64,
     written: u64,
+    /// Bytes of the current part already flushed, dropped from the cache and read back.
+    part_verified: u64,
+    /// SHA-256 of everything read back so far (all parts), and of the current part.
+    readback_whole: Sha256,
+    readback_part: Sha256,
+    /// SHA-256 of each finished part, as read back.
+    part_hashes: Vec<String>,
 }
+
+/// The written data is flushed, dropped from the cache and read back in steps of this size while
+/// the stream goes on, so verification overlaps with the dump instead of following it.
+pub const VERIFY_STEP: u64 = 64 << 20;
 
 impl Job {
     fn outcome(&self, result: Result<u64, String>) -> CopyOutcome {
@@ -192,7 +207,48 @@ impl Job {
     }
 
     /// Closes the current part and opens the next (FAT's 4 GiB limit).
+    /// Flushes what was written of the current part to the device, drops it from the page cache
+    /// and reads it back into the hashes.
+    fn verify_written(&mut self) -> io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        let Some(f) = self.file.as_ref() else {
+            return Ok(());
+        };
+        if self.part_verified >= self.part_written {
+            return Ok(());
+        }
+        f.sync_data()?;
+        let (from, to) = (self.part_verified, self.part_written);
+        // Best effort: FUSE file systems may ignore the advice.
+        let _ = safe_fs::drop_cache_range(f, from, to - from);
+        let mut buf = vec![0u8; 1 << 20];
+        let mut at = from;
+        while at < to {
+            let want = ((to - at) as usize).min(buf.len());
+            let n = f.read_at(&mut buf[..want], at)?;
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the file is shorter than what was written",
+                ));
+            }
+            self.readback_whole.update(&buf[..n]);
+            self.readback_part.update(&buf[..n]);
+            at += n as u64;
+        }
+        self.part_verified = to;
+        Ok(())
+    }
+
+    /// Finishes the current part's read-back hash.
+    fn close_part_hash(&mut self) {
+        let h = std::mem::replace(&mut self.readback_part, Sha256::new());
+        self.part_hashes.push(hex(&h.finalize()));
+    }
+
     fn next_part(&mut self) -> io::Result<()> {
+        self.verify_written()?;
+        self.close_part_hash();
         if let Some(f) = self.file.take() {
             f.sync_all()?;
         }
@@ -208,9 +264,10 @@ impl Job {
             "{}{PARTIAL_SUFFIX}",
             layout::part_name(&self.name.data_file, self.partials.len())
         );
-        self.file = Some(self.dir.create_new(&next)?);
+        self.file = Some(self.dir.create_new_rw(&next)?);
         self.partials.push(next);
         self.part_written = 0;
+        self.part_verified = 0;
         Ok(())
     }
 
@@ -232,6 +289,9 @@ impl Job {
             self.part_written += room as u64;
             self.written += room as u64;
             chunk = &chunk[room..];
+            if self.part_written - self.part_verified >= VERIFY_STEP {
+                self.verify_written()?;
+            }
         }
         Ok(())
     }
@@ -254,6 +314,12 @@ impl Job {
     }
 
     fn commit(mut self, mut manifest: Manifest) -> CopyOutcome {
+        // The rest of the data is flushed and read back from the device; the earlier steps were
+        // read back while the stream went on.
+        if let Err(e) = self.verify_written() {
+            return self.fail("reading the copy back for verification", e);
+        }
+        self.close_part_hash();
         let Some(file) = self.file.take() else {
             return self.outcome(Err("internal error: no open file".into()));
         };
@@ -271,10 +337,8 @@ impl Job {
             self.remove_partials();
             return self.outcome(Err(msg));
         }
-        let (whole, per_part) = match read_back(&self.dir, &self.partials) {
-            Ok(v) => v,
-            Err(e) => return self.fail("reading the copy back for verification", e),
-        };
+        let whole = hex(&std::mem::replace(&mut self.readback_whole, Sha256::new()).finalize());
+        let per_part = std::mem::take(&mut self.part_hashes);
         if whole != manifest.sha256 {
             let msg = format!(
                 "{}: read-back verification failed: the disk returned data with SHA-256 {whole}, expected {} (the disk may be failing)",
@@ -445,7 +509,8 @@ mod tests {
         };
         let w = spawn(target, &name, false).expect("spawn");
         let tx = w.tx.clone().expect("tx");
-        for c in data.chunks(7) {
+        let step = if data.len() > 1 << 20 { 1 << 20 } else { 7 };
+        for c in data.chunks(step) {
             tx.send(Msg::Data(Arc::from(c))).expect("send");
         }
         tx.send(Msg::Commit(Box::new(manifest_for(data))))
@@ -525,6 +590,28 @@ mod tests {
             0,
             "nothing left"
         );
+    }
+
+    #[test]
+    fn verifies_in_steps_while_writing_large_streams() {
+        // More than two verification steps, in 1 MiB chunks, with a split in the middle.
+        let mut data = vec![0u8; (2 * VERIFY_STEP + (3 << 20)) as usize];
+        let mut x: u32 = 1;
+        for b in data.iter_mut() {
+            x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            *b = (x >> 24) as u8;
+        }
+        let (t, out) = write_with_split(&data, Some(VERIFY_STEP + (1 << 20)));
+        assert_eq!(out.result, Ok(data.len() as u64));
+        let dir = t.path().join("SIMDONDAR-BACKUP/pmi/2026/11/26");
+        let side = std::fs::read_to_string(dir.join("pmi_20261126-100000.sql.zst.sha256"))
+            .expect("sidecar");
+        assert_eq!(side.lines().count(), 3, "65 + 65 + 1 MiB: {side}");
+        for line in side.lines() {
+            let (h, name) = line.split_once("  ").expect("sidecar line");
+            let bytes = std::fs::read(dir.join(name)).expect("part");
+            assert_eq!(hex(&Sha256::digest(&bytes)), h, "{name}");
+        }
     }
 
     #[test]

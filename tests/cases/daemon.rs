@@ -136,7 +136,7 @@ fn scheduled_runs_button_and_long_press_with_real_disks() {
     let text = std::fs::read_to_string(&setup.config).expect("config");
     std::fs::write(
         &setup.config,
-        format!("{text}\n[disks]\nmatch = \"any\"\nlabel_prefix = \"SIMBAK\"\n[panel]\nkind = \"sim\"\n[agent]\nschedule_offset = \"0\"\n"),
+        format!("{text}\n[disks]\nmatch = \"any\"\nlabel_prefix = \"SIMBAK\"\n[panel]\nkind = \"sim\"\n[agent]\nschedule_offset = \"0\"\n[encryption]\nrequire_for = []\n"),
     )
     .expect("config");
     let events = Events::start();
