@@ -130,15 +130,15 @@ fn manual_copies_are_encrypted_and_decrypt_with_the_age_tool() {
         .stdout(Stdio::piped())
         .spawn()
         .expect("zstd");
-    {
+    // Feed stdin from another thread: zstd's output pipe would otherwise fill and block both.
+    let mut stdin = z.stdin.take().expect("stdin");
+    let compressed = dec.stdout.clone();
+    let feeder = std::thread::spawn(move || {
         use std::io::Write;
-        z.stdin
-            .take()
-            .expect("stdin")
-            .write_all(&dec.stdout)
-            .expect("write");
-    }
+        let _ = stdin.write_all(&compressed);
+    });
     let dump = z.wait_with_output().expect("zstd");
+    feeder.join().expect("feeder");
     assert!(dump.status.success());
     assert!(contains(&dump.stdout, b"-- Dump completed"));
     assert!(contains(&dump.stdout, name));
