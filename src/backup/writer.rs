@@ -126,6 +126,7 @@ pub fn spawn(
         .create_new_rw(&partial)
         .map_err(|e| fail("creating the data file", e))?;
     let (tx, rx) = sync_channel(QUEUE_CHUNKS);
+    let step_verify = !is_fuse(&file);
     let job = Job {
         target: target.clone(),
         name: name.clone(),
@@ -138,6 +139,7 @@ pub fn spawn(
         readback_whole: Sha256::new(),
         readback_part: Sha256::new(),
         part_hashes: Vec::new(),
+        step_verify,
     };
     let join = std::thread::Builder::new()
         .name(format!("writer {}", target.root.display()))
@@ -167,6 +169,9 @@ struct Job {
     readback_part: Sha256,
     /// SHA-256 of each finished part, as read back.
     part_hashes: Vec<String>,
+    /// Read back in steps while writing (not on FUSE file systems, whose drivers may only make
+    /// data visible to other readers once the writer's descriptor is closed).
+    step_verify: bool,
 }
 
 /// The written data is flushed, dropped from the cache and read back in steps of this size while
@@ -211,21 +216,26 @@ impl Job {
     /// and reads it back into the hashes.
     fn verify_written(&mut self) -> io::Result<()> {
         use std::os::unix::fs::FileExt;
-        let Some(f) = self.file.as_ref() else {
-            return Ok(());
-        };
         if self.part_verified >= self.part_written {
             return Ok(());
         }
-        f.sync_data()?;
+        if let Some(f) = self.file.as_ref() {
+            f.sync_data()?;
+        }
+        // Read through a descriptor of its own, opened by name: what the file system returns to
+        // a reader, not what the writer's descriptor may still hold.
+        let Some(name) = self.partials.last() else {
+            return Ok(());
+        };
+        let r = self.dir.open_read(name)?;
         let (from, to) = (self.part_verified, self.part_written);
         // Best effort: FUSE file systems may ignore the advice.
-        let _ = safe_fs::drop_cache_range(f, from, to - from);
+        let _ = safe_fs::drop_cache_range(&r, from, to - from);
         let mut buf = vec![0u8; 1 << 20];
         let mut at = from;
         while at < to {
             let want = ((to - at) as usize).min(buf.len());
-            let n = f.read_at(&mut buf[..want], at)?;
+            let n = r.read_at(&mut buf[..want], at)?;
             if n == 0 {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
@@ -240,6 +250,16 @@ impl Job {
         Ok(())
     }
 
+    /// Closes the current part's file (flushed to the device), then reads back what is left of it.
+    fn close_and_verify(&mut self) -> io::Result<()> {
+        if let Some(f) = self.file.take() {
+            f.sync_all()?;
+        }
+        self.verify_written()?;
+        self.close_part_hash();
+        Ok(())
+    }
+
     /// Finishes the current part's read-back hash.
     fn close_part_hash(&mut self) {
         let h = std::mem::replace(&mut self.readback_part, Sha256::new());
@@ -247,11 +267,7 @@ impl Job {
     }
 
     fn next_part(&mut self) -> io::Result<()> {
-        self.verify_written()?;
-        self.close_part_hash();
-        if let Some(f) = self.file.take() {
-            f.sync_all()?;
-        }
+        self.close_and_verify()?;
         if self.partials.len() == 1 {
             let first = format!(
                 "{}{PARTIAL_SUFFIX}",
@@ -289,7 +305,7 @@ impl Job {
             self.part_written += room as u64;
             self.written += room as u64;
             chunk = &chunk[room..];
-            if self.part_written - self.part_verified >= VERIFY_STEP {
+            if self.step_verify && self.part_written - self.part_verified >= VERIFY_STEP {
                 self.verify_written()?;
             }
         }
@@ -316,17 +332,9 @@ impl Job {
     fn commit(mut self, mut manifest: Manifest) -> CopyOutcome {
         // The rest of the data is flushed and read back from the device; the earlier steps were
         // read back while the stream went on.
-        if let Err(e) = self.verify_written() {
-            return self.fail("reading the copy back for verification", e);
+        if let Err(e) = self.close_and_verify() {
+            return self.fail("flushing the copy and reading it back for verification", e);
         }
-        self.close_part_hash();
-        let Some(file) = self.file.take() else {
-            return self.outcome(Err("internal error: no open file".into()));
-        };
-        if let Err(e) = file.sync_all() {
-            return self.fail("flushing the data to the disk (fsync)", e);
-        }
-        drop(file);
         if self.written != manifest.bytes_stored {
             let msg = format!(
                 "{}: wrote {} bytes but the stream had {}",
@@ -388,6 +396,16 @@ impl Job {
         }
         self.outcome(Ok(self.written))
     }
+}
+
+/// Whether a file lives on a FUSE file system.
+// `f_type`'s width differs between targets (i64 here, i32 on 32-bit ARM).
+#[allow(clippy::unnecessary_cast)]
+fn is_fuse(f: &File) -> bool {
+    const FUSE_SUPER_MAGIC: i64 = 0x6573_5546;
+    nix::sys::statfs::fstatfs(f)
+        .map(|s| s.filesystem_type().0 as i64 == FUSE_SUPER_MAGIC)
+        .unwrap_or(true)
 }
 
 /// Re-reads files from the device (cached pages dropped first): the SHA-256 of all of them in

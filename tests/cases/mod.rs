@@ -5,6 +5,7 @@ mod daemon;
 mod disks;
 mod encryption;
 mod failures;
+mod hostile;
 mod panel;
 mod report;
 mod restore_test;
