@@ -127,7 +127,8 @@ pub fn spawn(
         .map_err(|e| fail("creating the data file", e))?;
     let (tx, rx) = sync_channel(QUEUE_CHUNKS);
     let step_verify = !is_fuse(&file);
-    let job = Job {
+    let verifier = Verifier::spawn().map_err(|e| fail("starting the verifier thread", e))?;
+    let mut job = Job {
         target: target.clone(),
         name: name.clone(),
         dir,
@@ -135,12 +136,13 @@ pub fn spawn(
         file: Some(file),
         part_written: 0,
         written: 0,
-        part_verified: 0,
-        readback_whole: Sha256::new(),
-        readback_part: Sha256::new(),
-        part_hashes: Vec::new(),
+        part_announced: 0,
         step_verify,
+        verifier,
     };
+    if let Err(e) = job.open_part_for_verifier() {
+        return Err(fail("opening the data file for verification", e));
+    }
     let join = std::thread::Builder::new()
         .name(format!("writer {}", target.root.display()))
         .spawn(move || job.run(rx))
@@ -162,16 +164,125 @@ struct Job {
     file: Option<File>,
     part_written: u64,
     written: u64,
-    /// Bytes of the current part already flushed, dropped from the cache and read back.
-    part_verified: u64,
-    /// SHA-256 of everything read back so far (all parts), and of the current part.
-    readback_whole: Sha256,
-    readback_part: Sha256,
-    /// SHA-256 of each finished part, as read back.
-    part_hashes: Vec<String>,
+    /// Bytes of the current part already handed to the verifier.
+    part_announced: u64,
     /// Read back in steps while writing (not on FUSE file systems, whose drivers may only make
     /// data visible to other readers once the writer's descriptor is closed).
     step_verify: bool,
+    verifier: Verifier,
+}
+
+/// What the writer tells its verifier.
+enum Check {
+    /// A new part: read it through this descriptor (its own, opened by name).
+    Part(File),
+    /// The current part holds at least this many bytes, written: flush and read them back.
+    Upto(u64),
+    /// The current part is complete.
+    EndPart,
+    /// Send the hashes (all parts, each part) or the first error.
+    Finish(std::sync::mpsc::Sender<io::Result<(String, Vec<String>)>>),
+}
+
+/// A thread that flushes written ranges to the device, drops them from the page cache and reads
+/// them back, so verification runs beside the writing instead of stalling it (or following it).
+struct Verifier {
+    tx: std::sync::mpsc::Sender<Check>,
+}
+
+impl Verifier {
+    fn spawn() -> io::Result<Verifier> {
+        let (tx, rx) = std::sync::mpsc::channel::<Check>();
+        std::thread::Builder::new()
+            .name("verifier".into())
+            .spawn(move || {
+                let mut file: Option<File> = None;
+                let mut done: u64 = 0;
+                let mut whole = Sha256::new();
+                let mut part = Sha256::new();
+                let mut parts = Vec::new();
+                let mut failed: Option<io::Error> = None;
+                let mut buf = vec![0u8; 1 << 20];
+                for msg in rx {
+                    match msg {
+                        Check::Part(f) => {
+                            file = Some(f);
+                            done = 0;
+                        }
+                        Check::Upto(n) => {
+                            if failed.is_some() {
+                                continue;
+                            }
+                            let Some(f) = file.as_ref() else { continue };
+                            if let Err(e) =
+                                read_range(f, done, n, &mut buf, &mut [&mut whole, &mut part])
+                            {
+                                failed = Some(e);
+                            } else {
+                                done = done.max(n);
+                            }
+                        }
+                        Check::EndPart => {
+                            let h = std::mem::replace(&mut part, Sha256::new());
+                            parts.push(hex(&h.finalize()));
+                            file = None;
+                        }
+                        Check::Finish(reply) => {
+                            let r = match failed.take() {
+                                Some(e) => Err(e),
+                                None => Ok((
+                                    hex(&std::mem::replace(&mut whole, Sha256::new()).finalize()),
+                                    std::mem::take(&mut parts),
+                                )),
+                            };
+                            let _ = reply.send(r);
+                            return;
+                        }
+                    }
+                }
+            })?;
+        Ok(Verifier { tx })
+    }
+
+    fn send(&self, c: Check) -> io::Result<()> {
+        self.tx
+            .send(c)
+            .map_err(|_| io::Error::other("the verifier thread stopped"))
+    }
+}
+
+/// Flushes `[from, to)` of a file to the device, drops it from the page cache and hashes what the
+/// device returns.
+fn read_range(
+    f: &File,
+    from: u64,
+    to: u64,
+    buf: &mut [u8],
+    hashers: &mut [&mut Sha256],
+) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    if to <= from {
+        return Ok(());
+    }
+    f.sync_data()?;
+    // Best effort: FUSE file systems may ignore the advice.
+    let _ = safe_fs::drop_cache_range(f, from, to - from);
+    let mut at = from;
+    while at < to {
+        let want = ((to - at) as usize).min(buf.len());
+        let n = f.read_at(&mut buf[..want], at)?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the file is shorter than what was written",
+            ));
+        }
+        for h in hashers.iter_mut() {
+            h.update(&buf[..n]);
+        }
+        at += n as u64;
+    }
+    Ok(())
 }
 
 /// The written data is flushed, dropped from the cache and read back in steps of this size while
@@ -212,58 +323,35 @@ impl Job {
     }
 
     /// Closes the current part and opens the next (FAT's 4 GiB limit).
-    /// Flushes what was written of the current part to the device, drops it from the page cache
-    /// and reads it back into the hashes.
-    fn verify_written(&mut self) -> io::Result<()> {
-        use std::os::unix::fs::FileExt;
-        if self.part_verified >= self.part_written {
+    /// Gives the verifier its own descriptor on the current part (opened by name now, before any
+    /// rename). On FUSE this waits until the part is closed.
+    fn open_part_for_verifier(&mut self) -> io::Result<()> {
+        if !self.step_verify {
             return Ok(());
         }
-        if let Some(f) = self.file.as_ref() {
-            f.sync_data()?;
-        }
-        // Read through a descriptor of its own, opened by name: what the file system returns to
-        // a reader, not what the writer's descriptor may still hold.
         let Some(name) = self.partials.last() else {
             return Ok(());
         };
-        let r = self.dir.open_read(name)?;
-        let (from, to) = (self.part_verified, self.part_written);
-        // Best effort: FUSE file systems may ignore the advice.
-        let _ = safe_fs::drop_cache_range(&r, from, to - from);
-        let mut buf = vec![0u8; 1 << 20];
-        let mut at = from;
-        while at < to {
-            let want = ((to - at) as usize).min(buf.len());
-            let n = r.read_at(&mut buf[..want], at)?;
-            if n == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the file is shorter than what was written",
-                ));
-            }
-            self.readback_whole.update(&buf[..n]);
-            self.readback_part.update(&buf[..n]);
-            at += n as u64;
-        }
-        self.part_verified = to;
-        Ok(())
+        let f = self.dir.open_read(name)?;
+        self.verifier.send(Check::Part(f))
     }
 
-    /// Closes the current part's file (flushed to the device), then reads back what is left of it.
+    /// Closes the current part's file (flushed to the device) and has the verifier read back the
+    /// rest of it.
     fn close_and_verify(&mut self) -> io::Result<()> {
         if let Some(f) = self.file.take() {
             f.sync_all()?;
         }
-        self.verify_written()?;
-        self.close_part_hash();
+        if !self.step_verify {
+            // Read the closed file through a fresh descriptor.
+            if let Some(name) = self.partials.last() {
+                let f = self.dir.open_read(name)?;
+                self.verifier.send(Check::Part(f))?;
+            }
+        }
+        self.verifier.send(Check::Upto(self.part_written))?;
+        self.verifier.send(Check::EndPart)?;
         Ok(())
-    }
-
-    /// Finishes the current part's read-back hash.
-    fn close_part_hash(&mut self) {
-        let h = std::mem::replace(&mut self.readback_part, Sha256::new());
-        self.part_hashes.push(hex(&h.finalize()));
     }
 
     fn next_part(&mut self) -> io::Result<()> {
@@ -283,8 +371,8 @@ impl Job {
         self.file = Some(self.dir.create_new_rw(&next)?);
         self.partials.push(next);
         self.part_written = 0;
-        self.part_verified = 0;
-        Ok(())
+        self.part_announced = 0;
+        self.open_part_for_verifier()
     }
 
     fn write_chunk(&mut self, mut chunk: &[u8]) -> io::Result<()> {
@@ -305,8 +393,9 @@ impl Job {
             self.part_written += room as u64;
             self.written += room as u64;
             chunk = &chunk[room..];
-            if self.step_verify && self.part_written - self.part_verified >= VERIFY_STEP {
-                self.verify_written()?;
+            if self.step_verify && self.part_written - self.part_announced >= VERIFY_STEP {
+                self.verifier.send(Check::Upto(self.part_written))?;
+                self.part_announced = self.part_written;
             }
         }
         Ok(())
@@ -345,8 +434,16 @@ impl Job {
             self.remove_partials();
             return self.outcome(Err(msg));
         }
-        let whole = hex(&std::mem::replace(&mut self.readback_whole, Sha256::new()).finalize());
-        let per_part = std::mem::take(&mut self.part_hashes);
+        let (reply, result) = std::sync::mpsc::channel();
+        let hashes = self.verifier.send(Check::Finish(reply)).and_then(|_| {
+            result
+                .recv()
+                .map_err(|_| io::Error::other("the verifier thread stopped"))?
+        });
+        let (whole, per_part) = match hashes {
+            Ok(v) => v,
+            Err(e) => return self.fail("reading the copy back for verification", e),
+        };
         if whole != manifest.sha256 {
             let msg = format!(
                 "{}: read-back verification failed: the disk returned data with SHA-256 {whole}, expected {} (the disk may be failing)",
