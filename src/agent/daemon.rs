@@ -426,8 +426,15 @@ impl Daemon {
                 let cfg = self.cfg.clone();
                 let tx = self.tx.clone();
                 std::thread::spawn(move || {
-                    let (passed, summary) = run_restore_tests(&cfg, &roots);
-                    Daemon::send(&tx, Event::RestoreTestFinished { passed, summary });
+                    let (tested, passed, summary) = run_restore_tests(&cfg, &roots);
+                    Daemon::send(
+                        &tx,
+                        Event::RestoreTestFinished {
+                            tested,
+                            passed,
+                            summary,
+                        },
+                    );
                 });
             }
             Action::CleanStale => {
@@ -594,14 +601,14 @@ fn run_job(
 
 /// The scheduled restore test: the newest unencrypted backup of each database source on the
 /// automatic targets, each loaded into a throw-away MariaDB; recorded in the catalog.
-fn run_restore_tests(cfg: &Config, roots: &[PathBuf]) -> (bool, String) {
+fn run_restore_tests(cfg: &Config, roots: &[PathBuf]) -> (bool, bool, String) {
     use crate::backup::restore_test;
     let found = restore_test::newest_backups(roots);
     if found.is_empty() {
-        return (
-            false,
-            "no unencrypted database backup on the automatic disks to test".into(),
+        log::info!(
+            "restore test postponed: no unencrypted database backup on the automatic disks yet"
         );
+        return (false, false, "no backup to test yet".into());
     }
     let catalog = Catalog::open(&cfg.state_dir).ok();
     let work = cfg.state_dir.join("restore-test");
@@ -632,7 +639,7 @@ fn run_restore_tests(cfg: &Config, roots: &[PathBuf]) -> (bool, String) {
     } else {
         log::error!("restore test FAILED: {summary}");
     }
-    (passed, summary)
+    (true, passed, summary)
 }
 
 fn failed(name: &str, reason: String) -> SourceResult {

@@ -160,6 +160,8 @@ pub enum Event {
     },
     /// The restore test ended.
     RestoreTestFinished {
+        /// `false`: there was nothing to test yet (no backup); not a failure.
+        tested: bool,
         passed: bool,
         summary: String,
     },

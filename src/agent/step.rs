@@ -752,11 +752,20 @@ pub fn step(s: &mut State, event: Event) -> Vec<Action> {
             start_next(s, &mut out);
         }
         Event::Ejected { devnode, result } => on_ejected(s, devnode, result, &mut out),
-        Event::RestoreTestFinished { passed, summary } => {
+        Event::RestoreTestFinished {
+            tested,
+            passed,
+            summary,
+        } => {
             s.restore_testing = false;
-            s.last_restore_test = Some((s.wall, passed));
-            s.restore_test_problem = (!passed).then_some(summary);
-            s.restore_test_due = s.restore_test_every.map(|e| s.now + ms(e));
+            if tested {
+                s.last_restore_test = Some((s.wall, passed));
+                s.restore_test_problem = (!passed).then_some(summary);
+                s.restore_test_due = s.restore_test_every.map(|e| s.now + ms(e));
+            } else {
+                // Nothing to test yet (no backup on the automatic disks): try again in an hour.
+                s.restore_test_due = Some(s.now + 3_600_000);
+            }
         }
         Event::Request { request, reply } => on_request(s, request, reply, &mut out),
         Event::Stop => {

@@ -473,6 +473,54 @@ fn stop_cancels_the_running_job_then_exits() {
 }
 
 #[test]
+fn the_restore_test_is_scheduled_and_nothing_to_test_is_not_a_failure() {
+    let mut sim = Sim::new(&history_with_last_run(wib(23, 10, 2)), wib(23, 10, 30));
+    sim.tick();
+    sim.advance(11 * MIN);
+    let roots = sim.actions.iter().find_map(|a| match a {
+        Action::RestoreTest { roots } => Some(roots.clone()),
+        _ => None,
+    });
+    assert_eq!(
+        roots,
+        Some(vec![PathBuf::from("/srv/backup")]),
+        "due 10 min after start"
+    );
+    sim.feed(Event::RestoreTestFinished {
+        tested: false,
+        passed: false,
+        summary: "no backup to test yet".into(),
+    });
+    assert!(health(&sim.s).failures.is_empty(), "{:?}", health(&sim.s));
+    sim.actions.clear();
+    sim.advance(61 * MIN);
+    assert!(
+        sim.actions
+            .iter()
+            .any(|a| matches!(a, Action::RestoreTest { .. })),
+        "tried again an hour later"
+    );
+    sim.feed(Event::RestoreTestFinished {
+        tested: true,
+        passed: false,
+        summary: "pmi.pendonor: backup says 482 rows, restored 406".into(),
+    });
+    assert!(health(&sim.s)
+        .failures
+        .iter()
+        .any(|f| matches!(f, Failure::RestoreTestFailed { .. })));
+    sim.feed(Event::RestoreTestFinished {
+        tested: true,
+        passed: true,
+        summary: "ok".into(),
+    });
+    assert!(!health(&sim.s)
+        .failures
+        .iter()
+        .any(|f| matches!(f, Failure::RestoreTestFailed { .. })));
+}
+
+#[test]
 fn control_requests() {
     let mut sim = Sim::new(&history_with_last_run(wib(23, 10, 2)), wib(23, 10, 30));
     sim.tick();
