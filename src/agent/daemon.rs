@@ -143,6 +143,13 @@ pub fn run(cfg: Config, opts: Options) -> Result<(), String> {
     let catalog = Catalog::open(&cfg.state_dir).map_err(|e| e.to_string())?;
     std::fs::create_dir_all(&cfg.runtime_dir)
         .map_err(|e| format!("cannot create {}: {e}", cfg.runtime_dir.display()))?;
+    let socket = control::socket_path(&cfg.runtime_dir);
+    if control::daemon_running(&socket) {
+        return Err(format!(
+            "another simdondar-backup daemon is running ({} answers); stop it first",
+            socket.display()
+        ));
+    }
     // A daemon killed earlier may have left mounts behind: they are ours, remove them.
     cleanup_mounts(&cfg);
     run::recover_interrupted(&cfg, &catalog);

@@ -223,6 +223,22 @@ fn scheduled_runs_button_and_long_press_with_real_disks() {
     let st = status(&setup);
     assert!(st["daemon"]["last_manual_copy"].is_string(), "{st}");
 
+    // A second daemon refuses to start and leaves the first one's disks alone.
+    let mounts_before = our_mounts(&setup);
+    let second = setup
+        .cmd()
+        .args(["run", "--sim"])
+        .output()
+        .expect("second daemon");
+    assert_eq!(second.status.code(), Some(1), "{}", show(&second));
+    assert!(
+        String::from_utf8_lossy(&second.stderr)
+            .contains("another simdondar-backup daemon is running"),
+        "{}",
+        show(&second)
+    );
+    assert_eq!(our_mounts(&setup), mounts_before);
+
     // A long press with no manual disk mounted has nothing to eject, and says so.
     let p = setup
         .cmd()
