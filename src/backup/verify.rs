@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::backup::inventory::{self, Entry};
 use crate::backup::layout::{self, CORRUPT_SUFFIX};
-use crate::backup::writer::{hex, write_atomically};
+use crate::backup::writer::{read_back, write_atomically};
 use crate::safe_fs::Dir;
 
 /// The verdict on one copy.
@@ -133,31 +133,12 @@ fn check(dir: &Dir, e: &Entry) -> Result<Option<String>, String> {
 
 /// Re-reads the parts from the device: the SHA-256 of all of them in order, and of each.
 fn hash_parts(dir: &Dir, parts: &[String]) -> Result<(String, Vec<(String, String)>), String> {
-    use sha2::{Digest, Sha256};
-    use std::io::Read;
-    let mut whole = Sha256::new();
-    let mut per_part = Vec::new();
-    let mut buf = vec![0u8; 1 << 20];
-    for part in parts {
-        let mut f = dir.open_read(part).map_err(|err| match err.kind() {
-            io::ErrorKind::NotFound => format!("data file {part} is missing"),
-            _ => format!("cannot read {part}: {err}"),
-        })?;
-        let _ = crate::safe_fs::drop_cache(&f);
-        let mut this = Sha256::new();
-        loop {
-            let n = f
-                .read(&mut buf)
-                .map_err(|err| format!("cannot read {part}: {err}"))?;
-            if n == 0 {
-                break;
-            }
-            whole.update(&buf[..n]);
-            this.update(&buf[..n]);
-        }
-        per_part.push((hex(&this.finalize()), part.clone()));
+    if let Some(missing) = parts.iter().find(|p| !dir.exists(p)) {
+        return Err(format!("data file {missing} is missing"));
     }
-    Ok((hex(&whole.finalize()), per_part))
+    let (whole, each) =
+        read_back(dir, parts).map_err(|err| format!("cannot read the data files: {err}"))?;
+    Ok((whole, each.into_iter().zip(parts.iter().cloned()).collect()))
 }
 
 /// Renames the data parts, the sidecar and the manifest with `.corrupt`; manifest first, so the

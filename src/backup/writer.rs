@@ -505,6 +505,20 @@ fn is_fuse(f: &File) -> bool {
         .unwrap_or(true)
 }
 
+/// Writes a small file through `NAME.partial`, fsync, rename.
+pub fn write_atomically(dir: &Dir, name: &str, bytes: &[u8]) -> io::Result<()> {
+    let tmp = format!("{name}{PARTIAL_SUFFIX}");
+    let _ = dir.remove_file(&tmp);
+    let mut f = dir.create_new(&tmp)?;
+    let res = f.write_all(bytes).and_then(|_| f.sync_all());
+    drop(f);
+    if let Err(e) = res {
+        let _ = dir.remove_file(&tmp);
+        return Err(e);
+    }
+    dir.rename(&tmp, name)
+}
+
 /// Re-reads files from the device (cached pages dropped first): the SHA-256 of all of them in
 /// order, and of each.
 pub fn read_back(dir: &Dir, names: &[String]) -> io::Result<(String, Vec<String>)> {
@@ -527,42 +541,6 @@ pub fn read_back(dir: &Dir, names: &[String]) -> io::Result<(String, Vec<String>
         each.push(hex(&h.finalize()));
     }
     Ok((hex(&whole.finalize()), each))
-}
-
-/// Writes a small file through `NAME.partial`, fsync, rename.
-pub fn write_atomically(dir: &Dir, name: &str, bytes: &[u8]) -> io::Result<()> {
-    let tmp = format!("{name}{PARTIAL_SUFFIX}");
-    let _ = dir.remove_file(&tmp);
-    let mut f = dir.create_new(&tmp)?;
-    let res = f.write_all(bytes).and_then(|_| f.sync_all());
-    drop(f);
-    if let Err(e) = res {
-        let _ = dir.remove_file(&tmp);
-        return Err(e);
-    }
-    dir.rename(&tmp, name)
-}
-
-/// Re-reads a file from the device (cached pages dropped first) and returns its SHA-256.
-pub fn read_back_sha256(dir: &Dir, name: &str) -> io::Result<String> {
-    let mut f = dir.open_read(name)?;
-    // Best effort: FUSE file systems may ignore the advice.
-    let _ = safe_fs::drop_cache(&f);
-    sha256_of_reader(&mut f)
-}
-
-/// SHA-256 of everything a reader yields, lowercase hex.
-pub fn sha256_of_reader(r: &mut impl Read) -> io::Result<String> {
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = r.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(hex(&h.finalize()))
 }
 
 /// Lowercase hex of bytes.

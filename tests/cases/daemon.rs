@@ -102,15 +102,6 @@ fn status(setup: &Setup) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("status JSON")
 }
 
-fn our_mounts(setup: &Setup) -> Vec<String> {
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.contains(&setup.runtime.display().to_string()))
-        .map(String::from)
-        .collect()
-}
-
 fn db_setup(db: &MariaDb, extra: &str) -> Setup {
     let setup = Setup::for_db(db, PASSWORD);
     let text = std::fs::read_to_string(&setup.config).expect("config");
@@ -217,14 +208,14 @@ fn scheduled_runs_button_and_long_press_with_real_disks() {
         "the button writes to every attached disk"
     );
     assert!(
-        !our_mounts(&setup).iter().any(|m| m.contains(&flash.device)),
+        !setup.our_mounts().iter().any(|m| m.contains(&flash.device)),
         "the manual disk is unmounted before it is called safe to remove"
     );
     let st = status(&setup);
     assert!(st["daemon"]["last_manual_copy"].is_string(), "{st}");
 
     // A second daemon refuses to start and leaves the first one's disks alone.
-    let mounts_before = our_mounts(&setup);
+    let mounts_before = setup.our_mounts();
     let second = setup
         .cmd()
         .args(["run", "--sim"])
@@ -237,7 +228,7 @@ fn scheduled_runs_button_and_long_press_with_real_disks() {
         "{}",
         show(&second)
     );
-    assert_eq!(our_mounts(&setup), mounts_before);
+    assert_eq!(setup.our_mounts(), mounts_before);
 
     // A long press with no manual disk mounted has nothing to eject, and says so.
     let p = setup
@@ -254,7 +245,7 @@ fn scheduled_runs_button_and_long_press_with_real_disks() {
         "{}",
         d.log()
     );
-    assert!(our_mounts(&setup).is_empty(), "{:?}", our_mounts(&setup));
+    assert!(setup.our_mounts().is_empty(), "{:?}", setup.our_mounts());
     assert!(!setup.runtime.join("control.sock").exists());
 }
 
@@ -389,5 +380,5 @@ fn sigterm_and_sigkill_during_a_run_then_restart() {
         "{}",
         d.log()
     );
-    assert!(our_mounts(&setup).is_empty());
+    assert!(setup.our_mounts().is_empty());
 }

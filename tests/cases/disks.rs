@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::agent::{files_under, show, Setup};
+use crate::support::agent::{files_under, sha256sum_all, show, Setup};
 use crate::support::loopfs::LoopDisk;
 use crate::support::udev::{disks_lock, Events};
 
@@ -42,15 +42,6 @@ fn view_of<'a>(views: &'a [serde_json::Value], device: &str) -> &'a serde_json::
         .iter()
         .find(|v| v["devnode"] == device)
         .unwrap_or_else(|| panic!("{device} not listed in {views:?}"))
-}
-
-fn our_mounts(setup: &Setup) -> Vec<String> {
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.contains(&setup.runtime.display().to_string()))
-        .map(String::from)
-        .collect()
 }
 
 fn image_sha(disk: &LoopDisk) -> String {
@@ -125,26 +116,6 @@ fn data_files_in(root: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-fn sha256sum_c(dir: &Path) {
-    for side in files_under(dir)
-        .into_iter()
-        .filter(|p| p.to_string_lossy().ends_with(".sha256"))
-    {
-        let out = Command::new("sha256sum")
-            .arg("-c")
-            .arg(side.file_name().expect("name"))
-            .current_dir(side.parent().expect("parent"))
-            .output()
-            .expect("sha256sum");
-        assert!(
-            out.status.success(),
-            "sha256sum -c {}: {}",
-            side.display(),
-            show(&out)
-        );
-    }
-}
-
 #[test]
 fn four_file_systems_detected_enrolled_written_verified_ejected() {
     let _lock = disks_lock();
@@ -191,15 +162,15 @@ fn four_file_systems_detected_enrolled_written_verified_ejected() {
     let out = setup.cmd().arg("backup").output().expect("backup");
     assert!(out.status.success(), "{}", show(&out));
     assert!(
-        our_mounts(&setup).is_empty(),
+        setup.our_mounts().is_empty(),
         "the one-shot backup leaves no mount: {:?}",
-        our_mounts(&setup)
+        setup.our_mounts()
     );
 
     for (fs, d) in &disks {
         let look = Look::new(d, fs);
         let data = data_files_in(look.path());
-        sha256sum_c(look.path());
+        sha256sum_all(look.path());
         if *fs == "vfat" {
             // 3 MiB of incompressible data in parts of at most 1 MiB; together they are the stream.
             assert!(data.len() >= 3, "FAT copy must be split: {data:?}");
@@ -281,7 +252,7 @@ fn four_file_systems_detected_enrolled_written_verified_ejected() {
         "{}",
         show(&e)
     );
-    assert!(our_mounts(&setup).is_empty(), "{:?}", our_mounts(&setup));
+    assert!(setup.our_mounts().is_empty(), "{:?}", setup.our_mounts());
 }
 
 #[test]
@@ -403,11 +374,11 @@ fn a_disk_pulled_out_mid_write() {
         .filter(|p| p.to_string_lossy().ends_with(".bin.zst"))
         .collect();
     assert_eq!(data.len(), 1);
-    sha256sum_c(&dir_target);
+    sha256sum_all(&dir_target);
     assert!(
-        our_mounts(&setup).is_empty(),
+        setup.our_mounts().is_empty(),
         "stale mount left: {:?}",
-        our_mounts(&setup)
+        setup.our_mounts()
     );
     let runs = setup.runs();
     assert_eq!((runs[0].copies_ok, runs[0].copies_total), (1, 2));
@@ -491,8 +462,8 @@ fn hostile_disks_neither_crash_nor_escape() {
         "nothing written outside the disk"
     );
     // Mount points are named by file-system UUID, never by label.
-    for m in our_mounts(&setup) {
+    for m in setup.our_mounts() {
         assert!(!m.contains(".."), "{m}");
     }
-    assert!(our_mounts(&setup).is_empty());
+    assert!(setup.our_mounts().is_empty());
 }

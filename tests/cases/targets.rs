@@ -3,28 +3,14 @@
 //! incomplete ever carries a final name; earlier backups survive.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::support::agent::{data_files, files_under, final_named, show, Setup, PASSWORD};
+use crate::support::agent::{
+    data_files, files_under, final_named, sha256sum_ok, show, Setup, PASSWORD,
+};
 use crate::support::loopfs::LoopFs;
 use crate::support::mariadb::MariaDb;
-
-fn sha256sum_ok(data: &Path) {
-    let dir = data.parent().expect("parent");
-    let name = data
-        .file_name()
-        .expect("name")
-        .to_string_lossy()
-        .into_owned();
-    let out = Command::new("sha256sum")
-        .arg("-c")
-        .arg(format!("{name}.sha256"))
-        .current_dir(dir)
-        .output()
-        .expect("sha256sum");
-    assert!(out.status.success(), "sha256sum -c {name}: {}", show(&out));
-}
 
 fn partials(dir: &Path) -> Vec<std::path::PathBuf> {
     files_under(dir)

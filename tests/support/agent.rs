@@ -87,6 +87,16 @@ impl Setup {
         c.output().expect("run simdondar-backup")
     }
 
+    /// The lines of `/proc/self/mountinfo` under this setting's `runtime_dir` (the agent's mounts).
+    pub fn our_mounts(&self) -> Vec<String> {
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains(&self.runtime.display().to_string()))
+            .map(String::from)
+            .collect()
+    }
+
     /// The runs in the catalog, newest first.
     pub fn runs(&self) -> Vec<RunRow> {
         Catalog::open(&self.state)
@@ -149,4 +159,30 @@ pub fn require_tool(name: &str, package: &str) -> PathBuf {
     simdondar_backup::backup::source::find_tool(&[name]).unwrap_or_else(|| {
         panic!("{name} is needed by this test: install it with `apt-get install {package}`")
     })
+}
+
+/// `sha256sum -c NAME.sha256` next to a data file (or the base name of a split one) must pass.
+pub fn sha256sum_ok(data: &Path) {
+    let dir = data.parent().expect("parent");
+    let name = data
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
+    let out = Command::new(require_tool("sha256sum", "coreutils"))
+        .arg("-c")
+        .arg(format!("{name}.sha256"))
+        .current_dir(dir)
+        .output()
+        .expect("sha256sum");
+    assert!(out.status.success(), "sha256sum -c {name}: {}", show(&out));
+}
+
+/// `sha256sum -c` passes for every sidecar below `dir`.
+pub fn sha256sum_all(dir: &Path) {
+    for side in files_under(dir) {
+        if let Some(data) = side.to_string_lossy().strip_suffix(".sha256") {
+            sha256sum_ok(Path::new(data));
+        }
+    }
 }
