@@ -19,9 +19,11 @@ PROVISION_PACKAGES=(
 )
 
 # start_udevd: the disk tests need a running systemd-udevd (containers and CI have none).
+# The control socket file outlives a udevd that was killed, so ask udevd itself (ping).
 start_udevd() {
-  if [ ! -e /run/udev/control ]; then
+  if ! udevadm control --ping --timeout=2 >/dev/null 2>&1; then
     echo "==> starting systemd-udevd"
+    rm -f /run/udev/control
     /lib/systemd/systemd-udevd --daemon
     udevadm trigger --subsystem-match=block --action=change >/dev/null 2>&1 || true
     udevadm settle --timeout=10 || true

@@ -119,9 +119,27 @@ pub fn enumerate() -> std::io::Result<Vec<BlockDev>> {
     Ok(out)
 }
 
-/// Whether udev's database is populated (systemd-udevd running).
+/// Whether systemd-udevd is running: its control socket accepts a connection. The socket file
+/// alone is not enough: it outlives a udevd that was killed, and then no event ever arrives.
 pub fn udev_running() -> bool {
-    std::path::Path::new("/run/udev/control").exists()
+    control_socket_answers(std::path::Path::new("/run/udev/control"))
+}
+
+/// Whether a `SOCK_SEQPACKET` listener (udevd's control socket) accepts a connection at `path`.
+fn control_socket_answers(path: &std::path::Path) -> bool {
+    use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, UnixAddr};
+    let Ok(addr) = UnixAddr::new(path) else {
+        return false;
+    };
+    let Ok(fd) = socket(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    ) else {
+        return false;
+    };
+    connect(std::os::fd::AsRawFd::as_raw_fd(&fd), &addr).is_ok()
 }
 
 /// A change udev reported.
@@ -267,6 +285,36 @@ mod tests {
             model: None,
             syspath: "/sys/x".into(),
         }
+    }
+
+    #[test]
+    fn a_stale_control_socket_is_not_a_running_udevd() {
+        use nix::sys::socket::{
+            bind, listen, socket, AddressFamily, Backlog, SockFlag, SockType, UnixAddr,
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("control");
+        assert!(!control_socket_answers(&path), "no socket file at all");
+        let fd = socket(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            SockFlag::empty(),
+            None,
+        )
+        .expect("socket");
+        bind(
+            std::os::fd::AsRawFd::as_raw_fd(&fd),
+            &UnixAddr::new(&path).expect("addr"),
+        )
+        .expect("bind");
+        listen(&fd, Backlog::new(4).expect("backlog")).expect("listen");
+        assert!(control_socket_answers(&path), "a listening socket answers");
+        drop(fd);
+        assert!(path.exists(), "the socket file outlives its listener");
+        assert!(
+            !control_socket_answers(&path),
+            "a stale socket file does not answer"
+        );
     }
 
     #[test]
