@@ -352,7 +352,21 @@ fn ask_daemon(
 }
 
 fn cmd_run(config_path: &Path, sim: bool, clock_speed: f64) -> Result<(), Failure> {
-    let cfg = load(config_path)?;
+    // A file that does not exist is a usage error (a typo in --config); a file that exists but
+    // cannot be used is bad input: the daemon shows it and waits for it to be fixed.
+    if !config_path.exists() {
+        return Err(Failure::Usage(format!(
+            "{} does not exist: give the configuration with --config PATH",
+            config_path.display()
+        )));
+    }
+    let cfg = match Config::load(config_path) {
+        Ok(cfg) => cfg,
+        Err(e) => match crate::agent::waiting::wait_for_config(config_path, e, sim) {
+            Some(cfg) => cfg,
+            None => return Ok(()),
+        },
+    };
     crate::agent::daemon::run(cfg, crate::agent::daemon::Options { sim, clock_speed })
         .map_err(Failure::Failed)
 }

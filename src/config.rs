@@ -22,6 +22,9 @@ pub const DEFAULT_PATH: &str = "/etc/simdondar-backup/config.toml";
 /// The SOP's floor: at least five distinct backups are kept.
 pub const SOP_MIN_KEEP: u32 = 5;
 
+/// Where the catalog lives when `state_dir` is not set.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/simdondar-backup";
+
 /// A configuration problem, located in the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -639,7 +642,7 @@ impl Checker<'_> {
             })?,
         };
         let state_dir = match &raw.state_dir {
-            None => PathBuf::from("/var/lib/simdondar-backup"),
+            None => PathBuf::from(DEFAULT_STATE_DIR),
             Some(v) => self.abs_path(v, "state_dir")?,
         };
         let runtime_dir = match &raw.runtime_dir {

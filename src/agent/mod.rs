@@ -12,6 +12,7 @@ pub mod schedule;
 pub mod sd;
 pub mod state;
 pub mod step;
+pub mod waiting;
 
 #[cfg(test)]
 mod tests;

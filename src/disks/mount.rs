@@ -177,6 +177,17 @@ pub fn mount(
         path: point.to_path_buf(),
         detail: e.to_string(),
     })?;
+    // The folder holding the mount points (runtime_dir/disks) is root's alone: runtime_dir itself
+    // is traversable so that the control socket's group can reach the socket.
+    if let Some(parent) = point.parent() {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o700)).map_err(|e| {
+            MountError::MountPoint {
+                path: parent.to_path_buf(),
+                detail: e.to_string(),
+            }
+        })?;
+    }
     if let Some(kt) = kernel_type(fs_type) {
         let mut flags =
             MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_NOATIME;

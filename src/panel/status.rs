@@ -253,6 +253,11 @@ pub enum Failure {
     DatabaseUnreachable,
     /// No automatic backup succeeded for two intervals.
     NoAutoBackupFor2Intervals,
+    /// The configuration file cannot be used; the agent waits for it to be fixed.
+    ConfigInvalid {
+        /// Where: `config.toml:12:3`.
+        at: String,
+    },
 }
 
 /// A transient answer to a button press.

@@ -273,6 +273,8 @@ impl Texts {
             (Failure::DatabaseUnreachable, false) => "Database offline".into(),
             (Failure::NoAutoBackupFor2Intervals, true) => "Backup rutin macet".into(),
             (Failure::NoAutoBackupFor2Intervals, false) => "Auto backup stalled".into(),
+            (Failure::ConfigInvalid { .. }, true) => "Konfigurasi salah".into(),
+            (Failure::ConfigInvalid { .. }, false) => "Config invalid".into(),
         }
     }
 
@@ -323,6 +325,14 @@ pub fn failure_info(f: &Failure, language: Language) -> ErrorInfo {
         (Failure::NoAutoBackupFor2Intervals, Language::En) => (
             "No automatic backup for 2 intervals.".to_string(),
             "Check the disks and the database, then call IT.".to_string(),
+        ),
+        (Failure::ConfigInvalid { at }, Language::Id) => (
+            format!("Konfigurasi salah: {at}"),
+            "Perbaiki file itu (config check). Backup menunggu.".to_string(),
+        ),
+        (Failure::ConfigInvalid { at }, Language::En) => (
+            format!("Config invalid: {at}"),
+            "Fix that file (config check). Backups wait.".to_string(),
         ),
     };
     ErrorInfo { what, todo }

@@ -382,3 +382,114 @@ fn sigterm_and_sigkill_during_a_run_then_restart() {
     );
     assert!(setup.our_mounts().is_empty());
 }
+
+/// `run` with a configuration it cannot use does not exit: it shows the place of the error on the
+/// panel with the red LED, keeps running, and starts for real once the file is fixed.
+#[test]
+fn a_broken_config_is_shown_and_waited_for_then_used() {
+    let setup = Setup::with_sources(
+        "[[source]]\nname = \"files\"\nkind = \"command\"\ncommand = [\"echo\", \"x\"]\n",
+        "",
+    );
+    let good = std::fs::read_to_string(&setup.config).expect("config");
+    // Line 1 of the file is the unknown key.
+    std::fs::write(&setup.config, format!("intervl = \"1h\"\n{good}")).expect("config");
+    let log = setup.dir.path().join("daemon.log");
+    let child = setup
+        .cmd()
+        .args(["run", "--sim"])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(&log).expect("log")))
+        .spawn()
+        .expect("start the daemon");
+    let mut d = Daemon {
+        child: Some(child),
+        log,
+    };
+    let leds = setup.state.join("panel").join("leds.json");
+    let red_on = || {
+        std::fs::read(&leds)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .is_some_and(|v| v["red"] == "on" && v["green"] == "off")
+    };
+    wait_until(Duration::from_secs(20), "the red LED", red_on, &d);
+    assert!(setup.state.join("panel").join("oled.png").exists());
+    // Through at least one re-read, still waiting and still saying where the problem is.
+    std::thread::sleep(Duration::from_secs(7));
+    let c = d.child.as_mut().expect("child");
+    assert!(
+        c.try_wait().expect("try_wait").is_none(),
+        "the daemon exited on a bad config:\n{}",
+        d.log()
+    );
+    let text = d.log();
+    assert!(
+        text.contains("config.toml:1:1") && text.contains("intervl"),
+        "the log names the file, line, column and key:\n{text}"
+    );
+    assert!(
+        std::os::unix::net::UnixStream::connect(setup.runtime.join("control.sock")).is_err(),
+        "no control socket while the configuration is unusable"
+    );
+
+    // Fixed: the daemon proper starts with it, and answers on its socket.
+    std::fs::write(&setup.config, &good).expect("config");
+    let sock = setup.runtime.join("control.sock");
+    wait_until(
+        Duration::from_secs(20),
+        "the control socket after the fix",
+        || std::os::unix::net::UnixStream::connect(&sock).is_ok(),
+        &d,
+    );
+    let st = status(&setup);
+    assert!(st.is_object(), "{st}");
+    assert!(d.log().contains("is valid now"), "{}", d.log());
+    assert_eq!(
+        d.signal(nix::sys::signal::Signal::SIGTERM),
+        Some(0),
+        "{}",
+        d.log()
+    );
+}
+
+/// While waiting for a configuration, SIGTERM stops it cleanly (exit 0).
+#[test]
+fn a_broken_config_daemon_stops_on_sigterm() {
+    let setup = Setup::with_sources("", "");
+    // A value that is wrong, in a file that still parses: the panel draws under its state_dir.
+    std::fs::write(
+        &setup.config,
+        format!(
+            "state_dir = \"{}\"\ntimezone = \"Mars/Olympus\"\n",
+            setup.state.display()
+        ),
+    )
+    .expect("config");
+    let log = setup.dir.path().join("daemon.log");
+    let child = setup
+        .cmd()
+        .args(["run", "--sim"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(&log).expect("log")))
+        .spawn()
+        .expect("start the daemon");
+    let mut d = Daemon {
+        child: Some(child),
+        log,
+    };
+    wait_until(
+        Duration::from_secs(20),
+        "the error in the log",
+        || d.log().contains("config.toml:2:"),
+        &d,
+    );
+    assert!(setup.state.join("panel").join("leds.json").exists());
+    assert_eq!(
+        d.signal(nix::sys::signal::Signal::SIGTERM),
+        Some(0),
+        "{}",
+        d.log()
+    );
+}

@@ -232,6 +232,18 @@ fn cases(language: Language) -> Vec<(&'static str, Status, Page)> {
         label: "KINGSTON DataTraveler 3.0".into(),
     };
     out.push(("unknown-disk", s, Page::Main));
+    // `run` with a configuration it cannot use: what the agent shows while it waits.
+    let err = simdondar_backup::config::ConfigError {
+        file: "/etc/simdondar-backup/config.toml".into(),
+        line: 21,
+        column: 1,
+        message: "unknown key".into(),
+    };
+    out.push((
+        "config-invalid",
+        simdondar_backup::agent::waiting::status_for(&err, language, at(26, 9, 0)),
+        Page::Main,
+    ));
     out
 }
 
