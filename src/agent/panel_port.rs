@@ -266,10 +266,12 @@ pub fn status_of(s: &State, language: crate::config::Language, tz: chrono_tz::Tz
         (Some((Overlay::UnknownDisk { label }, _)), _) => Screen::UnknownDisk {
             label: label.clone(),
         },
-        (Some((Overlay::Error { what, todo }, _)), _) => Screen::Error(ps::ErrorInfo {
-            what: what.clone(),
-            todo: todo.clone(),
-        }),
+        (Some((Overlay::BackupFailed { reason }, _)), _) => {
+            Screen::Error(crate::panel::texts::backup_failed_info(reason, language))
+        }
+        (Some((Overlay::EjectFailed { reason }, _)), _) => {
+            Screen::Error(crate::panel::texts::eject_failed_info(reason, language))
+        }
         (None, Some(job)) => {
             let p = job.progress.clone().unwrap_or_default();
             Screen::Running(ps::Progress {

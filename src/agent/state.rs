@@ -173,9 +173,21 @@ pub enum Event {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Overlay {
-    SafeToRemove { labels: Vec<String> },
-    UnknownDisk { label: String },
-    Error { what: String, todo: String },
+    SafeToRemove {
+        labels: Vec<String>,
+    },
+    UnknownDisk {
+        label: String,
+    },
+    /// A backup started by a person failed: the engine's reason (shown in the panel's language
+    /// with what to do, by `panel::texts::backup_failed_info`).
+    BackupFailed {
+        reason: String,
+    },
+    /// A safe eject failed: the disk must not be pulled yet.
+    EjectFailed {
+        reason: String,
+    },
 }
 
 /// A short message on the panel.

@@ -336,13 +336,7 @@ fn finish_job(s: &mut State, id: u64, results: Vec<SourceResult>, out: &mut Vec<
             .iter()
             .find_map(|r| r.reason.clone())
             .unwrap_or_else(|| "unknown reason".into());
-        set_overlay(
-            s,
-            Overlay::Error {
-                what: reason,
-                todo: "check the disk and the database, then press the button again".into(),
-            },
-        );
+        set_overlay(s, Overlay::BackupFailed { reason });
     }
     let eject_now = (job.eject_manual_after && all_ok) || s.eject_after_job;
     s.eject_after_job = false;
@@ -587,13 +581,7 @@ fn on_ejected(s: &mut State, devnode: PathBuf, result: Result<(), String>, out: 
             if let Some(e) = s.disks.get_mut(&devnode) {
                 e.phase = DiskPhase::Failed(why.clone());
             }
-            set_overlay(
-                s,
-                Overlay::Error {
-                    what: why,
-                    todo: "do not pull the disk yet; hold the button 3 s to try again".into(),
-                },
-            );
+            set_overlay(s, Overlay::EjectFailed { reason: why });
         }
     }
     // Answer clients whose disks are all done.

@@ -419,3 +419,167 @@ mod tests {
         assert_eq!(ID.attention(&full, 23), "Hampir penuh: SIMB…D-03");
     }
 }
+
+/// The common causes of a failed run, recognised in the engine's (English) reason, with the
+/// words for the panel: (pattern, Indonesian what, Indonesian todo, English what, English todo).
+/// A reason that matches none is shown as it is.
+type Cause = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+);
+const CAUSES: &[Cause] = &[
+    (
+        "database unreachable",
+        "database tidak terhubung",
+        "Periksa server SIMDONDAR, MariaDB dan kabel jaringan.",
+        "database unreachable",
+        "Check the SIMDONDAR server, MariaDB and the network cable.",
+    ),
+    (
+        "refused the login",
+        "database menolak login user backup",
+        "Periksa mysql.password dan hak akses user backup.",
+        "database refused the backup user",
+        "Check mysql.password and the backup user's grants.",
+    ),
+    (
+        "does not exist on the server",
+        "database tidak ada di server",
+        "Periksa daftar databases di konfigurasi.",
+        "database not on the server",
+        "Check the databases list in the configuration.",
+    ),
+    (
+        "lacks a privilege",
+        "user backup kurang hak akses",
+        "Berikan GRANT sesuai mariadb-grants.md.",
+        "backup user lacks a grant",
+        "Grant what mariadb-grants.md lists.",
+    ),
+    (
+        "no recipient is configured",
+        "kunci enkripsi belum diatur",
+        "Buat kunci (keygen) dan isi [encryption] recipients.",
+        "no encryption key set",
+        "Create a key (keygen) and set [encryption] recipients.",
+    ),
+    (
+        "disk full",
+        "disk penuh",
+        "Ganti disk yang lebih besar atau arsipkan backup lama.",
+        "disk full",
+        "Use a larger disk or archive old backups.",
+    ),
+    (
+        "is read-only",
+        "disk hanya bisa dibaca",
+        "Periksa disk di PC (chkdsk/fsck), lalu colokkan lagi.",
+        "disk is read-only",
+        "Check the disk on a PC (chkdsk/fsck), plug it in again.",
+    ),
+    (
+        "was the disk removed",
+        "disk terlepas",
+        "Colokkan kembali disk, lalu tekan tombol.",
+        "disk removed",
+        "Plug the disk in again, then press the button.",
+    ),
+    (
+        "device is gone",
+        "disk terlepas",
+        "Colokkan kembali disk, lalu tekan tombol.",
+        "disk removed",
+        "Plug the disk in again, then press the button.",
+    ),
+    (
+        "input/output error",
+        "disk rusak atau terlepas",
+        "Coba disk lain; bila terulang, ganti disk itu.",
+        "disk failing or removed",
+        "Try another disk; if it repeats, replace that disk.",
+    ),
+];
+
+fn cause(reason: &str) -> Option<&'static Cause> {
+    CAUSES.iter().find(|c| reason.contains(c.0))
+}
+
+/// The error screen after a backup started by a person failed, in the panel's language.
+pub fn backup_failed_info(reason: &str, language: Language) -> ErrorInfo {
+    let reason = reason.trim();
+    match (cause(reason), language) {
+        (Some((_, what, todo, _, _)), Language::Id) => ErrorInfo {
+            what: format!("Backup gagal: {what}"),
+            todo: (*todo).to_string(),
+        },
+        (Some((_, _, _, what, todo)), Language::En) => ErrorInfo {
+            what: format!("Backup failed: {what}"),
+            todo: (*todo).to_string(),
+        },
+        (None, Language::Id) => ErrorInfo {
+            what: format!("Backup gagal: {reason}"),
+            todo: "Periksa disk dan database, lalu tekan tombol lagi.".to_string(),
+        },
+        (None, Language::En) => ErrorInfo {
+            what: format!("Backup failed: {reason}"),
+            todo: "Check the disk and the database, then press the button again.".to_string(),
+        },
+    }
+}
+
+/// The error screen after a safe eject failed: the disk must stay in.
+pub fn eject_failed_info(reason: &str, language: Language) -> ErrorInfo {
+    match language {
+        Language::Id => ErrorInfo {
+            what: format!("Gagal melepas disk: {}", reason.trim()),
+            todo: "Jangan cabut disk dulu. Tahan tombol 3 detik untuk mencoba lagi.".to_string(),
+        },
+        Language::En => ErrorInfo {
+            what: format!("Eject failed: {}", reason.trim()),
+            todo: "Do not pull the disk yet. Hold the button 3 s to try again.".to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod cause_tests {
+    use super::*;
+
+    #[test]
+    fn common_causes_are_told_in_indonesian() {
+        let r = "/run/simdondar-backup/disks/ab12: disk full while writing pmi.sql.zst";
+        let i = backup_failed_info(r, Language::Id);
+        assert_eq!(i.what, "Backup gagal: disk penuh");
+        assert!(i.todo.starts_with("Ganti disk"), "{}", i.todo);
+        let e = backup_failed_info(r, Language::En);
+        assert_eq!(e.what, "Backup failed: disk full");
+        let u = backup_failed_info(
+            "database unreachable at 10.0.0.5:3306: timeout",
+            Language::Id,
+        );
+        assert_eq!(u.what, "Backup gagal: database tidak terhubung");
+    }
+
+    #[test]
+    fn an_unknown_reason_is_shown_as_it_is_with_indonesian_advice() {
+        let i = backup_failed_info("tar failed with exit code 2", Language::Id);
+        assert_eq!(i.what, "Backup gagal: tar failed with exit code 2");
+        assert!(i.todo.contains("tekan tombol"), "{}", i.todo);
+        let j = eject_failed_info("/run/x is still mounted", Language::Id);
+        assert!(j.what.starts_with("Gagal melepas disk"), "{}", j.what);
+        assert!(j.todo.contains("Jangan cabut"), "{}", j.todo);
+    }
+
+    #[test]
+    fn every_todo_is_short_enough_for_the_error_screen() {
+        for c in CAUSES {
+            assert!(
+                c.2.chars().count() <= 60 && c.3.chars().count() <= 60,
+                "{c:?}"
+            );
+        }
+    }
+}

@@ -232,6 +232,13 @@ fn cases(language: Language) -> Vec<(&'static str, Status, Page)> {
         label: "KINGSTON DataTraveler 3.0".into(),
     };
     out.push(("unknown-disk", s, Page::Main));
+    // A button backup that failed because the disk is full, as the daemon words it.
+    let mut s = healthy(language);
+    s.screen = Screen::Error(simdondar_backup::panel::texts::backup_failed_info(
+        "/run/simdondar-backup/disks/5E1F-0A3C: disk full while writing pmi-2026-11-26T0900+0700.sql.zst.age",
+        language,
+    ));
+    out.push(("error-backup-disk-full", s, Page::Main));
     // `run` with a configuration it cannot use: what the agent shows while it waits.
     let err = simdondar_backup::config::ConfigError {
         file: "/etc/simdondar-backup/config.toml".into(),
