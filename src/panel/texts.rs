@@ -262,8 +262,13 @@ impl Texts {
         let id = self.language == Language::Id;
         match (f, id) {
             // The first idle line already says GAGAL: the reason alone (the engine's words).
+            // A common cause in the panel's words; any other reason as the engine gave it.
             (Failure::LastBackupFailed { reason }, _) if !reason.trim().is_empty() => {
-                reason.trim().to_string()
+                match cause(reason) {
+                    Some(c) if id => c.1.to_string(),
+                    Some(c) => c.3.to_string(),
+                    None => reason.trim().to_string(),
+                }
             }
             (Failure::LastBackupFailed { .. }, true) => "Backup terakhir gagal".into(),
             (Failure::LastBackupFailed { .. }, false) => "Last backup failed".into(),
@@ -294,14 +299,10 @@ impl Texts {
 /// The error screen's texts for a failure that has no more specific message.
 pub fn failure_info(f: &Failure, language: Language) -> ErrorInfo {
     let (what, todo) = match (f, language) {
-        (Failure::LastBackupFailed { reason }, Language::Id) => (
-            format!("Backup gagal: {reason}"),
-            "Periksa pesan di atas, lalu tekan tombol untuk mencoba lagi.".to_string(),
-        ),
-        (Failure::LastBackupFailed { reason }, Language::En) => (
-            format!("Backup failed: {reason}"),
-            "Check the message above, then press the button to try again.".to_string(),
-        ),
+        (Failure::LastBackupFailed { reason }, _) => {
+            let i = backup_failed_info(reason, language);
+            (i.what, i.todo)
+        }
         (Failure::NoBackupDisk, Language::Id) => (
             "Tidak ada disk backup terpasang.".to_string(),
             "Colokkan HDD backup (auto) ke port USB.".to_string(),
@@ -421,7 +422,8 @@ mod tests {
 }
 
 /// The common causes of a failed run, recognised in the engine's (English) reason, with the
-/// words for the panel: (pattern, Indonesian what, Indonesian todo, English what, English todo).
+/// words for the panel: (pattern, Indonesian what, Indonesian todo, English what, English todo);
+/// the two whats are short (at most 19 characters) for the idle screen's alert line.
 /// A reason that matches none is shown as it is.
 type Cause = (
     &'static str,
@@ -433,37 +435,37 @@ type Cause = (
 const CAUSES: &[Cause] = &[
     (
         "database unreachable",
-        "database tidak terhubung",
+        "database terputus",
         "Periksa server SIMDONDAR, MariaDB dan kabel jaringan.",
-        "database unreachable",
+        "database offline",
         "Check the SIMDONDAR server, MariaDB and the network cable.",
     ),
     (
         "refused the login",
-        "database menolak login user backup",
+        "login DB ditolak",
         "Periksa mysql.password dan hak akses user backup.",
-        "database refused the backup user",
+        "DB login refused",
         "Check mysql.password and the backup user's grants.",
     ),
     (
         "does not exist on the server",
-        "database tidak ada di server",
+        "database tidak ada",
         "Periksa daftar databases di konfigurasi.",
-        "database not on the server",
+        "no such database",
         "Check the databases list in the configuration.",
     ),
     (
         "lacks a privilege",
-        "user backup kurang hak akses",
+        "hak akses kurang",
         "Berikan GRANT sesuai mariadb-grants.md.",
-        "backup user lacks a grant",
+        "missing grant",
         "Grant what mariadb-grants.md lists.",
     ),
     (
         "no recipient is configured",
-        "kunci enkripsi belum diatur",
+        "kunci belum diatur",
         "Buat kunci (keygen) dan isi [encryption] recipients.",
-        "no encryption key set",
+        "no encryption key",
         "Create a key (keygen) and set [encryption] recipients.",
     ),
     (
@@ -475,9 +477,9 @@ const CAUSES: &[Cause] = &[
     ),
     (
         "is read-only",
-        "disk hanya bisa dibaca",
+        "disk hanya-baca",
         "Periksa disk di PC (chkdsk/fsck), lalu colokkan lagi.",
-        "disk is read-only",
+        "disk read-only",
         "Check the disk on a PC (chkdsk/fsck), plug it in again.",
     ),
     (
@@ -496,9 +498,9 @@ const CAUSES: &[Cause] = &[
     ),
     (
         "input/output error",
-        "disk rusak atau terlepas",
+        "disk rusak/lepas",
         "Coba disk lain; bila terulang, ganti disk itu.",
-        "disk failing or removed",
+        "disk failing",
         "Try another disk; if it repeats, replace that disk.",
     ),
 ];
@@ -560,7 +562,20 @@ mod cause_tests {
             "database unreachable at 10.0.0.5:3306: timeout",
             Language::Id,
         );
-        assert_eq!(u.what, "Backup gagal: database tidak terhubung");
+        assert_eq!(u.what, "Backup gagal: database terputus");
+    }
+
+    #[test]
+    fn the_idle_alert_line_uses_the_same_words() {
+        let t = texts(Language::Id);
+        let f = Failure::LastBackupFailed {
+            reason: "1 of 2 copies written; /run/x: disk full while writing a".into(),
+        };
+        assert_eq!(t.failure(&f), "disk penuh");
+        let f = Failure::LastBackupFailed {
+            reason: "tar failed with exit code 2".into(),
+        };
+        assert_eq!(t.failure(&f), "tar failed with exit code 2");
     }
 
     #[test]
