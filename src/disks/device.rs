@@ -252,6 +252,18 @@ pub fn watch<E: Send + 'static>(
     })
 }
 
+/// Whether no file system (and no other program) holds `devnode` any more: an exclusive open of
+/// a block device fails with EBUSY while a file system on it is alive, also one that was
+/// unmounted lazily and still finishes its writes, or one mounted in another mount namespace.
+pub fn released(devnode: &std::path::Path) -> bool {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_EXCL | libc::O_CLOEXEC)
+        .open(devnode)
+        .is_ok()
+}
+
 /// Asks the kernel to power a USB disk down (what `udisksctl power-off` does): the USB device
 /// above the block device is removed from the bus. `Ok(false)` when the device is not USB.
 pub fn power_off(d: &BlockDev) -> std::io::Result<bool> {

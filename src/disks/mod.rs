@@ -281,16 +281,41 @@ impl<'a> Disks<'a> {
     }
 
     /// Unmounts one of our mounts; "safe to remove" only when the mount is gone from
-    /// `/proc/self/mountinfo`. Powers a USB disk down when `power_off` is set.
+    /// `/proc/self/mountinfo` and, when the device is known, nothing holds the device any more
+    /// (see [`device::released`]: after a lazy unmount the kernel may still be writing). Powers a
+    /// USB disk down when `power_off` is set.
     pub fn eject(
         &self,
         point: &Path,
         dev: Option<&BlockDev>,
         power_off: bool,
     ) -> Result<Ejected, String> {
+        self.eject_waiting(point, dev, power_off, RELEASE_WAIT)
+    }
+
+    /// [`Disks::eject`], waiting at most `wait` for the device to be released.
+    pub fn eject_waiting(
+        &self,
+        point: &Path,
+        dev: Option<&BlockDev>,
+        power_off: bool,
+        wait: std::time::Duration,
+    ) -> Result<Ejected, String> {
         let how = mount::unmount(point).map_err(|e| e.to_string())?;
         if mount::mount_at(point).is_some() {
             return Err(format!("{} is still mounted", point.display()));
+        }
+        if let Some(d) = dev {
+            let deadline = std::time::Instant::now() + wait;
+            while !device::released(&d.devnode) {
+                if std::time::Instant::now() >= deadline {
+                    return Err(format!(
+                        "{} is still in use by another program (a terminal or file manager open inside the disk?): its writes may not be finished; close that program, then eject again before pulling the disk",
+                        d.devnode.display()
+                    ));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
         }
         let _ = std::fs::remove_dir(point);
         let powered_off = match (power_off, dev) {
@@ -335,6 +360,9 @@ impl<'a> Disks<'a> {
         cleaned
     }
 }
+
+/// How long an eject waits for the device to be released after unmounting.
+pub const RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// A completed eject.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -467,3 +467,65 @@ fn hostile_disks_neither_crash_nor_escape() {
     }
     assert!(setup.our_mounts().is_empty());
 }
+
+/// A program still inside the disk (a terminal `cd`'d into it): the unmount can only be lazy and
+/// the kernel still holds the device, so the eject must not say "safe to remove"; once the
+/// program is gone, the eject succeeds and the device is free. Both ext4 (kernel) and exFAT (FUSE).
+#[test]
+fn a_disk_in_use_is_never_called_safe_to_remove() {
+    let _lock = disks_lock();
+    let setup = disk_setup(1);
+    let events = Events::start();
+    for (fs, label) in [("ext4", "SIMBAK-BUSY4"), ("exfat", "SIMBAKBUSYX")] {
+        let d = LoopDisk::create(fs, label, 64);
+        // Events of the previous disk on the same loop device may still be queued: wait for
+        // udev to know this one's label.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let dev = loop {
+            events.wait_present(&d.device, Duration::from_secs(5));
+            let found = simdondar_backup::disks::device::enumerate()
+                .expect("enumerate")
+                .into_iter()
+                .find(|b| {
+                    b.devnode.to_string_lossy() == d.device && b.fs_label.as_deref() == Some(label)
+                });
+            match found {
+                Some(b) => break b,
+                None => assert!(Instant::now() < deadline, "udev never saw {label}"),
+            }
+        };
+        let cfg = simdondar_backup::config::Config::load(&setup.config).expect("config");
+        let disks = simdondar_backup::disks::Disks::new(&cfg);
+        let attached = disks.attach(&dev).expect("attach");
+        let point = attached.target.root.clone();
+        let mut holder = Command::new("sleep")
+            .arg("600")
+            .current_dir(&point)
+            .spawn()
+            .expect("a program inside the disk");
+        let started = Instant::now();
+        let err = disks
+            .eject_waiting(&point, Some(&dev), false, Duration::from_secs(3))
+            .expect_err("an eject with a program inside the disk must not succeed");
+        assert!(
+            err.contains("still in use by another program"),
+            "{fs}: {err}"
+        );
+        assert!(started.elapsed() >= Duration::from_secs(3), "{fs}: waited");
+        assert!(
+            !simdondar_backup::disks::device::released(&dev.devnode),
+            "{fs}: the device is still held"
+        );
+        let _ = holder.kill();
+        let _ = holder.wait();
+        let ok = disks
+            .eject_waiting(&point, Some(&dev), false, Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("{fs}: eject after the program left: {e}"));
+        assert_eq!(ok.mount_point, point, "{fs}");
+        assert!(
+            simdondar_backup::disks::device::released(&dev.devnode),
+            "{fs}: the device is free after the eject"
+        );
+        assert!(setup.our_mounts().is_empty(), "{:?}", setup.our_mounts());
+    }
+}
