@@ -81,7 +81,7 @@ impl Role {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Consistency {
-    /// Inspect the table engines and choose (see `docs/consistency.md`).
+    /// Inspect the table engines and choose (see `docs/mysql-dump.md`).
     Auto,
     /// `--single-transaction`: a consistent snapshot of transactional tables, no locks.
     SingleTransaction,
@@ -509,7 +509,7 @@ struct RawSource {
     password_file: Option<Spanned<String>>,
     databases: Option<Spanned<Vec<String>>>,
     interval: Option<Spanned<String>>,
-    consistency: Option<Consistency>,
+    consistency: Option<Spanned<Consistency>>,
     dump_tool: Option<Spanned<String>>,
     command: Option<Spanned<Vec<String>>>,
     extension: Option<Spanned<String>>,
@@ -1014,6 +1014,7 @@ impl Checker<'_> {
             ("password_file", s.password_file.as_ref().map(|v| v.span())),
             ("databases", s.databases.as_ref().map(|v| v.span())),
             ("dump_tool", s.dump_tool.as_ref().map(|v| v.span())),
+            ("consistency", s.consistency.as_ref().map(|v| v.span())),
             ("command", s.command.as_ref().map(|v| v.span())),
             ("extension", s.extension.as_ref().map(|v| v.span())),
             ("key_file", s.key_file.as_ref().map(|v| v.span())),
@@ -1029,6 +1030,7 @@ impl Checker<'_> {
                 "password_file",
                 "databases",
                 "dump_tool",
+                "consistency",
             ],
             SourceKind::Command(_) => &["command", "extension"],
             SourceKind::SshTar(_) => &["host", "port", "user", "key_file", "known_hosts", "path"],
@@ -1206,7 +1208,11 @@ impl Checker<'_> {
             user,
             password_file,
             databases,
-            consistency: s.consistency.unwrap_or(Consistency::Auto),
+            consistency: s
+                .consistency
+                .as_ref()
+                .map(|c| *c.get_ref())
+                .unwrap_or(Consistency::Auto),
             dump_tool,
         })
     }
@@ -1300,6 +1306,24 @@ mod tests {
         assert_eq!((e.line, e.column), (4, 1), "{e}");
         assert!(e.message.contains("keep_lats"), "{e}");
         assert!(e.to_string().starts_with("/etc/x.toml:4:1: "), "{e}");
+    }
+
+    #[test]
+    fn consistency_on_a_command_source_is_refused_where_it_stands() {
+        let e = parse(
+            "[[source]]\nname = \"files\"\nkind = \"command\"\ncommand = [\"tar\"]\nconsistency = \"lock-tables\"\n",
+        )
+        .unwrap_err();
+        assert_eq!((e.line, e.column), (5, 15), "{e}");
+        assert!(e.message.contains("consistency"), "{e}");
+        let ok = parse(
+            "[[source]]\nname = \"pmi\"\nkind = \"mysql\"\nsocket = \"/s\"\nuser = \"u\"\ndatabases = [\"pmi\"]\nconsistency = \"lock-tables\"\n",
+        )
+        .expect("mysql takes consistency");
+        match &ok.sources[0].kind {
+            SourceKind::Mysql(m) => assert_eq!(m.consistency, Consistency::LockTables),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
