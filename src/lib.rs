@@ -4,6 +4,10 @@ units. It dumps the SIMDONDAR database, compresses, checksums and verifies each 
 to every target in folders by date, and records what happened in a catalog.
 
 Module map (DESIGN.md §2):
+- [`agent`]: the daemon (`run`): state, the pure step function, schedule, control socket,
+  systemd notify, alerts, and waiting on a configuration it cannot use.
+- [`panel`]: the front panel: OLED screens, LEDs, the button; hardware and simulated.
+- [`report`]: the SOP report, the INDEX on each disk and the handover receipts.
 - [`audit`]: the hash-chained audit log and its check.
 - [`cli`]: command-line definitions and the commands.
 - [`config`]: the TOML configuration with located errors.
