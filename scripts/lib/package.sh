@@ -105,8 +105,6 @@ package_check() {
 package_chroot_test() {
   local root="$PWD/target/chroot-bookworm" deb up cat1 cat2
   deb=$(ls "$PWD"/target/debian/simdondar-backup_*_amd64.deb)
-  umount_chroot() { for m in proc sys dev; do umount -l "$root/$m" 2>/dev/null || true; done; }
-  umount_chroot
   rm -rf "$root"
   echo "==> mmdebstrap bookworm (amd64) into $root"
   local started=$SECONDS
