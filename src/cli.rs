@@ -1170,7 +1170,7 @@ fn cmd_eject(config_path: &Path, which: Option<&str>) -> Result<(), Failure> {
                     "SAFE TO REMOVE  {name}{}{}",
                     if e.powered_off { ", powered down" } else { "" },
                     if e.lazy {
-                        " (only a lazy unmount worked: wait a minute before pulling it)"
+                        " (it was busy: detached, and released once the last program let go)"
                     } else {
                         ""
                     }

@@ -142,6 +142,8 @@ package_chroot_test() {
   in_root simdondar-backup audit verify >/dev/null || return 1
   cat1=$(sha256sum "$root/var/lib/simdondar-backup/catalog.sqlite" | cut -d' ' -f1)
   echo '# edited by the site' >>"$root/etc/simdondar-backup/config.toml"
+  mkdir -p "$root/var/lib/simdondar-backup/receipts"
+  echo receipt >"$root/var/lib/simdondar-backup/receipts/kept.html"
   in_root apt-get install -y -qq --no-install-recommends "/tmp/debs/$(basename "$up")" >/dev/null || return 1
   [ "$(in_root dpkg-query -W -f '${Version}' simdondar-backup)" = 0.1.0-2 ] || { echo "not upgraded" >&2; return 1; }
   grep -qx '# edited by the site' "$root/etc/simdondar-backup/config.toml" \
@@ -160,10 +162,12 @@ package_chroot_test() {
            /etc/systemd/system/multi-user.target.wants/simdondar-backup.service; do
     [ ! -e "$root$f" ] || { echo "purge left $f" >&2; return 1; }
   done
-  ls "$root"/var/backups/simdondar-backup/catalog-*/catalog.sqlite >/dev/null 2>&1 \
+  ls "$root"/var/backups/simdondar-backup/state-*/catalog.sqlite >/dev/null 2>&1 \
     || { echo "purge did not keep the catalog in /var/backups/simdondar-backup" >&2; return 1; }
-  [ "$(sha256sum "$root"/var/backups/simdondar-backup/catalog-*/catalog.sqlite | cut -d' ' -f1)" = "$cat1" ] \
+  [ "$(sha256sum "$root"/var/backups/simdondar-backup/state-*/catalog.sqlite | cut -d' ' -f1)" = "$cat1" ] \
     || { echo "the kept catalog differs" >&2; return 1; }
+  [ -f "$root"/var/backups/simdondar-backup/state-*/receipts/kept.html ] \
+    || { echo "purge did not keep the receipts" >&2; return 1; }
   echo "    install, upgrade, remove and purge behaved"
   rm -rf "$root"
 }

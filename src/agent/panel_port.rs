@@ -240,6 +240,9 @@ pub fn status_of(s: &State, language: crate::config::Language, tz: chrono_tz::Tz
             step::Failure::NoAutoBackupFor2Intervals { .. } => {
                 ps::Failure::NoAutoBackupFor2Intervals
             }
+            step::Failure::DiskNotSafe { label } => ps::Failure::DiskNotSafe {
+                label: label.clone(),
+            },
             step::Failure::RestoreTestFailed { summary } => ps::Failure::LastBackupFailed {
                 reason: format!("restore test: {summary}"),
             },

@@ -255,6 +255,18 @@ pub struct DiskEntry {
     pub phase: DiskPhase,
 }
 
+impl DiskEntry {
+    /// Whether an eject can be asked for: mounted and ready, or an earlier eject failed (the
+    /// device was still in use) and may be tried again.
+    pub fn ejectable(&self) -> bool {
+        match &self.phase {
+            DiskPhase::Ready => true,
+            DiskPhase::Failed(_) => self.view.as_ref().is_some_and(|v| v.mounted_at.is_some()),
+            _ => false,
+        }
+    }
+}
+
 /// Where a disk is in its life.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -467,8 +479,7 @@ impl State {
         self.disks
             .iter()
             .filter(|(_, d)| {
-                d.phase == DiskPhase::Ready
-                    && d.view.as_ref().and_then(|v| v.role) == Some(Role::Manual)
+                d.ejectable() && d.view.as_ref().and_then(|v| v.role) == Some(Role::Manual)
             })
             .map(|(k, _)| k.clone())
             .collect()

@@ -20,11 +20,22 @@ use crate::disks::device::{candidate_problem, DiskEvent};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Failure {
-    LastBackupFailed { source: String, reason: String },
+    LastBackupFailed {
+        source: String,
+        reason: String,
+    },
     NoBackupDisk,
     DatabaseUnreachable,
-    NoAutoBackupFor2Intervals { source: String },
-    RestoreTestFailed { summary: String },
+    NoAutoBackupFor2Intervals {
+        source: String,
+    },
+    RestoreTestFailed {
+        summary: String,
+    },
+    /// A disk is still mounted or held after a failed eject or write: it must not be pulled.
+    DiskNotSafe {
+        label: String,
+    },
 }
 
 /// A reason for the amber LED.
@@ -102,6 +113,11 @@ pub fn health(s: &State) -> Health {
     }
     for d in s.disks.values() {
         let Some(v) = &d.view else { continue };
+        if matches!(d.phase, DiskPhase::Failed(_)) && v.mounted_at.is_some() {
+            h.failures.push(Failure::DiskNotSafe {
+                label: v.label.clone(),
+            });
+        }
         if let (Some(free), true) = (v.free_bytes, v.size_bytes > 0) {
             if v.role.is_some() && free.saturating_mul(10) < v.size_bytes {
                 h.attention.push(Attention::DiskNearlyFull {
@@ -137,6 +153,10 @@ impl std::fmt::Display for Failure {
                     "no automatic backup of {source} succeeded for two intervals"
                 )
             }
+            Failure::DiskNotSafe { label } => write!(
+                f,
+                "disk {label} is not safe to remove yet (its eject or a write failed): eject it again"
+            ),
             Failure::RestoreTestFailed { summary } => {
                 write!(f, "the restore test failed: {summary}")
             }
@@ -665,7 +685,7 @@ fn on_request(s: &mut State, request: Request, reply: ReplyId, out: &mut Vec<Act
             let chosen: Vec<PathBuf> = s
                 .disks
                 .iter()
-                .filter(|(_, d)| d.phase == DiskPhase::Ready)
+                .filter(|(_, d)| d.ejectable())
                 .filter(|(k, d)| match &disk {
                     None => true,
                     Some(w) => {

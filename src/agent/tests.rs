@@ -349,6 +349,55 @@ fn long_press_ejects_now_or_after_the_running_job() {
 }
 
 #[test]
+fn a_failed_eject_can_be_tried_again_with_the_button() {
+    let mut sim = Sim::new(&history_with_last_run(wib(23, 10, 2)), wib(23, 10, 30));
+    sim.tick();
+    plug(&mut sim, "/dev/sdc1", "FLASH", Some(Role::Manual));
+    sim.feed(Event::Button(Press::Long));
+    sim.feed(Event::Ejected {
+        devnode: "/dev/sdc1".into(),
+        result: Err("/dev/sdc1 is still in use by another program".into()),
+    });
+    assert!(matches!(
+        &sim.s.overlay,
+        Some((Overlay::EjectFailed { .. }, _))
+    ));
+    assert!(matches!(
+        sim.s
+            .disks
+            .get(&PathBuf::from("/dev/sdc1"))
+            .map(|d| &d.phase),
+        Some(DiskPhase::Failed(_))
+    ));
+    assert!(
+        health(&sim.s).failures.contains(&Failure::DiskNotSafe {
+            label: "FLASH".into()
+        }),
+        "the red LED stays on while the disk is not safe to pull"
+    );
+    // The program was closed; a long press tries again.
+    sim.actions.clear();
+    sim.feed(Event::Button(Press::Long));
+    let again = sim.actions.iter().find_map(|a| match a {
+        Action::Eject { devnodes } => Some(devnodes.clone()),
+        _ => None,
+    });
+    assert_eq!(again, Some(vec![PathBuf::from("/dev/sdc1")]));
+    sim.feed(Event::Ejected {
+        devnode: "/dev/sdc1".into(),
+        result: Ok(()),
+    });
+    assert!(matches!(
+        &sim.s.overlay,
+        Some((Overlay::SafeToRemove { labels }, _)) if labels == &vec!["FLASH".to_string()]
+    ));
+    assert!(!health(&sim.s)
+        .failures
+        .iter()
+        .any(|f| matches!(f, Failure::DiskNotSafe { .. })));
+}
+
+#[test]
 fn a_disk_removed_during_a_run() {
     let mut sim = Sim::new(&history_with_last_run(wib(23, 10, 2)), wib(23, 10, 30));
     sim.tick();

@@ -301,21 +301,33 @@ impl<'a> Disks<'a> {
         power_off: bool,
         wait: std::time::Duration,
     ) -> Result<Ejected, String> {
+        // The device to watch: the one udev named, else the mount's own source.
+        let devnode = dev.map(|d| d.devnode.clone()).or_else(|| {
+            mount::mount_at(point)
+                .map(|m| PathBuf::from(m.source))
+                .filter(|p| p.starts_with("/dev/"))
+        });
+        let daemons = mount::fuse_daemons(point);
         let how = mount::unmount(point).map_err(|e| e.to_string())?;
         if mount::mount_at(point).is_some() {
             return Err(format!("{} is still mounted", point.display()));
         }
-        if let Some(d) = dev {
-            let deadline = std::time::Instant::now() + wait;
-            while !device::released(&d.devnode) {
-                if std::time::Instant::now() >= deadline {
-                    return Err(format!(
-                        "{} is still in use by another program (a terminal or file manager open inside the disk?): its writes may not be finished; close that program, then eject again before pulling the disk",
-                        d.devnode.display()
-                    ));
-                }
-                std::thread::sleep(std::time::Duration::from_millis(200));
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            let released = devnode.as_deref().is_none_or(device::released);
+            if released && mount::all_exited(&daemons) {
+                break;
             }
+            if std::time::Instant::now() >= deadline {
+                let what = devnode
+                    .as_deref()
+                    .map(|d| d.display().to_string())
+                    .unwrap_or_else(|| point.display().to_string());
+                return Err(format!(
+                    "{what} is still in use by another program (a terminal or file manager open inside the disk?): its writes may not be finished; close that program, then eject again before pulling the disk"
+                ));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
         }
         let _ = std::fs::remove_dir(point);
         let powered_off = match (power_off, dev) {

@@ -337,6 +337,13 @@ pub fn unmount(point: &Path) -> Result<Unmounted, MountError> {
     }
 }
 
+/// Whether none of `pids` is running any more.
+pub fn all_exited(pids: &[u32]) -> bool {
+    !pids
+        .iter()
+        .any(|p| Path::new(&format!("/proc/{p}")).exists() && !is_zombie(*p))
+}
+
 fn wait_for_exit(pids: &[u32], limit: Duration) {
     let deadline = Instant::now() + limit;
     while pids

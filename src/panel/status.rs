@@ -253,6 +253,11 @@ pub enum Failure {
     DatabaseUnreachable,
     /// No automatic backup succeeded for two intervals.
     NoAutoBackupFor2Intervals,
+    /// A disk is still mounted or held (its eject or a write failed): it must not be pulled.
+    DiskNotSafe {
+        /// Its label.
+        label: String,
+    },
     /// The configuration file cannot be used; the agent waits for it to be fixed.
     ConfigInvalid {
         /// Where: `config.toml:12:3`.

@@ -278,6 +278,8 @@ impl Texts {
             (Failure::DatabaseUnreachable, false) => "Database offline".into(),
             (Failure::NoAutoBackupFor2Intervals, true) => "Backup rutin macet".into(),
             (Failure::NoAutoBackupFor2Intervals, false) => "Auto backup stalled".into(),
+            (Failure::DiskNotSafe { .. }, true) => "Disk belum aman".into(),
+            (Failure::DiskNotSafe { .. }, false) => "Disk not safe yet".into(),
             (Failure::ConfigInvalid { .. }, true) => "Konfigurasi salah".into(),
             (Failure::ConfigInvalid { .. }, false) => "Config invalid".into(),
         }
@@ -326,6 +328,14 @@ pub fn failure_info(f: &Failure, language: Language) -> ErrorInfo {
         (Failure::NoAutoBackupFor2Intervals, Language::En) => (
             "No automatic backup for 2 intervals.".to_string(),
             "Check the disks and the database, then call IT.".to_string(),
+        ),
+        (Failure::DiskNotSafe { label }, Language::Id) => (
+            format!("Disk {label} belum aman dilepas."),
+            "Tutup program yang membukanya, lalu tahan tombol 3 detik.".to_string(),
+        ),
+        (Failure::DiskNotSafe { label }, Language::En) => (
+            format!("Disk {label} is not safe to remove."),
+            "Close what has it open, then hold the button 3 s.".to_string(),
         ),
         (Failure::ConfigInvalid { at }, Language::Id) => (
             format!("Konfigurasi salah: {at}"),
@@ -534,6 +544,18 @@ pub fn backup_failed_info(reason: &str, language: Language) -> ErrorInfo {
 
 /// The error screen after a safe eject failed: the disk must stay in.
 pub fn eject_failed_info(reason: &str, language: Language) -> ErrorInfo {
+    if reason.contains("still in use by another program") {
+        return match language {
+            Language::Id => ErrorInfo {
+                what: "Disk masih dipakai program lain.".to_string(),
+                todo: "Jangan cabut. Tutup programnya, lalu tahan tombol 3 detik.".to_string(),
+            },
+            Language::En => ErrorInfo {
+                what: "The disk is still in use by a program.".to_string(),
+                todo: "Do not pull it. Close the program, hold the button 3 s.".to_string(),
+            },
+        };
+    }
     match language {
         Language::Id => ErrorInfo {
             what: format!("Gagal melepas disk: {}", reason.trim()),
@@ -583,6 +605,11 @@ mod cause_tests {
         let i = backup_failed_info("tar failed with exit code 2", Language::Id);
         assert_eq!(i.what, "Backup gagal: tar failed with exit code 2");
         assert!(i.todo.contains("tekan tombol"), "{}", i.todo);
+        let busy = eject_failed_info(
+            "/dev/sdc1 is still in use by another program (a terminal…)",
+            Language::Id,
+        );
+        assert_eq!(busy.what, "Disk masih dipakai program lain.");
         let j = eject_failed_info("/run/x is still mounted", Language::Id);
         assert!(j.what.starts_with("Gagal melepas disk"), "{}", j.what);
         assert!(j.todo.contains("Jangan cabut"), "{}", j.todo);

@@ -239,6 +239,13 @@ fn cases(language: Language) -> Vec<(&'static str, Status, Page)> {
         language,
     ));
     out.push(("error-backup-disk-full", s, Page::Main));
+    // A long press while a terminal is still inside the flashdisk.
+    let mut s = healthy(language);
+    s.screen = Screen::Error(simdondar_backup::panel::texts::eject_failed_info(
+        "/dev/sdc1 is still in use by another program (a terminal or file manager open inside the disk?)",
+        language,
+    ));
+    out.push(("eject-busy", s, Page::Main));
     // `run` with a configuration it cannot use: what the agent shows while it waits.
     let err = simdondar_backup::config::ConfigError {
         file: "/etc/simdondar-backup/config.toml".into(),
