@@ -111,11 +111,17 @@ fn unescape(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\'
+        // Three octal digits; above \377 it is not an escape (hostile text, not the kernel's).
+        let octal = (b[i] == b'\\'
             && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)))
+        .then(|| {
+            u32::from(b[i + 1] - b'0') * 64
+                + u32::from(b[i + 2] - b'0') * 8
+                + u32::from(b[i + 3] - b'0')
+        })
+        .and_then(|v| u8::try_from(v).ok());
+        if let Some(v) = octal {
             out.push(v);
             i += 4;
         } else {
@@ -374,6 +380,13 @@ fn is_zombie(pid: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_escape_above_0377_is_kept_as_text() {
+        assert_eq!(unescape("a\\777b"), "a\\777b");
+        assert_eq!(unescape("a\\040b"), "a b");
+        assert_eq!(unescape("\\377"), "\u{fffd}");
+    }
 
     #[test]
     fn parses_mountinfo_with_escapes() {
