@@ -68,11 +68,20 @@ pub fn status_for(e: &ConfigError, language: Language, now: chrono::NaiveDateTim
 /// Waits until `path` loads. `None`: stopped (SIGTERM/SIGINT) before that.
 pub fn wait_for_config(path: &Path, first: ConfigError, sim: bool) -> Option<Config> {
     let stop = Arc::new(AtomicBool::new(false));
+    let mut handlers = Vec::new();
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        if let Err(e) = signal_hook::flag::register(sig, Arc::clone(&stop)) {
-            log::warn!("cannot watch signal {sig}: {e}");
+        match signal_hook::flag::register(sig, Arc::clone(&stop)) {
+            Ok(id) => handlers.push(id),
+            Err(e) => log::warn!("cannot watch signal {sig}: {e}"),
         }
     }
+    // Leaving this mode, the daemon installs its own handlers: these must not swallow a SIGTERM
+    // that arrives in between.
+    let unregister = |handlers: Vec<signal_hook::SigId>| {
+        for id in handlers {
+            signal_hook::low_level::unregister(id);
+        }
+    };
     let (state_dir, language) = salvage(path);
     let pc = PanelConfig {
         kind: if sim {
@@ -102,6 +111,7 @@ pub fn wait_for_config(path: &Path, first: ConfigError, sim: bool) -> Option<Con
         while Instant::now() < until {
             if stop.load(Ordering::Relaxed) {
                 sd.stopping();
+                unregister(handlers);
                 return None;
             }
             sd.alive(&format!("configuration invalid: {text}"));
@@ -111,6 +121,7 @@ pub fn wait_for_config(path: &Path, first: ConfigError, sim: bool) -> Option<Con
         match Config::load(path) {
             Ok(cfg) => {
                 log::info!("{} is valid now; starting", path.display());
+                unregister(handlers);
                 return Some(cfg);
             }
             Err(e) => err = e,

@@ -139,7 +139,12 @@ fn control_socket_answers(path: &std::path::Path) -> bool {
     ) else {
         return false;
     };
-    connect(std::os::fd::AsRawFd::as_raw_fd(&fd), &addr).is_ok()
+    // Refused or missing: nobody listens. Anything else (EACCES for a user who is not root: the
+    // socket is root's) does not say udevd is gone.
+    !matches!(
+        connect(std::os::fd::AsRawFd::as_raw_fd(&fd), &addr),
+        Err(nix::errno::Errno::ECONNREFUSED) | Err(nix::errno::Errno::ENOENT)
+    )
 }
 
 /// A change udev reported.
@@ -252,16 +257,40 @@ pub fn watch<E: Send + 'static>(
     })
 }
 
-/// Whether no file system (and no other program) holds `devnode` any more: an exclusive open of
-/// a block device fails with EBUSY while a file system on it is alive, also one that was
-/// unmounted lazily and still finishes its writes, or one mounted in another mount namespace.
-pub fn released(devnode: &std::path::Path) -> bool {
+/// Whether a block device is still held, by a file system or another program.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Hold {
+    /// Nothing holds it: an exclusive open succeeded.
+    Free,
+    /// Held (EBUSY): a file system on it is alive, also one that was unmounted lazily and still
+    /// finishes its writes, or one mounted in another mount namespace.
+    Held,
+    /// The device is gone (pulled out): nothing left to hold.
+    Gone,
+    /// It could not be checked (e.g. permission): the reason.
+    Unknown(String),
+}
+
+/// Looks whether `devnode` is held, with an exclusive open.
+pub fn hold(devnode: &std::path::Path) -> Hold {
     use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
+    match std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_EXCL | libc::O_CLOEXEC)
         .open(devnode)
-        .is_ok()
+    {
+        Ok(_) => Hold::Free,
+        Err(e) => match e.raw_os_error() {
+            Some(libc::EBUSY) => Hold::Held,
+            Some(libc::ENOENT) | Some(libc::ENXIO) | Some(libc::ENODEV) => Hold::Gone,
+            _ => Hold::Unknown(e.to_string()),
+        },
+    }
+}
+
+/// Whether nothing holds `devnode` any more (free, or gone).
+pub fn released(devnode: &std::path::Path) -> bool {
+    matches!(hold(devnode), Hold::Free | Hold::Gone)
 }
 
 /// Asks the kernel to power a USB disk down (what `udisksctl power-off` does): the USB device

@@ -314,7 +314,16 @@ impl<'a> Disks<'a> {
         }
         let deadline = std::time::Instant::now() + wait;
         loop {
-            let released = devnode.as_deref().is_none_or(device::released);
+            let released = match devnode.as_deref().map(device::hold) {
+                None | Some(device::Hold::Free) | Some(device::Hold::Gone) => true,
+                Some(device::Hold::Held) => false,
+                Some(device::Hold::Unknown(why)) => {
+                    return Err(format!(
+                        "cannot check whether {} is still in use ({why}): do not pull the disk; eject it again",
+                        devnode.as_deref().map(|d| d.display().to_string()).unwrap_or_default()
+                    ))
+                }
+            };
             if released && mount::all_exited(&daemons) {
                 break;
             }

@@ -619,7 +619,12 @@ mod cause_tests {
     fn every_todo_is_short_enough_for_the_error_screen() {
         for c in CAUSES {
             assert!(
-                c.2.chars().count() <= 60 && c.3.chars().count() <= 60,
+                c.2.chars().count() <= 60 && c.4.chars().count() <= 60,
+                "{c:?}"
+            );
+            // The idle screen's alert line: "! " + this + " 1/3" in 21 characters.
+            assert!(
+                c.1.chars().count() <= 19 && c.3.chars().count() <= 19,
                 "{c:?}"
             );
         }

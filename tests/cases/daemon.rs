@@ -133,8 +133,8 @@ fn scheduled_runs_button_and_long_press_with_real_disks() {
     let events = Events::start();
     let hdd = LoopDisk::create("ext4", "HDD-AUTO", 64);
     let flash = LoopDisk::create("exfat", "SIMBAK01", 64);
-    events.wait_present(&hdd.device, Duration::from_secs(5));
-    events.wait_present(&flash.device, Duration::from_secs(5));
+    events.wait_present(&hdd.device, Duration::from_secs(15));
+    events.wait_present(&flash.device, Duration::from_secs(15));
     let e = setup
         .cmd()
         .args(["disk", "enroll", &hdd.device, "--role", "auto"])

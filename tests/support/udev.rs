@@ -33,20 +33,29 @@ impl Events {
     }
 
     /// Waits for `devnode` to be present with a file system; returns it and how long it took.
+    /// The event may have gone by while an earlier call waited for another device (events of
+    /// other devices are dropped here), so udev's database is asked as well.
     pub fn wait_present(&self, devnode: &str, limit: Duration) -> (BlockDev, Duration) {
         let start = Instant::now();
         loop {
+            if let Some(d) = device::enumerate()
+                .unwrap_or_default()
+                .into_iter()
+                .find(|d| d.devnode.to_string_lossy() == devnode && d.fs_type.is_some())
+            {
+                return (d, start.elapsed());
+            }
             let left = limit.saturating_sub(start.elapsed());
-            match self.rx.recv_timeout(left) {
+            if left.is_zero() {
+                panic!("{devnode} was not reported by udev with a file system within {limit:?}")
+            }
+            match self.rx.recv_timeout(left.min(Duration::from_millis(250))) {
                 Ok(DiskEvent::Present(d))
                     if d.devnode.to_string_lossy() == devnode && d.fs_type.is_some() =>
                 {
                     return (d, start.elapsed())
                 }
-                Ok(_) => {}
-                Err(_) => {
-                    panic!("{devnode} was not reported by udev with a file system within {limit:?}")
-                }
+                _ => {}
             }
         }
     }
