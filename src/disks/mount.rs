@@ -157,8 +157,9 @@ pub fn parse_mountinfo(text: &str) -> Vec<MountInfo> {
 
 /// The current mounts.
 pub fn mounts() -> Vec<MountInfo> {
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .map(|t| parse_mountinfo(&t))
+    // Bytes, not a string: one mount path that is not UTF-8 (someone else's) must not hide ours.
+    std::fs::read("/proc/self/mountinfo")
+        .map(|b| parse_mountinfo(&String::from_utf8_lossy(&b)))
         .unwrap_or_default()
 }
 
