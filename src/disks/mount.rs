@@ -353,10 +353,7 @@ pub fn all_exited(pids: &[u32]) -> bool {
 
 fn wait_for_exit(pids: &[u32], limit: Duration) {
     let deadline = Instant::now() + limit;
-    while pids
-        .iter()
-        .any(|p| Path::new(&format!("/proc/{p}")).exists() && !is_zombie(*p))
-    {
+    while !all_exited(pids) {
         if Instant::now() > deadline {
             log::warn!(
                 "FUSE daemon(s) {pids:?} still running {}s after unmount",

@@ -515,8 +515,22 @@ const CAUSES: &[Cause] = &[
     ),
 ];
 
+/// Why a safe eject fails, in the same form; the whats here are whole sentences (the error screen
+/// only, never the idle line).
+const EJECT_CAUSES: &[Cause] = &[(
+    "still in use by another program",
+    "Disk masih dipakai program lain.",
+    "Jangan cabut. Tutup programnya, lalu tahan tombol 3 detik.",
+    "The disk is still in use by a program.",
+    "Do not pull it. Close the program, hold the button 3 s.",
+)];
+
+fn cause_in(table: &'static [Cause], reason: &str) -> Option<&'static Cause> {
+    table.iter().find(|c| reason.contains(c.0))
+}
+
 fn cause(reason: &str) -> Option<&'static Cause> {
-    CAUSES.iter().find(|c| reason.contains(c.0))
+    cause_in(CAUSES, reason)
 }
 
 /// The error screen after a backup started by a person failed, in the panel's language.
@@ -544,17 +558,15 @@ pub fn backup_failed_info(reason: &str, language: Language) -> ErrorInfo {
 
 /// The error screen after a safe eject failed: the disk must stay in.
 pub fn eject_failed_info(reason: &str, language: Language) -> ErrorInfo {
-    if reason.contains("still in use by another program") {
-        return match language {
-            Language::Id => ErrorInfo {
-                what: "Disk masih dipakai program lain.".to_string(),
-                todo: "Jangan cabut. Tutup programnya, lalu tahan tombol 3 detik.".to_string(),
-            },
-            Language::En => ErrorInfo {
-                what: "The disk is still in use by a program.".to_string(),
-                todo: "Do not pull it. Close the program, hold the button 3 s.".to_string(),
-            },
-        };
+    match (cause_in(EJECT_CAUSES, reason), language) {
+        (Some((_, what, todo, _, _)), Language::Id)
+        | (Some((_, _, _, what, todo)), Language::En) => {
+            return ErrorInfo {
+                what: (*what).to_string(),
+                todo: (*todo).to_string(),
+            }
+        }
+        (None, _) => {}
     }
     match language {
         Language::Id => ErrorInfo {

@@ -17,7 +17,8 @@ struct Daemon {
 }
 
 impl Daemon {
-    fn start(setup: &Setup, speed: u32) -> Daemon {
+    /// `run --sim` started, without waiting for anything.
+    fn spawn(setup: &Setup, speed: u32) -> Daemon {
         let log = setup.dir.path().join(format!(
             "daemon-{}.log",
             Instant::now().elapsed().as_nanos()
@@ -31,10 +32,15 @@ impl Daemon {
             .stderr(Stdio::from(f))
             .spawn()
             .expect("start the daemon");
-        let d = Daemon {
+        Daemon {
             child: Some(child),
             log,
-        };
+        }
+    }
+
+    /// `run --sim`, once its control socket answers.
+    fn start(setup: &Setup, speed: u32) -> Daemon {
+        let d = Daemon::spawn(setup, speed);
         let sock = setup.runtime.join("control.sock");
         wait_until(
             Duration::from_secs(20),
@@ -394,19 +400,7 @@ fn a_broken_config_is_shown_and_waited_for_then_used() {
     let good = std::fs::read_to_string(&setup.config).expect("config");
     // Line 1 of the file is the unknown key.
     std::fs::write(&setup.config, format!("intervl = \"1h\"\n{good}")).expect("config");
-    let log = setup.dir.path().join("daemon.log");
-    let child = setup
-        .cmd()
-        .args(["run", "--sim"])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(std::fs::File::create(&log).expect("log")))
-        .spawn()
-        .expect("start the daemon");
-    let mut d = Daemon {
-        child: Some(child),
-        log,
-    };
+    let mut d = Daemon::spawn(&setup, 1);
     let leds = setup.state.join("panel").join("leds.json");
     let red_on = || {
         std::fs::read(&leds)
@@ -467,18 +461,7 @@ fn a_broken_config_daemon_stops_on_sigterm() {
         ),
     )
     .expect("config");
-    let log = setup.dir.path().join("daemon.log");
-    let child = setup
-        .cmd()
-        .args(["run", "--sim"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(std::fs::File::create(&log).expect("log")))
-        .spawn()
-        .expect("start the daemon");
-    let mut d = Daemon {
-        child: Some(child),
-        log,
-    };
+    let mut d = Daemon::spawn(&setup, 1);
     wait_until(
         Duration::from_secs(20),
         "the error in the log",
