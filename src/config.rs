@@ -183,6 +183,8 @@ pub struct ScheduleConfig {
     pub manual_reminder: Duration,
     /// How often the daemon restores the newest backups into a throw-away MariaDB (0: never).
     pub restore_test: Option<Duration>,
+    /// How often the daemon re-verifies every copy on every attached disk (0: never).
+    pub scrub: Option<Duration>,
 }
 
 /// `[disks]`: which block devices are candidates.
@@ -260,6 +262,9 @@ pub struct AgentConfig {
     pub schedule_offset: Duration,
     /// The group that may use the control socket (besides root).
     pub socket_group: Option<String>,
+    /// A target, a source or a disk call that makes no progress this long is dropped
+    /// (DESIGN.md §4.8).
+    pub stall_timeout: Duration,
 }
 
 /// `[notify]`: optional messages on failure and on recovery.
@@ -485,6 +490,7 @@ struct RawConfig {
 struct RawAgent {
     schedule_offset: Option<Spanned<String>>,
     socket_group: Option<Spanned<String>>,
+    stall_timeout: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -523,6 +529,7 @@ struct RawSource {
 struct RawSchedule {
     manual_reminder: Option<Spanned<String>>,
     restore_test: Option<Spanned<String>>,
+    scrub: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -761,6 +768,13 @@ impl Checker<'_> {
                         Some(parse_duration(v.get_ref()).map_err(|m| self.err(v.span(), m))?)
                     }
                 },
+                scrub: match &raw.schedule.scrub {
+                    None => Some(Duration::from_secs(7 * 86_400)),
+                    Some(v) if matches!(v.get_ref().trim(), "0" | "never" | "off") => None,
+                    Some(v) => {
+                        Some(parse_duration(v.get_ref()).map_err(|m| self.err(v.span(), m))?)
+                    }
+                },
             },
             targets,
             disks: DisksConfig {
@@ -860,8 +874,22 @@ impl Checker<'_> {
             Some(v) if v.get_ref().trim() == "0" => Duration::ZERO,
             Some(v) => parse_duration(v.get_ref()).map_err(|m| self.err(v.span(), m))?,
         };
+        let stall_timeout = match &a.stall_timeout {
+            None => Duration::from_secs(120),
+            Some(v) => {
+                let d = parse_duration(v.get_ref()).map_err(|m| self.err(v.span(), m))?;
+                if d < Duration::from_secs(1) {
+                    return Err(self.err(
+                        v.span(),
+                        "stall_timeout must be at least 1s (a disk or a dump that makes no progress this long is dropped)",
+                    ));
+                }
+                d
+            }
+        };
         Ok(AgentConfig {
             schedule_offset,
+            stall_timeout,
             socket_group: a.socket_group.as_ref().map(|g| g.get_ref().clone()),
         })
     }

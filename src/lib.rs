@@ -14,6 +14,7 @@ Module map (DESIGN.md §2):
 - [`backup`]: one run — sources, the streaming pipeline, target writers, layout, manifest, restore.
 - [`catalog`]: the SQLite record of runs and copies.
 - [`disks`]: USB disks through udev: enrollment, mounting, safe eject.
+- [`kinds`]: typed failure kinds of a copy and a run (decisions are made on these, not on text).
 - [`clock`]: whether the wall clock is synchronised; the host name.
 - [`safe_fs`]: files on targets opened relative to directory handles, never through symlinks.
 - [`testdb`]: a SIMDONDAR-like test database for tests, the demo and benchmarks.
@@ -27,6 +28,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod disks;
+pub mod kinds;
 pub mod panel;
 pub mod report;
 pub mod safe_fs;

@@ -1,0 +1,245 @@
+/*!
+Typed failure kinds (DESIGN.md §2: decisions are made on kinds, never on the text of a message).
+
+A copy's failure carries a [`CopyFailure`] from the writer up to the run, the catalog (its stable
+`as_str` name), the agent and the panel; a run's failure carries a [`RunFailure`]. The sentence a
+person reads stays beside the kind, in the engine's words; the panel and the LEDs pick their words
+and their colour from the kind alone.
+*/
+
+use std::fmt;
+
+/// Why one copy on one target failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CopyFailure {
+    /// The disk (or its quota) is full.
+    Full,
+    /// The disk or its folder went away (pulled out, unmounted, device gone).
+    Gone,
+    /// The disk accepted no bytes (or its fsync/read-back made no progress) for `stall_timeout`.
+    NotAnswering,
+    /// The file system is read-only.
+    ReadOnly,
+    /// The disk returned an input/output error.
+    Io,
+    /// The bytes read back from the device differ from what was written.
+    Mismatch,
+    /// The run was aborted (the source failed, the agent stopped); nothing was kept.
+    Aborted,
+    /// The copy was not written because the policy forbids it (e.g. no encryption recipient for
+    /// a role that requires encryption, a disk that is not enrolled).
+    Policy,
+    /// Anything else (permission denied, an unexpected error); the sentence says what.
+    Other,
+}
+
+impl CopyFailure {
+    /// Every kind, for tables and tests.
+    pub const ALL: [CopyFailure; 9] = [
+        CopyFailure::Full,
+        CopyFailure::Gone,
+        CopyFailure::NotAnswering,
+        CopyFailure::ReadOnly,
+        CopyFailure::Io,
+        CopyFailure::Mismatch,
+        CopyFailure::Aborted,
+        CopyFailure::Policy,
+        CopyFailure::Other,
+    ];
+
+    /// The stable name (catalog column, JSON).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CopyFailure::Full => "full",
+            CopyFailure::Gone => "gone",
+            CopyFailure::NotAnswering => "not_answering",
+            CopyFailure::ReadOnly => "read_only",
+            CopyFailure::Io => "io_error",
+            CopyFailure::Mismatch => "mismatch",
+            CopyFailure::Aborted => "aborted",
+            CopyFailure::Policy => "policy",
+            CopyFailure::Other => "other",
+        }
+    }
+
+    /// The kind with this stable name.
+    pub fn parse(s: &str) -> Option<CopyFailure> {
+        CopyFailure::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// The kind of an I/O error's errno.
+    pub fn of_io(e: &std::io::Error) -> CopyFailure {
+        match e.raw_os_error() {
+            Some(libc::ENOSPC) | Some(libc::EDQUOT) => CopyFailure::Full,
+            Some(libc::EROFS) => CopyFailure::ReadOnly,
+            Some(libc::ENOENT) | Some(libc::ENODEV) | Some(libc::ENXIO) | Some(libc::ENOTCONN) => {
+                CopyFailure::Gone
+            }
+            Some(libc::EIO) => CopyFailure::Io,
+            _ => CopyFailure::Other,
+        }
+    }
+
+    /// Whether the disk behind this failure may still be held by the kernel (a thread stuck in
+    /// it): the disk is not safe to pull until it is gone.
+    pub fn disk_not_safe(self) -> bool {
+        self == CopyFailure::NotAnswering
+    }
+}
+
+impl fmt::Display for CopyFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A failed copy: its kind and the sentence a person can act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyError {
+    pub kind: CopyFailure,
+    pub message: String,
+}
+
+impl CopyError {
+    pub fn new(kind: CopyFailure, message: impl Into<String>) -> CopyError {
+        CopyError {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for CopyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for CopyError {}
+
+/// Why a run failed, as the panel, the LEDs and the alerts decide on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunFailure {
+    /// The database server did not answer.
+    DatabaseUnreachable,
+    /// The database refused the backup user's login.
+    LoginRefused,
+    /// A configured database does not exist.
+    NoSuchDatabase,
+    /// The backup user lacks a privilege the dump needs.
+    MissingGrant,
+    /// A program the source needs is not installed.
+    ToolMissing,
+    /// The source produced no bytes for `stall_timeout` (or waited on a lock too long).
+    SourceStalled,
+    /// The source's output was incomplete or the tool failed.
+    SourceFailed,
+    /// Copies failed; the kind of the first failed copy says how.
+    Copy(CopyFailure),
+    /// The agent stopped during the run.
+    Cancelled,
+    /// Another run of the same source holds its lock.
+    Busy,
+    /// A job thread panicked (a bug); the run was recorded failed.
+    Crashed,
+    /// No target to write to.
+    NoTargets,
+    /// Anything else; the sentence says what.
+    Other,
+}
+
+impl RunFailure {
+    /// The stable name (catalog column, JSON).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunFailure::DatabaseUnreachable => "database_unreachable",
+            RunFailure::LoginRefused => "login_refused",
+            RunFailure::NoSuchDatabase => "no_such_database",
+            RunFailure::MissingGrant => "missing_grant",
+            RunFailure::ToolMissing => "tool_missing",
+            RunFailure::SourceStalled => "source_stalled",
+            RunFailure::SourceFailed => "source_failed",
+            RunFailure::Copy(k) => match k {
+                CopyFailure::Full => "copy_full",
+                CopyFailure::Gone => "copy_gone",
+                CopyFailure::NotAnswering => "copy_not_answering",
+                CopyFailure::ReadOnly => "copy_read_only",
+                CopyFailure::Io => "copy_io_error",
+                CopyFailure::Mismatch => "copy_mismatch",
+                CopyFailure::Aborted => "copy_aborted",
+                CopyFailure::Policy => "copy_policy",
+                CopyFailure::Other => "copy_other",
+            },
+            RunFailure::Cancelled => "cancelled",
+            RunFailure::Busy => "busy",
+            RunFailure::Crashed => "crashed",
+            RunFailure::NoTargets => "no_targets",
+            RunFailure::Other => "other",
+        }
+    }
+
+    /// The kind with this stable name.
+    pub fn parse(s: &str) -> Option<RunFailure> {
+        let fixed = [
+            RunFailure::DatabaseUnreachable,
+            RunFailure::LoginRefused,
+            RunFailure::NoSuchDatabase,
+            RunFailure::MissingGrant,
+            RunFailure::ToolMissing,
+            RunFailure::SourceStalled,
+            RunFailure::SourceFailed,
+            RunFailure::Cancelled,
+            RunFailure::Busy,
+            RunFailure::Crashed,
+            RunFailure::NoTargets,
+            RunFailure::Other,
+        ];
+        fixed
+            .into_iter()
+            .chain(CopyFailure::ALL.into_iter().map(RunFailure::Copy))
+            .find(|k| k.as_str() == s)
+    }
+}
+
+impl fmt::Display for RunFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_are_distinct() {
+        let mut seen = std::collections::HashSet::new();
+        for k in CopyFailure::ALL {
+            assert_eq!(CopyFailure::parse(k.as_str()), Some(k));
+            assert!(seen.insert(k.as_str()));
+            let r = RunFailure::Copy(k);
+            assert_eq!(RunFailure::parse(r.as_str()), Some(r));
+            assert!(seen.insert(r.as_str()));
+        }
+        for r in [
+            RunFailure::DatabaseUnreachable,
+            RunFailure::SourceStalled,
+            RunFailure::Crashed,
+        ] {
+            assert_eq!(RunFailure::parse(r.as_str()), Some(r));
+        }
+        assert_eq!(CopyFailure::parse("nonsense"), None);
+    }
+
+    #[test]
+    fn errno_kinds() {
+        let k = |n| CopyFailure::of_io(&std::io::Error::from_raw_os_error(n));
+        assert_eq!(k(libc::ENOSPC), CopyFailure::Full);
+        assert_eq!(k(libc::EROFS), CopyFailure::ReadOnly);
+        assert_eq!(k(libc::ENODEV), CopyFailure::Gone);
+        assert_eq!(k(libc::EIO), CopyFailure::Io);
+        assert_eq!(k(libc::EACCES), CopyFailure::Other);
+    }
+}
