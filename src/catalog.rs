@@ -89,6 +89,9 @@ pub const MIGRATIONS: &[&str] = &[
         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
     CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;",
+    // 4: the typed kind of a failed run and of a failed copy (crate::kinds, stable names)
+    "ALTER TABLE runs ADD COLUMN failure TEXT;
+    ALTER TABLE copies ADD COLUMN failure TEXT;",
 ];
 
 /// The hash an audit entry carries: SHA-256 over the previous hash and the entry's fields.
@@ -180,6 +183,8 @@ pub struct RunEnd {
     pub ok: bool,
     pub finished_at: String,
     pub reason: Option<String>,
+    /// The failure's kind ([`crate::kinds::RunFailure::as_str`]), when not ok.
+    pub failure: Option<String>,
     pub bytes_raw: Option<u64>,
     pub bytes_stored: Option<u64>,
     pub sha256: Option<String>,
@@ -197,6 +202,8 @@ pub struct CopyRow {
     pub role: Option<String>,
     pub ok: bool,
     pub reason: Option<String>,
+    /// The failure's kind ([`crate::kinds::CopyFailure::as_str`]), when not ok.
+    pub failure: Option<String>,
     pub bytes: Option<u64>,
     pub recorded_at: String,
 }
@@ -218,6 +225,8 @@ pub struct RunRow {
     pub sha256: Option<String>,
     pub copies_ok: u32,
     pub copies_total: u32,
+    /// The failure's kind, when the run failed (older runs: unknown).
+    pub failure: Option<crate::kinds::RunFailure>,
 }
 
 /// An open catalog.
@@ -233,7 +242,7 @@ impl fmt::Debug for Catalog {
 }
 
 const RUN_COLUMNS: &str = "id, source, kind, trigger, started_at, finished_at, status, reason, \
-                           bytes_raw, bytes_stored, sha256, copies_ok, copies_total";
+                           bytes_raw, bytes_stored, sha256, copies_ok, copies_total, failure";
 
 fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
     Ok(RunRow {
@@ -250,6 +259,10 @@ fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
         sha256: r.get(10)?,
         copies_ok: r.get(11)?,
         copies_total: r.get(12)?,
+        failure: r
+            .get::<_, Option<String>>(13)?
+            .as_deref()
+            .and_then(crate::kinds::RunFailure::parse),
     })
 }
 
@@ -352,7 +365,8 @@ impl Catalog {
         self.conn
             .execute(
                 "UPDATE runs SET status = ?2, finished_at = ?3, reason = ?4, bytes_raw = ?5,
-                 bytes_stored = ?6, sha256 = ?7, copies_ok = ?8, copies_total = ?9, warnings = ?10
+                 bytes_stored = ?6, sha256 = ?7, copies_ok = ?8, copies_total = ?9, warnings = ?10,
+                 failure = ?11
                  WHERE id = ?1",
                 params![
                     id,
@@ -364,7 +378,8 @@ impl Catalog {
                     end.sha256,
                     end.copies_ok,
                     end.copies_total,
-                    warnings
+                    warnings,
+                    end.failure
                 ],
             )
             .map_err(|e| self.err(e))?;
@@ -375,8 +390,9 @@ impl Catalog {
     pub fn record_copy(&self, copy: &CopyRow) -> Result<(), CatalogError> {
         self.conn
             .execute(
-                "INSERT INTO copies (run_id, target, path, role, status, reason, bytes, recorded_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO copies (run_id, target, path, role, status, reason, bytes, recorded_at,
+                 failure)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
                     copy.run_id,
                     copy.target,
@@ -385,7 +401,8 @@ impl Catalog {
                     if copy.ok { "ok" } else { "failed" },
                     copy.reason,
                     copy.bytes.map(|v| v as i64),
-                    copy.recorded_at
+                    copy.recorded_at,
+                    copy.failure
                 ],
             )
             .map_err(|e| self.err(e))?;
@@ -398,7 +415,7 @@ impl Catalog {
         self.conn
             .execute(
                 "UPDATE runs SET status = 'failed', finished_at = ?2,
-                 reason = 'interrupted: the agent stopped (killed, crashed or power cut) during this run; nothing it wrote was kept'
+                 reason = 'interrupted: the agent stopped (killed, crashed or power cut) during this run; nothing it wrote was kept', failure = 'cancelled'
                  WHERE source = ?1 AND status = 'running'",
                 params![source, now],
             )
@@ -456,7 +473,7 @@ impl Catalog {
         let mut st = self
             .conn
             .prepare(
-                "SELECT run_id, target, path, role, status, reason, bytes, recorded_at
+                "SELECT run_id, target, path, role, status, reason, bytes, recorded_at, failure
                  FROM copies WHERE run_id = ?1 ORDER BY id",
             )
             .map_err(|e| self.err(e))?;
@@ -471,6 +488,7 @@ impl Catalog {
                     reason: r.get(5)?,
                     bytes: r.get::<_, Option<i64>>(6)?.map(|v| v as u64),
                     recorded_at: r.get(7)?,
+                    failure: r.get(8)?,
                 })
             })
             .map_err(|e| self.err(e))?
@@ -695,6 +713,7 @@ mod tests {
             role: Some("auto".into()),
             ok: true,
             reason: None,
+            failure: None,
             bytes: Some(10),
             recorded_at: "now".into(),
         })

@@ -24,6 +24,7 @@ use crate::backup::run::{self, Trigger};
 use crate::catalog::Catalog;
 use crate::config::{Config, Role};
 use crate::disks::{device, mount, Disks};
+use crate::kinds::RunFailure;
 
 /// How `run` was started.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -539,7 +540,7 @@ fn run_job(
             return spec
                 .sources
                 .iter()
-                .map(|s| failed(s, e.to_string()))
+                .map(|s| failed(s, e.to_string(), RunFailure::Other))
                 .collect()
         }
     };
@@ -549,11 +550,16 @@ fn run_job(
             out.push(failed(
                 name,
                 "stopped: the agent was shut down before this source ran".into(),
+                RunFailure::Cancelled,
             ));
             continue;
         }
         let Some(source) = cfg.source(name) else {
-            out.push(failed(name, format!("no source named {name}")));
+            out.push(failed(
+                name,
+                format!("no source named {name}"),
+                RunFailure::Other,
+            ));
             continue;
         };
         let expected = catalog.last_stream_bytes(name).ok().flatten();
@@ -587,9 +593,8 @@ fn run_job(
                 out.push(SourceResult {
                     source: name.clone(),
                     ok: r.ok,
-                    db_unreachable: reason
-                        .as_deref()
-                        .is_some_and(|m| m.starts_with("database unreachable")),
+                    db_unreachable: r.failure == Some(RunFailure::DatabaseUnreachable),
+                    failure: r.failure,
                     reason,
                     copies_ok: r.copies.iter().filter(|c| c.result.is_ok()).count() as u32,
                     copies_total: r.copies.len() as u32,
@@ -600,7 +605,7 @@ fn run_job(
                     bytes_stored: r.manifest.map(|m| m.bytes_stored),
                 });
             }
-            Err(e) => out.push(failed(name, e.to_string())),
+            Err(e) => out.push(failed(name, e.to_string(), e.kind())),
         }
     }
     out
@@ -649,11 +654,12 @@ fn run_restore_tests(cfg: &Config, roots: &[PathBuf]) -> (bool, bool, String) {
     (true, passed, summary)
 }
 
-fn failed(name: &str, reason: String) -> SourceResult {
+fn failed(name: &str, reason: String, kind: RunFailure) -> SourceResult {
     SourceResult {
         source: name.to_string(),
         ok: false,
-        db_unreachable: reason.starts_with("database unreachable"),
+        db_unreachable: kind == RunFailure::DatabaseUnreachable,
+        failure: Some(kind),
         reason: Some(reason),
         copies_ok: 0,
         copies_total: 0,

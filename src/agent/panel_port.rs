@@ -232,8 +232,11 @@ pub fn status_of(s: &State, language: crate::config::Language, tz: chrono_tz::Tz
     }
     for f in &h.failures {
         let pf = match f {
-            step::Failure::LastBackupFailed { reason, .. } => ps::Failure::LastBackupFailed {
+            step::Failure::LastBackupFailed {
+                reason, failure, ..
+            } => ps::Failure::LastBackupFailed {
                 reason: reason.clone(),
+                failure: *failure,
             },
             step::Failure::NoBackupDisk => ps::Failure::NoBackupDisk,
             step::Failure::DatabaseUnreachable => ps::Failure::DatabaseUnreachable,
@@ -245,6 +248,7 @@ pub fn status_of(s: &State, language: crate::config::Language, tz: chrono_tz::Tz
             },
             step::Failure::RestoreTestFailed { summary } => ps::Failure::LastBackupFailed {
                 reason: format!("restore test: {summary}"),
+                failure: None,
             },
         };
         if !st.failures.contains(&pf) {
@@ -269,9 +273,9 @@ pub fn status_of(s: &State, language: crate::config::Language, tz: chrono_tz::Tz
         (Some((Overlay::UnknownDisk { label }, _)), _) => Screen::UnknownDisk {
             label: label.clone(),
         },
-        (Some((Overlay::BackupFailed { reason }, _)), _) => {
-            Screen::Error(crate::panel::texts::backup_failed_info(reason, language))
-        }
+        (Some((Overlay::BackupFailed { reason, failure }, _)), _) => Screen::Error(
+            crate::panel::texts::backup_failed_info(reason, *failure, language),
+        ),
         (Some((Overlay::EjectFailed { reason }, _)), _) => {
             Screen::Error(crate::panel::texts::eject_failed_info(reason, language))
         }

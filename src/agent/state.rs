@@ -91,6 +91,8 @@ pub struct SourceResult {
     pub manual_copy: bool,
     /// The failure was the database not answering.
     pub db_unreachable: bool,
+    /// The failure's kind (what the panel and the LEDs decide on).
+    pub failure: Option<crate::kinds::RunFailure>,
     /// Bytes stored (for progress estimates next time).
     pub bytes_stored: Option<u64>,
 }
@@ -183,6 +185,7 @@ pub enum Overlay {
     /// with what to do, by `panel::texts::backup_failed_info`).
     BackupFailed {
         reason: String,
+        failure: Option<crate::kinds::RunFailure>,
     },
     /// A safe eject failed: the disk must not be pulled yet.
     EjectFailed {

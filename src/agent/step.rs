@@ -23,6 +23,7 @@ pub enum Failure {
     LastBackupFailed {
         source: String,
         reason: String,
+        failure: Option<crate::kinds::RunFailure>,
     },
     NoBackupDisk,
     DatabaseUnreachable,
@@ -75,6 +76,7 @@ pub fn health(s: &State) -> Health {
                     h.failures.push(Failure::LastBackupFailed {
                         source: src.name.clone(),
                         reason: r.reason.clone().unwrap_or_default(),
+                        failure: r.failure,
                     });
                 }
             }
@@ -142,7 +144,7 @@ pub fn health(s: &State) -> Health {
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Failure::LastBackupFailed { source, reason } => {
+            Failure::LastBackupFailed { source, reason, .. } => {
                 write!(f, "the last backup of {source} failed: {reason}")
             }
             Failure::NoBackupDisk => write!(f, "no automatic backup disk is attached"),
@@ -251,6 +253,7 @@ fn start_next(s: &mut State, out: &mut Vec<Action>) {
                     copies_total: 0,
                     manual_copy: false,
                     db_unreachable: false,
+                    failure: Some(crate::kinds::RunFailure::NoTargets),
                     bytes_stored: None,
                 })
                 .collect();
@@ -352,11 +355,12 @@ fn finish_job(s: &mut State, id: u64, results: Vec<SourceResult>, out: &mut Vec<
         out.push(Action::Reply { to, response: resp });
     }
     if !all_ok && job.trigger != JobTrigger::Schedule {
-        let reason = results
-            .iter()
-            .find_map(|r| r.reason.clone())
+        let failed = results.iter().find(|r| !r.ok);
+        let reason = failed
+            .and_then(|r| r.reason.clone())
             .unwrap_or_else(|| "unknown reason".into());
-        set_overlay(s, Overlay::BackupFailed { reason });
+        let failure = failed.and_then(|r| r.failure);
+        set_overlay(s, Overlay::BackupFailed { reason, failure });
     }
     let eject_now = (job.eject_manual_after && all_ok) || s.eject_after_job;
     s.eject_after_job = false;

@@ -95,6 +95,7 @@ impl Sim {
                         copies_total: 1,
                         manual_copy: ok && manual,
                         db_unreachable: !ok,
+                        failure: (!ok).then_some(crate::kinds::RunFailure::DatabaseUnreachable),
                         bytes_stored: Some(1000),
                     })
                     .collect();

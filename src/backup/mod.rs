@@ -3,6 +3,7 @@ One backup: sources, the streaming pipeline, per-target writers, names and layou
 manifest, reading backups back (inventory, restore).
 */
 
+pub mod bounded;
 pub mod grants;
 pub mod inventory;
 pub mod layout;
@@ -15,5 +16,6 @@ pub mod retention;
 pub mod rowcount;
 pub mod run;
 pub mod source;
+pub mod stall;
 pub mod verify;
 pub mod writer;

@@ -5,14 +5,13 @@ stored bytes out to every target's bounded queue. Memory is bounded by the block
 window and the queues, whatever the size of the dump.
 */
 
-use std::io::{self, BufWriter, Read, Write};
-use std::sync::mpsc::SyncSender;
+use std::io::{self, BufWriter, Write};
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
 use crate::backup::source::Running;
-use crate::backup::writer::{hex, Msg, WriterHandle};
+use crate::backup::writer::{hex, Lane, Msg, WriterHandle};
 use crate::config::CompressionConfig;
 
 /// Bytes read from the source at a time.
@@ -104,15 +103,17 @@ pub fn zstd_workers(c: &CompressionConfig) -> u32 {
     cores.saturating_sub(1).clamp(1, 4)
 }
 
-/// Hashes one stored stream and hands it to every live target of its group.
+/// Hashes one stored stream and hands it to every live target of its group. A target whose disk
+/// stops answering is dropped here (its lane gives up after `stall_timeout`), so it never holds
+/// back the others.
 struct FanOut {
-    senders: Vec<SyncSender<Msg>>,
+    senders: Vec<Lane>,
     hasher: Sha256,
     stored: u64,
 }
 
 impl FanOut {
-    fn new(senders: Vec<SyncSender<Msg>>) -> FanOut {
+    fn new(senders: Vec<Lane>) -> FanOut {
         FanOut {
             senders,
             hasher: Sha256::new(),
@@ -134,8 +135,7 @@ impl Write for FanOut {
         self.stored += buf.len() as u64;
         let chunk: Arc<[u8]> = Arc::from(buf);
         // A writer whose target failed has ended; its verdict comes from its thread.
-        self.senders
-            .retain(|tx| tx.send(Msg::Data(chunk.clone())).is_ok());
+        self.senders.retain(|lane| lane.send(Msg::Data(chunk.clone())));
         if self.senders.is_empty() {
             return Err(io::Error::other("every target of this group failed"));
         }
@@ -148,6 +148,22 @@ impl Write for FanOut {
 }
 
 type EncWriter = age::stream::StreamWriter<BufWriter<FanOut>>;
+
+/// The error the tee returns once no target is left (recognised by its type, not its text).
+#[derive(Debug)]
+struct AllTargetsGone;
+
+impl std::fmt::Display for AllTargetsGone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("every target failed")
+    }
+}
+
+impl std::error::Error for AllTargetsGone {}
+
+fn is_all_targets_gone(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|i| i.is::<AllTargetsGone>())
+}
 
 /// The compressed stream, to the clear group and through age to the encrypted group. A group
 /// whose targets all failed is dropped; the stream goes on while any group lives.
@@ -169,7 +185,7 @@ impl Write for Tee {
             }
         }
         if self.clear.is_none() && self.enc.is_none() {
-            return Err(io::Error::other("every target failed"));
+            return Err(io::Error::other(AllTargetsGone));
         }
         Ok(buf.len())
     }
@@ -190,11 +206,11 @@ pub fn stream(
     mut observer: Option<&mut RawObserver<'_>>,
     hooks: &Hooks<'_>,
 ) -> Result<Streamed, StreamError> {
-    let senders = |enc: bool| -> Vec<SyncSender<Msg>> {
+    let senders = |enc: bool| -> Vec<Lane> {
         writers
             .iter()
             .filter(|w| w.encrypted == enc)
-            .filter_map(|w| w.tx.clone())
+            .filter_map(WriterHandle::lane)
             .collect()
     };
     let clear_senders = senders(false);
@@ -227,14 +243,11 @@ pub fn stream(
     let mut tail: Vec<u8> = Vec::with_capacity(TAIL * 2);
     let mut buf = vec![0u8; READ_BLOCK];
     let result = loop {
-        let Some(out) = source.stdout() else {
-            break Ok(());
-        };
-        let n = match out.read(&mut buf) {
-            Ok(0) => break Ok(()),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => break Err(StreamError::Read(e)),
+        let n = match source.read(&mut buf) {
+            None | Some(Ok(0)) => break Ok(()),
+            Some(Ok(n)) => n,
+            Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Some(Err(e)) => break Err(StreamError::Read(e)),
         };
         raw += n as u64;
         if hooks.cancelled() {
@@ -261,7 +274,7 @@ pub fn stream(
     };
     result?;
     let tee = enc.finish().map_err(|e| {
-        if e.kind() == io::ErrorKind::Other && e.to_string().contains("every target failed") {
+        if is_all_targets_gone(&e) {
             StreamError::AllTargetsFailed
         } else {
             StreamError::Compress(e)

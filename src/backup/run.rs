@@ -20,6 +20,7 @@ use crate::backup::source::{self, SourceError};
 use crate::backup::writer::{self, CopyOutcome, Msg, Target, WriterHandle};
 use crate::catalog::{Catalog, CatalogError, CopyRow, NewRun, RunEnd};
 use crate::config::{Config, SourceConfig, SourceKind};
+use crate::kinds::{CopyError, CopyFailure, RunFailure};
 use crate::safe_fs::Dir;
 
 /// What started a run.
@@ -81,6 +82,17 @@ impl fmt::Display for RunError {
 
 impl std::error::Error for RunError {}
 
+impl RunError {
+    /// The kind the panel decides on.
+    pub fn kind(&self) -> RunFailure {
+        match self {
+            RunError::Busy { .. } => RunFailure::Busy,
+            RunError::NoTargets => RunFailure::NoTargets,
+            RunError::Lock { .. } | RunError::Catalog(_) => RunFailure::Other,
+        }
+    }
+}
+
 impl From<CatalogError> for RunError {
     fn from(e: CatalogError) -> Self {
         RunError::Catalog(e)
@@ -95,6 +107,8 @@ pub struct RunReport {
     pub ok: bool,
     /// One sentence IT Support can act on, when not ok.
     pub reason: Option<String>,
+    /// The failure's kind, when not ok (what the panel and the LEDs decide on).
+    pub failure: Option<RunFailure>,
     pub copies: Vec<CopyOutcome>,
     /// The manifest as published (without the per-target fields), when the stream was good.
     pub manifest: Option<Manifest>,
@@ -250,12 +264,16 @@ pub fn run_backup_with(
     let _lock = lock_source(&config.state_dir, &source.name)?;
     let tz = config.timezone;
     catalog.mark_interrupted(&source.name, &rfc3339(&Utc::now().with_timezone(&tz)))?;
-    for t in targets {
-        remove_leftovers(&t.root, &source.name);
-    }
+    let stall = config.agent.stall_timeout;
+    let unanswering = probe_targets(targets, &source.name, stall);
+    let answering: Vec<Target> = targets
+        .iter()
+        .filter(|t| !unanswering.iter().any(|(r, _)| r == &t.root))
+        .cloned()
+        .collect();
 
     let ext = format!("{}.zst", raw_extension(source));
-    let (started, name) = free_name(source, targets, tz, &ext);
+    let (started, name) = free_name(source, &answering, tz, &ext);
     let enc_name = BackupName::new(&source.name, &started, &format!("{ext}.age"));
     let recipients = encryption_recipients(config);
     let run_id = catalog.begin_run(&NewRun {
@@ -276,6 +294,7 @@ pub fn run_backup_with(
         source: source.name.clone(),
         ok: false,
         reason: None,
+        failure: None,
         copies: Vec::new(),
         manifest: None,
         pruned: Vec::new(),
@@ -283,6 +302,7 @@ pub fn run_backup_with(
     let finish = |report: &mut RunReport, end: RunEnd| -> Result<(), RunError> {
         report.ok = end.ok;
         report.reason = end.reason.clone();
+        report.failure = end.failure.as_deref().and_then(RunFailure::parse);
         for c in &report.copies {
             catalog.record_copy(&CopyRow {
                 run_id,
@@ -290,7 +310,8 @@ pub fn run_backup_with(
                 path: Some(c.relative_path.clone()),
                 role: Some(c.target.role.as_str().to_string()),
                 ok: c.result.is_ok(),
-                reason: c.result.as_ref().err().cloned(),
+                reason: c.result.as_ref().err().map(|e| e.message.clone()),
+                failure: c.failure().map(|k| k.as_str().to_string()),
                 bytes: c.result.as_ref().ok().copied(),
                 recorded_at: rfc3339(&Utc::now().with_timezone(&tz)),
             })?;
@@ -311,7 +332,8 @@ pub fn run_backup_with(
                     "path": c.relative_path,
                     "role": c.target.role.as_str(),
                     "ok": c.result.is_ok(),
-                    "error": c.result.as_ref().err(),
+                    "error": c.result.as_ref().err().map(|e| e.message.as_str()),
+                    "failure": c.failure().map(CopyFailure::as_str),
                 }),
             );
         }
@@ -325,6 +347,7 @@ pub fn run_backup_with(
                 "trigger": trigger.as_str(),
                 "ok": end.ok,
                 "reason": end.reason,
+                "failure": end.failure,
                 "sha256": end.sha256,
                 "copies_ok": end.copies_ok,
                 "copies_total": end.copies_total,
@@ -335,13 +358,14 @@ pub fn run_backup_with(
     let now = || rfc3339(&Utc::now().with_timezone(&tz));
 
     // The source first: an unreachable server fails the run before any file is created.
-    let mut running = match source::start(source, &config.runtime_dir) {
+    let mut running = match source::start(source, &config.runtime_dir, stall) {
         Ok(r) => r,
         Err(e) => {
             let end = RunEnd {
                 ok: false,
                 finished_at: now(),
                 reason: Some(e.to_string()),
+                failure: Some(e.kind().as_str().to_string()),
                 copies_total: targets.len() as u32,
                 ..RunEnd::default()
             };
@@ -355,13 +379,21 @@ pub fn run_backup_with(
         .map(|b| b + b / 10 + (1 << 20));
     let mut writers: Vec<WriterHandle> = Vec::new();
     for t in targets {
+        if let Some(e) = unanswering.iter().find_map(|(root, e)| (root == &t.root).then_some(e)) {
+            report.copies.push(CopyOutcome {
+                target: t.clone(),
+                relative_path: name.relative_path(),
+                result: Err(e.clone()),
+            });
+            continue;
+        }
         if let Some(need) = estimate {
-            if let Err(msg) = make_room(config, catalog, t, &source.name, need) {
-                log::warn!("{msg}");
+            if let Err(e) = make_room(config, catalog, t, &source.name, need) {
+                log::warn!("{e}");
                 report.copies.push(CopyOutcome {
                     target: t.clone(),
                     relative_path: name.relative_path(),
-                    result: Err(msg),
+                    result: Err(e),
                 });
                 continue;
             }
@@ -371,27 +403,21 @@ pub fn run_backup_with(
             report.copies.push(CopyOutcome {
                 target: t.clone(),
                 relative_path: enc_name.relative_path(),
-                result: Err(format!(
+                result: Err(CopyError::new(CopyFailure::Policy, format!(
                     "{}: not written: copies for {} disks must be encrypted, but no recipient is configured (create a key with `simdondar-backup keygen --out FILE` and add its public key to [encryption] recipients)",
                     t.root.display(),
                     t.role.as_str()
-                )),
+                ))),
             });
             continue;
         }
         let this_name = if encrypt { &enc_name } else { &name };
-        match writer::spawn(t.clone(), this_name, encrypt) {
+        match writer::spawn(t.clone(), this_name, encrypt, stall) {
             Ok(w) => writers.push(w),
             Err(failed) => {
-                log::warn!(
-                    "{}",
-                    failed
-                        .result
-                        .as_ref()
-                        .err()
-                        .map(String::as_str)
-                        .unwrap_or("")
-                );
+                if let Err(e) = &failed.result {
+                    log::warn!("{e}");
+                }
                 report.copies.push(failed);
             }
         }
@@ -399,11 +425,12 @@ pub fn run_backup_with(
     if writers.is_empty() {
         running.kill();
         let _ = running.finish(&[]);
-        let reason = summarize_copies(&report.copies, targets.len());
+        let (reason, kind) = summarize_copies(&report.copies, targets.len());
         let end = RunEnd {
             ok: false,
             finished_at: now(),
             reason: Some(reason),
+            failure: Some(kind.as_str().to_string()),
             copies_total: targets.len() as u32,
             ..RunEnd::default()
         };
@@ -427,18 +454,25 @@ pub fn run_backup_with(
         hooks,
     );
     let tables = rows.map(RowCounter::finish).unwrap_or_default();
-    let verdict: Result<(pipeline::Streamed, source::SourceInfo), String> = match streamed {
+    // `Err(None)`: every target failed (the copies say why); `Err(Some(..))`: the run failed.
+    type Failed = Option<(String, RunFailure)>;
+    let verdict: Result<(pipeline::Streamed, source::SourceInfo), Failed> = match streamed {
         Ok(s) => match running.finish(&s.tail) {
             Ok(info) => Ok((s, info)),
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(Some((e.to_string(), e.kind()))),
         },
         Err(e) => {
             running.kill();
             let source_err: Option<SourceError> = running.finish(&[]).err();
             Err(match (e, source_err) {
-                (StreamError::AllTargetsFailed, _) => "every target failed".to_string(),
-                (StreamError::Read(e), Some(se)) => format!("{se} ({e})"),
-                (e, _) => e.to_string(),
+                (StreamError::AllTargetsFailed, _) => None,
+                (StreamError::Read(e), Some(se)) => Some((format!("{se} ({e})"), se.kind())),
+                (e @ StreamError::Cancelled, _) => Some((e.to_string(), RunFailure::Cancelled)),
+                // A source stopped by its watchdog ends the stream early: say so.
+                (_, Some(se @ SourceError::Stalled { .. })) => {
+                    Some((se.to_string(), se.kind()))
+                }
+                (e, _) => Some((e.to_string(), RunFailure::Other)),
             })
         }
     };
@@ -484,18 +518,22 @@ pub fn run_backup_with(
                 parts: vec![enc_name.data_file.clone()],
                 ..base.clone()
             });
-            for w in writers {
+            // Every writer is told at once, then each verdict is collected: the read-backs of
+            // the targets overlap, and a disk that stopped answering delays none of the others.
+            for w in &writers {
                 let m = if w.encrypted {
                     &enc_manifest
                 } else {
                     &clear_manifest
                 };
-                if let Some(tx) = &w.tx {
-                    let _ = tx.send(match m {
+                if let Some(lane) = w.lane() {
+                    lane.send(match m {
                         Some(m) => Msg::Commit(Box::new(m.clone())),
                         None => Msg::Abort,
                     });
                 }
+            }
+            for w in writers {
                 report.copies.push(w.finish());
             }
             // Retention only after the new copy on that target is verified and published.
@@ -508,14 +546,12 @@ pub fn run_backup_with(
             let ok_count = report.copies.iter().filter(|c| c.result.is_ok()).count();
             let all_ok = ok_count == targets.len();
             let manifest = clear_manifest.or(enc_manifest);
+            let summary = (!all_ok).then(|| summarize_copies(&report.copies, targets.len()));
             let end = RunEnd {
                 ok: all_ok,
                 finished_at: now(),
-                reason: if all_ok {
-                    None
-                } else {
-                    Some(summarize_copies(&report.copies, targets.len()))
-                },
+                failure: summary.as_ref().map(|(_, k)| k.as_str().to_string()),
+                reason: summary.map(|(r, _)| r),
                 bytes_raw: Some(s.bytes_raw),
                 bytes_stored: manifest.as_ref().map(|m| m.bytes_stored),
                 sha256: manifest.as_ref().map(|m| m.sha256.clone()),
@@ -526,26 +562,29 @@ pub fn run_backup_with(
             report.manifest = manifest;
             finish(&mut report, end)?;
         }
-        Err(reason) => {
-            for w in writers {
-                if let Some(tx) = &w.tx {
-                    let _ = tx.send(Msg::Abort);
+        Err(failed) => {
+            for w in &writers {
+                if let Some(lane) = w.lane() {
+                    lane.send(Msg::Abort);
                 }
+            }
+            for w in writers {
                 let mut outcome = w.finish();
-                if outcome.result.is_err() && reason != "every target failed" {
-                    outcome.result = Err(format!("not kept: {reason}"));
+                if let (Err(e), Some((reason, _))) = (&mut outcome.result, &failed) {
+                    // A copy that failed by itself keeps its own kind and words.
+                    if e.kind == CopyFailure::Aborted {
+                        e.message = format!("not kept: {reason}");
+                    }
                 }
                 report.copies.push(outcome);
             }
-            let reason = if reason == "every target failed" {
-                summarize_copies(&report.copies, targets.len())
-            } else {
-                reason
-            };
+            let (reason, kind) =
+                failed.unwrap_or_else(|| summarize_copies(&report.copies, targets.len()));
             let end = RunEnd {
                 ok: false,
                 finished_at: now(),
                 reason: Some(reason),
+                failure: Some(kind.as_str().to_string()),
                 copies_total: targets.len() as u32,
                 ..RunEnd::default()
             };
@@ -654,7 +693,7 @@ fn make_room(
     target: &Target,
     source: &str,
     need: u64,
-) -> Result<(), String> {
+) -> Result<(), CopyError> {
     let Ok(free) = free_bytes(&target.root) else {
         return Ok(()); // the writer will report why the target is unusable
     };
@@ -671,7 +710,7 @@ fn make_room(
         );
         return Ok(());
     }
-    Err(format!(
+    Err(CopyError::new(CopyFailure::Full, format!(
         "{}: disk full: the backup needs about {}, only {} is free{} (the last {} backups are never deleted to make room; replace or enlarge the disk)",
         target.root.display(),
         crate::cli::human_bytes(need),
@@ -682,16 +721,49 @@ fn make_room(
             format!(" after removing {} backup(s) the retention policy allowed", removed.len())
         },
         config.retention.min_keep
-    ))
+    )))
 }
 
-/// "1 of 2 copies written; /mnt/x: disk full while writing"
-fn summarize_copies(copies: &[CopyOutcome], total: usize) -> String {
+/// "1 of 2 copies written; /mnt/x: disk full while writing", with the first failed copy's kind.
+fn summarize_copies(copies: &[CopyOutcome], total: usize) -> (String, RunFailure) {
     let ok = copies.iter().filter(|c| c.result.is_ok()).count();
-    let first_err = copies
+    let first = copies.iter().find_map(|c| c.result.as_ref().err());
+    let (words, kind) = match first {
+        Some(e) => (e.message.as_str(), RunFailure::Copy(e.kind)),
+        None => ("unknown error", RunFailure::Other),
+    };
+    (format!("{ok} of {total} copies written; {words}"), kind)
+}
+
+/// Before anything is written: every target is asked (on a thread of its own, for at most
+/// `stall`) to drop what an interrupted run left and to say how much room it has. A target that
+/// does not answer is left out of the run with a "not answering" failure; its thread is left
+/// behind. Returns the targets that did not answer.
+fn probe_targets(targets: &[Target], source: &str, stall: std::time::Duration) -> Vec<(PathBuf, CopyError)> {
+    let probes: Vec<_> = targets
         .iter()
-        .find_map(|c| c.result.as_ref().err())
-        .cloned()
-        .unwrap_or_else(|| "unknown error".into());
-    format!("{ok} of {total} copies written; {first_err}")
+        .map(|t| {
+            let (root, source) = (t.root.clone(), source.to_string());
+            let (tx, rx) = std::sync::mpsc::sync_channel(1);
+            let spawned = std::thread::Builder::new()
+                .name(format!("probe {}", t.root.display()))
+                .spawn(move || {
+                    remove_leftovers(&root, &source);
+                    let _ = tx.send(());
+                });
+            (t.root.clone(), spawned.ok().map(|_| rx))
+        })
+        .collect();
+    let deadline = std::time::Instant::now() + stall;
+    let mut unanswering = Vec::new();
+    for (root, rx) in probes {
+        let Some(rx) = rx else { continue };
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if rx.recv_timeout(left).is_err() {
+            log::error!("{}: the disk does not answer; left out of this run", root.display());
+            let e = writer::not_answering(&root, stall, "looking for leftovers of an interrupted run");
+            unanswering.push((root, e));
+        }
+    }
+    unanswering
 }

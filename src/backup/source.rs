@@ -17,13 +17,16 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use crate::backup::grants::{self, GrantCheck};
 use crate::backup::manifest::ConsistencyInfo;
+use crate::backup::stall::{self, BoundedError, Watch};
+use crate::kinds::RunFailure;
 use crate::config::{
     CommandSource, Consistency, DbAddress, MysqlSource, SourceConfig, SourceKind, SshTarSource,
 };
@@ -71,6 +74,40 @@ pub enum SourceError {
     Query { detail: String },
     /// The SSH server's host key is not the pinned one.
     HostKey { host: String, known_hosts: PathBuf },
+    /// The source produced no bytes for `stall_timeout`; it was stopped (its process group).
+    Stalled { tool: String, after: Duration },
+    /// A client call before the dump did not answer within its bound.
+    NoAnswer { tool: String, what: String, after: Duration },
+    /// A table lock the dump needs is held by another session for longer than the bound.
+    LockWait { databases: String, after: Duration },
+}
+
+impl SourceError {
+    /// The kind the panel, the LEDs and the alerts decide on.
+    pub fn kind(&self) -> RunFailure {
+        match self {
+            SourceError::Unreachable { .. } | SourceError::NoAnswer { .. } => {
+                RunFailure::DatabaseUnreachable
+            }
+            SourceError::AccessDenied { .. } => RunFailure::LoginRefused,
+            SourceError::UnknownDatabase { .. } => RunFailure::NoSuchDatabase,
+            SourceError::MissingGrant { .. } => RunFailure::MissingGrant,
+            SourceError::ToolMissing { .. } => RunFailure::ToolMissing,
+            SourceError::Stalled { .. } | SourceError::LockWait { .. } => {
+                RunFailure::SourceStalled
+            }
+            SourceError::Spawn { .. }
+            | SourceError::PasswordFile { .. }
+            | SourceError::RuntimeDir { .. }
+            | SourceError::Killed { .. }
+            | SourceError::Failed { .. }
+            | SourceError::StderrError { .. }
+            | SourceError::Truncated { .. }
+            | SourceError::Read { .. }
+            | SourceError::Query { .. }
+            | SourceError::HostKey { .. } => RunFailure::SourceFailed,
+        }
+    }
 }
 
 impl fmt::Display for SourceError {
@@ -137,6 +174,21 @@ impl fmt::Display for SourceError {
                 "the SSH host key of {host} does not match the one pinned in {}: refusing to connect (if the server was reinstalled, check its new key's fingerprint with the server's admin and pin it again)",
                 known_hosts.display()
             ),
+            SourceError::Stalled { tool, after } => write!(
+                f,
+                "{tool} stopped answering: no bytes for {} s, so it was stopped and the dump discarded (is the database server overloaded, or a table locked?)",
+                after.as_secs()
+            ),
+            SourceError::NoAnswer { tool, what, after } => write!(
+                f,
+                "database unreachable: {tool} got no answer to {what} within {} s (the server accepts connections but does not answer: is it overloaded or hung?)",
+                after.as_secs()
+            ),
+            SourceError::LockWait { databases, after } => write!(
+                f,
+                "the backup was not started: another session holds a lock on a table of {databases} for more than {} s (a long query or an open LOCK TABLES); SIMDONDAR's writes would queue behind the dump's lock, so it waits for the next interval",
+                after.as_secs()
+            ),
         }
     }
 }
@@ -166,6 +218,8 @@ pub struct Running {
     /// Set for `ssh-tar`, to name SSH failures in words.
     ssh: Option<SshTarSource>,
     pub info: SourceInfo,
+    /// Kills the process group when the source stops producing bytes.
+    watch: Option<Watch>,
     _options: Option<OptionsFile>,
 }
 
@@ -191,8 +245,33 @@ impl Running {
         &self.tool
     }
 
-    /// Stops the process (used when every target failed or the agent stops).
+    /// Reads the next bytes of the stream (`None`: no stream). The time spent waiting here is
+    /// what the stall watchdog bounds.
+    pub fn read(&mut self, buf: &mut [u8]) -> Option<io::Result<usize>> {
+        let out = self.stdout.as_mut()?;
+        if let Some(w) = &self.watch {
+            w.waiting();
+        }
+        let r = out.read(buf);
+        if let Some(w) = &self.watch {
+            w.answered();
+        }
+        Some(r)
+    }
+
+    /// Starts the stall watchdog (`stall_timeout`), with an optional hook run when it fires.
+    fn watch(mut self, timeout: Duration, on_stall: Option<stall::OnStall>) -> Running {
+        match Watch::start(self.child.id(), timeout, on_stall) {
+            Ok(w) => self.watch = Some(w),
+            Err(e) => log::error!("cannot start the source watchdog: {e}"),
+        }
+        self
+    }
+
+    /// Stops the process and everything it started (used when every target failed or the agent
+    /// stops).
     pub fn kill(&mut self) {
+        stall::kill_group(self.child.id() as i32);
         let _ = self.child.kill();
     }
 
@@ -204,6 +283,18 @@ impl Running {
             tool: self.tool.clone(),
             detail: e.to_string(),
         })?;
+        // Helpers the tool started (ssh's, a shell's) must not outlive the run.
+        stall::kill_group(self.child.id() as i32);
+        let stalled = self.watch.take().filter(|w| w.fired()).map(|w| w.timeout());
+        if let Some(after) = stalled {
+            if let Some(h) = self.stderr.take() {
+                let _ = h.join();
+            }
+            return Err(SourceError::Stalled {
+                tool: self.tool.clone(),
+                after,
+            });
+        }
         let stderr = self
             .stderr
             .take()
@@ -311,12 +402,148 @@ pub fn find_tool(names: &[&str]) -> Option<PathBuf> {
 }
 
 /// Starts a source.
-pub fn start(source: &SourceConfig, runtime_dir: &Path) -> Result<Running, SourceError> {
+/// Starts a source. `stall` bounds every wait on it: the client calls before the dump, a table
+/// lock the dump would wait for, and the gap between two reads of its output.
+pub fn start(
+    source: &SourceConfig,
+    runtime_dir: &Path,
+    stall: Duration,
+) -> Result<Running, SourceError> {
     match &source.kind {
-        SourceKind::Mysql(m) => start_mysql(&source.name, m, runtime_dir),
-        SourceKind::Command(c) => start_command(c),
-        SourceKind::SshTar(t) => start_ssh_tar(t),
+        SourceKind::Mysql(m) => start_mysql(&source.name, m, runtime_dir, stall),
+        SourceKind::Command(c) => Ok(start_command(c)?.watch(stall, None)),
+        SourceKind::SshTar(t) => Ok(start_ssh_tar(t)?.watch(stall, None)),
     }
+}
+
+/// The longest the dump may wait for a table lock another session holds (the lock probe, see
+/// docs/mysql-dump.md): SIMDONDAR's own writes queue behind a waiting lock request.
+pub fn lock_wait_bound(stall: Duration) -> Duration {
+    stall.clamp(Duration::from_secs(1), Duration::from_secs(30))
+}
+
+/// The MariaDB error code on a client's stderr (`ERROR 1205 (HY000) …`).
+fn client_error_codes(stderr: &str) -> impl Iterator<Item = u32> + '_ {
+    stderr.lines().filter_map(|l| {
+        l.trim()
+            .split_once("ERROR ")
+            .or_else(|| l.split_once("Got error: "))
+            .and_then(|(_, rest)| rest.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|d| d.parse::<u32>().ok())
+    })
+}
+
+/// Quotes an identifier for MariaDB.
+fn quote_ident(s: &str) -> String {
+    format!("`{}`", s.replace('`', "``"))
+}
+
+/// With `--lock-tables`, takes and releases the same read locks the dump will take, with a
+/// session `lock_wait_timeout`: when another session holds one (a long write, an open
+/// `LOCK TABLES … WRITE`), the run fails at once instead of queueing SIMDONDAR's writes behind a
+/// dump that waits up to the server's default (a day). mariadb-dump itself has no option to set
+/// the session's `lock_wait_timeout` (no `--init-command`, option files refuse it).
+fn lock_probe(
+    client: &Path,
+    defaults: &str,
+    m: &MysqlSource,
+    tables: &[&String],
+    bound: Duration,
+) -> Result<(), SourceError> {
+    for db in &m.databases {
+        let prefix = format!("{db}.");
+        let list: Vec<String> = tables
+            .iter()
+            .filter_map(|t| t.strip_prefix(&prefix))
+            .map(|t| format!("{}.{} READ LOCAL", quote_ident(db), quote_ident(t)))
+            .collect();
+        if list.is_empty() {
+            continue;
+        }
+        let sql = format!(
+            "SET SESSION lock_wait_timeout = {}; LOCK TABLES {}; UNLOCK TABLES;",
+            bound.as_secs().max(1),
+            list.join(", ")
+        );
+        let mut cmd = Command::new(client);
+        cmd.arg(defaults)
+            .args(["--batch", "--connect-timeout=15", "-e", &sql])
+            .env_remove("MYSQL_PWD");
+        let out = bounded(&mut cmd, client, "the lock probe", bound + Duration::from_secs(15))?;
+        if out.status.success() {
+            continue;
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if client_error_codes(&stderr).any(|c| c == 1205) {
+            return Err(SourceError::LockWait {
+                databases: db.clone(),
+                after: bound,
+            });
+        }
+        return Err(classify_client_error(&stderr, &m.address.to_string(), &m.user).unwrap_or(
+            SourceError::Query {
+                detail: first_lines(&stderr, 3),
+            },
+        ));
+    }
+    Ok(())
+}
+
+/// Runs a client call within `limit`.
+fn bounded(
+    cmd: &mut Command,
+    client: &Path,
+    what: &str,
+    limit: Duration,
+) -> Result<std::process::Output, SourceError> {
+    let tool = client
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| client.display().to_string());
+    stall::output_within(cmd, limit).map_err(|e| match e {
+        BoundedError::Spawn(e) => SourceError::Spawn {
+            tool: client.display().to_string(),
+            detail: e.to_string(),
+        },
+        BoundedError::TimedOut(after) => SourceError::NoAnswer {
+            tool,
+            what: what.to_string(),
+            after,
+        },
+    })
+}
+
+/// When the dump stops producing bytes, the server-side session that waits for a lock must end
+/// too (a killed client leaves it waiting, and SIMDONDAR's writes behind it): the backup user's
+/// own sessions that wait for a table lock are killed (a user may always kill its own).
+fn kill_lock_waiters(client: PathBuf, defaults: String) -> stall::OnStall {
+    Box::new(move || {
+        let find = "SELECT ID FROM information_schema.PROCESSLIST                     WHERE USER = SUBSTRING_INDEX(USER(), '@', 1) AND ID <> CONNECTION_ID()                     AND (STATE LIKE 'Waiting for%lock%' OR INFO LIKE 'LOCK TABLES%'                     OR INFO LIKE 'FLUSH TABLES%')";
+        let mut cmd = Command::new(&client);
+        cmd.arg(&defaults)
+            .args(["--batch", "--skip-column-names", "--connect-timeout=5", "-e", find])
+            .env_remove("MYSQL_PWD");
+        let Ok(out) = stall::output_within(&mut cmd, Duration::from_secs(10)) else {
+            log::error!("cannot list the dump's waiting sessions on the database server");
+            return;
+        };
+        let ids: Vec<u64> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect();
+        for id in ids {
+            let mut cmd = Command::new(&client);
+            cmd.arg(&defaults)
+                .args(["--connect-timeout=5", "-e", &format!("KILL CONNECTION {id}")])
+                .env_remove("MYSQL_PWD");
+            match stall::output_within(&mut cmd, Duration::from_secs(10)) {
+                Ok(o) if o.status.success() => {
+                    log::warn!("ended the dump's waiting session {id} on the database server")
+                }
+                _ => log::error!("cannot end the dump's waiting session {id}"),
+            }
+        }
+    })
 }
 
 /// Quotes a word for the remote POSIX shell.
@@ -365,6 +592,7 @@ fn start_ssh_tar(t: &SshTarSource) -> Result<Running, SourceError> {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        .process_group(0)
         .spawn()
         .map_err(|e| SourceError::Spawn {
             tool: "ssh".into(),
@@ -383,6 +611,7 @@ fn start_ssh_tar(t: &SshTarSource) -> Result<Running, SourceError> {
             extension: "tar".into(),
             ..SourceInfo::default()
         },
+        watch: None,
         _options: None,
     })
 }
@@ -454,6 +683,7 @@ fn start_command(c: &CommandSource) -> Result<Running, SourceError> {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        .process_group(0)
         .spawn()
         .map_err(|e| SourceError::Spawn {
             tool: tool.clone(),
@@ -472,6 +702,7 @@ fn start_command(c: &CommandSource) -> Result<Running, SourceError> {
             extension: c.extension.clone(),
             ..SourceInfo::default()
         },
+        watch: None,
         _options: None,
     })
 }
@@ -632,8 +863,9 @@ fn checked_preflight(
     defaults: &str,
     m: &MysqlSource,
     address: &str,
+    limit: Duration,
 ) -> Result<(Preflight, ConsistencyInfo), SourceError> {
-    let pre = preflight(client, defaults, m, address)?;
+    let pre = preflight(client, defaults, m, address, limit)?;
     let consistency = decide_consistency(m.consistency, &pre.engines);
     match grants::check(&pre.grants, &m.databases, consistency.mode == "lock-tables") {
         GrantCheck::Complete => {}
@@ -670,7 +902,13 @@ pub fn check_connection(source: &SourceConfig, runtime_dir: &Path) -> Result<Str
             let options = write_options_file(&source.name, m, runtime_dir)?;
             let defaults = format!("--defaults-extra-file={}", options.path.display());
             let address = m.address.to_string();
-            let (pre, consistency) = checked_preflight(&client, &defaults, m, &address)?;
+            let (pre, consistency) = checked_preflight(
+                &client,
+                &defaults,
+                m,
+                &address,
+                Duration::from_secs(120),
+            )?;
             Ok(format!(
                 "OK: {} at {address}, {} table(s) in {}, grants complete, dump mode {} ({} non-transactional table(s))",
                 pre.version.as_deref().unwrap_or("server"),
@@ -728,7 +966,12 @@ pub fn check_connection(source: &SourceConfig, runtime_dir: &Path) -> Result<Str
     }
 }
 
-fn start_mysql(name: &str, m: &MysqlSource, runtime_dir: &Path) -> Result<Running, SourceError> {
+fn start_mysql(
+    name: &str,
+    m: &MysqlSource,
+    runtime_dir: &Path,
+    stall: Duration,
+) -> Result<Running, SourceError> {
     let address = m.address.to_string();
     let dump = match &m.dump_tool {
         Some(p) => p.clone(),
@@ -743,7 +986,11 @@ fn start_mysql(name: &str, m: &MysqlSource, runtime_dir: &Path) -> Result<Runnin
     })?;
     let options = write_options_file(name, m, runtime_dir)?;
     let defaults = format!("--defaults-extra-file={}", options.path.display());
-    let (pre, consistency) = checked_preflight(&client, &defaults, m, &address)?;
+    let (pre, consistency) = checked_preflight(&client, &defaults, m, &address, stall)?;
+    if consistency.mode == "lock-tables" {
+        let tables: Vec<&String> = pre.engines.keys().collect();
+        lock_probe(&client, &defaults, m, &tables, lock_wait_bound(stall))?;
+    }
 
     let tool = dump
         .file_name()
@@ -769,14 +1016,16 @@ fn start_mysql(name: &str, m: &MysqlSource, runtime_dir: &Path) -> Result<Runnin
     cmd.env_remove("MYSQL_PWD")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .stderr(Stdio::piped())
+        .process_group(0);
     let mut child = cmd.spawn().map_err(|e| SourceError::Spawn {
         tool: tool.clone(),
         detail: e.to_string(),
     })?;
     let stdout = child.stdout.take();
     let stderr = child.stderr.take().map(collect_stderr);
-    Ok(Running {
+    let on_stall = kill_lock_waiters(client.clone(), defaults.clone());
+    let running = Running {
         tool,
         child,
         stdout,
@@ -791,8 +1040,10 @@ fn start_mysql(name: &str, m: &MysqlSource, runtime_dir: &Path) -> Result<Runnin
             extension: "sql".into(),
             warnings: Vec::new(),
         },
+        watch: None,
         _options: Some(options),
-    })
+    };
+    Ok(running.watch(stall, Some(on_stall)))
 }
 
 /// The dump flags (after `--defaults-extra-file`, before `--databases`). See docs/mysql-dump.md.
@@ -832,6 +1083,7 @@ fn preflight(
     defaults: &str,
     m: &MysqlSource,
     address: &str,
+    limit: Duration,
 ) -> Result<Preflight, SourceError> {
     let list = m
         .databases
@@ -846,8 +1098,8 @@ fn preflight(
          WHERE TABLE_TYPE = 'BASE TABLE' AND TABLE_SCHEMA IN ({list});\
          SHOW GRANTS;"
     );
-    let out = Command::new(client)
-        .arg(defaults)
+    let mut cmd = Command::new(client);
+    cmd.arg(defaults)
         .args([
             "--batch",
             "--skip-column-names",
@@ -855,13 +1107,8 @@ fn preflight(
             "-e",
             &sql,
         ])
-        .env_remove("MYSQL_PWD")
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| SourceError::Spawn {
-            tool: client.display().to_string(),
-            detail: e.to_string(),
-        })?;
+        .env_remove("MYSQL_PWD");
+    let out = bounded(&mut cmd, client, "the query before the dump", limit)?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() {
         return Err(classify_client_error(&stderr, address, &m.user).unwrap_or(

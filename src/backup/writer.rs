@@ -5,21 +5,27 @@ pages dropped first) to check the SHA-256, renames it to its final name, writes 
 sidecar and the manifest (each through a `.partial` name), and fsyncs the directory.
 
 A failed target only fails itself: its thread ends, its queue closes, and the pipeline stops
-feeding it while the other targets go on.
+feeding it while the other targets go on. A target that stops answering (a call on it makes no
+progress for `stall_timeout`) is dropped the same way: its [`Liveness`] tells the pipeline and
+[`WriterHandle::finish`], which give up on it; its thread, stuck in the kernel, is left detached
+and, should it ever return, removes what it wrote and publishes nothing.
 */
 
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
 use crate::backup::layout::{self, BackupName, PARTIAL_SUFFIX};
 use crate::backup::manifest::Manifest;
 use crate::config::Role;
+use crate::kinds::{CopyError, CopyFailure};
 use crate::safe_fs::{self, Dir};
 
 /// Chunks queued per target before the pipeline waits for it.
@@ -62,7 +68,113 @@ pub struct CopyOutcome {
     pub target: Target,
     /// Relative to the target root.
     pub relative_path: String,
-    pub result: Result<u64, String>,
+    pub result: Result<u64, CopyError>,
+}
+
+impl CopyOutcome {
+    /// The kind of the failure, when the copy failed.
+    pub fn failure(&self) -> Option<CopyFailure> {
+        self.result.as_ref().err().map(|e| e.kind)
+    }
+}
+
+/// Which thread of a writer is inside a call on the disk.
+#[derive(Clone, Copy)]
+enum Who {
+    Writer = 0,
+    Verifier = 1,
+}
+
+/// How a writer's calls on its disk are going, shared with the pipeline and
+/// [`WriterHandle::finish`]: a call that has not returned for `stall_timeout` means the disk
+/// stopped answering.
+pub struct Liveness {
+    epoch: Instant,
+    /// Per thread: milliseconds since `epoch` + 1 when its current disk call began; 0: none.
+    busy_since: [AtomicU64; 2],
+    /// What the stuck call was doing, for the message.
+    doing: Mutex<&'static str>,
+    /// Set when the run gave up on this writer: it must publish nothing.
+    abandoned: AtomicBool,
+}
+
+/// Marks a call on the disk for as long as it lives.
+struct Busy<'a> {
+    live: &'a Liveness,
+    who: Who,
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.live.busy_since[self.who as usize].store(0, Ordering::Release);
+    }
+}
+
+impl Liveness {
+    fn new() -> Liveness {
+        Liveness {
+            epoch: Instant::now(),
+            busy_since: [AtomicU64::new(0), AtomicU64::new(0)],
+            doing: Mutex::new("starting"),
+            abandoned: AtomicBool::new(false),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64 + 1
+    }
+
+    fn busy(&self, who: Who, doing: &'static str) -> Busy<'_> {
+        if let Ok(mut d) = self.doing.lock() {
+            *d = doing;
+        }
+        self.busy_since[who as usize].store(self.now_ms(), Ordering::Release);
+        Busy { live: self, who }
+    }
+
+    /// How long the oldest unfinished call on the disk has been going.
+    pub fn stuck_for(&self) -> Duration {
+        let now = self.now_ms();
+        let oldest = self
+            .busy_since
+            .iter()
+            .map(|b| b.load(Ordering::Acquire))
+            .filter(|&b| b != 0)
+            .min();
+        oldest.map_or(Duration::ZERO, |b| {
+            Duration::from_millis(now.saturating_sub(b))
+        })
+    }
+
+    /// Whether a call has been stuck for at least `limit`.
+    pub fn stalled(&self, limit: Duration) -> bool {
+        self.stuck_for() >= limit
+    }
+
+    /// The run gives up on this writer.
+    pub fn abandon(&self) {
+        self.abandoned.store(true, Ordering::Release);
+    }
+
+    fn abandoned(&self) -> bool {
+        self.abandoned.load(Ordering::Acquire)
+    }
+
+    fn doing(&self) -> &'static str {
+        self.doing.lock().map(|d| *d).unwrap_or("writing")
+    }
+}
+
+/// The sentence for a disk that stopped answering.
+pub fn not_answering(root: &Path, after: Duration, doing: &str) -> CopyError {
+    CopyError::new(
+        CopyFailure::NotAnswering,
+        format!(
+            "{}: the disk stopped answering (no progress for {} s while {doing}); it was dropped from this run and the other copies went on. Do not pull it out until the panel says it is safe, then check it on a PC or replace it",
+            root.display(),
+            after.as_secs()
+        ),
+    )
 }
 
 /// A running writer.
@@ -71,20 +183,120 @@ pub struct WriterHandle {
     /// Whether this writer gets the encrypted stream.
     pub encrypted: bool,
     pub tx: Option<SyncSender<Msg>>,
-    join: JoinHandle<CopyOutcome>,
+    /// Shared with the writer's threads: whether the disk still answers.
+    pub live: Arc<Liveness>,
+    /// `stall_timeout`.
+    pub stall: Duration,
+    relative_path: String,
+    done: Receiver<CopyOutcome>,
+    join: Option<JoinHandle<()>>,
+}
+
+/// The way into one writer's queue that never blocks longer than its disk keeps answering.
+#[derive(Clone)]
+pub struct Lane {
+    tx: SyncSender<Msg>,
+    live: Arc<Liveness>,
+    stall: Duration,
+}
+
+impl Lane {
+    /// Queues a message; `false` when the writer has ended (its target failed) or its disk stopped
+    /// answering while its queue was full (then the writer is given up).
+    pub fn send(&self, msg: Msg) -> bool {
+        let mut msg = msg;
+        let mut pause = Duration::from_micros(200);
+        loop {
+            match self.tx.try_send(msg) {
+                Ok(()) => return true,
+                Err(std::sync::mpsc::TrySendError::Disconnected(_)) => return false,
+                Err(std::sync::mpsc::TrySendError::Full(m)) => {
+                    if self.live.abandoned() {
+                        return false;
+                    }
+                    if self.live.stalled(self.stall) {
+                        self.live.abandon();
+                        return false;
+                    }
+                    msg = m;
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(2));
+                }
+            }
+        }
+    }
 }
 
 impl WriterHandle {
-    /// Waits for the writer's verdict.
-    pub fn finish(self) -> CopyOutcome {
-        let target = self.target.clone();
-        drop(self.tx);
-        self.join.join().unwrap_or_else(|_| CopyOutcome {
-            target,
-            relative_path: String::new(),
-            result: Err("the writer thread crashed (a bug: please report it)".into()),
+    /// The bounded way into this writer's queue (`None` once closed).
+    pub fn lane(&self) -> Option<Lane> {
+        self.tx.as_ref().map(|tx| Lane {
+            tx: tx.clone(),
+            live: Arc::clone(&self.live),
+            stall: self.stall,
         })
     }
+
+    /// Waits for the writer's verdict, but never longer than the disk keeps answering: a writer
+    /// whose disk call makes no progress for `stall_timeout` is given up (its thread left
+    /// detached) with a "not answering" failure.
+    pub fn finish(mut self) -> CopyOutcome {
+        drop(self.tx.take());
+        let tick = (self.stall / 20).clamp(Duration::from_millis(10), Duration::from_millis(500));
+        loop {
+            match self.done.recv_timeout(tick) {
+                Ok(outcome) => {
+                    if let Some(j) = self.join.take() {
+                        let _ = j.join();
+                    }
+                    return outcome;
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    if self.live.stalled(self.stall) || self.live.abandoned() {
+                        return self.give_up();
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    return CopyOutcome {
+                        target: self.target.clone(),
+                        relative_path: self.relative_path.clone(),
+                        result: Err(CopyError::new(
+                            CopyFailure::Other,
+                            format!(
+                                "{}: the writer thread crashed (a bug: please report it); nothing was kept",
+                                self.target.root.display()
+                            ),
+                        )),
+                    };
+                }
+            }
+        }
+    }
+
+    /// Gives up on a writer whose disk stopped answering: the thread is left behind, never
+    /// joined; if it ever returns it removes its files and publishes nothing.
+    pub fn give_up(mut self) -> CopyOutcome {
+        self.live.abandon();
+        drop(self.join.take());
+        log::error!(
+            "{}: the disk stopped answering; its writer is left behind",
+            self.target.root.display()
+        );
+        CopyOutcome {
+            target: self.target.clone(),
+            relative_path: self.relative_path.clone(),
+            result: Err(not_answering(
+                &self.target.root,
+                self.live.stuck_for().max(self.stall),
+                self.live.doing(),
+            )),
+        }
+    }
+}
+
+/// An I/O error on a target, with its kind.
+pub fn io_error(root: &Path, what: &str, e: &io::Error) -> CopyError {
+    CopyError::new(CopyFailure::of_io(e), describe_io(root, what, e))
 }
 
 /// Describes an I/O error on a target in words.
@@ -106,56 +318,77 @@ pub fn describe_io(root: &Path, what: &str, e: &io::Error) -> String {
     format!("{}: {base} while {what}", root.display())
 }
 
-/// Opens `NAME.partial` on a target and starts its writer thread.
+/// Starts a target's writer thread, which opens `NAME.partial` on the target; waits for that at
+/// most `stall` (a disk that does not answer even that is given up at once).
 pub fn spawn(
     target: Target,
     name: &BackupName,
     encrypted: bool,
+    stall: Duration,
 ) -> Result<WriterHandle, CopyOutcome> {
-    let fail = |what: &str, e: io::Error| CopyOutcome {
+    let fail = |e: CopyError| CopyOutcome {
         target: target.clone(),
         relative_path: name.relative_path(),
-        result: Err(describe_io(&target.root, what, &e)),
+        result: Err(e),
     };
-    let root = Dir::open(&target.root).map_err(|e| fail("opening the target folder", e))?;
-    let dir = root
-        .create_dirs(name.dir_components())
-        .map_err(|e| fail("creating the backup folder", e))?;
-    let partial = format!("{}{PARTIAL_SUFFIX}", name.data_file);
-    let file = dir
-        .create_new_rw(&partial)
-        .map_err(|e| fail("creating the data file", e))?;
+    let live = Arc::new(Liveness::new());
     let (tx, rx) = sync_channel(QUEUE_CHUNKS);
-    let step_verify = !is_fuse(&file);
-    let verifier = Verifier::spawn().map_err(|e| fail("starting the verifier thread", e))?;
-    let mut job = Job {
-        target: target.clone(),
-        name: name.clone(),
-        dir,
-        partials: vec![partial],
-        file: Some(file),
-        part_written: 0,
-        written: 0,
-        part_announced: 0,
-        step_verify,
-        verifier,
-    };
-    if let Err(e) = job.open_part_for_verifier() {
-        return Err(fail("opening the data file for verification", e));
-    }
+    let (opened_tx, opened_rx) = sync_channel::<Result<(), CopyError>>(1);
+    let (done_tx, done_rx) = sync_channel::<CopyOutcome>(1);
+    let (t, n, l) = (target.clone(), name.clone(), Arc::clone(&live));
     let join = std::thread::Builder::new()
         .name(format!("writer {}", target.root.display()))
-        .spawn(move || job.run(rx))
-        .map_err(|e| fail("starting the writer thread", e))?;
-    Ok(WriterHandle {
-        target,
+        .spawn(move || {
+            let job = match Job::open(t, &n, l) {
+                Ok(job) => job,
+                Err(e) => {
+                    let _ = opened_tx.send(Err(e));
+                    return;
+                }
+            };
+            let _ = opened_tx.send(Ok(()));
+            let _ = done_tx.send(job.run(rx));
+        })
+        .map_err(|e| fail(io_error(&target.root, "starting the writer thread", &e)))?;
+    let mut handle = WriterHandle {
+        target: target.clone(),
         encrypted,
         tx: Some(tx),
-        join,
-    })
+        live,
+        stall,
+        relative_path: name.relative_path(),
+        done: done_rx,
+        join: Some(join),
+    };
+    let tick = (stall / 20).clamp(Duration::from_millis(10), Duration::from_millis(500));
+    loop {
+        match opened_rx.recv_timeout(tick) {
+            Ok(Ok(())) => return Ok(handle),
+            Ok(Err(e)) => {
+                if let Some(j) = handle.join.take() {
+                    let _ = j.join();
+                }
+                return Err(fail(e));
+            }
+            Err(RecvTimeoutError::Timeout) if handle.live.stalled(stall) => {
+                return Err(handle.give_up());
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => {
+                return Err(fail(CopyError::new(
+                    CopyFailure::Other,
+                    format!(
+                        "{}: the writer thread crashed while opening the copy (a bug: please report it)",
+                        target.root.display()
+                    ),
+                )))
+            }
+        }
+    }
 }
 
 struct Job {
+    live: Arc<Liveness>,
     target: Target,
     name: BackupName,
     dir: Dir,
@@ -191,7 +424,7 @@ struct Verifier {
 }
 
 impl Verifier {
-    fn spawn() -> io::Result<Verifier> {
+    fn spawn(live: Arc<Liveness>) -> io::Result<Verifier> {
         let (tx, rx) = std::sync::mpsc::channel::<Check>();
         std::thread::Builder::new()
             .name("verifier".into())
@@ -214,9 +447,14 @@ impl Verifier {
                                 continue;
                             }
                             let Some(f) = file.as_ref() else { continue };
-                            if let Err(e) =
-                                read_range(f, done, n, &mut buf, &mut [&mut whole, &mut part])
-                            {
+                            if let Err(e) = read_range(
+                                f,
+                                done,
+                                n,
+                                &mut buf,
+                                &mut [&mut whole, &mut part],
+                                &live,
+                            ) {
                                 failed = Some(e);
                             } else {
                                 done = done.max(n);
@@ -259,18 +497,25 @@ fn read_range(
     to: u64,
     buf: &mut [u8],
     hashers: &mut [&mut Sha256],
+    live: &Liveness,
 ) -> io::Result<()> {
     use std::os::unix::fs::FileExt;
     if to <= from {
         return Ok(());
     }
-    f.sync_data()?;
+    {
+        let _busy = live.busy(Who::Verifier, "flushing the copy to the disk (fsync)");
+        f.sync_data()?;
+    }
     // Best effort: FUSE file systems may ignore the advice.
     let _ = safe_fs::drop_cache_range(f, from, to - from);
     let mut at = from;
     while at < to {
         let want = ((to - at) as usize).min(buf.len());
-        let n = f.read_at(&mut buf[..want], at)?;
+        let n = {
+            let _busy = live.busy(Who::Verifier, "reading the copy back");
+            f.read_at(&mut buf[..want], at)?
+        };
         if n == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
@@ -290,7 +535,45 @@ fn read_range(
 pub const VERIFY_STEP: u64 = 64 << 20;
 
 impl Job {
-    fn outcome(&self, result: Result<u64, String>) -> CopyOutcome {
+    /// Opens the target, creates the day folder and `NAME.partial` (on the writer's thread: a
+    /// wedged disk blocks only this thread).
+    fn open(target: Target, name: &BackupName, live: Arc<Liveness>) -> Result<Job, CopyError> {
+        let root_path = target.root.clone();
+        let fail = |what: &str, e: io::Error| io_error(&root_path, what, &e);
+        let _busy = live.busy(Who::Writer, "opening the target folder");
+        let root = Dir::open(&target.root).map_err(|e| fail("opening the target folder", e))?;
+        let dir = root
+            .create_dirs(name.dir_components())
+            .map_err(|e| fail("creating the backup folder", e))?;
+        let partial = format!("{}{PARTIAL_SUFFIX}", name.data_file);
+        let file = dir
+            .create_new_rw(&partial)
+            .map_err(|e| fail("creating the data file", e))?;
+        let step_verify = !is_fuse(&file);
+        let verifier = Verifier::spawn(Arc::clone(&live))
+            .map_err(|e| fail("starting the verifier thread", e))?;
+        drop(_busy);
+        let mut job = Job {
+            live,
+            target,
+            name: name.clone(),
+            dir,
+            partials: vec![partial],
+            file: Some(file),
+            part_written: 0,
+            written: 0,
+            part_announced: 0,
+            step_verify,
+            verifier,
+        };
+        if let Err(e) = job.open_part_for_verifier() {
+            job.remove_partials();
+            return Err(fail("opening the data file for verification", e));
+        }
+        Ok(job)
+    }
+
+    fn outcome(&self, result: Result<u64, CopyError>) -> CopyOutcome {
         CopyOutcome {
             target: self.target.clone(),
             relative_path: self.name.relative_path(),
@@ -306,9 +589,17 @@ impl Job {
     }
 
     fn fail(mut self, what: &str, e: io::Error) -> CopyOutcome {
-        let msg = describe_io(&self.target.root, what, &e);
+        let err = io_error(&self.target.root, what, &e);
         self.remove_partials();
-        self.outcome(Err(msg))
+        self.outcome(Err(err))
+    }
+
+    /// The run gave up on this writer (its disk stopped answering) and this thread has come back:
+    /// publish nothing.
+    fn abandoned(mut self) -> CopyOutcome {
+        self.remove_partials();
+        let e = not_answering(&self.target.root, Duration::ZERO, self.live.doing());
+        self.outcome(Err(e))
     }
 
     /// The final names of the data files, in order.
@@ -339,8 +630,11 @@ impl Job {
     /// Closes the current part's file (flushed to the device) and has the verifier read back the
     /// rest of it.
     fn close_and_verify(&mut self) -> io::Result<()> {
+        let live = Arc::clone(&self.live);
+        let busy = live.busy(Who::Writer, "flushing the copy to the disk (fsync)");
         if let Some(f) = self.file.take() {
             f.sync_all()?;
+            drop(f);
         }
         if !self.step_verify {
             // Read the closed file through a fresh descriptor.
@@ -349,6 +643,7 @@ impl Job {
                 self.verifier.send(Check::Part(f))?;
             }
         }
+        drop(busy);
         self.verifier.send(Check::Upto(self.part_written))?;
         self.verifier.send(Check::EndPart)?;
         Ok(())
@@ -356,6 +651,8 @@ impl Job {
 
     fn next_part(&mut self) -> io::Result<()> {
         self.close_and_verify()?;
+        let live = Arc::clone(&self.live);
+        let _busy = live.busy(Who::Writer, "starting the next part");
         if self.partials.len() == 1 {
             let first = format!(
                 "{}{PARTIAL_SUFFIX}",
@@ -389,7 +686,10 @@ impl Job {
             let Some(f) = self.file.as_mut() else {
                 return Err(io::Error::other("no open file"));
             };
-            f.write_all(&chunk[..room])?;
+            {
+                let _busy = self.live.busy(Who::Writer, "writing");
+                f.write_all(&chunk[..room])?;
+            }
             self.part_written += room as u64;
             self.written += room as u64;
             chunk = &chunk[room..];
@@ -403,6 +703,9 @@ impl Job {
 
     fn run(mut self, rx: Receiver<Msg>) -> CopyOutcome {
         loop {
+            if self.live.abandoned() {
+                return self.abandoned();
+            }
             match rx.recv() {
                 Ok(Msg::Data(chunk)) => {
                     if let Err(e) = self.write_chunk(&chunk) {
@@ -412,7 +715,10 @@ impl Job {
                 Ok(Msg::Commit(manifest)) => return self.commit(*manifest),
                 Ok(Msg::Abort) | Err(_) => {
                     self.remove_partials();
-                    return self.outcome(Err("the run was aborted; nothing was kept".into()));
+                    return self.outcome(Err(CopyError::new(
+                        CopyFailure::Aborted,
+                        "the run was aborted; nothing was kept",
+                    )));
                 }
             }
         }
@@ -432,7 +738,7 @@ impl Job {
                 manifest.bytes_stored
             );
             self.remove_partials();
-            return self.outcome(Err(msg));
+            return self.outcome(Err(CopyError::new(CopyFailure::Other, msg)));
         }
         let (reply, result) = std::sync::mpsc::channel();
         let hashes = self.verifier.send(Check::Finish(reply)).and_then(|_| {
@@ -451,12 +757,18 @@ impl Job {
                 manifest.sha256
             );
             self.remove_partials();
-            return self.outcome(Err(msg));
+            return self.outcome(Err(CopyError::new(CopyFailure::Mismatch, msg)));
         }
+        if self.live.abandoned() {
+            // The run gave up on this disk while it was being read back: never publish late.
+            return self.abandoned();
+        }
+        let live = Arc::clone(&self.live);
+        let _busy = live.busy(Who::Writer, "publishing the verified copy");
         let finals = self.final_names();
         for (partial, fin) in self.partials.iter().zip(&finals) {
             if let Err(e) = self.dir.rename(partial, fin) {
-                let msg = describe_io(&self.target.root, "renaming the verified copy", &e);
+                let msg = io_error(&self.target.root, "renaming the verified copy", &e);
                 for f in &finals {
                     let _ = self.dir.remove_file(f);
                 }
@@ -478,7 +790,7 @@ impl Job {
         ];
         for (final_name, bytes) in steps {
             if let Err(e) = write_atomically(&self.dir, &final_name, &bytes) {
-                let msg = describe_io(&self.target.root, &format!("writing {final_name}"), &e);
+                let msg = io_error(&self.target.root, &format!("writing {final_name}"), &e);
                 // Without its manifest the data is not a backup: remove what was published.
                 let _ = self.dir.remove_file(&self.name.sidecar_file());
                 for f in &finals {
@@ -488,7 +800,7 @@ impl Job {
             }
         }
         if let Err(e) = self.dir.sync() {
-            let msg = describe_io(&self.target.root, "flushing the folder (fsync)", &e);
+            let msg = io_error(&self.target.root, "flushing the folder (fsync)", &e);
             return self.outcome(Err(msg));
         }
         self.outcome(Ok(self.written))
@@ -600,7 +912,7 @@ mod tests {
             role: Role::Manual,
             split_size: split,
         };
-        let w = spawn(target, &name, false).expect("spawn");
+        let w = spawn(target, &name, false, Duration::from_secs(120)).expect("spawn");
         let tx = w.tx.clone().expect("tx");
         let step = if data.len() > 1 << 20 { 1 << 20 } else { 7 };
         for c in data.chunks(step) {
@@ -664,6 +976,7 @@ mod tests {
             Target::dir(t2.path().to_path_buf(), Role::Auto),
             &name,
             false,
+            Duration::from_secs(120),
         )
         .expect("spawn");
         let tx = w.tx.clone().expect("tx");
@@ -673,10 +986,7 @@ mod tests {
         tx.send(Msg::Commit(Box::new(m))).expect("commit");
         drop(tx);
         let out = w.finish();
-        assert!(out
-            .result
-            .as_ref()
-            .is_err_and(|e| e.contains("read-back verification failed")));
+        assert_eq!(out.failure(), Some(CopyFailure::Mismatch), "{:?}", out.result);
         let d2 = t2.path().join("SIMDONDAR-BACKUP/pmi/2026/11/26");
         assert_eq!(
             std::fs::read_dir(&d2).expect("dir").count(),

@@ -246,7 +246,11 @@ pub enum Attention {
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum Failure {
     /// The last backup run failed.
-    LastBackupFailed { reason: String },
+    LastBackupFailed {
+        reason: String,
+        /// Its kind: the panel's words come from it, the engine's sentence is shown otherwise.
+        failure: Option<crate::kinds::RunFailure>,
+    },
     /// No backup disk (role auto) is attached.
     NoBackupDisk,
     /// The database server does not answer.

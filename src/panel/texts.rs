@@ -8,6 +8,7 @@ needs shortening.
 */
 
 use crate::config::{Language, Role};
+use crate::kinds::{CopyFailure, RunFailure};
 
 use super::status::{Attention, ErrorInfo, Failure, HardwarePart, Notice};
 
@@ -263,8 +264,8 @@ impl Texts {
         match (f, id) {
             // The first idle line already says GAGAL: the reason alone (the engine's words).
             // A common cause in the panel's words; any other reason as the engine gave it.
-            (Failure::LastBackupFailed { reason }, _) if !reason.trim().is_empty() => {
-                match cause(reason) {
+            (Failure::LastBackupFailed { reason, failure }, _) if !reason.trim().is_empty() => {
+                match cause(*failure) {
                     Some(c) if id => c.1.to_string(),
                     Some(c) => c.3.to_string(),
                     None => reason.trim().to_string(),
@@ -301,8 +302,8 @@ impl Texts {
 /// The error screen's texts for a failure that has no more specific message.
 pub fn failure_info(f: &Failure, language: Language) -> ErrorInfo {
     let (what, todo) = match (f, language) {
-        (Failure::LastBackupFailed { reason }, _) => {
-            let i = backup_failed_info(reason, language);
+        (Failure::LastBackupFailed { reason, failure }, _) => {
+            let i = backup_failed_info(reason, *failure, language);
             (i.what, i.todo)
         }
         (Failure::NoBackupDisk, Language::Id) => (
@@ -431,12 +432,12 @@ mod tests {
     }
 }
 
-/// The common causes of a failed run, recognised in the engine's (English) reason, with the
-/// words for the panel: (pattern, Indonesian what, Indonesian todo, English what, English todo);
-/// the two whats are short (at most 19 characters) for the idle screen's alert line.
-/// A reason that matches none is shown as it is.
+/// The common causes of a failed run, chosen by the run's failure kind (never by its text),
+/// with the words for the panel: (kind, Indonesian what, Indonesian todo, English what, English
+/// todo); the two whats are short (at most 19 characters) for the idle screen's alert line.
+/// A kind without an entry (or an unknown kind) shows the engine's reason as it is.
 type Cause = (
-    &'static str,
+    RunFailure,
     &'static str,
     &'static str,
     &'static str,
@@ -444,80 +445,94 @@ type Cause = (
 );
 const CAUSES: &[Cause] = &[
     (
-        "database unreachable",
+        RunFailure::DatabaseUnreachable,
         "database terputus",
         "Periksa server SIMDONDAR, MariaDB dan kabel jaringan.",
         "database offline",
         "Check the SIMDONDAR server, MariaDB and the network cable.",
     ),
     (
-        "refused the login",
+        RunFailure::LoginRefused,
         "login DB ditolak",
         "Periksa mysql.password dan hak akses user backup.",
         "DB login refused",
         "Check mysql.password and the backup user's grants.",
     ),
     (
-        "does not exist on the server",
+        RunFailure::NoSuchDatabase,
         "database tidak ada",
         "Periksa daftar databases di konfigurasi.",
         "no such database",
         "Check the databases list in the configuration.",
     ),
     (
-        "lacks a privilege",
+        RunFailure::MissingGrant,
         "hak akses kurang",
         "Berikan GRANT sesuai mariadb-grants.md.",
         "missing grant",
         "Grant what mariadb-grants.md lists.",
     ),
     (
-        "no recipient is configured",
+        RunFailure::SourceStalled,
+        "dump macet",
+        "Server DB sibuk/terkunci. Dicoba lagi jadwal berikut.",
+        "dump stalled",
+        "DB server busy or locked. Retried at the next slot.",
+    ),
+    (
+        RunFailure::Copy(CopyFailure::Policy),
         "kunci belum diatur",
         "Buat kunci (keygen) dan isi [encryption] recipients.",
         "no encryption key",
         "Create a key (keygen) and set [encryption] recipients.",
     ),
     (
-        "disk full",
+        RunFailure::Copy(CopyFailure::Full),
         "disk penuh",
         "Ganti disk yang lebih besar atau arsipkan backup lama.",
         "disk full",
         "Use a larger disk or archive old backups.",
     ),
     (
-        "is read-only",
+        RunFailure::Copy(CopyFailure::ReadOnly),
         "disk hanya-baca",
         "Periksa disk di PC (chkdsk/fsck), lalu colokkan lagi.",
         "disk read-only",
         "Check the disk on a PC (chkdsk/fsck), plug it in again.",
     ),
     (
-        "was the disk removed",
+        RunFailure::Copy(CopyFailure::Gone),
         "disk terlepas",
         "Colokkan kembali disk, lalu tekan tombol.",
         "disk removed",
         "Plug the disk in again, then press the button.",
     ),
     (
-        "device is gone",
-        "disk terlepas",
-        "Colokkan kembali disk, lalu tekan tombol.",
-        "disk removed",
-        "Plug the disk in again, then press the button.",
-    ),
-    (
-        "input/output error",
+        RunFailure::Copy(CopyFailure::Io),
         "disk rusak/lepas",
         "Coba disk lain; bila terulang, ganti disk itu.",
         "disk failing",
         "Try another disk; if it repeats, replace that disk.",
     ),
+    (
+        RunFailure::Copy(CopyFailure::NotAnswering),
+        "disk tak merespons",
+        "Jangan cabut sampai lampu merah padam; lalu cek di PC.",
+        "disk not answering",
+        "Do not pull it until the red LED is off; check on a PC.",
+    ),
+    (
+        RunFailure::Copy(CopyFailure::Mismatch),
+        "isi disk salah",
+        "Data terbaca beda dari yang ditulis: ganti disk itu.",
+        "disk data wrong",
+        "Read-back differed from what was written: replace it.",
+    ),
 ];
 
 /// Why a safe eject fails, in the same form; the whats here are whole sentences (the error screen
 /// only, never the idle line).
-const EJECT_CAUSES: &[Cause] = &[(
+const EJECT_CAUSES: &[(&str, &str, &str, &str, &str)] = &[(
     "still in use by another program",
     "Disk masih dipakai program lain.",
     "Jangan cabut. Tutup programnya, lalu tahan tombol 3 detik.",
@@ -525,18 +540,19 @@ const EJECT_CAUSES: &[Cause] = &[(
     "Do not pull it. Close the program, hold the button 3 s.",
 )];
 
-fn cause_in(table: &'static [Cause], reason: &str) -> Option<&'static Cause> {
-    table.iter().find(|c| reason.contains(c.0))
-}
-
-fn cause(reason: &str) -> Option<&'static Cause> {
-    cause_in(CAUSES, reason)
+fn cause(kind: Option<RunFailure>) -> Option<&'static Cause> {
+    let kind = kind?;
+    CAUSES.iter().find(|c| c.0 == kind)
 }
 
 /// The error screen after a backup started by a person failed, in the panel's language.
-pub fn backup_failed_info(reason: &str, language: Language) -> ErrorInfo {
+pub fn backup_failed_info(
+    reason: &str,
+    kind: Option<RunFailure>,
+    language: Language,
+) -> ErrorInfo {
     let reason = reason.trim();
-    match (cause(reason), language) {
+    match (cause(kind), language) {
         (Some((_, what, todo, _, _)), Language::Id) => ErrorInfo {
             what: format!("Backup gagal: {what}"),
             todo: (*todo).to_string(),
@@ -558,7 +574,7 @@ pub fn backup_failed_info(reason: &str, language: Language) -> ErrorInfo {
 
 /// The error screen after a safe eject failed: the disk must stay in.
 pub fn eject_failed_info(reason: &str, language: Language) -> ErrorInfo {
-    match (cause_in(EJECT_CAUSES, reason), language) {
+    match (EJECT_CAUSES.iter().find(|c| reason.contains(c.0)), language) {
         (Some((_, what, todo, _, _)), Language::Id)
         | (Some((_, _, _, what, todo)), Language::En) => {
             return ErrorInfo {
@@ -587,16 +603,37 @@ mod cause_tests {
     #[test]
     fn common_causes_are_told_in_indonesian() {
         let r = "/run/simdondar-backup/disks/ab12: disk full while writing pmi.sql.zst";
-        let i = backup_failed_info(r, Language::Id);
+        let full = Some(RunFailure::Copy(CopyFailure::Full));
+        let i = backup_failed_info(r, full, Language::Id);
         assert_eq!(i.what, "Backup gagal: disk penuh");
         assert!(i.todo.starts_with("Ganti disk"), "{}", i.todo);
-        let e = backup_failed_info(r, Language::En);
+        let e = backup_failed_info(r, full, Language::En);
         assert_eq!(e.what, "Backup failed: disk full");
         let u = backup_failed_info(
             "database unreachable at 10.0.0.5:3306: timeout",
+            Some(RunFailure::DatabaseUnreachable),
             Language::Id,
         );
         assert_eq!(u.what, "Backup gagal: database terputus");
+        let n = backup_failed_info(
+            "/run/x: the disk stopped answering",
+            Some(RunFailure::Copy(CopyFailure::NotAnswering)),
+            Language::Id,
+        );
+        assert_eq!(n.what, "Backup gagal: disk tak merespons");
+    }
+
+    #[test]
+    fn the_kind_decides_never_the_text() {
+        // Words that look like a common cause do not choose the panel's words without the kind.
+        let i = backup_failed_info("tar: disk full while writing", None, Language::En);
+        assert_eq!(i.what, "Backup failed: tar: disk full while writing");
+        let i = backup_failed_info(
+            "something the engine said",
+            Some(RunFailure::Copy(CopyFailure::Io)),
+            Language::En,
+        );
+        assert_eq!(i.what, "Backup failed: disk failing");
     }
 
     #[test]
@@ -604,17 +641,23 @@ mod cause_tests {
         let t = texts(Language::Id);
         let f = Failure::LastBackupFailed {
             reason: "1 of 2 copies written; /run/x: disk full while writing a".into(),
+            failure: Some(RunFailure::Copy(CopyFailure::Full)),
         };
         assert_eq!(t.failure(&f), "disk penuh");
         let f = Failure::LastBackupFailed {
             reason: "tar failed with exit code 2".into(),
+            failure: Some(RunFailure::SourceFailed),
         };
         assert_eq!(t.failure(&f), "tar failed with exit code 2");
     }
 
     #[test]
     fn an_unknown_reason_is_shown_as_it_is_with_indonesian_advice() {
-        let i = backup_failed_info("tar failed with exit code 2", Language::Id);
+        let i = backup_failed_info(
+            "tar failed with exit code 2",
+            Some(RunFailure::SourceFailed),
+            Language::Id,
+        );
         assert_eq!(i.what, "Backup gagal: tar failed with exit code 2");
         assert!(i.todo.contains("tekan tombol"), "{}", i.todo);
         let busy = eject_failed_info(

@@ -427,6 +427,7 @@ fn reads_the_catalog() {
             role: Some("auto".into()),
             ok,
             reason: (!ok).then(|| "disk full".into()),
+            failure: None,
             bytes: Some(10),
             recorded_at: format!("2026-11-0{day}T01:01:00+07:00"),
         })

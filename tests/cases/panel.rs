@@ -113,6 +113,7 @@ fn cases(language: Language) -> Vec<(&'static str, Status, Page)> {
     s.failures = vec![
         Failure::LastBackupFailed {
             reason: "database unreachable".into(),
+            failure: Some(simdondar_backup::kinds::RunFailure::DatabaseUnreachable),
         },
         Failure::DatabaseUnreachable,
     ];
@@ -236,6 +237,9 @@ fn cases(language: Language) -> Vec<(&'static str, Status, Page)> {
     let mut s = healthy(language);
     s.screen = Screen::Error(simdondar_backup::panel::texts::backup_failed_info(
         "/run/simdondar-backup/disks/5E1F-0A3C: disk full while writing pmi-2026-11-26T0900+0700.sql.zst.age",
+        Some(simdondar_backup::kinds::RunFailure::Copy(
+            simdondar_backup::kinds::CopyFailure::Full,
+        )),
         language,
     ));
     out.push(("error-backup-disk-full", s, Page::Main));

@@ -206,6 +206,7 @@ impl History<'_> {
                     role: Some((*role).into()),
                     ok: result.is_ok(),
                     reason: result.err().map(str::to_string),
+                    failure: None,
                     bytes: result.ok(),
                     recorded_at: stamp.clone(),
                 })
@@ -224,6 +225,7 @@ impl History<'_> {
                     ok,
                     finished_at: stamp.clone(),
                     reason,
+                    failure: None,
                     bytes_raw: Some(412_000_000),
                     bytes_stored: Some(61_400_000),
                     sha256: None,
