@@ -135,7 +135,8 @@ impl Write for FanOut {
         self.stored += buf.len() as u64;
         let chunk: Arc<[u8]> = Arc::from(buf);
         // A writer whose target failed has ended; its verdict comes from its thread.
-        self.senders.retain(|lane| lane.send(Msg::Data(chunk.clone())));
+        self.senders
+            .retain(|lane| lane.send(Msg::Data(chunk.clone())));
         if self.senders.is_empty() {
             return Err(io::Error::other("every target of this group failed"));
         }

@@ -379,7 +379,10 @@ pub fn run_backup_with(
         .map(|b| b + b / 10 + (1 << 20));
     let mut writers: Vec<WriterHandle> = Vec::new();
     for t in targets {
-        if let Some(e) = unanswering.iter().find_map(|(root, e)| (root == &t.root).then_some(e)) {
+        if let Some(e) = unanswering
+            .iter()
+            .find_map(|(root, e)| (root == &t.root).then_some(e))
+        {
             report.copies.push(CopyOutcome {
                 target: t.clone(),
                 relative_path: name.relative_path(),
@@ -469,9 +472,7 @@ pub fn run_backup_with(
                 (StreamError::Read(e), Some(se)) => Some((format!("{se} ({e})"), se.kind())),
                 (e @ StreamError::Cancelled, _) => Some((e.to_string(), RunFailure::Cancelled)),
                 // A source stopped by its watchdog ends the stream early: say so.
-                (_, Some(se @ SourceError::Stalled { .. })) => {
-                    Some((se.to_string(), se.kind()))
-                }
+                (_, Some(se @ SourceError::Stalled { .. })) => Some((se.to_string(), se.kind())),
                 (e, _) => Some((e.to_string(), RunFailure::Other)),
             })
         }
@@ -739,7 +740,11 @@ fn summarize_copies(copies: &[CopyOutcome], total: usize) -> (String, RunFailure
 /// `stall`) to drop what an interrupted run left and to say how much room it has. A target that
 /// does not answer is left out of the run with a "not answering" failure; its thread is left
 /// behind. Returns the targets that did not answer.
-fn probe_targets(targets: &[Target], source: &str, stall: std::time::Duration) -> Vec<(PathBuf, CopyError)> {
+fn probe_targets(
+    targets: &[Target],
+    source: &str,
+    stall: std::time::Duration,
+) -> Vec<(PathBuf, CopyError)> {
     let probes: Vec<_> = targets
         .iter()
         .map(|t| {
@@ -760,8 +765,12 @@ fn probe_targets(targets: &[Target], source: &str, stall: std::time::Duration) -
         let Some(rx) = rx else { continue };
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         if rx.recv_timeout(left).is_err() {
-            log::error!("{}: the disk does not answer; left out of this run", root.display());
-            let e = writer::not_answering(&root, stall, "looking for leftovers of an interrupted run");
+            log::error!(
+                "{}: the disk does not answer; left out of this run",
+                root.display()
+            );
+            let e =
+                writer::not_answering(&root, stall, "looking for leftovers of an interrupted run");
             unanswering.push((root, e));
         }
     }

@@ -26,10 +26,10 @@ use std::time::Duration;
 use crate::backup::grants::{self, GrantCheck};
 use crate::backup::manifest::ConsistencyInfo;
 use crate::backup::stall::{self, BoundedError, Watch};
-use crate::kinds::RunFailure;
 use crate::config::{
     CommandSource, Consistency, DbAddress, MysqlSource, SourceConfig, SourceKind, SshTarSource,
 };
+use crate::kinds::RunFailure;
 
 /// How much of a tool's stderr is kept for messages.
 const STDERR_KEEP: usize = 64 * 1024;
@@ -77,7 +77,11 @@ pub enum SourceError {
     /// The source produced no bytes for `stall_timeout`; it was stopped (its process group).
     Stalled { tool: String, after: Duration },
     /// A client call before the dump did not answer within its bound.
-    NoAnswer { tool: String, what: String, after: Duration },
+    NoAnswer {
+        tool: String,
+        what: String,
+        after: Duration,
+    },
     /// A table lock the dump needs is held by another session for longer than the bound.
     LockWait { databases: String, after: Duration },
 }
@@ -93,9 +97,7 @@ impl SourceError {
             SourceError::UnknownDatabase { .. } => RunFailure::NoSuchDatabase,
             SourceError::MissingGrant { .. } => RunFailure::MissingGrant,
             SourceError::ToolMissing { .. } => RunFailure::ToolMissing,
-            SourceError::Stalled { .. } | SourceError::LockWait { .. } => {
-                RunFailure::SourceStalled
-            }
+            SourceError::Stalled { .. } | SourceError::LockWait { .. } => RunFailure::SourceStalled,
             SourceError::Spawn { .. }
             | SourceError::PasswordFile { .. }
             | SourceError::RuntimeDir { .. }
@@ -469,7 +471,12 @@ fn lock_probe(
         cmd.arg(defaults)
             .args(["--batch", "--connect-timeout=15", "-e", &sql])
             .env_remove("MYSQL_PWD");
-        let out = bounded(&mut cmd, client, "the lock probe", bound + Duration::from_secs(15))?;
+        let out = bounded(
+            &mut cmd,
+            client,
+            "the lock probe",
+            bound + Duration::from_secs(15),
+        )?;
         if out.status.success() {
             continue;
         }
@@ -480,11 +487,13 @@ fn lock_probe(
                 after: bound,
             });
         }
-        return Err(classify_client_error(&stderr, &m.address.to_string(), &m.user).unwrap_or(
-            SourceError::Query {
-                detail: first_lines(&stderr, 3),
-            },
-        ));
+        return Err(
+            classify_client_error(&stderr, &m.address.to_string(), &m.user).unwrap_or(
+                SourceError::Query {
+                    detail: first_lines(&stderr, 3),
+                },
+            ),
+        );
     }
     Ok(())
 }
@@ -521,7 +530,13 @@ fn kill_lock_waiters(client: PathBuf, defaults: String) -> stall::OnStall {
         let find = "SELECT ID FROM information_schema.PROCESSLIST                     WHERE USER = SUBSTRING_INDEX(USER(), '@', 1) AND ID <> CONNECTION_ID()                     AND (STATE LIKE 'Waiting for%lock%' OR INFO LIKE 'LOCK TABLES%'                     OR INFO LIKE 'FLUSH TABLES%')";
         let mut cmd = Command::new(&client);
         cmd.arg(&defaults)
-            .args(["--batch", "--skip-column-names", "--connect-timeout=5", "-e", find])
+            .args([
+                "--batch",
+                "--skip-column-names",
+                "--connect-timeout=5",
+                "-e",
+                find,
+            ])
             .env_remove("MYSQL_PWD");
         let Ok(out) = stall::output_within(&mut cmd, Duration::from_secs(10)) else {
             log::error!("cannot list the dump's waiting sessions on the database server");
@@ -534,7 +549,11 @@ fn kill_lock_waiters(client: PathBuf, defaults: String) -> stall::OnStall {
         for id in ids {
             let mut cmd = Command::new(&client);
             cmd.arg(&defaults)
-                .args(["--connect-timeout=5", "-e", &format!("KILL CONNECTION {id}")])
+                .args([
+                    "--connect-timeout=5",
+                    "-e",
+                    &format!("KILL CONNECTION {id}"),
+                ])
                 .env_remove("MYSQL_PWD");
             match stall::output_within(&mut cmd, Duration::from_secs(10)) {
                 Ok(o) if o.status.success() => {
@@ -902,13 +921,8 @@ pub fn check_connection(source: &SourceConfig, runtime_dir: &Path) -> Result<Str
             let options = write_options_file(&source.name, m, runtime_dir)?;
             let defaults = format!("--defaults-extra-file={}", options.path.display());
             let address = m.address.to_string();
-            let (pre, consistency) = checked_preflight(
-                &client,
-                &defaults,
-                m,
-                &address,
-                Duration::from_secs(120),
-            )?;
+            let (pre, consistency) =
+                checked_preflight(&client, &defaults, m, &address, Duration::from_secs(120))?;
             Ok(format!(
                 "OK: {} at {address}, {} table(s) in {}, grants complete, dump mode {} ({} non-transactional table(s))",
                 pre.version.as_deref().unwrap_or("server"),

@@ -162,8 +162,18 @@ pub fn output_within(cmd: &mut Command, limit: Duration) -> Result<Output, Bound
             v
         })
     };
-    let out = collect(child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>));
-    let err = collect(child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>));
+    let out = collect(
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    );
+    let err = collect(
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    );
     let started = Instant::now();
     let mut pause = Duration::from_millis(2);
     let status = loop {
@@ -239,7 +249,10 @@ mod tests {
         // Never waiting: the source is not blamed however long it takes.
         std::thread::sleep(Duration::from_millis(500));
         assert!(!watch.fired());
-        assert!(child.try_wait().expect("try_wait").is_none(), "still running");
+        assert!(
+            child.try_wait().expect("try_wait").is_none(),
+            "still running"
+        );
         drop(watch);
         kill_group(child.id() as i32);
         let _ = child.wait();

@@ -986,7 +986,12 @@ mod tests {
         tx.send(Msg::Commit(Box::new(m))).expect("commit");
         drop(tx);
         let out = w.finish();
-        assert_eq!(out.failure(), Some(CopyFailure::Mismatch), "{:?}", out.result);
+        assert_eq!(
+            out.failure(),
+            Some(CopyFailure::Mismatch),
+            "{:?}",
+            out.result
+        );
         let d2 = t2.path().join("SIMDONDAR-BACKUP/pmi/2026/11/26");
         assert_eq!(
             std::fs::read_dir(&d2).expect("dir").count(),

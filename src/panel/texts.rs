@@ -546,11 +546,7 @@ fn cause(kind: Option<RunFailure>) -> Option<&'static Cause> {
 }
 
 /// The error screen after a backup started by a person failed, in the panel's language.
-pub fn backup_failed_info(
-    reason: &str,
-    kind: Option<RunFailure>,
-    language: Language,
-) -> ErrorInfo {
+pub fn backup_failed_info(reason: &str, kind: Option<RunFailure>, language: Language) -> ErrorInfo {
     let reason = reason.trim();
     match (cause(kind), language) {
         (Some((_, what, todo, _, _)), Language::Id) => ErrorInfo {
