@@ -481,6 +481,8 @@ fn backup_to(
     for source in chosen {
         let report = run_backup(cfg, source, targets, Trigger::Cli, &catalog)
             .map_err(|e| Failure::Failed(e.to_string()))?;
+        // A disk that stopped answering is freed, or this process could not even exit.
+        crate::disks::stuck::release_all(&report.not_answering());
         for c in &report.copies {
             match &c.result {
                 Ok(bytes) => {

@@ -602,7 +602,8 @@ fn run_job(
                         .copies
                         .iter()
                         .any(|c| c.result.is_ok() && c.target.role == Role::Manual),
-                    bytes_stored: r.manifest.map(|m| m.bytes_stored),
+                    bytes_stored: r.manifest.as_ref().map(|m| m.bytes_stored),
+                    stuck: release_stuck(&r),
                 });
             }
             Err(e) => out.push(failed(name, e.to_string(), e.kind())),
@@ -654,6 +655,14 @@ fn run_restore_tests(cfg: &Config, roots: &[PathBuf]) -> (bool, bool, String) {
     (true, passed, summary)
 }
 
+/// Frees every target of a run that stopped answering (aborts a hung FUSE driver) so that no
+/// thread of the agent waits on it any more; returns their roots.
+fn release_stuck(report: &run::RunReport) -> Vec<PathBuf> {
+    let roots = report.not_answering();
+    crate::disks::stuck::release_all(&roots);
+    roots
+}
+
 fn failed(name: &str, reason: String, kind: RunFailure) -> SourceResult {
     SourceResult {
         source: name.to_string(),
@@ -665,5 +674,6 @@ fn failed(name: &str, reason: String, kind: RunFailure) -> SourceResult {
         copies_total: 0,
         manual_copy: false,
         bytes_stored: None,
+        stuck: Vec::new(),
     }
 }

@@ -95,6 +95,9 @@ pub struct SourceResult {
     pub failure: Option<crate::kinds::RunFailure>,
     /// Bytes stored (for progress estimates next time).
     pub bytes_stored: Option<u64>,
+    /// Roots of targets that stopped answering during the run (their writers were given up):
+    /// such a disk is not safe to pull until it is gone.
+    pub stuck: Vec<std::path::PathBuf>,
 }
 
 /// What starts a job.

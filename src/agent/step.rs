@@ -255,6 +255,7 @@ fn start_next(s: &mut State, out: &mut Vec<Action>) {
                     db_unreachable: false,
                     failure: Some(crate::kinds::RunFailure::NoTargets),
                     bytes_stored: None,
+                    stuck: Vec::new(),
                 })
                 .collect();
             s.running = Some(RunningJob {
@@ -325,6 +326,17 @@ fn finish_job(s: &mut State, id: u64, results: Vec<SourceResult>, out: &mut Vec<
         }
         if r.manual_copy {
             s.last_manual_copy = Some(s.wall);
+        }
+        // A disk that stopped answering is not safe to pull until it is gone (the red LED).
+        for root in &r.stuck {
+            for d in s.disks.values_mut() {
+                if d.view.as_ref().and_then(|v| v.mounted_at.as_ref()) == Some(root) {
+                    d.phase = DiskPhase::Failed(format!(
+                        "{}: the disk stopped answering during a backup; unplug it and check it on a PC",
+                        root.display()
+                    ));
+                }
+            }
         }
         if job.trigger == JobTrigger::Schedule {
             schedule_next(s, &r.source);

@@ -97,6 +97,7 @@ impl Sim {
                         db_unreachable: !ok,
                         failure: (!ok).then_some(crate::kinds::RunFailure::DatabaseUnreachable),
                         bytes_stored: Some(1000),
+                        stuck: Vec::new(),
                     })
                     .collect();
                 self.feed(Event::JobFinished { id, results });

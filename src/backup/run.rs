@@ -116,6 +116,17 @@ pub struct RunReport {
     pub pruned: Vec<retention::Item>,
 }
 
+impl RunReport {
+    /// Roots of the targets that stopped answering (their writers were given up).
+    pub fn not_answering(&self) -> Vec<PathBuf> {
+        self.copies
+            .iter()
+            .filter(|c| c.failure() == Some(CopyFailure::NotAnswering))
+            .map(|c| c.target.root.clone())
+            .collect()
+    }
+}
+
 /// Holds a source's lock for the length of a run.
 struct SourceLock {
     _flock: nix::fcntl::Flock<File>,

@@ -10,6 +10,7 @@ Mount points live under `runtime_dir/disks/<fs-uuid>` (and `runtime_dir/probe/` 
 pub mod device;
 pub mod marker;
 pub mod mount;
+pub mod stuck;
 
 use std::path::{Path, PathBuf};
 

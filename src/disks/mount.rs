@@ -269,9 +269,13 @@ pub fn mount(
     Ok(Driver::Fuse)
 }
 
-/// Process ids of FUSE daemons serving `point` (found by their command line).
+/// Process ids of FUSE daemons serving `point`: processes that hold `/dev/fuse` open and name
+/// the point on their command line. Holding `/dev/fuse` matters: any other process may name the
+/// point too (the agent itself does with `backup --target`), and waiting on it or stopping it
+/// would be wrong.
 pub fn fuse_daemons(point: &Path) -> Vec<u32> {
     let want = point.as_os_str().as_encoded_bytes();
+    let me = std::process::id();
     let mut out = Vec::new();
     let Ok(rd) = std::fs::read_dir("/proc") else {
         return out;
@@ -280,14 +284,26 @@ pub fn fuse_daemons(point: &Path) -> Vec<u32> {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
             continue;
         };
+        if pid == me {
+            continue;
+        }
         let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
             continue;
         };
-        if cmd.split(|b| *b == 0).any(|a| a == want) {
+        if cmd.split(|b| *b == 0).any(|a| a == want) && holds_dev_fuse(&e.path()) {
             out.push(pid);
         }
     }
     out
+}
+
+/// Whether the process at `/proc/PID` has `/dev/fuse` open.
+fn holds_dev_fuse(proc_dir: &Path) -> bool {
+    let Ok(fds) = std::fs::read_dir(proc_dir.join("fd")) else {
+        return false;
+    };
+    fds.flatten()
+        .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l == Path::new("/dev/fuse")))
 }
 
 /// How an unmount went.

@@ -13,5 +13,6 @@ mod retention;
 mod roundtrip;
 mod sources;
 mod ssh;
+mod stalls;
 mod targets;
 mod verify;
