@@ -604,3 +604,46 @@ fn control_requests() {
         .any(|a| matches!(a, Action::Reply { to: 9, response } if response.data.is_some())));
     let _ = Duration::ZERO;
 }
+
+#[test]
+fn a_disk_that_stopped_answering_keeps_the_red_led_on_until_it_is_unplugged() {
+    let mut sim = Sim::new(&history_with_last_run(wib(23, 10, 2)), wib(23, 10, 30));
+    sim.tick();
+    plug(&mut sim, "/dev/sdb1", "HDD", Some(Role::Auto));
+    sim.advance(32 * MIN); // the 11:02 run starts
+    let id = sim.s.running.as_ref().expect("a run").id;
+    sim.pending = None;
+    sim.feed(Event::JobFinished {
+        id,
+        results: vec![SourceResult {
+            source: "pmi".into(),
+            ok: false,
+            reason: Some("/run/s/disks/UUID-HDD: the disk stopped answering".into()),
+            copies_ok: 0,
+            copies_total: 1,
+            manual_copy: false,
+            db_unreachable: false,
+            failure: Some(crate::kinds::RunFailure::Copy(
+                crate::kinds::CopyFailure::NotAnswering,
+            )),
+            bytes_stored: None,
+            stuck: vec![PathBuf::from("/run/s/disks/UUID-HDD")],
+        }],
+    });
+    let not_safe = Failure::DiskNotSafe {
+        label: "HDD".into(),
+    };
+    assert!(
+        health(&sim.s).failures.contains(&not_safe),
+        "{:?}",
+        health(&sim.s)
+    );
+    // It stays so on later ticks: nothing but unplugging clears it.
+    sim.advance(5 * MIN);
+    assert!(health(&sim.s).failures.contains(&not_safe));
+    sim.feed(Event::Disk(DiskEvent::Removed {
+        devnode: "/dev/sdb1".into(),
+        devnum: "7:0".into(),
+    }));
+    assert!(!health(&sim.s).failures.contains(&not_safe));
+}
