@@ -1163,7 +1163,7 @@ fn cmd_eject(config_path: &Path, which: Option<&str>) -> Result<(), Failure> {
                 &cat,
                 &crate::audit::cli_actor(),
                 "disk-eject",
-                &serde_json::json!({ "disk": name, "ok": res.is_ok(), "error": res.as_ref().err() }),
+                &serde_json::json!({ "disk": name, "ok": res.is_ok(), "error": res.as_ref().err().map(|e| e.message.as_str()), "failure": res.as_ref().err().map(|e| e.kind) }),
             );
         }
         match res {

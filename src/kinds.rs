@@ -203,6 +203,20 @@ impl RunFailure {
     }
 }
 
+/// Why a safe eject failed (what the panel's error screen decides on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EjectFailure {
+    /// Another program still holds the device open.
+    InUse,
+    /// The disk did not answer while its writes were flushed; it was cut off.
+    NotAnswering,
+    /// Whether the device is still held could not be checked.
+    Unknown,
+    /// The unmount failed, even lazily, or the mount is still there.
+    StillMounted,
+}
+
 impl fmt::Display for RunFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

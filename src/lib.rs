@@ -23,6 +23,7 @@ Module map (DESIGN.md §2):
 pub mod agent;
 pub mod audit;
 pub mod backup;
+pub mod bounded;
 pub mod catalog;
 pub mod cli;
 pub mod clock;

@@ -359,7 +359,7 @@ impl Daemon {
                 &self.catalog,
                 "daemon",
                 "disk-eject",
-                &serde_json::json!({ "device": devnode.display().to_string(), "ok": result.is_ok(), "error": result.as_ref().err() }),
+                &serde_json::json!({ "device": devnode.display().to_string(), "ok": result.is_ok(), "error": result.as_ref().err().map(|e| e.message.as_str()), "failure": result.as_ref().err().map(|e| e.kind) }),
             ),
             Event::DiskChecked(v) if v.role.is_some() => crate::audit::record(
                 &self.catalog,

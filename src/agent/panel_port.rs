@@ -276,9 +276,9 @@ pub fn status_of(s: &State, language: crate::config::Language, tz: chrono_tz::Tz
         (Some((Overlay::BackupFailed { reason, failure }, _)), _) => Screen::Error(
             crate::panel::texts::backup_failed_info(reason, *failure, language),
         ),
-        (Some((Overlay::EjectFailed { reason }, _)), _) => {
-            Screen::Error(crate::panel::texts::eject_failed_info(reason, language))
-        }
+        (Some((Overlay::EjectFailed { reason, failure }, _)), _) => Screen::Error(
+            crate::panel::texts::eject_failed_info(reason, *failure, language),
+        ),
         (None, Some(job)) => {
             let p = job.progress.clone().unwrap_or_default();
             Screen::Running(ps::Progress {

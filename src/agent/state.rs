@@ -157,7 +157,7 @@ pub enum Event {
     },
     Ejected {
         devnode: PathBuf,
-        result: Result<(), String>,
+        result: Result<(), crate::disks::EjectError>,
     },
     Request {
         request: Request,
@@ -193,6 +193,7 @@ pub enum Overlay {
     /// A safe eject failed: the disk must not be pulled yet.
     EjectFailed {
         reason: String,
+        failure: crate::kinds::EjectFailure,
     },
 }
 

@@ -115,7 +115,7 @@ pub fn health(s: &State) -> Health {
     }
     for d in s.disks.values() {
         let Some(v) = &d.view else { continue };
-        if matches!(d.phase, DiskPhase::Failed(_)) && v.mounted_at.is_some() {
+        if matches!(d.phase, DiskPhase::Failed(_)) && (v.mounted_at.is_some() || v.not_answering) {
             h.failures.push(Failure::DiskNotSafe {
                 label: v.label.clone(),
             });
@@ -573,6 +573,11 @@ fn on_disk(s: &mut State, e: DiskEvent, out: &mut Vec<Action>) {
 fn on_checked(s: &mut State, view: crate::disks::DiskView) {
     let devnode = view.devnode.clone();
     let phase = match (view.role, &view.mounted_at, &view.problem) {
+        _ if view.not_answering => DiskPhase::Failed(
+            view.problem
+                .clone()
+                .unwrap_or_else(|| "the disk does not answer".into()),
+        ),
         (Some(_), Some(_), _) => DiskPhase::Ready,
         (None, _, None) => DiskPhase::Unknown,
         (None, _, Some(_)) => DiskPhase::Unknown,
@@ -596,7 +601,12 @@ fn on_checked(s: &mut State, view: crate::disks::DiskView) {
     }
 }
 
-fn on_ejected(s: &mut State, devnode: PathBuf, result: Result<(), String>, out: &mut Vec<Action>) {
+fn on_ejected(
+    s: &mut State,
+    devnode: PathBuf,
+    result: Result<(), crate::disks::EjectError>,
+    out: &mut Vec<Action>,
+) {
     match result {
         Ok(()) => {
             if let Some(e) = s.disks.get_mut(&devnode) {
@@ -615,9 +625,15 @@ fn on_ejected(s: &mut State, devnode: PathBuf, result: Result<(), String>, out: 
         }
         Err(why) => {
             if let Some(e) = s.disks.get_mut(&devnode) {
-                e.phase = DiskPhase::Failed(why.clone());
+                e.phase = DiskPhase::Failed(why.message.clone());
             }
-            set_overlay(s, Overlay::EjectFailed { reason: why });
+            set_overlay(
+                s,
+                Overlay::EjectFailed {
+                    reason: why.message,
+                    failure: why.kind,
+                },
+            );
         }
     }
     // Answer clients whose disks are all done.

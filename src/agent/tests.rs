@@ -239,6 +239,7 @@ fn disk(devnode: &str, label: &str, role: Option<Role>) -> (BlockDev, DiskView) 
         enrolled_by: None,
         id: None,
         problem: None,
+        not_answering: false,
         mounted_at: role.map(|_| PathBuf::from(format!("/run/s/disks/UUID-{label}"))),
         free_bytes: Some(32 << 30),
         last_backup: None,
@@ -358,7 +359,10 @@ fn a_failed_eject_can_be_tried_again_with_the_button() {
     sim.feed(Event::Button(Press::Long));
     sim.feed(Event::Ejected {
         devnode: "/dev/sdc1".into(),
-        result: Err("/dev/sdc1 is still in use by another program".into()),
+        result: Err(crate::disks::EjectError {
+            kind: crate::kinds::EjectFailure::InUse,
+            message: "/dev/sdc1 is still in use by another program".into(),
+        }),
     });
     assert!(matches!(
         &sim.s.overlay,

@@ -3,7 +3,6 @@ One backup: sources, the streaming pipeline, per-target writers, names and layou
 manifest, reading backups back (inventory, restore).
 */
 
-pub mod bounded;
 pub mod grants;
 pub mod inventory;
 pub mod layout;

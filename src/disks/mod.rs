@@ -19,6 +19,7 @@ use serde::Serialize;
 use crate::backup::inventory;
 use crate::backup::writer::Target;
 use crate::config::{Config, Role};
+use crate::kinds::EjectFailure;
 use crate::safe_fs::Dir;
 use device::BlockDev;
 use marker::MarkerRead;
@@ -53,6 +54,9 @@ pub struct DiskView {
     pub id: Option<String>,
     /// Why the disk cannot be used, in words.
     pub problem: Option<String>,
+    /// The disk did not answer when it was looked at (within `stall_timeout`): it is not safe
+    /// to pull until it is gone, and it is not written.
+    pub not_answering: bool,
     /// Where it is mounted read-write by the appliance, if it is.
     pub mounted_at: Option<PathBuf>,
     pub free_bytes: Option<u64>,
@@ -73,6 +77,23 @@ pub struct Attached {
 #[derive(Debug, Clone, Copy)]
 pub struct Disks<'a> {
     pub config: &'a Config,
+}
+
+/// What a look at a mounted disk found (everything read from the disk itself).
+struct Look {
+    marker: Result<MarkerRead, String>,
+    free_bytes: Option<u64>,
+    last_backup: Option<String>,
+}
+
+fn look(root: &Path) -> Look {
+    Look {
+        marker: Dir::open(root)
+            .map(|d| marker::read(&d))
+            .map_err(|e| e.to_string()),
+        free_bytes: free_bytes(root),
+        last_backup: newest_backup(root),
+    }
 }
 
 fn free_bytes(root: &Path) -> Option<u64> {
@@ -127,20 +148,35 @@ impl<'a> Disks<'a> {
             enrolled_by: None,
             id: None,
             problem: None,
+            not_answering: false,
             mounted_at: None,
             free_bytes: None,
             last_backup: None,
         }
     }
 
-    /// Decides the role from what the disk carries.
+    /// Decides the role from what the disk carries. The look at the disk is bounded by
+    /// `stall_timeout`: a disk that does not answer is cut off ([`stuck::release`]) and shown as
+    /// not answering.
     fn judge(&self, view: &mut DiskView, dev: &BlockDev, root: &Path) {
         let prefix = &self.config.disks.label_prefix;
         let by_label = dev
             .fs_label
             .as_deref()
             .is_some_and(|l| l.starts_with(prefix.as_str()));
-        match Dir::open(root).map(|d| marker::read(&d)) {
+        let limit = self.config.agent.stall_timeout;
+        let r = root.to_path_buf();
+        let Ok(found) = crate::bounded::within(limit, "look at a disk", move || look(&r)) else {
+            let released = stuck::release(root);
+            log::error!("{}: {released}", root.display());
+            view.not_answering = true;
+            view.problem = Some(format!(
+                "the disk does not answer (no reply for {} s while reading it): it is not used; unplug it and check it on a PC",
+                limit.as_secs()
+            ));
+            return;
+        };
+        match found.marker {
             Ok(MarkerRead::Present(m)) => {
                 view.role = Some(m.role);
                 view.enrolled_by = Some(EnrolledBy::Marker);
@@ -162,8 +198,8 @@ impl<'a> Disks<'a> {
             Ok(MarkerRead::Absent) => {}
             Err(e) => view.problem = Some(format!("cannot read the disk: {e}")),
         }
-        view.free_bytes = free_bytes(root);
-        view.last_backup = newest_backup(root);
+        view.free_bytes = found.free_bytes;
+        view.last_backup = found.last_backup;
     }
 
     /// Looks at a disk without changing it: a read-only mount to read the marker, free space and
@@ -191,7 +227,10 @@ impl<'a> Disks<'a> {
         match mount::mount(&dev.devnode, &fs_type, &probe, true) {
             Ok(_) => {
                 self.judge(&mut view, dev, &probe);
-                if let Err(e) = mount::unmount(&probe) {
+                if view.not_answering {
+                    // Cut off already: only the mount table entry is left to remove.
+                    let _ = nix::mount::umount2(&probe, nix::mount::MntFlags::MNT_DETACH);
+                } else if let Err(e) = self.unmount_bounded(&probe) {
                     log::warn!("{e}");
                 }
                 let _ = std::fs::remove_dir(&probe);
@@ -290,7 +329,7 @@ impl<'a> Disks<'a> {
         point: &Path,
         dev: Option<&BlockDev>,
         power_off: bool,
-    ) -> Result<Ejected, String> {
+    ) -> Result<Ejected, EjectError> {
         self.eject_waiting(point, dev, power_off, RELEASE_WAIT)
     }
 
@@ -301,7 +340,7 @@ impl<'a> Disks<'a> {
         dev: Option<&BlockDev>,
         power_off: bool,
         wait: std::time::Duration,
-    ) -> Result<Ejected, String> {
+    ) -> Result<Ejected, EjectError> {
         // The device to watch: the one udev named, else the mount's own source.
         let devnode = dev.map(|d| d.devnode.clone()).or_else(|| {
             mount::mount_at(point)
@@ -309,9 +348,15 @@ impl<'a> Disks<'a> {
                 .filter(|p| p.starts_with("/dev/"))
         });
         let daemons = mount::fuse_daemons(point);
-        let how = mount::unmount(point).map_err(|e| e.to_string())?;
+        let how = self.unmount_bounded(point)?;
         if mount::mount_at(point).is_some() {
-            return Err(format!("{} is still mounted", point.display()));
+            return Err(EjectError::new(
+                EjectFailure::StillMounted,
+                format!(
+                    "{} is still mounted: do not pull the disk; eject it again",
+                    point.display()
+                ),
+            ));
         }
         let deadline = std::time::Instant::now() + wait;
         loop {
@@ -319,10 +364,10 @@ impl<'a> Disks<'a> {
                 None | Some(device::Hold::Free) | Some(device::Hold::Gone) => true,
                 Some(device::Hold::Held) => false,
                 Some(device::Hold::Unknown(why)) => {
-                    return Err(format!(
+                    return Err(EjectError::new(EjectFailure::Unknown, format!(
                         "cannot check whether {} is still in use ({why}): do not pull the disk; eject it again",
                         devnode.as_deref().map(|d| d.display().to_string()).unwrap_or_default()
-                    ))
+                    )))
                 }
             };
             if released && mount::all_exited(&daemons) {
@@ -333,9 +378,9 @@ impl<'a> Disks<'a> {
                     .as_deref()
                     .map(|d| d.display().to_string())
                     .unwrap_or_else(|| point.display().to_string());
-                return Err(format!(
+                return Err(EjectError::new(EjectFailure::InUse, format!(
                     "{what} is still in use by another program (a terminal or file manager open inside the disk?): its writes may not be finished; close that program, then eject again before pulling the disk"
-                ));
+                )));
             }
             std::thread::sleep(std::time::Duration::from_millis(200));
         }
@@ -354,6 +399,34 @@ impl<'a> Disks<'a> {
         })
     }
 
+    /// Flushes and unmounts `point`, but never waits longer than `stall_timeout` on a disk that
+    /// stopped answering: then its FUSE driver is cut off ([`stuck::release`]), the mount removed
+    /// lazily, and the eject fails saying the last writes may be lost.
+    fn unmount_bounded(&self, point: &Path) -> Result<Unmounted, EjectError> {
+        let limit = self.config.agent.stall_timeout;
+        let p = point.to_path_buf();
+        match crate::bounded::within(limit, "unmount", move || mount::unmount(&p)) {
+            Ok(Ok(how)) => Ok(how),
+            Ok(Err(e)) => Err(EjectError::new(
+                EjectFailure::StillMounted,
+                format!("{e}: do not pull the disk; eject it again"),
+            )),
+            Err(_) => {
+                let released = stuck::release(point);
+                log::error!("{}: {released}", point.display());
+                let _ = nix::mount::umount2(point, nix::mount::MntFlags::MNT_DETACH);
+                Err(EjectError::new(
+                    EjectFailure::NotAnswering,
+                    format!(
+                        "{}: the disk stopped answering while its writes were flushed (no reply for {} s); it was cut off and its last writes may be lost: check it on a PC before using it again",
+                        point.display(),
+                        limit.as_secs()
+                    ),
+                ))
+            }
+        }
+    }
+
     /// Our mounts whose device is gone (a disk pulled out): unmounted lazily, so nothing stale
     /// stays behind. Returns the mount points cleaned.
     pub fn clean_stale(&self) -> Vec<PathBuf> {
@@ -364,10 +437,20 @@ impl<'a> Disks<'a> {
             .filter(|m| m.mount_point.starts_with(&dir))
         {
             let device_gone = m.source.starts_with("/dev/") && !Path::new(&m.source).exists();
-            let endpoint_dead = matches!(
-                std::fs::metadata(&m.mount_point),
-                Err(ref e) if e.raw_os_error() == Some(libc::ENOTCONN) || e.raw_os_error() == Some(libc::EIO)
-            );
+            let point = m.mount_point.clone();
+            let limit = self.config.agent.stall_timeout;
+            let endpoint_dead = match crate::bounded::within(limit, "stat a mount", move || {
+                std::fs::metadata(&point).map_err(|e| e.raw_os_error())
+            }) {
+                Ok(Err(Some(libc::ENOTCONN) | Some(libc::EIO))) => true,
+                Ok(_) => false,
+                // A mount that does not even answer a stat is cut off, then removed.
+                Err(_) => {
+                    let released = stuck::release(&m.mount_point);
+                    log::error!("{}: {released}", m.mount_point.display());
+                    true
+                }
+            };
             if (device_gone || endpoint_dead)
                 && nix::mount::umount2(&m.mount_point, nix::mount::MntFlags::MNT_DETACH).is_ok()
             {
@@ -382,6 +465,31 @@ impl<'a> Disks<'a> {
         cleaned
     }
 }
+
+/// A safe eject that failed: the disk must stay in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EjectError {
+    pub kind: EjectFailure,
+    /// One sentence IT Support can act on.
+    pub message: String,
+}
+
+impl EjectError {
+    fn new(kind: EjectFailure, message: impl Into<String>) -> EjectError {
+        EjectError {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for EjectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for EjectError {}
 
 /// How long an eject waits for the device to be released after unmounting.
 pub const RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(60);

@@ -8,7 +8,7 @@ needs shortening.
 */
 
 use crate::config::{Language, Role};
-use crate::kinds::{CopyFailure, RunFailure};
+use crate::kinds::{CopyFailure, EjectFailure, RunFailure};
 
 use super::status::{Attention, ErrorInfo, Failure, HardwarePart, Notice};
 
@@ -532,13 +532,22 @@ const CAUSES: &[Cause] = &[
 
 /// Why a safe eject fails, in the same form; the whats here are whole sentences (the error screen
 /// only, never the idle line).
-const EJECT_CAUSES: &[(&str, &str, &str, &str, &str)] = &[(
-    "still in use by another program",
-    "Disk masih dipakai program lain.",
-    "Jangan cabut. Tutup programnya, lalu tahan tombol 3 detik.",
-    "The disk is still in use by a program.",
-    "Do not pull it. Close the program, hold the button 3 s.",
-)];
+const EJECT_CAUSES: &[(EjectFailure, &str, &str, &str, &str)] = &[
+    (
+        EjectFailure::InUse,
+        "Disk masih dipakai program lain.",
+        "Jangan cabut. Tutup programnya, lalu tahan tombol 3 detik.",
+        "The disk is still in use by a program.",
+        "Do not pull it. Close the program, hold the button 3 s.",
+    ),
+    (
+        EjectFailure::NotAnswering,
+        "Disk tidak merespons; tulisan terakhir mungkin hilang.",
+        "Cabut disk, lalu cek di PC sebelum dipakai lagi.",
+        "The disk stopped answering; last writes may be lost.",
+        "Unplug it and check it on a PC before using it again.",
+    ),
+];
 
 fn cause(kind: Option<RunFailure>) -> Option<&'static Cause> {
     let kind = kind?;
@@ -569,8 +578,8 @@ pub fn backup_failed_info(reason: &str, kind: Option<RunFailure>, language: Lang
 }
 
 /// The error screen after a safe eject failed: the disk must stay in.
-pub fn eject_failed_info(reason: &str, language: Language) -> ErrorInfo {
-    match (EJECT_CAUSES.iter().find(|c| reason.contains(c.0)), language) {
+pub fn eject_failed_info(reason: &str, kind: EjectFailure, language: Language) -> ErrorInfo {
+    match (EJECT_CAUSES.iter().find(|c| c.0 == kind), language) {
         (Some((_, what, todo, _, _)), Language::Id)
         | (Some((_, _, _, what, todo)), Language::En) => {
             return ErrorInfo {
@@ -658,10 +667,15 @@ mod cause_tests {
         assert!(i.todo.contains("tekan tombol"), "{}", i.todo);
         let busy = eject_failed_info(
             "/dev/sdc1 is still in use by another program (a terminal…)",
+            EjectFailure::InUse,
             Language::Id,
         );
         assert_eq!(busy.what, "Disk masih dipakai program lain.");
-        let j = eject_failed_info("/run/x is still mounted", Language::Id);
+        let j = eject_failed_info(
+            "/run/x is still mounted",
+            EjectFailure::StillMounted,
+            Language::Id,
+        );
         assert!(j.what.starts_with("Gagal melepas disk"), "{}", j.what);
         assert!(j.todo.contains("Jangan cabut"), "{}", j.todo);
     }

@@ -505,8 +505,13 @@ fn a_disk_in_use_is_never_called_safe_to_remove() {
         let err = disks
             .eject_waiting(&point, Some(&dev), false, Duration::from_secs(3))
             .expect_err("an eject with a program inside the disk must not succeed");
+        assert_eq!(
+            err.kind,
+            simdondar_backup::kinds::EjectFailure::InUse,
+            "{fs}: {err}"
+        );
         assert!(
-            err.contains("still in use by another program"),
+            err.message.contains("still in use by another program"),
             "{fs}: {err}"
         );
         assert!(started.elapsed() >= Duration::from_secs(3), "{fs}: waited");
@@ -526,4 +531,94 @@ fn a_disk_in_use_is_never_called_safe_to_remove() {
         );
         assert!(setup.our_mounts().is_empty(), "{:?}", setup.our_mounts());
     }
+}
+
+fn sigstop_daemons(point: &Path, sig: nix::sys::signal::Signal) -> Vec<u32> {
+    let pids = simdondar_backup::disks::mount::fuse_daemons(point);
+    assert!(!pids.is_empty(), "no FUSE daemon for {}", point.display());
+    for p in &pids {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*p as i32), sig);
+    }
+    pids
+}
+
+/// A flashdisk whose FUSE driver stops (SIGSTOP): an eject gives up after `stall_timeout` saying
+/// the disk stopped answering (never "safe to remove"), and a look at it says "not answering"
+/// instead of hanging the caller; both cut the driver off so nothing of the agent waits on it.
+#[test]
+fn a_disk_whose_driver_stops_answering_is_never_waited_on_forever() {
+    use simdondar_backup::kinds::EjectFailure;
+    let _lock = disks_lock();
+    let setup = disk_setup(1);
+    let events = Events::start();
+    let d = LoopDisk::create("exfat", "SIMBAKHANG", 64);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let dev = loop {
+        events.wait_present(&d.device, Duration::from_secs(15));
+        let found = simdondar_backup::disks::device::enumerate()
+            .expect("enumerate")
+            .into_iter()
+            .find(|b| {
+                b.devnode.to_string_lossy() == d.device
+                    && b.fs_label.as_deref() == Some("SIMBAKHANG")
+            });
+        match found {
+            Some(b) => break b,
+            None => assert!(Instant::now() < deadline, "udev never saw SIMBAKHANG"),
+        }
+    };
+    let mut cfg = simdondar_backup::config::Config::load(&setup.config).expect("config");
+    cfg.agent.stall_timeout = Duration::from_secs(2);
+    let disks = simdondar_backup::disks::Disks::new(&cfg);
+
+    // The eject.
+    let point = disks.attach(&dev).expect("attach").target.root;
+    let stopped = sigstop_daemons(&point, nix::sys::signal::Signal::SIGSTOP);
+    let started = Instant::now();
+    let err = disks
+        .eject_waiting(&point, Some(&dev), false, Duration::from_secs(30))
+        .expect_err("an eject of a disk that does not answer must not succeed");
+    let took = started.elapsed();
+    for p in &stopped {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(*p as i32),
+            nix::sys::signal::Signal::SIGCONT,
+        );
+    }
+    assert_eq!(err.kind, EjectFailure::NotAnswering, "{err}");
+    assert!(err.message.contains("stopped answering"), "{err}");
+    assert!(took < Duration::from_secs(20), "the eject took {took:?}");
+    assert!(
+        simdondar_backup::disks::mount::mount_at(&point).is_none(),
+        "the dead mount is removed"
+    );
+
+    // The look.
+    let point = disks.attach(&dev).expect("attach again").target.root;
+    let stopped = sigstop_daemons(&point, nix::sys::signal::Signal::SIGSTOP);
+    let started = Instant::now();
+    let view = disks.inspect(&dev);
+    let took = started.elapsed();
+    for p in &stopped {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(*p as i32),
+            nix::sys::signal::Signal::SIGCONT,
+        );
+    }
+    assert!(view.not_answering, "{view:?}");
+    assert!(
+        view.problem
+            .as_deref()
+            .is_some_and(|p| p.contains("does not answer")),
+        "{view:?}"
+    );
+    assert!(took < Duration::from_secs(20), "the look took {took:?}");
+    // Cut off: the mount answers at once now (with an error), and the eject removes it.
+    let probe = std::fs::read_dir(&point)
+        .map(|_| ())
+        .map_err(|e| e.raw_os_error());
+    assert_eq!(probe, Err(Some(libc::ENOTCONN)));
+    let _ = disks.eject_waiting(&point, Some(&dev), false, Duration::from_secs(10));
+    let _ = nix::mount::umount2(&point, nix::mount::MntFlags::MNT_DETACH);
+    assert!(setup.our_mounts().is_empty(), "{:?}", setup.our_mounts());
 }

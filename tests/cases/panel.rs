@@ -247,6 +247,7 @@ fn cases(language: Language) -> Vec<(&'static str, Status, Page)> {
     let mut s = healthy(language);
     s.screen = Screen::Error(simdondar_backup::panel::texts::eject_failed_info(
         "/dev/sdc1 is still in use by another program (a terminal or file manager open inside the disk?)",
+        simdondar_backup::kinds::EjectFailure::InUse,
         language,
     ));
     out.push(("eject-busy", s, Page::Main));
