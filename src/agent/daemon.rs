@@ -490,14 +490,9 @@ impl Daemon {
             JobTrigger::Request => Trigger::Cli,
         };
         let join = std::thread::spawn(move || {
-            let results = run_job(&cfg, &spec, trigger, &cancel2, &tx);
-            Daemon::send(
-                &tx,
-                Event::JobFinished {
-                    id: spec.id,
-                    results,
-                },
-            );
+            let (id, sources) = (spec.id, spec.sources.clone());
+            let results = caught(&sources, || run_job(&cfg, &spec, trigger, &cancel2, &tx));
+            Daemon::send(&tx, Event::JobFinished { id, results });
         });
         self.job = Some(Job { cancel, join });
     }
@@ -655,6 +650,34 @@ fn run_restore_tests(cfg: &Config, roots: &[PathBuf]) -> (bool, bool, String) {
     (true, passed, summary)
 }
 
+/// Runs a job's body; a panic in it (a bug) becomes a failed run of each of its sources with a
+/// reason that says so, so the daemon hears the job end and scheduling goes on.
+fn caught(sources: &[String], body: impl FnOnce() -> Vec<SourceResult>) -> Vec<SourceResult> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
+        Ok(results) => results,
+        Err(payload) => {
+            let what = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no message".into());
+            log::error!("the backup job crashed: {what}");
+            sources
+                .iter()
+                .map(|name| {
+                    failed(
+                        name,
+                        format!(
+                            "the backup job crashed (a bug: please report it with the journal of simdondar-backup): {what}; nothing of this run is counted, the next scheduled run goes ahead"
+                        ),
+                        RunFailure::Crashed,
+                    )
+                })
+                .collect()
+        }
+    }
+}
+
 /// Frees every target of a run that stopped answering (aborts a hung FUSE driver) so that no
 /// thread of the agent waits on it any more; returns their roots.
 fn release_stuck(report: &run::RunReport) -> Vec<PathBuf> {
@@ -675,5 +698,27 @@ fn failed(name: &str, reason: String, kind: RunFailure) -> SourceResult {
         manual_copy: false,
         bytes_stored: None,
         stuck: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod caught_tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_in_a_job_becomes_a_failed_run_of_each_source() {
+        let sources = vec!["pmi".to_string(), "files".to_string()];
+        let results = caught(&sources, || panic!("index out of bounds"));
+        assert_eq!(results.len(), 2);
+        for (r, name) in results.iter().zip(&sources) {
+            assert_eq!(&r.source, name);
+            assert!(!r.ok);
+            assert_eq!(r.failure, Some(RunFailure::Crashed));
+            let reason = r.reason.as_deref().unwrap_or_default();
+            assert!(reason.contains("index out of bounds"), "{reason}");
+            assert!(reason.contains("crashed"), "{reason}");
+        }
+        let fine = caught(&sources, Vec::new);
+        assert!(fine.is_empty());
     }
 }
