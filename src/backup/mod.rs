@@ -9,6 +9,7 @@ pub mod layout;
 pub mod manifest;
 pub mod pipeline;
 pub mod prune;
+pub mod publish;
 pub mod restore;
 pub mod restore_test;
 pub mod retention;

@@ -176,16 +176,20 @@ pub fn recover_interrupted(config: &Config, catalog: &Catalog) {
     }
 }
 
-/// Removes `.partial` files a killed run of `source` left on a target. Returns how many.
+/// Undoes what a killed run of `source` or a power cut left on a target: a publish that did not
+/// finish (publish.rs) and then every `.partial` file. Returns how many files were removed.
 pub fn remove_leftovers(root: &Path, source: &str) -> usize {
     let Ok(dir) = Dir::open(root).and_then(|d| d.open_dirs([ROOT_DIR, source])) else {
         return 0;
     };
-    remove_partials(&dir, 3)
+    remove_partials(&dir, source, 3)
 }
 
-fn remove_partials(dir: &Dir, depth: u32) -> usize {
+fn remove_partials(dir: &Dir, source: &str, depth: u32) -> usize {
     let mut removed = 0;
+    if depth == 0 {
+        crate::backup::publish::sweep(dir, source);
+    }
     let Ok(entries) = dir.entries() else {
         return 0;
     };
@@ -193,7 +197,7 @@ fn remove_partials(dir: &Dir, depth: u32) -> usize {
         if is_dir {
             if depth > 0 {
                 if let Ok(sub) = dir.open_dir(&name) {
-                    removed += remove_partials(&sub, depth - 1);
+                    removed += remove_partials(&sub, source, depth - 1);
                 }
             }
         } else if name.ends_with(PARTIAL_SUFFIX) && dir.remove_file(&name).is_ok() {

@@ -24,6 +24,7 @@ use sha2::{Digest, Sha256};
 
 use crate::backup::layout::{self, BackupName, PARTIAL_SUFFIX};
 use crate::backup::manifest::Manifest;
+use crate::backup::publish;
 use crate::config::Role;
 use crate::kinds::{CopyError, CopyFailure};
 use crate::safe_fs::{self, Dir};
@@ -766,16 +767,6 @@ impl Job {
         let live = Arc::clone(&self.live);
         let _busy = live.busy(Who::Writer, "publishing the verified copy");
         let finals = self.final_names();
-        for (partial, fin) in self.partials.iter().zip(&finals) {
-            if let Err(e) = self.dir.rename(partial, fin) {
-                let msg = io_error(&self.target.root, "renaming the verified copy", &e);
-                for f in &finals {
-                    let _ = self.dir.remove_file(f);
-                }
-                self.remove_partials();
-                return self.outcome(Err(msg));
-            }
-        }
         manifest.parts = finals.clone();
         manifest.role = Some(self.target.role.as_str().to_string());
         let lines: Vec<(String, String)> = per_part
@@ -784,23 +775,40 @@ impl Job {
             .map(|(h, f)| (h, f.clone()))
             .collect();
         let sidecar = layout::sidecar_text(&lines);
-        let steps = [
-            (self.name.sidecar_file(), sidecar.into_bytes()),
-            (self.name.manifest_file(), manifest.to_json()),
-        ];
-        for (final_name, bytes) in steps {
-            if let Err(e) = write_atomically(&self.dir, &final_name, &bytes) {
-                let msg = io_error(&self.target.root, &format!("writing {final_name}"), &e);
-                // Without its manifest the data is not a backup: remove what was published.
-                let _ = self.dir.remove_file(&self.name.sidecar_file());
-                for f in &finals {
-                    let _ = self.dir.remove_file(f);
-                }
+        let (sidecar_name, manifest_name) = (self.name.sidecar_file(), self.name.manifest_file());
+        // The sidecar and the manifest first, under `.partial` names: a cut from here on leaves
+        // evidence the next run's sweep recognises (publish.rs).
+        for (name, bytes) in [
+            (&sidecar_name, sidecar.into_bytes()),
+            (&manifest_name, manifest.to_json()),
+        ] {
+            if let Err(e) = write_partial(&self.dir, name, &bytes) {
+                let msg = io_error(&self.target.root, &format!("writing {name}"), &e);
+                let _ = self
+                    .dir
+                    .remove_file(&format!("{sidecar_name}{PARTIAL_SUFFIX}"));
+                self.remove_partials();
                 return self.outcome(Err(msg));
             }
         }
-        if let Err(e) = self.dir.sync() {
-            let msg = io_error(&self.target.root, "flushing the folder (fsync)", &e);
+        let steps = publish::plan(&self.partials, &finals, &sidecar_name, &manifest_name);
+        let (root, comps) = (self.target.root.clone(), self.name.dir_components());
+        let ancestors = || sync_ancestors(&root, &comps);
+        if let Err((i, e)) = publish::run(&self.dir, &steps, &ancestors) {
+            let what = match &steps[i] {
+                publish::Step::Rename { to, .. } => format!("publishing {to} (rename)"),
+                publish::Step::SyncDir => "flushing the backup folder (fsync)".to_string(),
+                publish::Step::SyncAncestors => {
+                    "flushing the folders above the backup (fsync)".to_string()
+                }
+            };
+            let msg = io_error(&self.target.root, &what, &e);
+            // Not on the disk for sure, so not a backup: nothing of it keeps a final name.
+            publish::unpublish(&self.dir, &finals, &sidecar_name, &manifest_name);
+            for name in [&sidecar_name, &manifest_name] {
+                let _ = self.dir.remove_file(&format!("{name}{PARTIAL_SUFFIX}"));
+            }
+            self.remove_partials();
             return self.outcome(Err(msg));
         }
         self.outcome(Ok(self.written))
@@ -817,8 +825,8 @@ fn is_fuse(f: &File) -> bool {
         .unwrap_or(true)
 }
 
-/// Writes a small file through `NAME.partial`, fsync, rename.
-pub fn write_atomically(dir: &Dir, name: &str, bytes: &[u8]) -> io::Result<()> {
+/// Writes a small file as `NAME.partial`, fsynced; the caller renames it.
+fn write_partial(dir: &Dir, name: &str, bytes: &[u8]) -> io::Result<()> {
     let tmp = format!("{name}{PARTIAL_SUFFIX}");
     let _ = dir.remove_file(&tmp);
     let mut f = dir.create_new(&tmp)?;
@@ -828,7 +836,25 @@ pub fn write_atomically(dir: &Dir, name: &str, bytes: &[u8]) -> io::Result<()> {
         let _ = dir.remove_file(&tmp);
         return Err(e);
     }
-    dir.rename(&tmp, name)
+    Ok(())
+}
+
+/// Writes a small file through `NAME.partial`, fsync, rename.
+pub fn write_atomically(dir: &Dir, name: &str, bytes: &[u8]) -> io::Result<()> {
+    write_partial(dir, name, bytes)?;
+    dir.rename(&format!("{name}{PARTIAL_SUFFIX}"), name)
+}
+
+/// fsyncs the target root and every folder on the way down to (not including) the day folder,
+/// so that each folder created for this backup is recorded in its parent.
+fn sync_ancestors(root: &Path, components: &[&str]) -> io::Result<()> {
+    let mut dir = Dir::open(root)?;
+    dir.sync()?;
+    for c in &components[..components.len().saturating_sub(1)] {
+        dir = dir.open_dir(c)?;
+        dir.sync()?;
+    }
+    Ok(())
 }
 
 /// Re-reads files from the device (cached pages dropped first): the SHA-256 of all of them in
