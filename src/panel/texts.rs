@@ -517,9 +517,9 @@ const CAUSES: &[Cause] = &[
     (
         RunFailure::Copy(CopyFailure::NotAnswering),
         "disk tak merespons",
-        "Jangan cabut sampai lampu merah padam; lalu cek di PC.",
+        "Disk diputus dari backup. Cabut, lalu cek di PC.",
         "disk not answering",
-        "Do not pull it until the red LED is off; check on a PC.",
+        "It was cut off from the backup. Unplug it, check on a PC.",
     ),
     (
         RunFailure::Copy(CopyFailure::Mismatch),
