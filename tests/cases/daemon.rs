@@ -164,10 +164,19 @@ fn scheduled_runs_button_and_long_press_with_real_disks() {
         &d,
     );
     let st = status(&setup);
-    let disks = st["daemon"]["disks"]
+    // Only this test's disks: other loop devices may exist on the machine (match = "any").
+    let ours = [hdd.device.as_str(), flash.device.as_str()];
+    let disks: Vec<_> = st["daemon"]["disks"]
         .as_array()
         .cloned()
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|x| {
+            x["dev"]["devnode"]
+                .as_str()
+                .is_some_and(|d| ours.contains(&d))
+        })
+        .collect();
     assert_eq!(disks.len(), 2, "{st}");
     // Scheduled runs write to the auto disk only.
     let runs = setup.runs();

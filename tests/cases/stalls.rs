@@ -136,10 +136,7 @@ fn copies_of_last_run(state: &Path) -> Vec<simdondar_backup::catalog::CopyRow> {
 
 #[test]
 fn a_disk_that_stops_answering_is_dropped_and_the_other_target_finishes_verified() {
-    let setup = Setup::with_sources(
-        &slow_random_source(120),
-        "[agent]\nstall_timeout = \"3s\"\n",
-    );
+    let setup = Setup::with_sources(&slow_random_source(32), "[agent]\nstall_timeout = \"3s\"\n");
     let healthy: PathBuf = setup.target("healthy");
     let mut fuse = FuseMount::exfat(512);
     let child = setup
@@ -203,8 +200,10 @@ fn a_disk_that_stops_answering_is_dropped_and_the_other_target_finishes_verified
         Some(RunFailure::Copy(CopyFailure::NotAnswering))
     );
     eprintln!("the run ended {} ms after the disk froze", took.as_millis());
+    // Before the watchdog it never ended; now the healthy copy's own time (seconds, more on a
+    // loaded machine) plus stall_timeout.
     assert!(
-        took < Duration::from_secs(30),
+        took < Duration::from_secs(90),
         "the run took {} s after the disk froze (stall_timeout 3 s)",
         took.as_secs()
     );
