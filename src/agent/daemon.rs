@@ -151,8 +151,9 @@ pub fn run(cfg: Config, opts: Options) -> Result<(), String> {
             socket.display()
         ));
     }
-    // A daemon killed earlier may have left mounts behind: they are ours, remove them.
-    cleanup_mounts(&cfg);
+    // A daemon killed earlier may have left mounts behind: they are ours, remove them (15 s each
+    // at most, well inside systemd's start timeout).
+    cleanup_mounts_within(&cfg, Duration::from_secs(15));
     run::recover_interrupted(&cfg, &catalog);
     let hist = history(&cfg, &catalog);
     audit_start(&cfg, &catalog);
@@ -277,19 +278,26 @@ fn audit_start(cfg: &Config, catalog: &Catalog) {
     );
 }
 
-fn cleanup_mounts(cfg: &Config) {
+/// The agent's own mounts (enrolled disks and looks), innermost first.
+fn our_mounts(cfg: &Config) -> Vec<PathBuf> {
     let dirs = [cfg.runtime_dir.join("disks"), cfg.runtime_dir.join("probe")];
-    for m in mount::mounts().into_iter().rev() {
-        if dirs.iter().any(|d| m.mount_point.starts_with(d)) {
-            match mount::unmount(&m.mount_point) {
-                Ok(_) => log::warn!(
-                    "unmounted {} left by an earlier run",
-                    m.mount_point.display()
-                ),
-                Err(e) => log::warn!("{e}"),
-            }
-            let _ = std::fs::remove_dir(&m.mount_point);
+    mount::mounts()
+        .into_iter()
+        .rev()
+        .filter(|m| dirs.iter().any(|d| m.mount_point.starts_with(d)))
+        .map(|m| m.mount_point)
+        .collect()
+}
+
+/// Unmounts the agent's mounts, each waited for at most `limit`: a wedged mount must not keep
+/// the daemon from starting or from stopping within its unit's timeout.
+fn cleanup_mounts_within(cfg: &Config, limit: Duration) {
+    for point in our_mounts(cfg) {
+        match Disks::new(cfg).unmount_within(&point, limit) {
+            Ok(_) => log::warn!("unmounted {}", point.display()),
+            Err(e) => log::warn!("{e}"),
         }
+        let _ = std::fs::remove_dir(&point);
     }
 }
 
@@ -501,15 +509,22 @@ impl Daemon {
         self.sd.stopping();
         if let Some(j) = self.job.take() {
             j.cancel.store(true, Ordering::Relaxed);
-            let deadline = Instant::now() + Duration::from_secs(60);
+            // systemd's TimeoutStopSec is 90 s: 45 s for the job, then its disks are cut off.
+            let deadline = Instant::now() + Duration::from_secs(45);
             while !j.join.is_finished() && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(50));
             }
             if !j.join.is_finished() {
-                log::error!("the backup job did not stop within 60 s");
+                log::error!(
+                    "the backup job did not stop within 45 s: its disks are cut off so that it can"
+                );
+                for m in our_mounts(&self.cfg) {
+                    let released = crate::disks::stuck::release(&m);
+                    log::error!("{}: {released}", m.display());
+                }
             }
         }
-        cleanup_mounts(&self.cfg);
+        cleanup_mounts_within(&self.cfg, Duration::from_secs(15));
         let _ = std::fs::remove_file(control::socket_path(&self.cfg.runtime_dir));
         crate::audit::record(
             &self.catalog,

@@ -402,8 +402,16 @@ impl<'a> Disks<'a> {
     /// Flushes and unmounts `point`, but never waits longer than `stall_timeout` on a disk that
     /// stopped answering: then its FUSE driver is cut off ([`stuck::release`]), the mount removed
     /// lazily, and the eject fails saying the last writes may be lost.
-    fn unmount_bounded(&self, point: &Path) -> Result<Unmounted, EjectError> {
-        let limit = self.config.agent.stall_timeout;
+    pub fn unmount_bounded(&self, point: &Path) -> Result<Unmounted, EjectError> {
+        self.unmount_within(point, self.config.agent.stall_timeout)
+    }
+
+    /// [`Disks::unmount_bounded`] with its own deadline.
+    pub fn unmount_within(
+        &self,
+        point: &Path,
+        limit: std::time::Duration,
+    ) -> Result<Unmounted, EjectError> {
         let p = point.to_path_buf();
         match crate::bounded::within(limit, "unmount", move || mount::unmount(&p)) {
             Ok(Ok(how)) => Ok(how),

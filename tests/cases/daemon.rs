@@ -485,3 +485,63 @@ fn a_broken_config_daemon_stops_on_sigterm() {
         d.log()
     );
 }
+
+/// A flashdisk whose FUSE driver stops while the daemon holds it mounted: SIGTERM still stops the
+/// daemon well inside systemd's 90 s (the unmount gives up, the driver is cut off), and a new
+/// daemon starts past the dead mount.
+#[test]
+fn a_frozen_disk_does_not_keep_the_daemon_from_stopping_or_starting() {
+    let _lock = disks_lock();
+    let setup = Setup::with_sources(
+        "[[source]]\nname = \"files\"\nkind = \"command\"\ncommand = [\"sh\", \"-c\", \"echo data\"]\nextension = \"txt\"\n",
+        "[disks]\nmatch = \"any\"\nlabel_prefix = \"SIMBAK\"\n[panel]\nkind = \"none\"\n[encryption]\nrequire_for = []\n[agent]\nstall_timeout = \"3s\"\n",
+    );
+    let events = Events::start();
+    let flash = LoopDisk::create("exfat", "SIMBAKFRZ", 64);
+    events.wait_present(&flash.device, Duration::from_secs(15));
+    let mut d = Daemon::start(&setup, 1);
+    let mounted = || {
+        status(&setup)["daemon"]["disks"].as_array().and_then(|ds| {
+            ds.iter()
+                .find(|x| x["dev"]["devnode"] == flash.device.as_str() && x["phase"] == "ready")
+                .and_then(|x| x["view"]["mounted_at"].as_str().map(PathBuf::from))
+        })
+    };
+    wait_until(
+        Duration::from_secs(30),
+        "the flashdisk mounted",
+        || mounted().is_some(),
+        &d,
+    );
+    let point = mounted().expect("mounted");
+    let drivers = simdondar_backup::disks::mount::fuse_daemons(&point);
+    assert!(
+        !drivers.is_empty(),
+        "no FUSE driver for {}",
+        point.display()
+    );
+    let resume = |sig| {
+        for p in &drivers {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*p as i32), sig);
+        }
+    };
+    resume(nix::sys::signal::Signal::SIGSTOP);
+    let started = Instant::now();
+    let code = d.signal(nix::sys::signal::Signal::SIGTERM);
+    let took = started.elapsed();
+    resume(nix::sys::signal::Signal::SIGCONT);
+    assert_eq!(code, Some(0), "{}", d.log());
+    assert!(
+        took < Duration::from_secs(45),
+        "the daemon took {} s to stop with a frozen disk\n{}",
+        took.as_secs(),
+        d.log()
+    );
+    assert!(
+        simdondar_backup::disks::mount::mount_at(&point).is_none(),
+        "the frozen disk's mount is gone"
+    );
+    // A new daemon starts and answers.
+    let mut again = Daemon::start(&setup, 1);
+    assert_eq!(again.signal(nix::sys::signal::Signal::SIGTERM), Some(0));
+}
