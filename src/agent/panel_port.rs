@@ -246,6 +246,9 @@ pub fn status_of(s: &State, language: crate::config::Language, tz: chrono_tz::Tz
             step::Failure::DiskNotSafe { label } => ps::Failure::DiskNotSafe {
                 label: label.clone(),
             },
+            step::Failure::DiskNotAnswering { label } => ps::Failure::DiskNotAnswering {
+                label: label.clone(),
+            },
             step::Failure::RestoreTestFailed { summary } => ps::Failure::LastBackupFailed {
                 reason: format!("restore test: {summary}"),
                 failure: None,

@@ -286,6 +286,9 @@ pub enum DiskPhase {
     Ejecting,
     SafeToRemove,
     Failed(String),
+    /// The disk stopped answering (a write, a look or an eject gave up on it; its FUSE driver was
+    /// cut off): never written again, not safe to pull until it is gone.
+    NotAnswering(String),
 }
 
 /// The daemon's whole state.

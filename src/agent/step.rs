@@ -37,6 +37,10 @@ pub enum Failure {
     DiskNotSafe {
         label: String,
     },
+    /// A disk stopped answering and was cut off: unplug it and check it.
+    DiskNotAnswering {
+        label: String,
+    },
 }
 
 /// A reason for the amber LED.
@@ -115,8 +119,13 @@ pub fn health(s: &State) -> Health {
     }
     for d in s.disks.values() {
         let Some(v) = &d.view else { continue };
-        if matches!(d.phase, DiskPhase::Failed(_)) && (v.mounted_at.is_some() || v.not_answering) {
+        if matches!(d.phase, DiskPhase::Failed(_)) && v.mounted_at.is_some() {
             h.failures.push(Failure::DiskNotSafe {
+                label: v.label.clone(),
+            });
+        }
+        if matches!(d.phase, DiskPhase::NotAnswering(_)) {
+            h.failures.push(Failure::DiskNotAnswering {
                 label: v.label.clone(),
             });
         }
@@ -158,6 +167,10 @@ impl std::fmt::Display for Failure {
             Failure::DiskNotSafe { label } => write!(
                 f,
                 "disk {label} is not safe to remove yet (its eject or a write failed): eject it again"
+            ),
+            Failure::DiskNotAnswering { label } => write!(
+                f,
+                "disk {label} stopped answering and was cut off: unplug it and check it on a PC"
             ),
             Failure::RestoreTestFailed { summary } => {
                 write!(f, "the restore test failed: {summary}")
@@ -331,7 +344,7 @@ fn finish_job(s: &mut State, id: u64, results: Vec<SourceResult>, out: &mut Vec<
         for root in &r.stuck {
             for d in s.disks.values_mut() {
                 if d.view.as_ref().and_then(|v| v.mounted_at.as_ref()) == Some(root) {
-                    d.phase = DiskPhase::Failed(format!(
+                    d.phase = DiskPhase::NotAnswering(format!(
                         "{}: the disk stopped answering during a backup; unplug it and check it on a PC",
                         root.display()
                     ));
@@ -557,7 +570,10 @@ fn on_disk(s: &mut State, e: DiskEvent, out: &mut Vec<Action>) {
         }
         DiskEvent::Removed { devnode, .. } => {
             if let Some(e) = s.disks.remove(&devnode) {
-                if matches!(e.phase, DiskPhase::Ready | DiskPhase::Ejecting) {
+                if matches!(
+                    e.phase,
+                    DiskPhase::Ready | DiskPhase::Ejecting | DiskPhase::NotAnswering(_)
+                ) {
                     out.push(Action::CleanStale);
                 }
             }
@@ -573,7 +589,7 @@ fn on_disk(s: &mut State, e: DiskEvent, out: &mut Vec<Action>) {
 fn on_checked(s: &mut State, view: crate::disks::DiskView) {
     let devnode = view.devnode.clone();
     let phase = match (view.role, &view.mounted_at, &view.problem) {
-        _ if view.not_answering => DiskPhase::Failed(
+        _ if view.not_answering => DiskPhase::NotAnswering(
             view.problem
                 .clone()
                 .unwrap_or_else(|| "the disk does not answer".into()),
@@ -625,7 +641,11 @@ fn on_ejected(
         }
         Err(why) => {
             if let Some(e) = s.disks.get_mut(&devnode) {
-                e.phase = DiskPhase::Failed(why.message.clone());
+                e.phase = if why.kind == crate::kinds::EjectFailure::NotAnswering {
+                    DiskPhase::NotAnswering(why.message.clone())
+                } else {
+                    DiskPhase::Failed(why.message.clone())
+                };
             }
             set_overlay(
                 s,
@@ -651,6 +671,7 @@ fn on_ejected(
                 Some(DiskPhase::Failed(w)) => {
                     format!("FAILED  {}: {w}; do not remove it yet", d.display())
                 }
+                Some(DiskPhase::NotAnswering(w)) => format!("FAILED  {}: {w}", d.display()),
                 Some(p) => format!("{}: {p:?}", d.display()),
             })
             .collect();

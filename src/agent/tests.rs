@@ -634,7 +634,7 @@ fn a_disk_that_stopped_answering_keeps_the_red_led_on_until_it_is_unplugged() {
             stuck: vec![PathBuf::from("/run/s/disks/UUID-HDD")],
         }],
     });
-    let not_safe = Failure::DiskNotSafe {
+    let not_safe = Failure::DiskNotAnswering {
         label: "HDD".into(),
     };
     assert!(
@@ -645,9 +645,16 @@ fn a_disk_that_stopped_answering_keeps_the_red_led_on_until_it_is_unplugged() {
     // It stays so on later ticks: nothing but unplugging clears it.
     sim.advance(5 * MIN);
     assert!(health(&sim.s).failures.contains(&not_safe));
+    // Not offered for an eject (it would only wait on the dead disk).
+    assert!(!sim.s.disks[&PathBuf::from("/dev/sdb1")].ejectable());
+    sim.actions.clear();
     sim.feed(Event::Disk(DiskEvent::Removed {
         devnode: "/dev/sdb1".into(),
         devnum: "7:0".into(),
     }));
     assert!(!health(&sim.s).failures.contains(&not_safe));
+    assert!(
+        sim.actions.contains(&Action::CleanStale),
+        "the dead mount is cleaned"
+    );
 }

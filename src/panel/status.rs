@@ -262,6 +262,11 @@ pub enum Failure {
         /// Its label.
         label: String,
     },
+    /// A disk stopped answering and was cut off from the backups: unplug it and check it.
+    DiskNotAnswering {
+        /// Its label.
+        label: String,
+    },
     /// The configuration file cannot be used; the agent waits for it to be fixed.
     ConfigInvalid {
         /// Where: `config.toml:12:3`.

@@ -281,6 +281,8 @@ impl Texts {
             (Failure::NoAutoBackupFor2Intervals, false) => "Auto backup stalled".into(),
             (Failure::DiskNotSafe { .. }, true) => "Disk belum aman".into(),
             (Failure::DiskNotSafe { .. }, false) => "Disk not safe yet".into(),
+            (Failure::DiskNotAnswering { .. }, true) => "Disk tak merespons".into(),
+            (Failure::DiskNotAnswering { .. }, false) => "Disk not answering".into(),
             (Failure::ConfigInvalid { .. }, true) => "Konfigurasi salah".into(),
             (Failure::ConfigInvalid { .. }, false) => "Config invalid".into(),
         }
@@ -337,6 +339,14 @@ pub fn failure_info(f: &Failure, language: Language) -> ErrorInfo {
         (Failure::DiskNotSafe { label }, Language::En) => (
             format!("Disk {label} is not safe to remove."),
             "Close what has it open, then hold the button 3 s.".to_string(),
+        ),
+        (Failure::DiskNotAnswering { label }, Language::Id) => (
+            format!("Disk {label} tidak merespons."),
+            "Disk diputus dari backup. Cabut, lalu cek di PC.".to_string(),
+        ),
+        (Failure::DiskNotAnswering { label }, Language::En) => (
+            format!("Disk {label} does not answer."),
+            "It was cut off from the backup. Unplug it, check on a PC.".to_string(),
         ),
         (Failure::ConfigInvalid { at }, Language::Id) => (
             format!("Konfigurasi salah: {at}"),

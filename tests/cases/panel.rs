@@ -251,6 +251,28 @@ fn cases(language: Language) -> Vec<(&'static str, Status, Page)> {
         language,
     ));
     out.push(("eject-busy", s, Page::Main));
+    // A flashdisk whose driver stopped during a backup: the idle alert and its error screen.
+    let mut s = healthy(language);
+    s.failures = vec![Failure::DiskNotAnswering {
+        label: "SIMBAK-FLASH1".into(),
+    }];
+    out.push(("idle-disk-not-answering", s, Page::Main));
+    let mut s = healthy(language);
+    s.screen = Screen::Error(failure_info(
+        &Failure::DiskNotAnswering {
+            label: "SIMBAK-FLASH1".into(),
+        },
+        language,
+    ));
+    out.push(("error-disk-not-answering", s, Page::Main));
+    // An eject that gave up on a disk that stopped answering.
+    let mut s = healthy(language);
+    s.screen = Screen::Error(simdondar_backup::panel::texts::eject_failed_info(
+        "/run/simdondar-backup/disks/5E1F-0A3C: the disk stopped answering while its writes were flushed (no reply for 120 s)",
+        simdondar_backup::kinds::EjectFailure::NotAnswering,
+        language,
+    ));
+    out.push(("eject-not-answering", s, Page::Main));
     // `run` with a configuration it cannot use: what the agent shows while it waits.
     let err = simdondar_backup::config::ConfigError {
         file: "/etc/simdondar-backup/config.toml".into(),
