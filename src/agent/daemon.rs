@@ -104,6 +104,9 @@ struct Daemon {
     exit: bool,
     panel: Box<dyn PanelPort>,
     catalog: Catalog,
+    /// Set while a backup job runs (the scrub waits) and at shutdown (the scrub stops).
+    scrub_pause: Arc<AtomicBool>,
+    scrub_stop: Arc<AtomicBool>,
 }
 
 fn parse_time(s: &str) -> Option<DateTime<Utc>> {
@@ -130,6 +133,11 @@ fn history(cfg: &Config, catalog: &Catalog) -> History {
         .ok()
         .flatten()
         .and_then(|t| Some((parse_time(&t.tested_at)?, t.passed)));
+    let scrub = crate::backup::scrub::Progress::load(&cfg.state_dir);
+    h.last_scrub = scrub
+        .last_finished
+        .and_then(|t| DateTime::<Utc>::from_timestamp(t, 0));
+    h.scrub_unfinished = scrub.pass_started.is_some();
     h.last_manual_copy = catalog
         .last_manual_copy()
         .ok()
@@ -227,6 +235,8 @@ pub fn run(cfg: Config, opts: Options) -> Result<(), String> {
         exit: false,
         panel,
         catalog,
+        scrub_pause: Arc::new(AtomicBool::new(false)),
+        scrub_stop: Arc::new(AtomicBool::new(false)),
     };
     log::info!(
         "simdondar-backup {} running: {} source(s), control socket {}",
@@ -453,6 +463,50 @@ impl Daemon {
                     );
                 });
             }
+            Action::Scrub { disks } => {
+                let cfg = self.cfg.clone();
+                let tx = self.tx.clone();
+                let (pause, stop) = (self.scrub_pause.clone(), self.scrub_stop.clone());
+                std::thread::spawn(move || {
+                    use crate::backup::scrub;
+                    let disks: Vec<scrub::Disk> = disks
+                        .into_iter()
+                        .map(|(root, label)| scrub::Disk { root, label })
+                        .collect();
+                    let found = match Catalog::open(&cfg.state_dir) {
+                        Ok(catalog) => {
+                            let pace = scrub::Pace {
+                                rate: SCRUB_RATE,
+                                pause: &pause,
+                                stop: &stop,
+                            };
+                            scrub::run_pass(&cfg.state_dir, &disks, &pace, &catalog)
+                        }
+                        Err(e) => {
+                            log::error!("scrub: {e}");
+                            scrub::Found::default()
+                        }
+                    };
+                    log::info!(
+                        "scrub: {} copies checked, {} bad{}",
+                        found.checked,
+                        found.bad.len(),
+                        if found.complete {
+                            ""
+                        } else {
+                            " (stopped; it goes on later)"
+                        }
+                    );
+                    Daemon::send(
+                        &tx,
+                        Event::ScrubFinished {
+                            complete: found.complete,
+                            bad: found.bad,
+                            low: found.low,
+                        },
+                    );
+                });
+            }
             Action::CleanStale => {
                 for p in Disks::new(&self.cfg).clean_stale() {
                     log::warn!("removed the stale mount {}", p.display());
@@ -497,9 +551,12 @@ impl Daemon {
             JobTrigger::Button => Trigger::Button,
             JobTrigger::Request => Trigger::Cli,
         };
+        self.scrub_pause.store(true, Ordering::Relaxed);
+        let pause = self.scrub_pause.clone();
         let join = std::thread::spawn(move || {
             let (id, sources) = (spec.id, spec.sources.clone());
             let results = caught(&sources, || run_job(&cfg, &spec, trigger, &cancel2, &tx));
+            pause.store(false, Ordering::Relaxed);
             Daemon::send(&tx, Event::JobFinished { id, results });
         });
         self.job = Some(Job { cancel, join });
@@ -507,6 +564,7 @@ impl Daemon {
 
     fn shutdown(&mut self) {
         self.sd.stopping();
+        self.scrub_stop.store(true, Ordering::Relaxed);
         if let Some(j) = self.job.take() {
             j.cancel.store(true, Ordering::Relaxed);
             // systemd's TimeoutStopSec is 90 s: 45 s for the job, then its disks are cut off.
@@ -664,6 +722,10 @@ fn run_restore_tests(cfg: &Config, roots: &[PathBuf]) -> (bool, bool, String) {
     }
     (true, passed, summary)
 }
+
+/// The scrub's average read rate: a week's pass over a full 1 TB disk takes about 17 hours, and
+/// it waits while a backup runs.
+const SCRUB_RATE: u64 = 16 << 20;
 
 /// Runs a job's body; a panic in it (a bug) becomes a failed run of each of its sources with a
 /// reason that says so, so the daemon hears the job end and scheduling goes on.

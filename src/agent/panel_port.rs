@@ -225,6 +225,9 @@ pub fn status_of(s: &State, language: crate::config::Language, tz: chrono_tz::Tz
                 label: label.clone(),
             },
             step::Attention::ClockNotSynced => ps::Attention::ClockNotSynced,
+            step::Attention::CopyWentBad { label } => ps::Attention::CopyWentBad {
+                label: label.clone(),
+            },
             step::Attention::NoEncryptionKey => ps::Attention::NoEncryptionKey,
             // The panel adds its own hardware reasons.
             step::Attention::HardwareMissing { .. } => continue,
@@ -248,6 +251,15 @@ pub fn status_of(s: &State, language: crate::config::Language, tz: chrono_tz::Tz
             },
             step::Failure::DiskNotAnswering { label } => ps::Failure::DiskNotAnswering {
                 label: label.clone(),
+            },
+            step::Failure::FewGoodCopies {
+                label,
+                source,
+                good,
+            } => ps::Failure::FewGoodCopies {
+                label: label.clone(),
+                source: source.clone(),
+                good: *good,
             },
             step::Failure::RestoreTestFailed { summary } => ps::Failure::LastBackupFailed {
                 reason: format!("restore test: {summary}"),

@@ -170,6 +170,15 @@ pub enum Event {
         passed: bool,
         summary: String,
     },
+    /// A scrub pass ended (or was stopped).
+    ScrubFinished {
+        /// Every copy was checked.
+        complete: bool,
+        /// (disk label, data file) of each copy that went bad.
+        bad: Vec<(String, String)>,
+        /// (disk label, source, good copies) below the floor of five.
+        low: Vec<(String, String, usize)>,
+    },
     /// SIGTERM or SIGINT.
     Stop,
 }
@@ -221,6 +230,10 @@ pub enum Action {
     /// Restore the newest backups into a throw-away MariaDB and compare row counts.
     RestoreTest {
         roots: Vec<PathBuf>,
+    },
+    /// Re-verify every copy on these disks (root, label).
+    Scrub {
+        disks: Vec<(PathBuf, String)>,
     },
     /// Stop the running job (the agent is stopping).
     CancelJob,
@@ -337,6 +350,19 @@ pub struct State {
     pub restore_test_due: Option<Mono>,
     /// A restore test is running.
     pub restore_testing: bool,
+    /// How often to scrub (`None`: never).
+    pub scrub_every: Option<Duration>,
+    /// When the next scrub pass is due.
+    pub scrub_due: Option<Mono>,
+    /// A scrub pass is running.
+    pub scrubbing: bool,
+    pub last_scrub: Option<DateTime<Utc>>,
+    pub scrub_unfinished: bool,
+    /// Copies the last scrub found bad (disk label, data file): amber until the next pass.
+    pub scrub_bad: Vec<(String, String)>,
+    /// Sources below five good copies on a disk (label, source, good): red until backups bring
+    /// them back up or the next pass finds enough.
+    pub scrub_low: Vec<(String, String, usize)>,
 }
 
 /// The job being run.
@@ -379,6 +405,10 @@ pub struct History {
     pub last_manual_copy: Option<DateTime<Utc>>,
     /// The newest restore test.
     pub last_restore_test: Option<(DateTime<Utc>, bool)>,
+    /// The end of the last complete scrub pass.
+    pub last_scrub: Option<DateTime<Utc>>,
+    /// A scrub pass was stopped part-way (it goes on soon after a start).
+    pub scrub_unfinished: bool,
 }
 
 /// The offset of scheduled runs after the slot boundary (e.g. 2 minutes past the hour).
@@ -435,6 +465,13 @@ impl State {
             restore_test_every: cfg.schedule.restore_test,
             restore_test_due: None,
             restore_testing: false,
+            scrub_every: cfg.schedule.scrub,
+            scrub_due: None,
+            scrubbing: false,
+            last_scrub: history.last_scrub,
+            scrub_unfinished: history.scrub_unfinished,
+            scrub_bad: Vec::new(),
+            scrub_low: Vec::new(),
         }
     }
 

@@ -41,17 +41,33 @@ pub enum Failure {
     DiskNotAnswering {
         label: String,
     },
+    /// The scrub found fewer than five good copies of a source on a disk.
+    FewGoodCopies {
+        label: String,
+        source: String,
+        good: usize,
+    },
 }
 
 /// A reason for the amber LED.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Attention {
-    ManualOverdue { days: Option<i64> },
-    DiskNearlyFull { label: String },
+    ManualOverdue {
+        days: Option<i64>,
+    },
+    DiskNearlyFull {
+        label: String,
+    },
     ClockNotSynced,
     NoEncryptionKey,
-    HardwareMissing { part: String },
+    HardwareMissing {
+        part: String,
+    },
+    /// The scrub found a copy on this disk that went bad (renamed `.corrupt`).
+    CopyWentBad {
+        label: String,
+    },
 }
 
 /// What is wrong now.
@@ -147,6 +163,21 @@ pub fn health(s: &State) -> Health {
         h.attention
             .push(Attention::HardwareMissing { part: p.clone() });
     }
+    for (label, _) in &s.scrub_bad {
+        let a = Attention::CopyWentBad {
+            label: label.clone(),
+        };
+        if !h.attention.contains(&a) {
+            h.attention.push(a);
+        }
+    }
+    for (label, source, good) in &s.scrub_low {
+        h.failures.push(Failure::FewGoodCopies {
+            label: label.clone(),
+            source: source.clone(),
+            good: *good,
+        });
+    }
     h
 }
 
@@ -167,6 +198,14 @@ impl std::fmt::Display for Failure {
             Failure::DiskNotSafe { label } => write!(
                 f,
                 "disk {label} is not safe to remove yet (its eject or a write failed): eject it again"
+            ),
+            Failure::FewGoodCopies {
+                label,
+                source,
+                good,
+            } => write!(
+                f,
+                "disk {label} holds only {good} good backup(s) of {source} (the SOP asks for 5): let the backups run; replace the disk if copies keep going bad"
             ),
             Failure::DiskNotAnswering { label } => write!(
                 f,
@@ -192,6 +231,10 @@ impl std::fmt::Display for Attention {
             Attention::ClockNotSynced => write!(f, "the clock is not synchronised"),
             Attention::NoEncryptionKey => write!(f, "no encryption key for removable copies"),
             Attention::HardwareMissing { part } => write!(f, "front panel: {part}"),
+            Attention::CopyWentBad { label } => write!(
+                f,
+                "the scrub found a bad copy on {label} (renamed .corrupt; see `simdondar-backup verify`)"
+            ),
         }
     }
 }
@@ -339,6 +382,14 @@ fn finish_job(s: &mut State, id: u64, results: Vec<SourceResult>, out: &mut Vec<
         }
         if r.manual_copy {
             s.last_manual_copy = Some(s.wall);
+        }
+        // Every copy written and verified: each disk of the job has one more good copy.
+        if r.ok && r.copies_ok == r.copies_total {
+            for low in s.scrub_low.iter_mut().filter(|l| l.1 == r.source) {
+                low.2 += 1;
+            }
+            s.scrub_low
+                .retain(|l| l.2 < crate::backup::scrub::GOOD_FLOOR);
         }
         // A disk that stopped answering is not safe to pull until it is gone (the red LED).
         for root in &r.stuck {
@@ -491,6 +542,37 @@ fn on_tick(s: &mut State, mono: Mono, wall: DateTime<Utc>, synced: bool, out: &m
             };
             s.restore_test_due = Some(mono + wait);
         }
+    }
+    if s.scrub_due.is_none() {
+        if let Some(every) = s.scrub_every {
+            let age = s.last_scrub.map(|t| (wall - t).num_milliseconds().max(0));
+            let wait = match age {
+                // A pass stopped by a restart goes on soon; otherwise not before the first backup.
+                _ if s.scrub_unfinished => 10 * 60_000,
+                Some(a) if a < ms(every) => ms(every) - a,
+                Some(_) => 10 * 60_000,
+                None => 60 * 60_000,
+            };
+            s.scrub_due = Some(mono + wait);
+        }
+    }
+    if !s.stopping && !s.scrubbing && s.scrub_due.is_some_and(|d| d <= mono) {
+        s.scrubbing = true;
+        let disks = s
+            .static_targets
+            .iter()
+            .map(|t| (t.root.clone(), t.root.display().to_string()))
+            .chain(
+                s.disks
+                    .values()
+                    .filter(|d| d.phase == DiskPhase::Ready)
+                    .filter_map(|d| {
+                        let v = d.view.as_ref()?;
+                        Some((v.mounted_at.clone()?, v.label.clone()))
+                    }),
+            )
+            .collect();
+        out.push(Action::Scrub { disks });
     }
     if !s.stopping && !s.restore_testing && s.restore_test_due.is_some_and(|d| d <= mono) {
         s.restore_testing = true;
@@ -826,6 +908,20 @@ pub fn step(s: &mut State, event: Event) -> Vec<Action> {
             } else {
                 // Nothing to test yet (no backup on the automatic disks): try again in an hour.
                 s.restore_test_due = Some(s.now + 3_600_000);
+            }
+        }
+        Event::ScrubFinished { complete, bad, low } => {
+            s.scrubbing = false;
+            s.scrub_bad = bad;
+            s.scrub_low = low;
+            match (complete, s.scrub_every) {
+                (true, Some(every)) => {
+                    s.last_scrub = Some(s.wall);
+                    s.scrub_unfinished = false;
+                    s.scrub_due = Some(s.now + ms(every));
+                }
+                // Stopped part-way: it goes on where it stopped.
+                _ => s.scrub_due = Some(s.now + 10 * 60_000),
             }
         }
         Event::Request { request, reply } => on_request(s, request, reply, &mut out),

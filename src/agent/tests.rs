@@ -658,3 +658,66 @@ fn a_disk_that_stopped_answering_keeps_the_red_led_on_until_it_is_unplugged() {
         "the dead mount is cleaned"
     );
 }
+
+#[test]
+fn the_scrub_runs_weekly_over_the_ready_disks_and_its_findings_light_the_leds() {
+    let mut sim = Sim::new(&history_with_last_run(wib(23, 10, 2)), wib(23, 10, 30));
+    sim.tick();
+    plug(&mut sim, "/dev/sdb1", "HDD", Some(Role::Auto));
+    let scrubs = |sim: &Sim| {
+        sim.actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Scrub { disks } => Some(disks.clone()),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    // Never scrubbed: the first pass an hour after the start, not at once.
+    sim.advance(50 * MIN);
+    assert!(scrubs(&sim).is_empty());
+    sim.advance(15 * MIN);
+    assert_eq!(
+        scrubs(&sim),
+        vec![vec![
+            (PathBuf::from("/srv/backup"), "/srv/backup".to_string()),
+            (PathBuf::from("/run/s/disks/UUID-HDD"), "HDD".to_string()),
+        ]]
+    );
+    sim.feed(Event::ScrubFinished {
+        complete: true,
+        bad: vec![("HDD".into(), "/run/s/disks/UUID-HDD/x.sql.zst".into())],
+        low: vec![("HDD".into(), "pmi".into(), 3)],
+    });
+    let h = health(&sim.s);
+    assert!(h.attention.contains(&Attention::CopyWentBad {
+        label: "HDD".into()
+    }));
+    let low = |sim: &Sim| {
+        health(&sim.s)
+            .failures
+            .iter()
+            .any(|f| matches!(f, Failure::FewGoodCopies { good, .. } if *good < 5))
+    };
+    assert!(low(&sim), "{h:?}");
+    // Two good hourly runs of pmi bring it to five: the red goes out by itself.
+    sim.advance(MIN);
+    assert!(low(&sim));
+    sim.advance(2 * 60 * MIN);
+    assert!(!low(&sim), "{:?}", health(&sim.s));
+    // The next pass a week after the last, not before.
+    sim.actions.clear();
+    sim.advance(6 * DAY);
+    assert!(scrubs(&sim).is_empty());
+    sim.advance(DAY);
+    assert_eq!(scrubs(&sim).len(), 1);
+    // A pass stopped by a shutdown goes on ten minutes later.
+    sim.actions.clear();
+    sim.feed(Event::ScrubFinished {
+        complete: false,
+        bad: Vec::new(),
+        low: Vec::new(),
+    });
+    sim.advance(11 * MIN);
+    assert_eq!(scrubs(&sim).len(), 1);
+}

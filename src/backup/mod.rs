@@ -15,6 +15,7 @@ pub mod restore_test;
 pub mod retention;
 pub mod rowcount;
 pub mod run;
+pub mod scrub;
 pub mod source;
 pub mod stall;
 pub mod verify;

@@ -40,6 +40,21 @@ pub fn verify_target(root: &Path) -> Result<Vec<Checked>, String> {
         .collect())
 }
 
+/// Checks one backup of a target (the scrub goes copy by copy).
+pub fn verify_one(root: &Path, e: &Entry) -> Checked {
+    match Dir::open(root) {
+        Ok(top) => verify_entry(root, &top, e),
+        Err(err) => Checked {
+            target: root.display().to_string(),
+            source: e.source.clone(),
+            path: e.data_path.display().to_string(),
+            ok: false,
+            problem: Some(format!("cannot open the target: {err}")),
+            action: None,
+        },
+    }
+}
+
 fn verify_entry(root: &Path, top: &Dir, e: &Entry) -> Checked {
     let mut c = Checked {
         target: root.display().to_string(),

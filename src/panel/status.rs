@@ -239,6 +239,8 @@ pub enum Attention {
     NoEncryptionKey,
     /// A part of the front panel is missing or not answering.
     HardwareMissing { part: HardwarePart },
+    /// The scrub found a copy that went bad on this disk.
+    CopyWentBad { label: String },
 }
 
 /// A reason for the red LED.
@@ -266,6 +268,12 @@ pub enum Failure {
     DiskNotAnswering {
         /// Its label.
         label: String,
+    },
+    /// The scrub found fewer than five good copies of a source on a disk.
+    FewGoodCopies {
+        label: String,
+        source: String,
+        good: usize,
     },
     /// The configuration file cannot be used; the agent waits for it to be fixed.
     ConfigInvalid {

@@ -238,6 +238,8 @@ impl Texts {
             (Attention::ClockNotSynced, false) => "Clock not synced".into(),
             (Attention::NoEncryptionKey, true) => "Enkripsi belum siap".into(),
             (Attention::NoEncryptionKey, false) => "No encryption key".into(),
+            (Attention::CopyWentBad { label: l }, true) => label("Rusak: ", l),
+            (Attention::CopyWentBad { label: l }, false) => label("Bad copy: ", l),
             (Attention::HardwareMissing { part }, true) => {
                 format!("{} tidak ada", self.part(*part))
             }
@@ -281,6 +283,8 @@ impl Texts {
             (Failure::NoAutoBackupFor2Intervals, false) => "Auto backup stalled".into(),
             (Failure::DiskNotSafe { .. }, true) => "Disk belum aman".into(),
             (Failure::DiskNotSafe { .. }, false) => "Disk not safe yet".into(),
+            (Failure::FewGoodCopies { .. }, true) => "Backup baik < 5".into(),
+            (Failure::FewGoodCopies { .. }, false) => "Under 5 good copies".into(),
             (Failure::DiskNotAnswering { .. }, true) => "Disk tak merespons".into(),
             (Failure::DiskNotAnswering { .. }, false) => "Disk not answering".into(),
             (Failure::ConfigInvalid { .. }, true) => "Konfigurasi salah".into(),
@@ -339,6 +343,28 @@ pub fn failure_info(f: &Failure, language: Language) -> ErrorInfo {
         (Failure::DiskNotSafe { label }, Language::En) => (
             format!("Disk {label} is not safe to remove."),
             "Close what has it open, then hold the button 3 s.".to_string(),
+        ),
+        (
+            Failure::FewGoodCopies {
+                label,
+                source,
+                good,
+            },
+            Language::Id,
+        ) => (
+            format!("Disk {label}: hanya {good} backup baik {source}."),
+            "SOP minta 5. Biarkan backup jalan; ganti disk bila rusak.".to_string(),
+        ),
+        (
+            Failure::FewGoodCopies {
+                label,
+                source,
+                good,
+            },
+            Language::En,
+        ) => (
+            format!("Disk {label}: only {good} good backups of {source}."),
+            "The SOP asks for 5. Let backups run; replace a bad disk.".to_string(),
         ),
         (Failure::DiskNotAnswering { label }, Language::Id) => (
             format!("Disk {label} tidak merespons."),

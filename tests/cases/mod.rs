@@ -11,6 +11,7 @@ mod report;
 mod restore_test;
 mod retention;
 mod roundtrip;
+mod scrub;
 mod sources;
 mod ssh;
 mod stalls;
