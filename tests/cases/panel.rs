@@ -257,6 +257,27 @@ fn cases(language: Language) -> Vec<(&'static str, Status, Page)> {
         label: "SIMBAK-FLASH1".into(),
     }];
     out.push(("idle-disk-not-answering", s, Page::Main));
+    // What a scrub found: a copy gone bad (amber) and too few good copies left (red).
+    let mut s = healthy(language);
+    s.failures = vec![Failure::FewGoodCopies {
+        label: "HDD-AUTO-1".into(),
+        source: "pmi".into(),
+        good: 3,
+    }];
+    s.attention = vec![Attention::CopyWentBad {
+        label: "HDD-AUTO-1".into(),
+    }];
+    out.push(("idle-scrub-findings", s, Page::Main));
+    let mut s = healthy(language);
+    s.screen = Screen::Error(failure_info(
+        &Failure::FewGoodCopies {
+            label: "HDD-AUTO-1".into(),
+            source: "pmi".into(),
+            good: 3,
+        },
+        language,
+    ));
+    out.push(("error-few-good-copies", s, Page::Main));
     let mut s = healthy(language);
     s.screen = Screen::Error(failure_info(
         &Failure::DiskNotAnswering {
