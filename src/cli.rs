@@ -732,7 +732,10 @@ fn cmd_verify(config_path: &Path, targets: &[PathBuf], json: bool) -> Result<(),
     if skipped > 0 && !json {
         let _ = writeln!(
             out,
-            "{skipped} copy/copies written by a newer simdondar-backup were not checked; update this program to check them"
+            "{skipped} {} written by a newer simdondar-backup {} not checked; update this program to check {}",
+            if skipped == 1 { "copy" } else { "copies" },
+            if skipped == 1 { "was" } else { "were" },
+            if skipped == 1 { "it" } else { "them" },
         );
     }
     if bad > 0 {
