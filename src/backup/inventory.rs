@@ -510,6 +510,80 @@ mod tests {
         assert!(check_sizes(&[], &[], 0).is_some());
     }
 
+    /// A split copy in real files on a temporary directory: 3 parts of a 4-byte split, 10 bytes.
+    #[test]
+    fn completeness_of_real_files() {
+        let t = tempfile::tempdir().expect("tempdir");
+        let parts = names(3);
+        let m = Manifest::from_json(
+            serde_json::json!({
+                "format": FORMAT, "source": "x", "kind": "command",
+                "started_at": "2026-11-26T10:00:00+07:00", "finished_at": "2026-11-26T10:00:01+07:00",
+                "compression": "zstd", "encrypted": false, "bytes_raw": 10, "bytes_stored": 10,
+                "sha256": "0".repeat(64), "parts": parts, "tool_version": "t",
+            })
+            .to_string()
+            .as_bytes(),
+        )
+        .expect("manifest");
+        for (p, len) in parts.iter().zip([4usize, 4, 2]) {
+            std::fs::write(t.path().join(p), vec![7u8; len]).expect("write part");
+        }
+        let dir = Dir::open(t.path()).expect("dir");
+        assert_eq!(completeness(&dir, "x", &m), Completeness::Complete);
+
+        // A middle part truncated (a FAT repair).
+        std::fs::write(t.path().join(&parts[1]), [7u8; 3]).expect("truncate");
+        assert_eq!(
+            completeness(&dir, "x", &m),
+            Completeness::WrongSize {
+                part: parts[1].clone(),
+                size: 3,
+                expected: 4
+            }
+        );
+        std::fs::write(t.path().join(&parts[1]), [7u8; 4]).expect("restore");
+
+        // Marked unreadable by a verification.
+        let marker = UnreadableMarker {
+            at: Some("2026-11-27T02:00:00+07:00".into()),
+            ..Default::default()
+        };
+        std::fs::write(
+            t.path().join(format!("x{UNREADABLE_SUFFIX}")),
+            serde_json::to_vec(&marker).expect("json"),
+        )
+        .expect("marker");
+        assert_eq!(
+            completeness(&dir, "x", &m),
+            Completeness::MarkedUnreadable {
+                since: Some("2026-11-27T02:00:00+07:00".into())
+            }
+        );
+        std::fs::remove_file(t.path().join(format!("x{UNREADABLE_SUFFIX}"))).expect("rm");
+
+        // A part replaced by a symlink to a file of the right size is not a data file.
+        let elsewhere = t.path().join("elsewhere");
+        std::fs::write(&elsewhere, [7u8; 2]).expect("write");
+        std::fs::remove_file(t.path().join(&parts[2])).expect("rm");
+        std::os::unix::fs::symlink(&elsewhere, t.path().join(&parts[2])).expect("symlink");
+        assert_eq!(
+            completeness(&dir, "x", &m),
+            Completeness::NotAFile {
+                part: parts[2].clone()
+            }
+        );
+
+        // The last part deleted.
+        std::fs::remove_file(t.path().join(&parts[2])).expect("rm");
+        assert_eq!(
+            completeness(&dir, "x", &m),
+            Completeness::MissingPart {
+                part: parts[2].clone()
+            }
+        );
+    }
+
     #[test]
     fn names_and_words() {
         assert!(Completeness::Complete.is_complete());
