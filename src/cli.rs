@@ -539,7 +539,13 @@ struct ListEntry {
     started_at: Option<String>,
     bytes_stored: Option<u64>,
     sha256: Option<String>,
+    /// Set when the manifest cannot be used.
     error: Option<String>,
+    /// Whether the copy is all there (`complete`, `missing_part`, `wrong_size`, …); only
+    /// complete copies are backups that count.
+    state: &'static str,
+    /// What is wrong with a copy that is not complete, in words.
+    problem: Option<String>,
 }
 
 fn cmd_list(config_path: &Path, targets: &[PathBuf], json: bool) -> Result<(), Failure> {
@@ -572,6 +578,7 @@ fn cmd_list(config_path: &Path, targets: &[PathBuf], json: bool) -> Result<(), F
                         ),
                         Err(err) => (None, None, None, Some(err.clone())),
                     };
+                    let complete = e.completeness.is_complete();
                     entries.push(ListEntry {
                         target: root.display().to_string(),
                         source: e.source,
@@ -580,6 +587,8 @@ fn cmd_list(config_path: &Path, targets: &[PathBuf], json: bool) -> Result<(), F
                         bytes_stored,
                         sha256,
                         error,
+                        state: e.completeness.as_str(),
+                        problem: (!complete).then(|| e.completeness.to_string()),
                     });
                 }
             }
@@ -599,11 +608,15 @@ fn cmd_list(config_path: &Path, targets: &[PathBuf], json: bool) -> Result<(), F
                 None => {
                     let _ = writeln!(
                         out,
-                        "{:<25}  {:<8}  {:>10}  {}",
+                        "{:<25}  {:<8}  {:>10}  {}{}",
                         e.started_at.as_deref().unwrap_or("?"),
                         e.source,
                         human_bytes(e.bytes_stored.unwrap_or(0)),
-                        e.path
+                        e.path,
+                        match &e.problem {
+                            Some(p) => format!("  NOT COUNTED: {p}"),
+                            None => String::new(),
+                        }
                     );
                 }
                 Some(err) => {
@@ -665,15 +678,18 @@ fn cmd_verify(config_path: &Path, targets: &[PathBuf], json: bool) -> Result<(),
     let mut all = Vec::new();
     let mut problems = Vec::new();
     for root in &roots {
-        match verify::verify_target(root) {
+        match verify::verify_target(root, &now) {
             Ok(list) => all.extend(list),
             Err(e) => problems.push(format!("cannot read target {e}")),
         }
     }
     if let Some(cat) = &catalog {
         for c in &all {
-            cat.record_verification(&c.target, &c.path, c.ok, c.problem.as_deref(), &now)
-                .map_err(|e| Failure::Failed(e.to_string()))?;
+            // A copy that was not checked (a newer program's format) is no verification.
+            if c.verdict.was_checked() {
+                cat.record_verification(&c.target, &c.path, c.ok, c.problem.as_deref(), &now)
+                    .map_err(|e| Failure::Failed(e.to_string()))?;
+            }
             crate::audit::record(cat, &crate::audit::cli_actor(), "verify", c);
         }
     }
@@ -686,21 +702,62 @@ fn cmd_verify(config_path: &Path, targets: &[PathBuf], json: bool) -> Result<(),
             let _ = writeln!(out, "no backups found");
         }
         for c in &all {
-            let word = if c.ok { "OK     " } else { "DAMAGED" };
-            let _ = writeln!(out, "{word} {}", c.path);
+            let word = match &c.verdict {
+                verify::Verdict::Good => "OK",
+                verify::Verdict::Mismatch { .. } | verify::Verdict::BadManifest { .. } => "DAMAGED",
+                verify::Verdict::Unreadable { .. } => "UNREADABLE",
+                verify::Verdict::Missing { .. } => "INCOMPLETE",
+                verify::Verdict::Skipped { .. } => "SKIPPED",
+            };
+            let _ = writeln!(out, "{word:<10} {}", c.path);
             if let Some(p) = &c.problem {
-                let _ = writeln!(out, "        {p}");
+                let _ = writeln!(out, "           {p}");
             }
             if let Some(a) = &c.action {
-                let _ = writeln!(out, "        {a}");
+                let _ = writeln!(out, "           {a}");
             }
         }
     }
-    let bad = all.iter().filter(|c| !c.ok).count();
+    let count = |f: fn(&verify::Verdict) -> bool| all.iter().filter(|c| f(&c.verdict)).count();
+    let damaged = count(|v| {
+        matches!(
+            v,
+            verify::Verdict::Mismatch { .. } | verify::Verdict::BadManifest { .. }
+        )
+    });
+    let unreadable = count(|v| matches!(v, verify::Verdict::Unreadable { .. }));
+    let missing = count(|v| matches!(v, verify::Verdict::Missing { .. }));
+    let skipped = count(|v| matches!(v, verify::Verdict::Skipped { .. }));
+    let bad = damaged + unreadable + missing;
+    if skipped > 0 && !json {
+        let _ = writeln!(
+            out,
+            "{skipped} {} written by a newer simdondar-backup {} not checked; update this program to check {}",
+            if skipped == 1 { "copy" } else { "copies" },
+            if skipped == 1 { "was" } else { "were" },
+            if skipped == 1 { "it" } else { "them" },
+        );
+    }
     if bad > 0 {
+        let mut what = Vec::new();
+        if damaged > 0 {
+            what.push(format!(
+                "{damaged} damaged (renamed {}, no longer counted)",
+                crate::backup::layout::CORRUPT_SUFFIX
+            ));
+        }
+        if unreadable > 0 {
+            what.push(format!(
+                "{unreadable} unreadable (the disk returned errors; kept, not counted, read again at the next verification)"
+            ));
+        }
+        if missing > 0 {
+            what.push(format!("{missing} incomplete (a data file is missing)"));
+        }
         problems.push(format!(
-            "{bad} of {} copies failed verification; restore from another disk and replace the failing one",
-            all.len()
+            "{bad} of {} copies failed verification: {}; restore from another disk and replace the failing one",
+            all.len(),
+            what.join(", ")
         ));
     }
     if problems.is_empty() {
@@ -768,6 +825,9 @@ fn cmd_prune(
                 i.started_at,
                 i.path
             );
+            if let Some(p) = &i.problem {
+                let _ = writeln!(out, "        {p}");
+            }
         }
         if dry_run {
             let _ = writeln!(

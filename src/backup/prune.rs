@@ -14,6 +14,12 @@ time zone of the times given. Everything is kept when every `keep_*` is 0, as in
 On top comes the SOP's floor: never fewer than `min_keep` backups kept (and `min_keep` is never
 taken below [`SOP_MIN_KEEP`], 5); the newest backups the rules would remove are kept instead,
 with the reason [`Reason::MinKeep`].
+
+Only complete copies count ([`plan_counted`]): a copy whose data is missing or truncated, that a
+verification could not read, or whose manifest this build cannot use is kept with
+[`Reason::NotCounted`] and is invisible to the rules and the floor, so it never takes the place
+of a good older backup (a day whose only backup is truncated is not "represented", and the floor
+of five is five good ones).
 */
 
 use std::collections::HashSet;
@@ -41,6 +47,9 @@ pub enum Reason {
     KeepYearly,
     /// Kept only because of the SOP's floor of `min_keep` backups.
     MinKeep,
+    /// Not a complete copy (missing or truncated data, unreadable, a manifest this build cannot
+    /// use): left alone, and not counted by any rule or the floor.
+    NotCounted,
     /// Not kept.
     Remove,
 }
@@ -61,6 +70,7 @@ impl Reason {
             Reason::KeepMonthly => "keep-monthly",
             Reason::KeepYearly => "keep-yearly",
             Reason::MinKeep => "min-keep",
+            Reason::NotCounted => "not-counted",
             Reason::Remove => "remove",
         }
     }
@@ -105,7 +115,7 @@ fn count(policy: &RetentionConfig, rule: Reason) -> u32 {
         Reason::KeepWeekly => policy.keep_weekly,
         Reason::KeepMonthly => policy.keep_monthly,
         Reason::KeepYearly => policy.keep_yearly,
-        Reason::MinKeep | Reason::Remove => 0,
+        Reason::MinKeep | Reason::NotCounted | Reason::Remove => 0,
     }
 }
 
@@ -120,7 +130,9 @@ fn selection<Tz: TimeZone>(rule: Reason, index: usize, time: &DateTime<Tz>) -> S
         }
         Reason::KeepMonthly => Selection::Month(time.year(), time.month()),
         Reason::KeepYearly => Selection::Year(time.year()),
-        Reason::KeepLast | Reason::MinKeep | Reason::Remove => Selection::Backup(index),
+        Reason::KeepLast | Reason::MinKeep | Reason::NotCounted | Reason::Remove => {
+            Selection::Backup(index)
+        }
     }
 }
 
@@ -205,6 +217,26 @@ pub fn plan<Tz: TimeZone>(times: &[DateTime<Tz>], policy: &RetentionConfig) -> V
         }
     }
     reasons
+}
+
+/// [`plan`] over backups of which only some count: each is given as its start time when its copy
+/// is complete, `None` when not. Those that do not count get [`Reason::NotCounted`] (kept,
+/// untouched); the rules and the floor decide over the complete ones alone. One Reason per input,
+/// in input order.
+pub fn plan_counted<Tz: TimeZone>(
+    backups: &[Option<DateTime<Tz>>],
+    policy: &RetentionConfig,
+) -> Vec<Reason> {
+    let counted: Vec<DateTime<Tz>> = backups.iter().flatten().cloned().collect();
+    let mut decided = plan(&counted, policy).into_iter();
+    backups
+        .iter()
+        .map(|t| match t {
+            // `plan` gives one Reason per counted backup; keeping is the safe side regardless.
+            Some(_) => decided.next().unwrap_or(Reason::MinKeep),
+            None => Reason::NotCounted,
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -686,6 +718,7 @@ mod tests {
             Reason::KeepMonthly,
             Reason::KeepYearly,
             Reason::MinKeep,
+            Reason::NotCounted,
             Reason::Remove,
         ];
         for reason in all {
@@ -695,6 +728,42 @@ mod tests {
             assert_eq!(reason.keep(), reason != Reason::Remove);
         }
         assert_eq!(Reason::MinKeep.as_str(), "min-keep");
+        assert_eq!(Reason::NotCounted.as_str(), "not-counted");
+    }
+
+    /// The floor counts only complete copies: with the two newest of six daily backups truncated,
+    /// the five good ones are all kept, and the truncated ones are left alone.
+    #[test]
+    fn incomplete_copies_do_not_prop_up_the_floor() {
+        let days: Vec<DateTime<Utc>> = (1..=6).map(|d| local(&Utc, 2024, 7, d, 3, 0)).collect();
+        let backups: Vec<Option<DateTime<Utc>>> =
+            days.iter().map(|t| (t.day() != 5).then_some(*t)).collect();
+        // Days 1..4 and 6 complete, day 5 truncated; keep_last 1.
+        let reasons = plan_counted(&backups, &policy(1, 0, 0, 0, 0, 0));
+        assert_eq!(
+            reasons,
+            vec![
+                Reason::MinKeep,
+                Reason::MinKeep,
+                Reason::MinKeep,
+                Reason::MinKeep,
+                Reason::NotCounted,
+                Reason::KeepLast
+            ]
+        );
+        // Counting all six (what the floor did before) would have removed day 1.
+        assert_eq!(plan(&days, &policy(1, 0, 0, 0, 0, 0))[0], Reason::Remove);
+        // A day whose only backup is incomplete is not represented: keep_daily 2 keeps the two
+        // newest complete days.
+        let reasons = plan_counted(&backups, &policy(0, 0, 2, 0, 0, 0));
+        assert_eq!(reasons[5], Reason::KeepDaily);
+        assert_eq!(reasons[3], Reason::KeepDaily);
+        assert_eq!(reasons[4], Reason::NotCounted);
+        // Nothing complete: everything is left alone.
+        let none: Vec<Option<DateTime<Utc>>> = vec![None; 6];
+        assert!(plan_counted(&none, &policy(1, 0, 0, 0, 0, 0))
+            .iter()
+            .all(|r| *r == Reason::NotCounted));
     }
 
     // 5. Properties over random schedules.
@@ -941,6 +1010,35 @@ mod tests {
                     .collect();
                 prop_assert_eq!(before_floor, proxmox_reference(&times, &policy));
             }
+        }
+
+        #[test]
+        fn plan_counted_properties(
+            times in schedule(),
+            complete in prop::collection::vec(any::<bool>(), 300),
+            policy in random_policy(),
+        ) {
+            let backups: Vec<Option<DateTime<Tz>>> =
+                times.iter().zip(&complete).map(|(t, c)| c.then_some(*t)).collect();
+            let reasons = plan_counted(&backups, &policy);
+            prop_assert_eq!(reasons.len(), backups.len());
+            // Incomplete copies are never removed and never counted; complete ones are decided
+            // exactly as if the incomplete ones did not exist.
+            let good: Vec<DateTime<Tz>> = backups.iter().flatten().copied().collect();
+            let alone = plan(&good, &policy);
+            let mut alone = alone.iter();
+            for (t, r) in backups.iter().zip(&reasons) {
+                if t.is_some() {
+                    prop_assert_eq!(Some(r), alone.next());
+                } else {
+                    prop_assert_eq!(*r, Reason::NotCounted);
+                }
+            }
+            // The floor is met with complete copies alone.
+            let floor = policy.min_keep.max(SOP_MIN_KEEP) as usize;
+            let kept_good = backups.iter().zip(&reasons)
+                .filter(|(t, r)| t.is_some() && r.keep()).count();
+            prop_assert!(kept_good >= floor.min(good.len()));
         }
     }
 }

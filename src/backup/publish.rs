@@ -22,6 +22,7 @@ the sweep judges each backup in a day folder by what is there:
 use std::collections::BTreeMap;
 use std::io;
 
+use super::inventory::UNREADABLE_SUFFIX;
 use super::layout::{self, CORRUPT_SUFFIX, PARTIAL_SUFFIX};
 use crate::safe_fs::Dir;
 
@@ -106,7 +107,12 @@ pub fn sweep(dir: &Dir, source: &str) -> usize {
     let prefix = format!("{source}_");
     let mut by_backup: BTreeMap<String, Files> = BTreeMap::new();
     for (name, is_dir) in entries {
-        if is_dir || !name.starts_with(&prefix) || name.ends_with(CORRUPT_SUFFIX) {
+        // `.corrupt` copies and `verify`'s `.unreadable` marks are evidence, not publishes.
+        if is_dir
+            || !name.starts_with(&prefix)
+            || name.ends_with(CORRUPT_SUFFIX)
+            || name.ends_with(UNREADABLE_SUFFIX)
+        {
             continue;
         }
         if let Some(unfinished) = name.strip_suffix(PARTIAL_SUFFIX) {
@@ -244,11 +250,12 @@ mod tests {
             DATA.to_string(),
             format!("{DATA}.sha256"),
             format!("pmi_20261201-100000.sql.zst{CORRUPT_SUFFIX}"),
+            format!("{DATA}{UNREADABLE_SUFFIX}"),
             "notes.txt".to_string(),
         ] {
             std::fs::write(t.path().join(&name), b"x").expect("write");
         }
         assert_eq!(sweep(&dir, "pmi"), 0);
-        assert_eq!(finals_in(&dir).len(), 4);
+        assert_eq!(finals_in(&dir).len(), 5);
     }
 }

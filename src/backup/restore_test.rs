@@ -353,7 +353,8 @@ pub fn newest_backups(roots: &[PathBuf]) -> Vec<(String, PathBuf)> {
             continue;
         };
         for e in entries {
-            let Ok(m) = &e.manifest else { continue };
+            // Only a complete copy (not missing, truncated or marked unreadable) is a backup.
+            let Some(m) = e.good() else { continue };
             if m.kind != "mysql" || m.encrypted || e.data_name.ends_with(".age") {
                 continue;
             }

@@ -1,8 +1,13 @@
 /*!
 Applying retention to a target: read its backups, ask the pure policy ([`crate::backup::prune`])
 which to keep, and remove the others — manifest first (so a half-removed backup has stopped being a
-backup), then the sidecar, then the data. Only backups with a valid manifest count; a copy that
-failed verification was renamed `.corrupt` and is neither counted nor touched here.
+backup), then the sidecar, then the data.
+
+Only complete copies count ([`inventory::Completeness`]): a backup whose data file was deleted or
+truncated behind the appliance's back, that a verification could not read, or whose manifest
+cannot be used (newer format, garbage) is listed with the decision `not-counted`, never removed
+here, and never counted by the rules or the floor — so retention keeps an older good backup
+instead. A copy that failed verification was renamed `.corrupt` and is not seen here at all.
 */
 
 use std::path::Path;
@@ -10,7 +15,7 @@ use std::path::Path;
 use chrono::DateTime;
 use serde::Serialize;
 
-use crate::backup::inventory;
+use crate::backup::inventory::{self, Completeness};
 use crate::backup::prune::{self, Reason};
 use crate::config::RetentionConfig;
 use crate::safe_fs::Dir;
@@ -24,8 +29,13 @@ pub struct Item {
     pub path: String,
     pub started_at: String,
     pub bytes_stored: u64,
-    /// `keep-last`, …, `min-keep` or `remove`.
+    /// `keep-last`, …, `min-keep`, `not-counted` or `remove`.
     pub decision: Reason,
+    /// Whether the copy is all there (only complete copies count).
+    pub completeness: Completeness,
+    /// What is wrong with an incomplete copy, in words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
     /// Set after applying: whether the files are gone, or why not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub removed: Option<Result<(), String>>,
@@ -43,48 +53,61 @@ pub fn plan(
     tz: chrono_tz::Tz,
 ) -> Result<Vec<Item>, String> {
     let entries = inventory::scan(root)?;
-    let mut by_source: std::collections::BTreeMap<String, Vec<Item>> = Default::default();
+    // Per source: the items and, for each, its start time when it counts.
+    type Group = Vec<(Item, Option<DateTime<chrono_tz::Tz>>)>;
+    let mut by_source: std::collections::BTreeMap<String, Group> = Default::default();
     for e in entries {
         if source.is_some_and(|s| s != e.source) {
             continue;
         }
-        let Ok(m) = &e.manifest else { continue };
-        let Ok(t) = DateTime::parse_from_rfc3339(&m.started_at) else {
-            continue;
+        let (started, bytes_stored, files) = match &e.manifest {
+            Ok(m) => {
+                let mut files = vec![
+                    format!("{}.json", e.data_name),
+                    format!("{}.sha256", e.data_name),
+                ];
+                files.extend(m.parts.iter().cloned());
+                (
+                    DateTime::parse_from_rfc3339(&m.started_at)
+                        .ok()
+                        .map(|t| t.with_timezone(&tz)),
+                    m.bytes_stored,
+                    files,
+                )
+            }
+            Err(_) => (None, 0, Vec::new()),
         };
-        let mut files = vec![
-            format!("{}.json", e.data_name),
-            format!("{}.sha256", e.data_name),
-        ];
-        files.extend(m.parts.iter().cloned());
-        by_source.entry(e.source.clone()).or_default().push(Item {
-            target: root.display().to_string(),
-            source: e.source.clone(),
-            path: e.data_path.display().to_string(),
-            started_at: t.with_timezone(&tz).to_rfc3339(),
-            bytes_stored: m.bytes_stored,
-            decision: Reason::Remove,
-            removed: None,
-            dir_components: e.dir_components.clone(),
-            files,
-        });
+        let mut completeness = e.completeness.clone();
+        if completeness.is_complete() && started.is_none() {
+            completeness = Completeness::ManifestInvalid {
+                error: "its started_at is not an RFC 3339 time".into(),
+            };
+        }
+        let counts = completeness.is_complete();
+        by_source.entry(e.source.clone()).or_default().push((
+            Item {
+                target: root.display().to_string(),
+                source: e.source.clone(),
+                path: e.data_path.display().to_string(),
+                started_at: started.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                bytes_stored,
+                decision: Reason::NotCounted,
+                problem: (!counts).then(|| completeness.to_string()),
+                completeness,
+                removed: None,
+                dir_components: e.dir_components.clone(),
+                files,
+            },
+            started.filter(|_| counts),
+        ));
     }
     let mut out = Vec::new();
-    for (_, mut items) in by_source {
-        let times: Vec<_> = items
-            .iter()
-            .filter_map(|i| DateTime::parse_from_rfc3339(&i.started_at).ok())
-            .map(|t| t.with_timezone(&tz))
-            .collect();
-        if times.len() != items.len() {
-            // Cannot happen (every item's time was parsed above); keep everything if it does.
-            items.iter_mut().for_each(|i| i.decision = Reason::MinKeep);
-        } else {
-            for (item, reason) in items.iter_mut().zip(prune::plan(&times, policy)) {
-                item.decision = reason;
-            }
+    for (_, group) in by_source {
+        let times: Vec<_> = group.iter().map(|(_, t)| *t).collect();
+        for ((mut item, _), reason) in group.into_iter().zip(prune::plan_counted(&times, policy)) {
+            item.decision = reason;
+            out.push(item);
         }
-        out.extend(items);
     }
     Ok(out)
 }
@@ -100,7 +123,10 @@ pub fn apply(root: &Path, items: &mut [Item]) {
             return;
         }
     };
-    for item in items.iter_mut().filter(|i| !i.decision.keep()) {
+    for item in items
+        .iter_mut()
+        .filter(|i| !i.decision.keep() && i.completeness.is_complete())
+    {
         let res = top
             .open_dirs(item.dir_components.iter().map(String::as_str))
             .and_then(|dir| {

@@ -141,10 +141,12 @@ pub fn run_pass(state_dir: &Path, disks: &[Disk], pace: &Pace<'_>, catalog: &Cat
                 .or_default();
             let key = format!("{}|{}", disk.root.display(), entry.data_path.display());
             if progress.done.contains(&key) {
-                // Checked earlier in this pass (and still listed, so it was good then).
-                *good
-                    .entry((disk.label.clone(), entry.source.clone()))
-                    .or_default() += 1;
+                // Checked earlier in this pass: good if it is still complete and not marked.
+                if entry.good().is_some() {
+                    *good
+                        .entry((disk.label.clone(), entry.source.clone()))
+                        .or_default() += 1;
+                }
                 continue;
             }
             if !pace.wait(Duration::ZERO) {
@@ -153,23 +155,25 @@ pub fn run_pass(state_dir: &Path, disks: &[Disk], pace: &Pace<'_>, catalog: &Cat
             }
             let started = Instant::now();
             let bytes = entry.manifest.as_ref().map(|m| m.bytes_stored).unwrap_or(0);
-            let checked = verify::verify_one(&disk.root, entry);
             let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false);
-            if let Err(e) = catalog.record_verification(
-                &checked.target,
-                &checked.path,
-                checked.ok,
-                checked.problem.as_deref(),
-                &at,
-            ) {
-                log::error!("scrub: {e}");
+            let checked = verify::verify_one(&disk.root, entry, &at);
+            if checked.verdict.was_checked() {
+                if let Err(e) = catalog.record_verification(
+                    &checked.target,
+                    &checked.path,
+                    checked.ok,
+                    checked.problem.as_deref(),
+                    &at,
+                ) {
+                    log::error!("scrub: {e}");
+                }
             }
             found.checked += 1;
             if checked.ok {
                 *good
                     .entry((disk.label.clone(), entry.source.clone()))
                     .or_default() += 1;
-            } else {
+            } else if checked.verdict.is_failure() {
                 log::error!(
                     "scrub: {}: {}",
                     checked.path,

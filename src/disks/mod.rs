@@ -104,7 +104,7 @@ fn newest_backup(root: &Path) -> Option<String> {
     inventory::scan(root)
         .ok()?
         .into_iter()
-        .find_map(|e| e.manifest.ok().map(|m| m.started_at))
+        .find_map(|e| e.good().map(|m| m.started_at.clone()))
 }
 
 impl<'a> Disks<'a> {

@@ -503,6 +503,10 @@ fn entry(name: &str, m: Result<Manifest, String>) -> Entry {
             .map(|s| s.to_string())
             .collect(),
         data_name: name.into(),
+        completeness: match &m {
+            Ok(_) => crate::backup::inventory::Completeness::Complete,
+            Err(e) => crate::backup::inventory::Completeness::ManifestInvalid { error: e.clone() },
+        },
         manifest: m,
     }
 }

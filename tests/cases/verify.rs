@@ -1,9 +1,12 @@
 //! `verify`: every copy re-read and compared; damage found, renamed `.corrupt`, never counted
-//! again; missing or garbage sidecars and manifests give clear errors and no crash.
+//! again; missing or garbage sidecars and manifests give clear errors and no crash. A copy the
+//! disk cannot read (a real EIO) is reported unreadable, kept under its name and read again; a
+//! missing data file is reported, not renamed; a newer program's manifest is skipped.
 
 use std::path::{Path, PathBuf};
 
 use crate::support::agent::{data_files, files_under, show, Setup};
+use crate::support::eio::EioDisk;
 
 fn command_setup() -> (Setup, PathBuf) {
     let setup = Setup::with_sources(
@@ -76,6 +79,7 @@ fn a_flipped_byte_is_found_renamed_and_no_longer_counted() {
         bad[0]["problem"].as_str().unwrap_or("").contains("damaged"),
         "{bad:?}"
     );
+    assert_eq!(bad[0]["verdict"], "mismatch", "{bad:?}");
     assert!(!victim.exists());
     assert_eq!(
         corrupt_files(&target).len(),
@@ -184,4 +188,191 @@ fn verify_a_target_that_does_not_exist() {
         "{}",
         show(&out)
     );
+}
+
+fn by_path(list: &serde_json::Value, p: &Path) -> serde_json::Value {
+    list.as_array()
+        .expect("array")
+        .iter()
+        .find(|c| c["path"].as_str() == Some(p.to_string_lossy().as_ref()))
+        .unwrap_or_else(|| panic!("{} not in {list}", p.display()))
+        .clone()
+}
+
+fn marker(p: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.unreadable", p.display()))
+}
+
+#[test]
+fn a_truncated_copy_is_a_mismatch_and_renamed() {
+    let (setup, target) = command_setup();
+    backups(&setup, &target, 3);
+    let victim = data_files(&target)[1].clone();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&victim)
+        .expect("open");
+    f.set_len(1000).expect("truncate");
+    drop(f);
+    let (code, v, err) = verify(&setup, &target);
+    assert_eq!(code, Some(1), "{err}");
+    let c = by_path(&v, &victim);
+    assert_eq!(c["verdict"], "mismatch", "{c}");
+    assert!(
+        c["problem"].as_str().unwrap_or("").contains("1000 bytes"),
+        "{c}"
+    );
+    assert!(!victim.exists(), "renamed .corrupt");
+    assert_eq!(corrupt_files(&target).len(), 3);
+}
+
+#[test]
+fn a_missing_data_file_is_reported_and_nothing_is_renamed() {
+    let (setup, target) = command_setup();
+    backups(&setup, &target, 3);
+    let victim = data_files(&target)[1].clone();
+    std::fs::remove_file(&victim).expect("rm");
+    let (code, v, err) = verify(&setup, &target);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("1 incomplete"), "{err}");
+    let c = by_path(&v, &victim);
+    assert_eq!(c["verdict"], "missing", "{c}");
+    assert_eq!(c["ok"], false, "{c}");
+    assert!(corrupt_files(&target).is_empty(), "nothing renamed");
+    assert!(PathBuf::from(format!("{}.json", victim.display())).exists());
+}
+
+#[test]
+fn a_newer_format_manifest_is_skipped_with_a_note() {
+    let (setup, target) = command_setup();
+    backups(&setup, &target, 2);
+    let victim = data_files(&target)[0].clone();
+    let man = PathBuf::from(format!("{}.json", victim.display()));
+    let mut m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&man).expect("read")).expect("json");
+    m["format"] = serde_json::json!(2);
+    m["something_new"] = serde_json::json!({"chunks": [1, 2, 3]});
+    std::fs::write(&man, serde_json::to_vec(&m).expect("ser")).expect("write");
+
+    let out = setup
+        .cmd()
+        .args(["verify", "--target"])
+        .arg(&target)
+        .output()
+        .expect("verify");
+    // Nothing is known to be bad: exit 0, and the output says what was not checked.
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("SKIPPED"), "{stdout}");
+    assert!(
+        stdout.contains("written by a newer simdondar-backup; not checked"),
+        "{stdout}"
+    );
+    let (code, v, err) = verify(&setup, &target);
+    assert_eq!(code, Some(0), "{err}");
+    let c = by_path(&v, &victim);
+    assert_eq!(c["verdict"], "skipped", "{c}");
+    assert_eq!(c["format"], 2, "{c}");
+    assert!(corrupt_files(&target).is_empty(), "not renamed");
+    assert!(victim.exists() && man.exists());
+    // Not recorded as a verification (nothing was checked).
+    let cat = simdondar_backup::catalog::Catalog::open(&setup.state).expect("catalog");
+    let rec = cat
+        .verifications(&target.display().to_string())
+        .expect("verifications");
+    assert!(
+        !rec.iter()
+            .any(|(p, _, _)| *p == victim.display().to_string()),
+        "{rec:?}"
+    );
+    // Retention leaves it alone and does not count it.
+    let out = setup
+        .cmd()
+        .args(["prune", "--dry-run", "--json", "--target"])
+        .arg(&target)
+        .output()
+        .expect("prune");
+    assert!(out.status.success(), "{}", show(&out));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let i = by_path(&plan, &victim);
+    assert_eq!(i["decision"], "not-counted", "{i}");
+    assert_eq!(i["completeness"]["state"], "newer_format", "{i}");
+}
+
+/// A real read error: the disk returns EIO for one copy's data. The copy is reported
+/// `unreadable` (kind `io_error`, errno 5), not renamed, marked, not counted by retention, and
+/// read again at the next verification; once the disk reads it fine, it is good again.
+#[test]
+fn a_read_error_is_unreadable_not_corrupt_and_retried() {
+    let (setup, _) = command_setup();
+    let mut disk = EioDisk::new();
+    let target = disk.path().to_path_buf();
+    backups(&setup, &target, 3);
+    let files = data_files(&target);
+    assert_eq!(files.len(), 3);
+    let victim = files[1].clone();
+    disk.cut_under(&victim);
+
+    let (code, v, err) = verify(&setup, &target);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("1 unreadable"), "{err}");
+    let c = by_path(&v, &victim);
+    assert_eq!(c["verdict"], "unreadable", "{c}");
+    assert_eq!(c["failure"], "io_error", "{c}");
+    assert_eq!(c["errno"], libc::EIO, "{c}");
+    assert_eq!(c["ok"], false, "{c}");
+    for other in [&files[0], &files[2]] {
+        let o = by_path(&v, other);
+        assert_eq!(o["verdict"], "good", "{o}");
+    }
+    // Not renamed; marked, so the floor does not count it.
+    assert!(victim.exists(), "the unreadable copy keeps its name");
+    assert!(corrupt_files(&target).is_empty(), "nothing renamed");
+    let mark = marker(&victim);
+    let first: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&mark).expect("marker written")).expect("json");
+    assert_eq!(first["failure"], "io_error", "{first}");
+    assert_eq!(first["errno"], libc::EIO, "{first}");
+    let out = setup
+        .cmd()
+        .args(["prune", "--dry-run", "--json", "--target"])
+        .arg(&target)
+        .output()
+        .expect("prune");
+    assert!(out.status.success(), "{}", show(&out));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let i = by_path(&plan, &victim);
+    assert_eq!(i["decision"], "not-counted", "{i}");
+    assert_eq!(i["completeness"]["state"], "marked_unreadable", "{i}");
+
+    // Read again at the next verification (still failing: still unreadable, same first time).
+    let (code, v, err) = verify(&setup, &target);
+    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(by_path(&v, &victim)["verdict"], "unreadable");
+    let again: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&mark).expect("marker")).expect("json");
+    assert_eq!(again["at"], first["at"], "keeps when it was first found");
+
+    // The disk reads it again (a reseated cable): good, the mark removed, counted again.
+    disk.heal();
+    let (code, v, err) = verify(&setup, &target);
+    assert_eq!(code, Some(0), "{err}");
+    let c = by_path(&v, &victim);
+    assert_eq!(c["verdict"], "good", "{c}");
+    assert!(
+        c["action"].as_str().unwrap_or("").contains("read fine"),
+        "{c}"
+    );
+    assert!(!mark.exists(), "the mark is removed");
+    let cat = simdondar_backup::catalog::Catalog::open(&setup.state).expect("catalog");
+    let rec = cat
+        .verifications(&target.display().to_string())
+        .expect("verifications");
+    let mine: Vec<bool> = rec
+        .iter()
+        .filter(|(p, _, _)| *p == victim.display().to_string())
+        .map(|(_, ok, _)| *ok)
+        .collect();
+    assert_eq!(mine.len(), 3, "{rec:?}");
+    assert_eq!(mine.iter().filter(|ok| **ok).count(), 1, "{rec:?}");
 }

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests (one test binary, `tests/e2e.rs`).
 
 pub mod agent;
+pub mod eio;
 pub mod loopfs;
 pub mod mariadb;
 pub mod sshd;
