@@ -22,6 +22,7 @@ pub enum CopyFailure {
     /// The file system is read-only.
     ReadOnly,
     /// The disk returned an input/output error.
+    #[serde(rename = "io_error")]
     Io,
     /// The bytes read back from the device differ from what was written.
     Mismatch,
@@ -245,6 +246,11 @@ mod tests {
             assert_eq!(RunFailure::parse(r.as_str()), Some(r));
         }
         assert_eq!(CopyFailure::parse("nonsense"), None);
+        // JSON says the same names as the catalog.
+        for k in CopyFailure::ALL {
+            let json = serde_json::to_string(&k).expect("json");
+            assert_eq!(json, format!("\"{}\"", k.as_str()));
+        }
     }
 
     #[test]
