@@ -54,6 +54,9 @@ pub struct IndexRow {
     pub host: Option<String>,
     /// Why the manifest cannot be used.
     pub problem: Option<String>,
+    /// Why a backup with a good manifest is not counted (a data file missing or of the wrong
+    /// size, marked unreadable by `verify`).
+    pub not_counted: Option<String>,
 }
 
 /// What a target holds, ready to be written as CSV and HTML.
@@ -89,6 +92,7 @@ impl IndexRow {
                 trigger: m.trigger.clone(),
                 host: m.host.clone(),
                 problem: None,
+                not_counted: (!e.completeness.is_complete()).then(|| e.completeness.to_string()),
             },
             Err(reason) => IndexRow {
                 started: None,
@@ -107,6 +111,7 @@ impl IndexRow {
                 trigger: None,
                 host: None,
                 problem: Some(reason.clone()),
+                not_counted: None,
             },
         }
     }
@@ -211,11 +216,11 @@ impl DiskIndex {
             t.col_note,
         ]);
         for r in &self.rows {
-            let note = r
-                .problem
-                .as_ref()
-                .map(|p| fill(t.index_unreadable, &[("reason", &html::clean(p, 300))]))
-                .unwrap_or_default();
+            let note = match (&r.problem, &r.not_counted) {
+                (Some(p), _) => fill(t.index_unreadable, &[("reason", &html::clean(p, 300))]),
+                (None, Some(n)) => fill(t.index_not_counted, &[("reason", &html::clean(n, 300))]),
+                (None, None) => String::new(),
+            };
             c.row([
                 r.started.as_ref().map(fmt_datetime).unwrap_or_default(),
                 csv::untrusted(&html::clean(&r.started_iso, 64)),
@@ -358,6 +363,16 @@ impl DiskIndex {
             ));
             for r in &self.rows {
                 let files: Vec<String> = r.files.iter().map(|f| text(f)).collect();
+                if let (None, Some(n)) = (&r.problem, &r.not_counted) {
+                    b.push_str(&format!(
+                        "<tr class=\"gap\"><td class=\"nw\">{}</td><td>{}</td><td class=\"mono\">{}</td><td colspan=\"4\" class=\"gapnote\">{}</td></tr>\n",
+                        r.started.as_ref().map(fmt_datetime).map(|s| text(&s)).unwrap_or_default(),
+                        text(&r.source),
+                        files.join("<br>"),
+                        text(&fill(t.index_not_counted, &[("reason", n)]))
+                    ));
+                    continue;
+                }
                 if let Some(p) = &r.problem {
                     b.push_str(&format!(
                         "<tr class=\"gap\"><td class=\"nw\">&mdash;</td><td>{}</td><td class=\"mono\">{}</td><td colspan=\"4\" class=\"gapnote\">{}</td></tr>\n",

@@ -599,6 +599,25 @@ fn index_lists_backups_and_unreadable_manifests() {
 }
 
 #[test]
+fn index_marks_a_copy_whose_data_is_not_complete_as_not_counted() {
+    let now = Utc.timestamp_opt(at(27, 8, 0), 0).single().expect("now");
+    let mut short = entry(
+        "pmi_20261126-100005.sql.zst",
+        Ok(manifest("pmi_20261126-100005.sql.zst", false, &[])),
+    );
+    short.completeness = crate::backup::inventory::Completeness::MissingPart {
+        part: "pmi_20261126-100005.sql.zst".into(),
+    };
+    let idx = DiskIndex::build(&[short], None, Language::En, Jakarta, now);
+    let csv = idx.to_csv();
+    assert!(csv.contains("NOT COUNTED as a backup: data file"), "{csv}");
+    let html = idx.to_html();
+    markup_is_ours(&html);
+    assert!(html.contains("NOT COUNTED as a backup"), "{html}");
+    assert!(html.contains("26-11-2026 10:00 WIB"), "the start time stays");
+}
+
+#[test]
 fn writes_the_index_atomically_and_replaces_a_planted_symlink() {
     let d = tempfile::tempdir().expect("tempdir");
     let cfg = config(d.path(), "id");

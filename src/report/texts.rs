@@ -179,6 +179,8 @@ pub struct Texts {
     pub col_note: &'static str,
     /// `{reason}`
     pub index_unreadable: &'static str,
+    /// A backup whose manifest is good but whose data is not complete: `{reason}`.
+    pub index_not_counted: &'static str,
     pub restore_title: &'static str,
     pub restore_intro: &'static str,
     pub restore_with_tool: &'static str,
@@ -353,6 +355,7 @@ pub const ID: Texts = Texts {
     col_host: "Host",
     col_note: "Catatan",
     index_unreadable: "manifest tidak terbaca: {reason}",
+    index_not_counted: "TIDAK DIHITUNG sebagai backup: {reason}",
     restore_title: "Cara restore",
     restore_intro: "Contoh untuk backup terbaru tiap sumber. Jalankan dari folder teratas disk ini (folder yang berisi SIMDONDAR-BACKUP).",
     restore_with_tool: "Dengan simdondar-backup:",
@@ -530,6 +533,7 @@ pub const EN: Texts = Texts {
     col_host: "Host",
     col_note: "Note",
     index_unreadable: "manifest unreadable: {reason}",
+    index_not_counted: "NOT COUNTED as a backup: {reason}",
     restore_title: "How to restore",
     restore_intro: "Examples for the newest backup of each source. Run them from the top folder of this disk (the one holding SIMDONDAR-BACKUP).",
     restore_with_tool: "With simdondar-backup:",
