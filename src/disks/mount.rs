@@ -94,6 +94,19 @@ fn fuse_helper(fs_type: &str) -> Option<(&'static str, &'static str)> {
     }
 }
 
+/// Options that make a plain-`fuse` helper name its device as the mount's source in
+/// `/proc/self/mountinfo` (`fuseblk` helpers, exfat-fuse and ntfs-3g, do so already): the writer
+/// finds there the block device whose cache it empties before reading a copy back. `None` for a
+/// device path that cannot be passed inside a mount option.
+fn fuse_source_options(fs_type: &str, device: &Path) -> Option<String> {
+    let dev = device.to_str()?;
+    let plain = dev.starts_with('/')
+        && dev
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-:+".contains(&b));
+    (fs_type == "vfat" && plain).then(|| format!("fsname={dev},subtype=fusefat"))
+}
+
 /// One line of `/proc/self/mountinfo` that matters here.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MountInfo {
@@ -175,6 +188,31 @@ pub fn mount(
     point: &Path,
     read_only: bool,
 ) -> Result<Driver, MountError> {
+    prepare(fs_type, point)?;
+    if let Some(kt) = kernel_type(fs_type) {
+        let mut flags =
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_NOATIME;
+        if read_only {
+            flags |= MsFlags::MS_RDONLY;
+        }
+        // A read-only look must not replay an ext4 journal: the disk stays byte for byte as it was.
+        let data = match (kt, read_only) {
+            ("ext4", true) => Some("noload"),
+            ("vfat", _) | ("exfat", _) => Some("utf8"),
+            _ => None,
+        };
+        return nix::mount::mount(Some(device), point, Some(kt), flags, data)
+            .map(|_| Driver::Kernel)
+            .map_err(|e| MountError::Failed {
+                device: device.to_path_buf(),
+                detail: e.desc().to_string(),
+            });
+    }
+    fuse_mount(device, fs_type, point, read_only)
+}
+
+/// Checks the type and makes the mount point (its parent root's alone).
+fn prepare(fs_type: &str, point: &Path) -> Result<(), MountError> {
     if !SUPPORTED.contains(&fs_type) {
         return Err(MountError::Unsupported {
             fs_type: fs_type.to_string(),
@@ -195,25 +233,19 @@ pub fn mount(
             }
         })?;
     }
-    if let Some(kt) = kernel_type(fs_type) {
-        let mut flags =
-            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_NOATIME;
-        if read_only {
-            flags |= MsFlags::MS_RDONLY;
-        }
-        // A read-only look must not replay an ext4 journal: the disk stays byte for byte as it was.
-        let data = match (kt, read_only) {
-            ("ext4", true) => Some("noload"),
-            ("vfat", _) | ("exfat", _) => Some("utf8"),
-            _ => None,
-        };
-        return nix::mount::mount(Some(device), point, Some(kt), flags, data)
-            .map(|_| Driver::Kernel)
-            .map_err(|e| MountError::Failed {
-                device: device.to_path_buf(),
-                detail: e.desc().to_string(),
-            });
-    }
+    Ok(())
+}
+
+/// Mounts `device` through the FUSE helper of its type (`mount.exfat-fuse`, `ntfs-3g`,
+/// `fusefat`), whatever the kernel has: what [`mount`] does when the kernel lacks the type, and
+/// what tests use to exercise the FUSE drivers on any kernel.
+pub fn fuse_mount(
+    device: &Path,
+    fs_type: &str,
+    point: &Path,
+    read_only: bool,
+) -> Result<Driver, MountError> {
+    prepare(fs_type, point)?;
     let (helper, package) = fuse_helper(fs_type).ok_or_else(|| MountError::NoDriver {
         fs_type: fs_type.to_string(),
         package: "a kernel with this file system".into(),
@@ -230,9 +262,14 @@ pub fn mount(
         ("vfat", false) => opts.insert(0, "rw+"), // fusefat writes only when asked with rw+
         _ => {}
     }
+    let mut opts = opts.join(",");
+    if let Some(extra) = fuse_source_options(fs_type, device) {
+        opts.push(',');
+        opts.push_str(&extra);
+    }
     let out = Command::new(&helper_path)
         .arg("-o")
-        .arg(opts.join(","))
+        .arg(opts)
         .arg(device)
         .arg(point)
         .stdin(Stdio::null())
@@ -414,6 +451,17 @@ mod tests {
         assert!(!m[0].read_only);
         assert!(m[1].read_only);
         assert_eq!(m[1].fs_type, "fuse.fusefat");
+    }
+
+    #[test]
+    fn fusefat_names_its_device() {
+        assert_eq!(
+            fuse_source_options("vfat", Path::new("/dev/sdb1")).as_deref(),
+            Some("fsname=/dev/sdb1,subtype=fusefat")
+        );
+        assert_eq!(fuse_source_options("exfat", Path::new("/dev/sdb1")), None);
+        assert_eq!(fuse_source_options("vfat", Path::new("/dev/a,b")), None);
+        assert_eq!(fuse_source_options("vfat", Path::new("/dev/a b")), None);
     }
 
     #[test]
