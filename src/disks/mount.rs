@@ -1,7 +1,9 @@
 /*!
-Mounting and unmounting disks: through the kernel when `/proc/filesystems` knows the type, and
-otherwise through the FUSE helper (`mount.exfat-fuse`, `ntfs-3g`, `fusefat`), so the same code runs
-on a Raspberry Pi kernel and on a minimal one. Always `nosuid,nodev,noexec,noatime`. Whether a
+Mounting and unmounting disks: through the kernel first (mount(2) loads a missing file system's
+module on demand, so `/proc/filesystems`, which lists only what is loaded, is not asked), and only
+when the kernel has no driver for the type (`ENODEV`) through the FUSE helper (`mount.exfat-fuse`,
+`ntfs-3g`, `fusefat`), so the same code runs on a Raspberry Pi kernel and on a minimal one; the
+[`Driver`] used is returned. Always `nosuid,nodev,noexec,noatime`. Whether a
 mount exists is read from `/proc/self/mountinfo`, never assumed.
 */
 
@@ -73,14 +75,37 @@ pub fn kernel_has(fs_type: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// The kernel's name for a blkid type (`ntfs` is `ntfs3` in modern kernels).
+/// The kernel's name for a blkid type (`ntfs` is `ntfs3` in modern kernels). Whether the running
+/// kernel has it is not asked here: `/proc/filesystems` lists only the types loaded so far, and
+/// mount(2) loads the module of a missing one (`fs-exfat`, …) on demand.
 fn kernel_type(fs_type: &str) -> Option<&'static str> {
     match fs_type {
-        "ext4" | "ext3" | "ext2" if kernel_has("ext4") => Some("ext4"),
-        "vfat" if kernel_has("vfat") => Some("vfat"),
-        "exfat" if kernel_has("exfat") => Some("exfat"),
-        "ntfs" if kernel_has("ntfs3") => Some("ntfs3"),
+        "ext4" | "ext3" | "ext2" => Some("ext4"),
+        "vfat" => Some("vfat"),
+        "exfat" => Some("exfat"),
+        "ntfs" => Some("ntfs3"),
         _ => None,
+    }
+}
+
+/// What [`mount`] does once the kernel's mount(2) failed with `e`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AfterKernel {
+    /// The kernel has no driver for the type (even after trying to load its module): the FUSE
+    /// helper mounts it.
+    TryFuse,
+    /// No driver in the kernel and no FUSE helper for the type.
+    NoDriver,
+    /// The kernel has the driver and refused this disk (a damaged file system, a busy device):
+    /// that answer stands; a FUSE driver is not asked to second-guess it.
+    Fail,
+}
+
+fn after_kernel(e: nix::errno::Errno, fs_type: &str) -> AfterKernel {
+    match (e, fuse_helper(fs_type)) {
+        (nix::errno::Errno::ENODEV, Some(_)) => AfterKernel::TryFuse,
+        (nix::errno::Errno::ENODEV, None) => AfterKernel::NoDriver,
+        _ => AfterKernel::Fail,
     }
 }
 
@@ -201,12 +226,28 @@ pub fn mount(
             ("vfat", _) | ("exfat", _) => Some("utf8"),
             _ => None,
         };
-        return nix::mount::mount(Some(device), point, Some(kt), flags, data)
-            .map(|_| Driver::Kernel)
-            .map_err(|e| MountError::Failed {
-                device: device.to_path_buf(),
-                detail: e.desc().to_string(),
-            });
+        let e = match nix::mount::mount(Some(device), point, Some(kt), flags, data) {
+            Ok(()) => return Ok(Driver::Kernel),
+            Err(e) => e,
+        };
+        match after_kernel(e, fs_type) {
+            AfterKernel::TryFuse => log::info!(
+                "{}: the kernel has no {kt} driver; mounting it through FUSE",
+                device.display()
+            ),
+            AfterKernel::NoDriver => {
+                return Err(MountError::NoDriver {
+                    fs_type: fs_type.to_string(),
+                    package: "a kernel with this file system".into(),
+                })
+            }
+            AfterKernel::Fail => {
+                return Err(MountError::Failed {
+                    device: device.to_path_buf(),
+                    detail: e.desc().to_string(),
+                })
+            }
+        }
     }
     fuse_mount(device, fs_type, point, read_only)
 }
@@ -451,6 +492,23 @@ mod tests {
         assert!(!m[0].read_only);
         assert!(m[1].read_only);
         assert_eq!(m[1].fs_type, "fuse.fusefat");
+    }
+
+    #[test]
+    fn the_kernel_first_then_fuse_only_when_the_kernel_has_no_driver() {
+        use nix::errno::Errno;
+        for t in ["ext4", "ext3", "ext2", "vfat", "exfat", "ntfs"] {
+            assert!(kernel_type(t).is_some(), "{t} is tried in the kernel first");
+        }
+        assert_eq!(kernel_type("ntfs"), Some("ntfs3"));
+        assert_eq!(after_kernel(Errno::ENODEV, "exfat"), AfterKernel::TryFuse);
+        assert_eq!(after_kernel(Errno::ENODEV, "ntfs"), AfterKernel::TryFuse);
+        assert_eq!(after_kernel(Errno::ENODEV, "vfat"), AfterKernel::TryFuse);
+        assert_eq!(after_kernel(Errno::ENODEV, "ext4"), AfterKernel::NoDriver);
+        // The kernel has the driver and refused the disk: no second opinion from FUSE.
+        assert_eq!(after_kernel(Errno::EINVAL, "exfat"), AfterKernel::Fail);
+        assert_eq!(after_kernel(Errno::EIO, "ntfs"), AfterKernel::Fail);
+        assert_eq!(after_kernel(Errno::EBUSY, "vfat"), AfterKernel::Fail);
     }
 
     #[test]
