@@ -2,8 +2,8 @@
 One target's writer: a thread that receives the stored stream in chunks through a bounded queue,
 writes it to `NAME.partial`, and on commit fsyncs, re-reads the file from the device (its cached
 pages dropped first, and under a FUSE driver the block device's buffer cache too) to check the
-SHA-256, renames it to its final name, writes the `.sha256`
-sidecar and the manifest (each through a `.partial` name), and fsyncs the directory.
+SHA-256, renames it to its final name, writes the `.sha256` sidecar and the manifest (each through
+a `.partial` name), and fsyncs the directory.
 
 A failed target only fails itself: its thread ends, its queue closes, and the pipeline stops
 feeding it while the other targets go on. A target that stops answering (a call on it makes no
