@@ -1,8 +1,9 @@
 /*!
 One target's writer: a thread that receives the stored stream in chunks through a bounded queue,
 writes it to `NAME.partial`, and on commit fsyncs, re-reads the file from the device (its cached
-pages dropped first) to check the SHA-256, renames it to its final name, writes the `.sha256`
-sidecar and the manifest (each through a `.partial` name), and fsyncs the directory.
+pages dropped first, and under a FUSE driver the block device's buffer cache too) to check the
+SHA-256, renames it to its final name, writes the `.sha256` sidecar and the manifest (each through
+a `.partial` name), and fsyncs the directory.
 
 A failed target only fails itself: its thread ends, its queue closes, and the pipeline stops
 feeding it while the other targets go on. A target that stops answering (a call on it makes no
@@ -319,6 +320,29 @@ pub fn describe_io(root: &Path, what: &str, e: &io::Error) -> String {
     format!("{}: {base} while {what}", root.display())
 }
 
+/// Where a read-back is about to read, for [`Hooks::before_read_back`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadBackStep {
+    /// The file being read back (a `.partial` name in the backup's day folder).
+    pub part: String,
+    /// The byte range of it about to be read.
+    pub from: u64,
+    pub to: u64,
+}
+
+/// Called on the verifier's thread, see [`Hooks::before_read_back`].
+pub type ReadBackHook = Arc<dyn Fn(&ReadBackStep) + Send + Sync>;
+
+/// Points where a test may step into a writer. The product never sets any ([`spawn`] uses none);
+/// they exist so that tests can hit a window that is otherwise a matter of timing.
+#[derive(Clone, Default)]
+pub struct Hooks {
+    /// Called once a range of the copy has been flushed to the device (the file's fsync, and
+    /// for FUSE the device's), before any cache is dropped and the range read back: a test
+    /// corrupts the device here, under caches that still hold the good bytes.
+    pub before_read_back: Option<ReadBackHook>,
+}
+
 /// Starts a target's writer thread, which opens `NAME.partial` on the target; waits for that at
 /// most `stall` (a disk that does not answer even that is given up at once).
 pub fn spawn(
@@ -326,6 +350,17 @@ pub fn spawn(
     name: &BackupName,
     encrypted: bool,
     stall: Duration,
+) -> Result<WriterHandle, CopyOutcome> {
+    spawn_with(target, name, encrypted, stall, Hooks::default())
+}
+
+/// [`spawn`] with test [`Hooks`].
+pub fn spawn_with(
+    target: Target,
+    name: &BackupName,
+    encrypted: bool,
+    stall: Duration,
+    hooks: Hooks,
 ) -> Result<WriterHandle, CopyOutcome> {
     let fail = |e: CopyError| CopyOutcome {
         target: target.clone(),
@@ -340,7 +375,7 @@ pub fn spawn(
     let join = std::thread::Builder::new()
         .name(format!("writer {}", target.root.display()))
         .spawn(move || {
-            let job = match Job::open(t, &n, l) {
+            let job = match Job::open(t, &n, l, hooks) {
                 Ok(job) => job,
                 Err(e) => {
                     let _ = opened_tx.send(Err(e));
@@ -389,6 +424,9 @@ pub fn spawn(
 }
 
 struct Job {
+    /// The block device under a FUSE target (its folder fsyncs do not all reach the device:
+    /// fusefat's do not), flushed once more when the copy is published.
+    fuse_device: Option<PathBuf>,
     live: Arc<Liveness>,
     target: Target,
     name: BackupName,
@@ -408,10 +446,13 @@ struct Job {
 
 /// What the writer tells its verifier.
 enum Check {
-    /// A new part: read it through this descriptor (its own, opened by name).
-    Part(File),
-    /// The current part holds at least this many bytes, written: flush and read them back.
-    Upto(u64),
+    /// A new part: read it through this descriptor (its own, opened by name), named so.
+    Part(File, String),
+    /// The current part holds at least `to` bytes, written: flush and read them back. While the
+    /// part is still being written (`closed` false), only up to the last whole cache unit below
+    /// `to`: the block the writer is still filling may be cached dirty and cannot be dropped, so
+    /// its bytes are read back with the next step.
+    Upto { to: u64, closed: bool },
     /// The current part is complete.
     EndPart,
     /// Send the hashes (all parts, each part) or the first error.
@@ -424,13 +465,20 @@ struct Verifier {
     tx: std::sync::mpsc::Sender<Check>,
 }
 
+/// What the verifier reads through besides the file: the block device under a FUSE file system
+/// (its buffer cache is emptied before each read-back) and the test hook.
+struct ReadBackVia {
+    device: Option<PathBuf>,
+    hook: Option<ReadBackHook>,
+}
+
 impl Verifier {
-    fn spawn(live: Arc<Liveness>) -> io::Result<Verifier> {
+    fn spawn(live: Arc<Liveness>, via: ReadBackVia) -> io::Result<Verifier> {
         let (tx, rx) = std::sync::mpsc::channel::<Check>();
         std::thread::Builder::new()
             .name("verifier".into())
             .spawn(move || {
-                let mut file: Option<File> = None;
+                let mut file: Option<(File, String)> = None;
                 let mut done: u64 = 0;
                 let mut whole = Sha256::new();
                 let mut part = Sha256::new();
@@ -439,26 +487,38 @@ impl Verifier {
                 let mut buf = vec![0u8; 1 << 20];
                 for msg in rx {
                     match msg {
-                        Check::Part(f) => {
-                            file = Some(f);
+                        Check::Part(f, name) => {
+                            file = Some((f, name));
                             done = 0;
                         }
-                        Check::Upto(n) => {
+                        Check::Upto { to, closed } => {
                             if failed.is_some() {
                                 continue;
                             }
-                            let Some(f) = file.as_ref() else { continue };
-                            if let Err(e) = read_range(
+                            let Some((f, name)) = file.as_ref() else {
+                                continue;
+                            };
+                            let to = if closed {
+                                to
+                            } else {
+                                let unit = safe_fs::cache_unit();
+                                to - to % unit
+                            };
+                            let range = ReadBackStep {
+                                part: name.clone(),
+                                from: done,
+                                to,
+                            };
+                            match read_range(
                                 f,
-                                done,
-                                n,
+                                &range,
+                                &via,
                                 &mut buf,
                                 &mut [&mut whole, &mut part],
                                 &live,
                             ) {
-                                failed = Some(e);
-                            } else {
-                                done = done.max(n);
+                                Err(e) => failed = Some(e),
+                                Ok(()) => done = done.max(to),
                             }
                         }
                         Check::EndPart => {
@@ -490,26 +550,50 @@ impl Verifier {
     }
 }
 
-/// Flushes `[from, to)` of a file to the device, drops it from the page cache and hashes what the
-/// device returns.
+/// Flushes `[from, to)` of a file to the device, drops it from the caches in between and hashes
+/// what the device returns.
+///
+/// In-kernel file systems read a file's data from the device once its pages are dropped (every
+/// cache unit holding a byte of the range, and everything after it). A FUSE driver reads the
+/// block device through the device's own buffer cache, which it has just filled while writing:
+/// that cache is written back and emptied too (`BLKFLSBUF`), so the driver has to fetch the
+/// bytes from the device.
 fn read_range(
     f: &File,
-    from: u64,
-    to: u64,
+    range: &ReadBackStep,
+    via: &ReadBackVia,
     buf: &mut [u8],
     hashers: &mut [&mut Sha256],
     live: &Liveness,
 ) -> io::Result<()> {
     use std::os::unix::fs::FileExt;
+    let (from, to) = (range.from, range.to);
     if to <= from {
         return Ok(());
     }
     {
         let _busy = live.busy(Who::Verifier, "flushing the copy to the disk (fsync)");
         f.sync_data()?;
+        if let Some(dev) = &via.device {
+            // The driver's writes may still sit in the device's cache (fusefat's fsync leaves
+            // them there): this puts them on the device.
+            safe_fs::sync_device(dev)?;
+        }
     }
-    // Best effort: FUSE file systems may ignore the advice.
-    let _ = safe_fs::drop_cache_range(f, from, to - from);
+    if let Some(hook) = &via.hook {
+        hook(range);
+    }
+    if let Some(dev) = &via.device {
+        let _busy = live.busy(
+            Who::Verifier,
+            "emptying the disk's cache before the read-back",
+        );
+        safe_fs::flush_device_cache(dev)?;
+    }
+    // From the start of the range to the end of the file: a block the kernel caches whole is
+    // dropped only when the range covers all of it. Best effort on FUSE (the driver may keep the
+    // file's pages; its device's cache was emptied above).
+    let _ = safe_fs::drop_cache_range(f, from, 0);
     let mut at = from;
     while at < to {
         let want = ((to - at) as usize).min(buf.len());
@@ -538,7 +622,12 @@ pub const VERIFY_STEP: u64 = 64 << 20;
 impl Job {
     /// Opens the target, creates the day folder and `NAME.partial` (on the writer's thread: a
     /// wedged disk blocks only this thread).
-    fn open(target: Target, name: &BackupName, live: Arc<Liveness>) -> Result<Job, CopyError> {
+    fn open(
+        target: Target,
+        name: &BackupName,
+        live: Arc<Liveness>,
+        hooks: Hooks,
+    ) -> Result<Job, CopyError> {
         let root_path = target.root.clone();
         let fail = |what: &str, e: io::Error| io_error(&root_path, what, &e);
         let _busy = live.busy(Who::Writer, "opening the target folder");
@@ -550,11 +639,29 @@ impl Job {
         let file = dir
             .create_new_rw(&partial)
             .map_err(|e| fail("creating the data file", e))?;
-        let step_verify = !is_fuse(&file);
-        let verifier = Verifier::spawn(Arc::clone(&live))
+        let fuse = safe_fs::is_fuse(&file);
+        let step_verify = !fuse;
+        let device = if fuse {
+            let dev = safe_fs::fuse_block_device(&file);
+            if dev.is_none() {
+                log::warn!(
+                    "{}: a FUSE file system without a block device the agent can find; the read-back goes through its driver and may come from its caches",
+                    target.root.display()
+                );
+            }
+            dev
+        } else {
+            None
+        };
+        let via = ReadBackVia {
+            device: device.clone(),
+            hook: hooks.before_read_back,
+        };
+        let verifier = Verifier::spawn(Arc::clone(&live), via)
             .map_err(|e| fail("starting the verifier thread", e))?;
         drop(_busy);
         let mut job = Job {
+            fuse_device: device,
             live,
             target,
             name: name.clone(),
@@ -625,7 +732,7 @@ impl Job {
             return Ok(());
         };
         let f = self.dir.open_read(name)?;
-        self.verifier.send(Check::Part(f))
+        self.verifier.send(Check::Part(f, name.clone()))
     }
 
     /// Closes the current part's file (flushed to the device) and has the verifier read back the
@@ -641,11 +748,14 @@ impl Job {
             // Read the closed file through a fresh descriptor.
             if let Some(name) = self.partials.last() {
                 let f = self.dir.open_read(name)?;
-                self.verifier.send(Check::Part(f))?;
+                self.verifier.send(Check::Part(f, name.clone()))?;
             }
         }
         drop(busy);
-        self.verifier.send(Check::Upto(self.part_written))?;
+        self.verifier.send(Check::Upto {
+            to: self.part_written,
+            closed: true,
+        })?;
         self.verifier.send(Check::EndPart)?;
         Ok(())
     }
@@ -695,7 +805,10 @@ impl Job {
             self.written += room as u64;
             chunk = &chunk[room..];
             if self.step_verify && self.part_written - self.part_announced >= VERIFY_STEP {
-                self.verifier.send(Check::Upto(self.part_written))?;
+                self.verifier.send(Check::Upto {
+                    to: self.part_written,
+                    closed: false,
+                })?;
                 self.part_announced = self.part_written;
             }
         }
@@ -793,7 +906,14 @@ impl Job {
         }
         let steps = publish::plan(&self.partials, &finals, &sidecar_name, &manifest_name);
         let (root, comps) = (self.target.root.clone(), self.name.dir_components());
-        let ancestors = || sync_ancestors(&root, &comps);
+        let device = self.fuse_device.clone();
+        let ancestors = || {
+            sync_ancestors(&root, &comps)?;
+            match &device {
+                Some(d) => safe_fs::sync_device(d),
+                None => Ok(()),
+            }
+        };
         if let Err((i, e)) = publish::run(&self.dir, &steps, &ancestors) {
             let what = match &steps[i] {
                 publish::Step::Rename { to, .. } => format!("publishing {to} (rename)"),
@@ -813,16 +933,6 @@ impl Job {
         }
         self.outcome(Ok(self.written))
     }
-}
-
-/// Whether a file lives on a FUSE file system.
-// `f_type`'s width differs between targets (i64 here, i32 on 32-bit ARM).
-#[allow(clippy::unnecessary_cast)]
-fn is_fuse(f: &File) -> bool {
-    const FUSE_SUPER_MAGIC: i64 = 0x6573_5546;
-    nix::sys::statfs::fstatfs(f)
-        .map(|s| s.filesystem_type().0 as i64 == FUSE_SUPER_MAGIC)
-        .unwrap_or(true)
 }
 
 /// Writes a small file as `NAME.partial`, fsynced; the caller renames it.
@@ -857,14 +967,17 @@ fn sync_ancestors(root: &Path, components: &[&str]) -> io::Result<()> {
     Ok(())
 }
 
-/// Re-reads files from the device (cached pages dropped first): the SHA-256 of all of them in
-/// order, and of each.
+/// Re-reads files from the device (cached pages dropped first, and on a FUSE file system the
+/// block device's buffer cache emptied too): the SHA-256 of all of them in order, and of each.
 pub fn read_back(dir: &Dir, names: &[String]) -> io::Result<(String, Vec<String>)> {
     let mut whole = Sha256::new();
     let mut each = Vec::new();
     let mut buf = vec![0u8; 1 << 20];
     for name in names {
         let mut f = dir.open_read(name)?;
+        if let Some(dev) = safe_fs::fuse_block_device(&f) {
+            safe_fs::flush_device_cache(&dev)?;
+        }
         // Best effort: FUSE file systems may ignore the advice.
         let _ = safe_fs::drop_cache(&f);
         let mut h = Sha256::new();

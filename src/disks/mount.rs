@@ -1,7 +1,9 @@
 /*!
-Mounting and unmounting disks: through the kernel when `/proc/filesystems` knows the type, and
-otherwise through the FUSE helper (`mount.exfat-fuse`, `ntfs-3g`, `fusefat`), so the same code runs
-on a Raspberry Pi kernel and on a minimal one. Always `nosuid,nodev,noexec,noatime`. Whether a
+Mounting and unmounting disks: through the kernel first (mount(2) loads a missing file system's
+module on demand, so `/proc/filesystems`, which lists only what is loaded, is not asked), and only
+when the kernel has no driver for the type (`ENODEV`) through the FUSE helper (`mount.exfat-fuse`,
+`ntfs-3g`, `fusefat`), so the same code runs on a Raspberry Pi kernel and on a minimal one; the
+[`Driver`] used is returned. Always `nosuid,nodev,noexec,noatime`. Whether a
 mount exists is read from `/proc/self/mountinfo`, never assumed.
 */
 
@@ -73,14 +75,37 @@ pub fn kernel_has(fs_type: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// The kernel's name for a blkid type (`ntfs` is `ntfs3` in modern kernels).
+/// The kernel's name for a blkid type (`ntfs` is `ntfs3` in modern kernels). Whether the running
+/// kernel has it is not asked here: `/proc/filesystems` lists only the types loaded so far, and
+/// mount(2) loads the module of a missing one (`fs-exfat`, …) on demand.
 fn kernel_type(fs_type: &str) -> Option<&'static str> {
     match fs_type {
-        "ext4" | "ext3" | "ext2" if kernel_has("ext4") => Some("ext4"),
-        "vfat" if kernel_has("vfat") => Some("vfat"),
-        "exfat" if kernel_has("exfat") => Some("exfat"),
-        "ntfs" if kernel_has("ntfs3") => Some("ntfs3"),
+        "ext4" | "ext3" | "ext2" => Some("ext4"),
+        "vfat" => Some("vfat"),
+        "exfat" => Some("exfat"),
+        "ntfs" => Some("ntfs3"),
         _ => None,
+    }
+}
+
+/// What [`mount`] does once the kernel's mount(2) failed with `e`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AfterKernel {
+    /// The kernel has no driver for the type (even after trying to load its module): the FUSE
+    /// helper mounts it.
+    TryFuse,
+    /// No driver in the kernel and no FUSE helper for the type.
+    NoDriver,
+    /// The kernel has the driver and refused this disk (a damaged file system, a busy device):
+    /// that answer stands; a FUSE driver is not asked to second-guess it.
+    Fail,
+}
+
+fn after_kernel(e: nix::errno::Errno, fs_type: &str) -> AfterKernel {
+    match (e, fuse_helper(fs_type)) {
+        (nix::errno::Errno::ENODEV, Some(_)) => AfterKernel::TryFuse,
+        (nix::errno::Errno::ENODEV, None) => AfterKernel::NoDriver,
+        _ => AfterKernel::Fail,
     }
 }
 
@@ -92,6 +117,19 @@ fn fuse_helper(fs_type: &str) -> Option<(&'static str, &'static str)> {
         "vfat" => Some(("fusefat", "fusefat")),
         _ => None,
     }
+}
+
+/// Options that make a plain-`fuse` helper name its device as the mount's source in
+/// `/proc/self/mountinfo` (`fuseblk` helpers, exfat-fuse and ntfs-3g, do so already): the writer
+/// finds there the block device whose cache it empties before reading a copy back. `None` for a
+/// device path that cannot be passed inside a mount option.
+fn fuse_source_options(fs_type: &str, device: &Path) -> Option<String> {
+    let dev = device.to_str()?;
+    let plain = dev.starts_with('/')
+        && dev
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-:+".contains(&b));
+    (fs_type == "vfat" && plain).then(|| format!("fsname={dev},subtype=fusefat"))
 }
 
 /// One line of `/proc/self/mountinfo` that matters here.
@@ -175,6 +213,47 @@ pub fn mount(
     point: &Path,
     read_only: bool,
 ) -> Result<Driver, MountError> {
+    prepare(fs_type, point)?;
+    if let Some(kt) = kernel_type(fs_type) {
+        let mut flags =
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_NOATIME;
+        if read_only {
+            flags |= MsFlags::MS_RDONLY;
+        }
+        // A read-only look must not replay an ext4 journal: the disk stays byte for byte as it was.
+        let data = match (kt, read_only) {
+            ("ext4", true) => Some("noload"),
+            ("vfat", _) | ("exfat", _) => Some("utf8"),
+            _ => None,
+        };
+        let e = match nix::mount::mount(Some(device), point, Some(kt), flags, data) {
+            Ok(()) => return Ok(Driver::Kernel),
+            Err(e) => e,
+        };
+        match after_kernel(e, fs_type) {
+            AfterKernel::TryFuse => log::info!(
+                "{}: the kernel has no {kt} driver; mounting it through FUSE",
+                device.display()
+            ),
+            AfterKernel::NoDriver => {
+                return Err(MountError::NoDriver {
+                    fs_type: fs_type.to_string(),
+                    package: "a kernel with this file system".into(),
+                })
+            }
+            AfterKernel::Fail => {
+                return Err(MountError::Failed {
+                    device: device.to_path_buf(),
+                    detail: e.desc().to_string(),
+                })
+            }
+        }
+    }
+    fuse_mount(device, fs_type, point, read_only)
+}
+
+/// Checks the type and makes the mount point (its parent root's alone).
+fn prepare(fs_type: &str, point: &Path) -> Result<(), MountError> {
     if !SUPPORTED.contains(&fs_type) {
         return Err(MountError::Unsupported {
             fs_type: fs_type.to_string(),
@@ -195,25 +274,19 @@ pub fn mount(
             }
         })?;
     }
-    if let Some(kt) = kernel_type(fs_type) {
-        let mut flags =
-            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_NOATIME;
-        if read_only {
-            flags |= MsFlags::MS_RDONLY;
-        }
-        // A read-only look must not replay an ext4 journal: the disk stays byte for byte as it was.
-        let data = match (kt, read_only) {
-            ("ext4", true) => Some("noload"),
-            ("vfat", _) | ("exfat", _) => Some("utf8"),
-            _ => None,
-        };
-        return nix::mount::mount(Some(device), point, Some(kt), flags, data)
-            .map(|_| Driver::Kernel)
-            .map_err(|e| MountError::Failed {
-                device: device.to_path_buf(),
-                detail: e.desc().to_string(),
-            });
-    }
+    Ok(())
+}
+
+/// Mounts `device` through the FUSE helper of its type (`mount.exfat-fuse`, `ntfs-3g`,
+/// `fusefat`), whatever the kernel has: what [`mount`] does when the kernel lacks the type, and
+/// what tests use to exercise the FUSE drivers on any kernel.
+pub fn fuse_mount(
+    device: &Path,
+    fs_type: &str,
+    point: &Path,
+    read_only: bool,
+) -> Result<Driver, MountError> {
+    prepare(fs_type, point)?;
     let (helper, package) = fuse_helper(fs_type).ok_or_else(|| MountError::NoDriver {
         fs_type: fs_type.to_string(),
         package: "a kernel with this file system".into(),
@@ -230,9 +303,14 @@ pub fn mount(
         ("vfat", false) => opts.insert(0, "rw+"), // fusefat writes only when asked with rw+
         _ => {}
     }
+    let mut opts = opts.join(",");
+    if let Some(extra) = fuse_source_options(fs_type, device) {
+        opts.push(',');
+        opts.push_str(&extra);
+    }
     let out = Command::new(&helper_path)
         .arg("-o")
-        .arg(opts.join(","))
+        .arg(opts)
         .arg(device)
         .arg(point)
         .stdin(Stdio::null())
@@ -414,6 +492,34 @@ mod tests {
         assert!(!m[0].read_only);
         assert!(m[1].read_only);
         assert_eq!(m[1].fs_type, "fuse.fusefat");
+    }
+
+    #[test]
+    fn the_kernel_first_then_fuse_only_when_the_kernel_has_no_driver() {
+        use nix::errno::Errno;
+        for t in ["ext4", "ext3", "ext2", "vfat", "exfat", "ntfs"] {
+            assert!(kernel_type(t).is_some(), "{t} is tried in the kernel first");
+        }
+        assert_eq!(kernel_type("ntfs"), Some("ntfs3"));
+        assert_eq!(after_kernel(Errno::ENODEV, "exfat"), AfterKernel::TryFuse);
+        assert_eq!(after_kernel(Errno::ENODEV, "ntfs"), AfterKernel::TryFuse);
+        assert_eq!(after_kernel(Errno::ENODEV, "vfat"), AfterKernel::TryFuse);
+        assert_eq!(after_kernel(Errno::ENODEV, "ext4"), AfterKernel::NoDriver);
+        // The kernel has the driver and refused the disk: no second opinion from FUSE.
+        assert_eq!(after_kernel(Errno::EINVAL, "exfat"), AfterKernel::Fail);
+        assert_eq!(after_kernel(Errno::EIO, "ntfs"), AfterKernel::Fail);
+        assert_eq!(after_kernel(Errno::EBUSY, "vfat"), AfterKernel::Fail);
+    }
+
+    #[test]
+    fn fusefat_names_its_device() {
+        assert_eq!(
+            fuse_source_options("vfat", Path::new("/dev/sdb1")).as_deref(),
+            Some("fsname=/dev/sdb1,subtype=fusefat")
+        );
+        assert_eq!(fuse_source_options("exfat", Path::new("/dev/sdb1")), None);
+        assert_eq!(fuse_source_options("vfat", Path::new("/dev/a,b")), None);
+        assert_eq!(fuse_source_options("vfat", Path::new("/dev/a b")), None);
     }
 
     #[test]

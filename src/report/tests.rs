@@ -614,7 +614,10 @@ fn index_marks_a_copy_whose_data_is_not_complete_as_not_counted() {
     let html = idx.to_html();
     markup_is_ours(&html);
     assert!(html.contains("NOT COUNTED as a backup"), "{html}");
-    assert!(html.contains("26-11-2026 10:00 WIB"), "the start time stays");
+    assert!(
+        html.contains("26-11-2026 10:00 WIB"),
+        "the start time stays"
+    );
 }
 
 #[test]

@@ -7,6 +7,7 @@ mod encryption;
 mod failures;
 mod hostile;
 mod panel;
+mod readback;
 mod report;
 mod restore_test;
 mod retention;
