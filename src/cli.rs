@@ -1031,7 +1031,7 @@ fn cmd_disks(config_path: &Path, json: bool) -> Result<(), Failure> {
         };
         let _ = writeln!(
             out,
-            "{:<12} {:<14} {:<6} {:<8} {:>10}  free {:>10}  {}  last backup {}",
+            "{:<12} {:<14} {:<6} {:<8} {:>10}  free {:>10}  {}{}  last backup {}",
             v.devnode.display(),
             if v.label.is_empty() {
                 "-"
@@ -1042,11 +1042,15 @@ fn cmd_disks(config_path: &Path, json: bool) -> Result<(), Failure> {
             role,
             human_bytes(v.size_bytes),
             v.free_bytes.map(human_bytes).unwrap_or_else(|| "?".into()),
-            if v.mounted_at.is_some() {
-                "mounted"
-            } else {
-                "not mounted"
+            match (v.not_answering, v.mounted_at.is_some()) {
+                (true, _) => "NOT ANSWERING",
+                (false, true) => "mounted",
+                (false, false) => "not mounted",
             },
+            v.driver
+                .as_deref()
+                .map(|d| format!(" ({d})"))
+                .unwrap_or_default(),
             v.last_backup.as_deref().unwrap_or("never")
         );
         if let Some(p) = &v.problem {

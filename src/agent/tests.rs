@@ -240,6 +240,7 @@ fn disk(devnode: &str, label: &str, role: Option<Role>) -> (BlockDev, DiskView) 
         id: None,
         problem: None,
         not_answering: false,
+        driver: None,
         mounted_at: role.map(|_| PathBuf::from(format!("/run/s/disks/UUID-{label}"))),
         free_bytes: Some(32 << 30),
         last_backup: None,

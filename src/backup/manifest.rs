@@ -67,6 +67,10 @@ pub struct Manifest {
     /// The role of the target this copy was written for.
     #[serde(default)]
     pub role: Option<String>,
+    /// How the target's file system was driven when this copy was written: `kernel` or `fuse`
+    /// (the read-back reached the device through a FUSE driver; docs/disks.md).
+    #[serde(default)]
+    pub fs_driver: Option<String>,
     /// Whether the wall clock was known to be synchronised when the run started.
     #[serde(default)]
     pub clock_synchronized: Option<bool>,
@@ -164,6 +168,7 @@ mod tests {
             consistency: None,
             trigger: Some("cli".into()),
             role: Some("auto".into()),
+            fs_driver: Some("kernel".into()),
             clock_synchronized: Some(true),
             host: None,
         }

@@ -1192,6 +1192,7 @@ mod tests {
             consistency: None,
             trigger: None,
             role: None,
+            fs_driver: None,
             clock_synchronized: None,
             host: None,
         }

@@ -518,6 +518,7 @@ pub fn run_backup_with(
                 consistency: info.consistency.clone(),
                 trigger: Some(trigger.as_str().to_string()),
                 role: None,
+                fs_driver: None,
                 clock_synchronized: crate::clock::is_synchronized(),
                 host: crate::clock::hostname(),
             };

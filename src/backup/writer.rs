@@ -424,6 +424,8 @@ pub fn spawn_with(
 }
 
 struct Job {
+    /// The target's file system is driven by a FUSE program.
+    on_fuse: bool,
     /// The block device under a FUSE target (its folder fsyncs do not all reach the device:
     /// fusefat's do not), flushed once more when the copy is published.
     fuse_device: Option<PathBuf>,
@@ -661,6 +663,7 @@ impl Job {
             .map_err(|e| fail("starting the verifier thread", e))?;
         drop(_busy);
         let mut job = Job {
+            on_fuse: fuse,
             fuse_device: device,
             live,
             target,
@@ -882,6 +885,12 @@ impl Job {
         let finals = self.final_names();
         manifest.parts = finals.clone();
         manifest.role = Some(self.target.role.as_str().to_string());
+        let driver = if self.fuse_device.is_some() || self.on_fuse {
+            "fuse"
+        } else {
+            "kernel"
+        };
+        manifest.fs_driver = Some(driver.to_string());
         let lines: Vec<(String, String)> = per_part
             .into_iter()
             .zip(&finals)
@@ -1033,6 +1042,7 @@ mod tests {
             consistency: None,
             trigger: None,
             role: None,
+            fs_driver: None,
             clock_synchronized: None,
             host: None,
         }

@@ -57,6 +57,8 @@ pub struct DiskView {
     /// The disk did not answer when it was looked at (within `stall_timeout`): it is not safe
     /// to pull until it is gone, and it is not written.
     pub not_answering: bool,
+    /// How its file system is driven when mounted: `kernel` or `fuse`.
+    pub driver: Option<String>,
     /// Where it is mounted read-write by the appliance, if it is.
     pub mounted_at: Option<PathBuf>,
     pub free_bytes: Option<u64>,
@@ -93,6 +95,15 @@ fn look(root: &Path) -> Look {
             .map_err(|e| e.to_string()),
         free_bytes: free_bytes(root),
         last_backup: newest_backup(root),
+    }
+}
+
+/// `kernel` or `fuse`, from a mount's type.
+fn driver_of(fs_type: &str) -> &'static str {
+    if fs_type == "fuseblk" || fs_type == "fuse" || fs_type.starts_with("fuse.") {
+        "fuse"
+    } else {
+        "kernel"
     }
 }
 
@@ -149,6 +160,7 @@ impl<'a> Disks<'a> {
             id: None,
             problem: None,
             not_answering: false,
+            driver: None,
             mounted_at: None,
             free_bytes: None,
             last_backup: None,
@@ -207,7 +219,8 @@ impl<'a> Disks<'a> {
     pub fn inspect(&self, dev: &BlockDev) -> DiskView {
         let mut view = self.base_view(dev);
         let ours = self.mount_dir().join(dev.mount_name());
-        if mount::mount_at(&ours).is_some() {
+        if let Some(m) = mount::mount_at(&ours) {
+            view.driver = Some(driver_of(&m.fs_type).into());
             view.mounted_at = Some(ours.clone());
             self.judge(&mut view, dev, &ours);
             return view;
@@ -225,7 +238,14 @@ impl<'a> Disks<'a> {
         };
         let probe = self.probe_dir().join(dev.mount_name());
         match mount::mount(&dev.devnode, &fs_type, &probe, true) {
-            Ok(_) => {
+            Ok(driver) => {
+                view.driver = Some(
+                    match driver {
+                        mount::Driver::Kernel => "kernel",
+                        mount::Driver::Fuse => "fuse",
+                    }
+                    .into(),
+                );
                 self.judge(&mut view, dev, &probe);
                 if view.not_answering {
                     // Cut off already: only the mount table entry is left to remove.
@@ -269,6 +289,7 @@ impl<'a> Disks<'a> {
         let split_size = (fs_type == "vfat").then_some(self.config.disks.fat_split_size);
         let mut view = view;
         view.mounted_at = Some(point.clone());
+        view.driver = mount::mount_at(&point).map(|m| driver_of(&m.fs_type).into());
         view.free_bytes = free_bytes(&point);
         Ok(Attached {
             view,

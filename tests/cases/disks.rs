@@ -154,6 +154,14 @@ fn four_file_systems_detected_enrolled_written_verified_ejected() {
         let want = if *fs == "ext4" { "auto" } else { "manual" };
         assert_eq!(v["role"], want, "{fs}: {v}");
         assert_eq!(v["fs_type"], *fs);
+        // Looked at through a read-only mount: which driver did it (this kernel: FUSE but ext4).
+        let driver = if *fs == "ext4" || simdondar_backup::disks::mount::kernel_has(fs) {
+            "kernel"
+        } else {
+            "fuse"
+        };
+        assert_eq!(v["driver"], driver, "{fs}: {v}");
+        assert_eq!(v["not_answering"], false, "{fs}: {v}");
     }
     assert_eq!(view_of(&views, &disks[1].1.device)["enrolled_by"], "label");
 

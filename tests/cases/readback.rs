@@ -103,6 +103,7 @@ fn manifest_for(data: &[u8]) -> Manifest {
         consistency: None,
         trigger: None,
         role: None,
+        fs_driver: None,
         clock_synchronized: None,
         host: None,
     }
@@ -214,6 +215,20 @@ fn corruption_under_the_caches_is_caught(case: Case) {
         Ok(len as u64),
         "{fs}: an untouched copy verifies"
     );
+    // Its manifest says how the file system was driven.
+    let good_name = name_at(10);
+    let manifest = std::fs::read(
+        m.point
+            .join("SIMDONDAR-BACKUP/pmi/2026/11/26")
+            .join(good_name.manifest_file()),
+    )
+    .expect("the good copy's manifest");
+    let manifest = Manifest::from_json(&manifest).expect("manifest");
+    let want = match driver {
+        Driver::Kernel => "kernel",
+        Driver::Fuse => "fuse",
+    };
+    assert_eq!(manifest.fs_driver.as_deref(), Some(want), "{fs}");
 
     let data = unique_bytes(len);
     let name = name_at(11);
