@@ -746,6 +746,13 @@ fn on_ejected(
         .partition(|(_, ds)| ds.iter().all(done));
     s.eject_waiters = waiting;
     for (to, ds) in ready {
+        let safe = |d: &PathBuf| {
+            matches!(
+                s.disks.get(d).map(|e| &e.phase),
+                Some(DiskPhase::SafeToRemove) | None
+            )
+        };
+        let ok = ds.iter().all(safe);
         let lines: Vec<String> = ds
             .iter()
             .map(|d| match s.disks.get(d).map(|e| &e.phase) {
@@ -757,7 +764,6 @@ fn on_ejected(
                 Some(p) => format!("{}: {p:?}", d.display()),
             })
             .collect();
-        let ok = lines.iter().all(|l| l.starts_with("SAFE"));
         let text = lines.join("\n");
         out.push(Action::Reply {
             to,
