@@ -603,6 +603,9 @@ impl Scratch {
             .arg("--skip-test-db")
             .arg("--skip-name-resolve")
             .arg(format!("--user={}", s.user))
+            // Its bootstrap server's temporary tables too: never the shared /tmp, where anything
+            // else on the machine may clean up under it.
+            .arg(format!("--tmpdir={}", tmpdir.display()))
             .stdin(Stdio::null())
             .output()
             .map_err(|e| RestoreTestError::Spawn {

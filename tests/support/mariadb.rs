@@ -97,7 +97,11 @@ impl MariaDb {
             .arg(format!("--datadir={}", datadir.display()))
             .arg("--auth-root-authentication-method=socket")
             .arg("--skip-test-db")
-            .arg("--skip-name-resolve");
+            .arg("--skip-name-resolve")
+            // The bootstrap server's temporary tables in its own directory, not the shared /tmp
+            // (seen: "Could not remove temporary table '/tmp/#sql-temptable-…', error: 2", the
+            // install failing while other tests ran).
+            .arg(format!("--tmpdir={}", tmpdir.display()));
         if is_root {
             install.arg("--user=root");
         }
