@@ -576,10 +576,7 @@ impl Daemon {
                 log::error!(
                     "the backup job did not stop within 45 s: its disks are cut off so that it can"
                 );
-                for m in our_mounts(&self.cfg) {
-                    let released = crate::disks::stuck::release(&m);
-                    log::error!("{}: {released}", m.display());
-                }
+                crate::disks::stuck::release_all(&our_mounts(&self.cfg));
             }
         }
         cleanup_mounts_within(&self.cfg, Duration::from_secs(15));

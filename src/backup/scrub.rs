@@ -137,15 +137,14 @@ pub fn run_pass(state_dir: &Path, disks: &[Disk], pace: &Pace<'_>, catalog: &Cat
             }
         };
         for entry in &entries {
-            good.entry((disk.label.clone(), entry.source.clone()))
+            let count = good
+                .entry((disk.label.clone(), entry.source.clone()))
                 .or_default();
             let key = format!("{}|{}", disk.root.display(), entry.data_path.display());
             if progress.done.contains(&key) {
                 // Checked earlier in this pass: good if it is still complete and not marked.
                 if entry.good().is_some() {
-                    *good
-                        .entry((disk.label.clone(), entry.source.clone()))
-                        .or_default() += 1;
+                    *count += 1;
                 }
                 continue;
             }
@@ -170,9 +169,7 @@ pub fn run_pass(state_dir: &Path, disks: &[Disk], pace: &Pace<'_>, catalog: &Cat
             }
             found.checked += 1;
             if checked.ok {
-                *good
-                    .entry((disk.label.clone(), entry.source.clone()))
-                    .or_default() += 1;
+                *count += 1;
             } else if checked.verdict.is_failure() {
                 log::error!(
                     "scrub: {}: {}",

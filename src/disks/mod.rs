@@ -179,8 +179,7 @@ impl<'a> Disks<'a> {
         let limit = self.config.agent.stall_timeout;
         let r = root.to_path_buf();
         let Ok(found) = crate::bounded::within(limit, "look at a disk", move || look(&r)) else {
-            let released = stuck::release(root);
-            log::error!("{}: {released}", root.display());
+            stuck::release_logged(root);
             view.not_answering = true;
             view.problem = Some(format!(
                 "the disk does not answer (no reply for {} s while reading it): it is not used; unplug it and check it on a PC",
@@ -441,8 +440,7 @@ impl<'a> Disks<'a> {
                 format!("{e}: do not pull the disk; eject it again"),
             )),
             Err(_) => {
-                let released = stuck::release(point);
-                log::error!("{}: {released}", point.display());
+                stuck::release_logged(point);
                 let _ = nix::mount::umount2(point, nix::mount::MntFlags::MNT_DETACH);
                 Err(EjectError::new(
                     EjectFailure::NotAnswering,
@@ -475,8 +473,7 @@ impl<'a> Disks<'a> {
                 Ok(_) => false,
                 // A mount that does not even answer a stat is cut off, then removed.
                 Err(_) => {
-                    let released = stuck::release(&m.mount_point);
-                    log::error!("{}: {released}", m.mount_point.display());
+                    stuck::release_logged(&m.mount_point);
                     true
                 }
             };

@@ -157,11 +157,17 @@ pub fn release(root: &Path) -> Released {
     }
 }
 
-/// [`release`] for each root, each outcome logged.
+/// [`release`], its outcome logged (every caller gave up on the disk: an error either way).
+pub fn release_logged(root: &Path) -> Released {
+    let released = release(root);
+    log::error!("{}: {released}", root.display());
+    released
+}
+
+/// [`release_logged`] for each root.
 pub fn release_all(roots: &[PathBuf]) {
     for root in roots {
-        let released = release(root);
-        log::error!("{}: {released}", root.display());
+        release_logged(root);
     }
 }
 

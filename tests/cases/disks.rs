@@ -484,22 +484,7 @@ fn a_disk_in_use_is_never_called_safe_to_remove() {
     let events = Events::start();
     for (fs, label) in [("ext4", "SIMBAK-BUSY4"), ("exfat", "SIMBAKBUSYX")] {
         let d = LoopDisk::create(fs, label, 64);
-        // Events of the previous disk on the same loop device may still be queued: wait for
-        // udev to know this one's label.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let dev = loop {
-            events.wait_present(&d.device, Duration::from_secs(15));
-            let found = simdondar_backup::disks::device::enumerate()
-                .expect("enumerate")
-                .into_iter()
-                .find(|b| {
-                    b.devnode.to_string_lossy() == d.device && b.fs_label.as_deref() == Some(label)
-                });
-            match found {
-                Some(b) => break b,
-                None => assert!(Instant::now() < deadline, "udev never saw {label}"),
-            }
-        };
+        let dev = events.wait_labelled(&d.device, label);
         let cfg = simdondar_backup::config::Config::load(&setup.config).expect("config");
         let disks = simdondar_backup::disks::Disks::new(&cfg);
         let attached = disks.attach(&dev).expect("attach");
@@ -560,21 +545,7 @@ fn a_disk_whose_driver_stops_answering_is_never_waited_on_forever() {
     let setup = disk_setup(1);
     let events = Events::start();
     let d = LoopDisk::create("exfat", "SIMBAKHANG", 64);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let dev = loop {
-        events.wait_present(&d.device, Duration::from_secs(15));
-        let found = simdondar_backup::disks::device::enumerate()
-            .expect("enumerate")
-            .into_iter()
-            .find(|b| {
-                b.devnode.to_string_lossy() == d.device
-                    && b.fs_label.as_deref() == Some("SIMBAKHANG")
-            });
-        match found {
-            Some(b) => break b,
-            None => assert!(Instant::now() < deadline, "udev never saw SIMBAKHANG"),
-        }
-    };
+    let dev = events.wait_labelled(&d.device, "SIMBAKHANG");
     let mut cfg = simdondar_backup::config::Config::load(&setup.config).expect("config");
     cfg.agent.stall_timeout = Duration::from_secs(2);
     let disks = simdondar_backup::disks::Disks::new(&cfg);

@@ -26,14 +26,7 @@ fn prune_after_each_backup_keeps_the_floor_and_dry_run_explains() {
     let stdout = String::from_utf8_lossy(&setup.backup(&[&target]).stdout).into_owned();
     assert!(stdout.contains("PRUNED"), "{stdout}");
 
-    let out = setup
-        .cmd()
-        .args(["prune", "--dry-run", "--json", "--target"])
-        .arg(&target)
-        .output()
-        .expect("prune");
-    assert!(out.status.success(), "{}", show(&out));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let v = setup.prune_plan(&target);
     let decisions: Vec<&str> = v
         .as_array()
         .expect("array")
@@ -113,15 +106,7 @@ fn backup_ok(setup: &Setup, target: &std::path::Path) {
 }
 
 fn prune_plan(setup: &Setup, target: &std::path::Path) -> Vec<serde_json::Value> {
-    let out = setup
-        .cmd()
-        .args(["prune", "--dry-run", "--json", "--target"])
-        .arg(target)
-        .output()
-        .expect("prune");
-    assert!(out.status.success(), "{}", show(&out));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    v.as_array().expect("array").clone()
+    setup.prune_plan(target).as_array().expect("array").clone()
 }
 
 /// Five backups, one of them damaged behind the appliance's back by `damage`; then more backups.

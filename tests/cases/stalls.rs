@@ -139,16 +139,7 @@ fn a_disk_that_stops_answering_is_dropped_and_the_other_target_finishes_verified
     let setup = Setup::with_sources(&slow_random_source(32), "[agent]\nstall_timeout = \"3s\"\n");
     let healthy: PathBuf = setup.target("healthy");
     let mut fuse = FuseMount::exfat(512);
-    let child = setup
-        .cmd()
-        .args(["backup", "--target"])
-        .arg(&healthy)
-        .arg("--target")
-        .arg(fuse.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let child = setup.spawn_backup(&[&healthy, fuse.path()]);
     let deadline = Instant::now() + Duration::from_secs(60);
     while partial_bytes(fuse.path()) < 4 << 20 {
         assert!(
@@ -230,14 +221,7 @@ fn a_source_that_goes_silent_is_stopped_with_its_children_and_the_run_says_so() 
     );
     let setup = Setup::with_sources(&source, "[agent]\nstall_timeout = \"2s\"\n");
     let target = setup.target("t");
-    let child = setup
-        .cmd()
-        .args(["backup", "--target"])
-        .arg(&target)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let child = setup.spawn_backup(&[&target]);
     let out = wait_bounded(child, Duration::from_secs(60), "the backup", || ());
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -296,14 +280,7 @@ fn a_table_lock_held_by_another_session_fails_the_run_instead_of_queueing_writes
         assert!(Instant::now() < deadline, "the lock holder never got its lock");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let child = setup
-        .cmd()
-        .args(["backup", "--target"])
-        .arg(&target)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let child = setup.spawn_backup(&[&target]);
     let out = wait_bounded(child, Duration::from_secs(90), "the backup", || ());
     let _ = holder.kill();
     let _ = holder.wait();

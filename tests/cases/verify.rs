@@ -286,14 +286,7 @@ fn a_newer_format_manifest_is_skipped_with_a_note() {
         "{rec:?}"
     );
     // Retention leaves it alone and does not count it.
-    let out = setup
-        .cmd()
-        .args(["prune", "--dry-run", "--json", "--target"])
-        .arg(&target)
-        .output()
-        .expect("prune");
-    assert!(out.status.success(), "{}", show(&out));
-    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let plan = setup.prune_plan(&target);
     let i = by_path(&plan, &victim);
     assert_eq!(i["decision"], "not-counted", "{i}");
     assert_eq!(i["completeness"]["state"], "newer_format", "{i}");
@@ -333,14 +326,7 @@ fn a_read_error_is_unreadable_not_corrupt_and_retried() {
         serde_json::from_slice(&std::fs::read(&mark).expect("marker written")).expect("json");
     assert_eq!(first["failure"], "io_error", "{first}");
     assert_eq!(first["errno"], libc::EIO, "{first}");
-    let out = setup
-        .cmd()
-        .args(["prune", "--dry-run", "--json", "--target"])
-        .arg(&target)
-        .output()
-        .expect("prune");
-    assert!(out.status.success(), "{}", show(&out));
-    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let plan = setup.prune_plan(&target);
     let i = by_path(&plan, &victim);
     assert_eq!(i["decision"], "not-counted", "{i}");
     assert_eq!(i["completeness"]["state"], "marked_unreadable", "{i}");

@@ -87,6 +87,32 @@ impl Setup {
         c.output().expect("run simdondar-backup")
     }
 
+    /// `backup --target T…` started with its output piped (for [`std::process::Child::wait_with_output`]).
+    pub fn spawn_backup(&self, targets: &[&Path]) -> std::process::Child {
+        let mut c = self.cmd();
+        c.arg("backup");
+        for t in targets {
+            c.arg("--target").arg(t);
+        }
+        c.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn simdondar-backup backup")
+    }
+
+    /// `prune --dry-run --json --target T`: the plan, one JSON object per backup (the run must
+    /// succeed).
+    pub fn prune_plan(&self, target: &Path) -> serde_json::Value {
+        let out = self
+            .cmd()
+            .args(["prune", "--dry-run", "--json", "--target"])
+            .arg(target)
+            .output()
+            .expect("prune");
+        assert!(out.status.success(), "{}", show(&out));
+        serde_json::from_slice(&out.stdout).expect("prune --json prints JSON")
+    }
+
     /// The lines of `/proc/self/mountinfo` under this setting's `runtime_dir` (the agent's mounts).
     pub fn our_mounts(&self) -> Vec<String> {
         std::fs::read_to_string("/proc/self/mountinfo")

@@ -60,6 +60,25 @@ impl Events {
         }
     }
 
+    /// Waits until udev knows `devnode` with the file-system `label` (events of an earlier disk
+    /// on the same loop device may still be queued), up to 10 s.
+    pub fn wait_labelled(&self, devnode: &str, label: &str) -> BlockDev {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            self.wait_present(devnode, Duration::from_secs(15));
+            let found = device::enumerate()
+                .expect("enumerate")
+                .into_iter()
+                .find(|b| {
+                    b.devnode.to_string_lossy() == devnode && b.fs_label.as_deref() == Some(label)
+                });
+            match found {
+                Some(b) => return b,
+                None => assert!(Instant::now() < deadline, "udev never saw {label}"),
+            }
+        }
+    }
+
     /// Waits for `devnode` to be reported removed.
     pub fn wait_removed(&self, devnode: &str, limit: Duration) -> Duration {
         let start = Instant::now();
