@@ -20,7 +20,7 @@ use crate::backup::verify;
 use crate::backup::writer::Target;
 use crate::catalog::Catalog;
 use crate::config::{self, Config, Role};
-use crate::disks::Disks;
+use crate::disks::{claim, Disks};
 
 /// simdondar-backup: verified backups of the SIMDONDAR database onto USB disks.
 #[derive(Debug, Parser)]
@@ -424,11 +424,8 @@ fn cmd_backup(config_path: &Path, sources: &[String], targets: &[PathBuf]) -> Re
     }
     let mut attached = Vec::new();
     let targets: Vec<Target> = if targets.is_empty() {
-        let mut v: Vec<Target> = cfg
-            .targets
-            .iter()
-            .map(|t| Target::dir(t.path.clone(), t.role))
-            .collect();
+        let configured: Vec<PathBuf> = cfg.targets.iter().map(|t| t.path.clone()).collect();
+        let mut v = claimed_targets(&cfg, &configured)?;
         if crate::disks::device::udev_running() {
             let (a, problems) = Disks::new(&cfg).attach_all();
             for p in problems {
@@ -439,19 +436,11 @@ fn cmd_backup(config_path: &Path, sources: &[String], targets: &[PathBuf]) -> Re
         }
         v
     } else {
-        targets
+        let abs: Vec<PathBuf> = targets
             .iter()
-            .map(|p| {
-                let abs = std::path::absolute(p).unwrap_or_else(|_| p.clone());
-                let role = cfg
-                    .targets
-                    .iter()
-                    .find(|t| t.path == abs)
-                    .map(|t| t.role)
-                    .unwrap_or(Role::Auto);
-                Target::dir(abs, role)
-            })
-            .collect()
+            .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
+            .collect();
+        claimed_targets(&cfg, &abs)?
     };
     if targets.is_empty() {
         return Err(Failure::Usage(
@@ -546,17 +535,28 @@ struct ListEntry {
     state: &'static str,
     /// What is wrong with a copy that is not complete, in words.
     problem: Option<String>,
+    /// The role of the disk it is on (its marker decides; `manual` for a removable disk that is
+    /// not enrolled), when it could be told.
+    role: Option<&'static str>,
+    /// A clear-text copy on a disk whose role `[encryption] require_for` names.
+    policy_problem: Option<String>,
 }
 
 fn cmd_list(config_path: &Path, targets: &[PathBuf], json: bool) -> Result<(), Failure> {
+    let cfg = if targets.is_empty() {
+        Some(load(config_path)?)
+    } else {
+        Config::load(config_path).ok()
+    };
     let roots: Vec<PathBuf> = if targets.is_empty() {
-        load(config_path)?
-            .targets
-            .iter()
-            .map(|t| t.path.clone())
+        cfg.iter()
+            .flat_map(|c| c.targets.iter().map(|t| t.path.clone()))
             .collect()
     } else {
-        targets.to_vec()
+        targets
+            .iter()
+            .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
+            .collect()
     };
     if roots.is_empty() {
         return Err(Failure::Usage(
@@ -566,6 +566,19 @@ fn cmd_list(config_path: &Path, targets: &[PathBuf], json: bool) -> Result<(), F
     let mut entries = Vec::new();
     let mut problems = Vec::new();
     for root in &roots {
+        // Listing writes nothing: a disk that may not be written is still listed.
+        let role = match claim::claim(cfg.as_ref(), root) {
+            Ok(c) => Some(c.role),
+            Err(claim::ClaimError::Unenrolled { .. }) => Some(Role::Manual),
+            Err(e) => {
+                log::warn!("{e}");
+                None
+            }
+        };
+        let encrypted_role = role.filter(|r| {
+            cfg.as_ref()
+                .is_some_and(|c| c.encryption.require_for.contains(r))
+        });
         match inventory::scan(root) {
             Ok(list) => {
                 for e in list {
@@ -589,6 +602,10 @@ fn cmd_list(config_path: &Path, targets: &[PathBuf], json: bool) -> Result<(), F
                         error,
                         state: e.completeness.as_str(),
                         problem: (!complete).then(|| e.completeness.to_string()),
+                        role: role.map(Role::as_str),
+                        policy_problem: encrypted_role
+                            .filter(|_| e.manifest.as_ref().is_ok_and(|m| !m.encrypted))
+                            .map(|r| clear_text_problem(&e.data_path, r)),
                     });
                 }
             }
@@ -613,9 +630,11 @@ fn cmd_list(config_path: &Path, targets: &[PathBuf], json: bool) -> Result<(), F
                         e.source,
                         human_bytes(e.bytes_stored.unwrap_or(0)),
                         e.path,
-                        match &e.problem {
-                            Some(p) => format!("  NOT COUNTED: {p}"),
-                            None => String::new(),
+                        match (&e.problem, &e.policy_problem) {
+                            (Some(p), _) => format!("  NOT COUNTED: {p}"),
+                            (None, Some(_)) =>
+                                "  CLEAR TEXT on a disk that requires encryption: delete it".into(),
+                            (None, None) => String::new(),
                         }
                     );
                 }
@@ -634,6 +653,66 @@ fn cmd_list(config_path: &Path, targets: &[PathBuf], json: bool) -> Result<(), F
     } else {
         Err(Failure::Failed(problems.join("\n")))
     }
+}
+
+/// The targets of a backup, each with the role its disk claims ([`claim::claim`]); any target
+/// that may not be written refuses the whole command, before anything is written.
+fn claimed_targets(cfg: &Config, roots: &[PathBuf]) -> Result<Vec<Target>, Failure> {
+    let mut out = Vec::new();
+    let mut refused = Vec::new();
+    for root in roots {
+        match claim::claim(Some(cfg), root) {
+            Ok(c) => out.push(Target::dir(c.root, c.role)),
+            Err(e) => refused.push(e.to_string()),
+        }
+    }
+    if refused.is_empty() {
+        Ok(out)
+    } else {
+        Err(Failure::Usage(refused.join("\n")))
+    }
+}
+
+/// A warning for each clear-text copy on a root whose role `[encryption] require_for` names
+/// (written before the marker decided, or by hand): such a disk leaves the building.
+fn clear_text_copies(cfg: Option<&Config>, claims: &[claim::Claim]) -> Vec<String> {
+    let Some(cfg) = cfg else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for c in claims
+        .iter()
+        .filter(|c| cfg.encryption.require_for.contains(&c.role))
+    {
+        for e in inventory::scan(&c.root).unwrap_or_default() {
+            if e.manifest.as_ref().is_ok_and(|m| !m.encrypted) {
+                out.push(clear_text_problem(&e.data_path, c.role));
+            }
+        }
+    }
+    out
+}
+
+fn clear_text_problem(data: &Path, role: Role) -> String {
+    format!(
+        "{}: written in clear text on a {} disk, where [encryption] require_for asks for encrypted copies: delete it from this disk and take a new backup onto it",
+        data.display(),
+        role.as_str()
+    )
+}
+
+/// The roots a command that changes a disk (verify's renaming, prune) may touch, and a problem
+/// for each one it may not ([`claim::claim`]).
+fn writable_roots(cfg: Option<&Config>, roots: Vec<PathBuf>) -> (Vec<claim::Claim>, Vec<String>) {
+    let mut ok = Vec::new();
+    let mut problems = Vec::new();
+    for root in roots {
+        match claim::claim(cfg, &root) {
+            Ok(c) => ok.push(c),
+            Err(e) => problems.push(e.to_string()),
+        }
+    }
+    (ok, problems)
 }
 
 fn target_roots(cfg: Option<&Config>, targets: &[PathBuf]) -> Result<Vec<PathBuf>, Failure> {
@@ -676,12 +755,15 @@ fn cmd_verify(config_path: &Path, targets: &[PathBuf], json: bool) -> Result<(),
         .unwrap_or(chrono_tz::Asia::Jakarta);
     let now = chrono::Utc::now().with_timezone(&tz).to_rfc3339();
     let mut all = Vec::new();
-    let mut problems = Vec::new();
-    for root in &roots {
-        match verify::verify_target(root, &now) {
+    let (claims, mut problems) = writable_roots(cfg.as_ref(), roots);
+    for c in &claims {
+        match verify::verify_target(&c.root, &now) {
             Ok(list) => all.extend(list),
             Err(e) => problems.push(format!("cannot read target {e}")),
         }
+    }
+    for w in clear_text_copies(cfg.as_ref(), &claims) {
+        log::warn!("{w}");
     }
     if let Some(cat) = &catalog {
         for c in &all {
@@ -782,8 +864,9 @@ fn cmd_prune(
     };
     let now = chrono::Utc::now().with_timezone(&cfg.timezone).to_rfc3339();
     let mut all = Vec::new();
-    let mut problems = Vec::new();
-    for root in &roots {
+    let (claims, mut problems) = writable_roots(Some(&cfg), roots);
+    for c in &claims {
+        let root = &c.root;
         match retention::plan(root, None, &cfg.retention, cfg.timezone) {
             Ok(mut items) => {
                 if !dry_run {

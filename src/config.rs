@@ -57,6 +57,10 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// File-system labels starting with this enroll a disk as manual unless `[disks] label_prefix`
+/// says otherwise.
+pub const DEFAULT_LABEL_PREFIX: &str = "SIMBAK";
+
 /// The role of a target: automatic (stays attached) or manual (carried away).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -691,7 +695,7 @@ impl Checker<'_> {
         }
 
         let label_prefix = match &raw.disks.label_prefix {
-            None => "SIMBAK".to_string(),
+            None => DEFAULT_LABEL_PREFIX.to_string(),
             Some(v) => {
                 let p = v.get_ref();
                 if p.is_empty()

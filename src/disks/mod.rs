@@ -7,6 +7,7 @@ as unknown; a disk mounted anywhere else on the system (the root disk, say) is n
 Mount points live under `runtime_dir/disks/<fs-uuid>` (and `runtime_dir/probe/` for a look).
 */
 
+pub mod claim;
 pub mod device;
 pub mod marker;
 pub mod mount;

@@ -1,5 +1,6 @@
 //! Integration test cases, one module per area.
 
+mod claims;
 mod config_check;
 mod daemon;
 mod disks;

@@ -94,3 +94,42 @@ impl Events {
         }
     }
 }
+
+/// A udev rule that gives the block devices whose file-system label is `label` the property
+/// `ID_BUS=usb`, as a USB flashdisk has: a loop disk made with that label is then a removable
+/// USB disk to udev's database (and so to the agent). Removed again on drop.
+pub struct UsbLabel {
+    rule: std::path::PathBuf,
+}
+
+impl UsbLabel {
+    pub fn new(label: &str) -> UsbLabel {
+        let dir = std::path::Path::new("/run/udev/rules.d");
+        std::fs::create_dir_all(dir).expect("mkdir /run/udev/rules.d");
+        let rule = dir.join(format!("99-simdondar-test-usb-{label}.rules"));
+        std::fs::write(
+            &rule,
+            format!(
+                "SUBSYSTEM==\"block\", ENV{{ID_FS_LABEL}}==\"{label}\", ENV{{ID_BUS}}=\"usb\"\n"
+            ),
+        )
+        .expect("write the udev rule");
+        reload_rules();
+        UsbLabel { rule }
+    }
+}
+
+impl Drop for UsbLabel {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.rule);
+        reload_rules();
+    }
+}
+
+fn reload_rules() {
+    let out = std::process::Command::new("udevadm")
+        .args(["control", "--reload"])
+        .output()
+        .expect("run udevadm (package udev)");
+    assert!(out.status.success(), "udevadm control --reload: {out:?}");
+}
