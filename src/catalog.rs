@@ -92,7 +92,31 @@ pub const MIGRATIONS: &[&str] = &[
     // 4: the typed kind of a failed run and of a failed copy (crate::kinds, stable names)
     "ALTER TABLE runs ADD COLUMN failure TEXT;
     ALTER TABLE copies ADD COLUMN failure TEXT;",
+    // 5: key-custody challenges (crate::keycheck): only a salted hash of the words
+    "CREATE TABLE key_checks (
+        id           TEXT    PRIMARY KEY,
+        recipient    TEXT    NOT NULL,
+        issued_at    TEXT    NOT NULL,
+        disk         TEXT    NOT NULL,
+        file         TEXT    NOT NULL,
+        words_sha256 TEXT    NOT NULL,
+        confirmed_at TEXT
+    );",
 ];
+
+/// A key-custody challenge ([`crate::keycheck`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeyCheckRow {
+    pub id: String,
+    pub recipient: String,
+    pub issued_at: String,
+    /// The target root it was written to.
+    pub disk: String,
+    /// Its path below that root.
+    pub file: String,
+    pub words_sha256: String,
+    pub confirmed_at: Option<String>,
+}
 
 /// The hash an audit entry carries: SHA-256 over the previous hash and the entry's fields.
 pub fn audit_hash(prev: &str, id: i64, at: &str, actor: &str, kind: &str, detail: &str) -> String {
@@ -278,18 +302,36 @@ impl Catalog {
 
     /// Opens the catalog at an explicit path.
     pub fn open_path(path: &Path) -> Result<Catalog, CatalogError> {
-        let err = |e: rusqlite::Error| CatalogError::Sqlite {
-            path: path.to_path_buf(),
-            detail: e.to_string(),
+        let err = |what: &'static str| {
+            move |e: rusqlite::Error| CatalogError::Sqlite {
+                path: path.to_path_buf(),
+                detail: format!("{what}: {e}"),
+            }
         };
-        let conn = Connection::open(path).map_err(err)?;
-        conn.busy_timeout(Duration::from_secs(30)).map_err(err)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(err)?;
+        let conn = Connection::open(path).map_err(err("opening"))?;
+        conn.busy_timeout(Duration::from_secs(30))
+            .map_err(err("setting the busy timeout"))?;
+        // WAL is kept in the file; switching to it takes a lock SQLite does not wait for, so a
+        // process opening a fresh catalog beside another one retries (up to the busy timeout).
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let mode: Result<String, _> =
+                conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0));
+            match mode {
+                Ok(_) => break,
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::DatabaseBusy
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => return Err(err("switching to WAL")(e)),
+            }
+        }
         conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(err)?;
+            .map_err(err("synchronous = FULL"))?;
         conn.pragma_update(None, "foreign_keys", "ON")
-            .map_err(err)?;
+            .map_err(err("foreign keys"))?;
         let mut cat = Catalog {
             conn,
             path: path.to_path_buf(),
@@ -312,28 +354,43 @@ impl Catalog {
             .map_err(|e| self.err(e))
     }
 
+    /// Brings the schema up to date, one migration per write transaction taken up front: processes
+    /// opening a fresh catalog at the same moment wait for each other, and each step reads the
+    /// version inside its own transaction, so no migration runs twice.
     fn migrate(&mut self) -> Result<(), CatalogError> {
-        let current = self.schema_version()?;
         let target = MIGRATIONS.len() as i64;
-        if current > target {
-            return Err(CatalogError::TooNew {
-                path: self.path.clone(),
-                version: current,
-            });
-        }
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        loop {
             let path = self.path.clone();
-            let err = |e: rusqlite::Error| CatalogError::Sqlite {
-                path: path.clone(),
-                detail: format!("migration to schema version {}: {e}", i + 1),
+            let err = |step: i64| {
+                let path = path.clone();
+                move |e: rusqlite::Error| CatalogError::Sqlite {
+                    path: path.clone(),
+                    detail: format!("migration to schema version {step}: {e}"),
+                }
             };
-            let tx = self.conn.transaction().map_err(err)?;
-            tx.execute_batch(sql).map_err(err)?;
-            tx.pragma_update(None, "user_version", (i + 1) as i64)
-                .map_err(err)?;
-            tx.commit().map_err(err)?;
+            let tx = rusqlite::Transaction::new_unchecked(
+                &self.conn,
+                rusqlite::TransactionBehavior::Immediate,
+            )
+            .map_err(err(0))?;
+            let current: i64 = tx
+                .pragma_query_value(None, "user_version", |r| r.get(0))
+                .map_err(err(0))?;
+            if current > target {
+                return Err(CatalogError::TooNew {
+                    path: self.path.clone(),
+                    version: current,
+                });
+            }
+            let Some(sql) = MIGRATIONS.get(current as usize) else {
+                return Ok(());
+            };
+            let step = current + 1;
+            tx.execute_batch(sql).map_err(err(step))?;
+            tx.pragma_update(None, "user_version", step)
+                .map_err(err(step))?;
+            tx.commit().map_err(err(step))?;
         }
-        Ok(())
     }
 
     /// Records the start of a run; returns its id.
@@ -584,10 +641,82 @@ impl Catalog {
             .map_err(|e| self.err(e))
     }
 
+    /// Records a key-custody challenge.
+    pub fn record_key_check(&self, k: &KeyCheckRow) -> Result<(), CatalogError> {
+        self.conn
+            .execute(
+                "INSERT INTO key_checks (id, recipient, issued_at, disk, file, words_sha256, confirmed_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![k.id, k.recipient, k.issued_at, k.disk, k.file, k.words_sha256, k.confirmed_at],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Marks a challenge confirmed (once).
+    pub fn confirm_key_check(&self, id: &str, at: &str) -> Result<(), CatalogError> {
+        self.conn
+            .execute(
+                "UPDATE key_checks SET confirmed_at = ?2 WHERE id = ?1 AND confirmed_at IS NULL",
+                params![id, at],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Every key-custody challenge, oldest first.
+    pub fn key_checks(&self) -> Result<Vec<KeyCheckRow>, CatalogError> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT id, recipient, issued_at, disk, file, words_sha256, confirmed_at
+                 FROM key_checks ORDER BY issued_at, id",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([], |r| {
+                Ok(KeyCheckRow {
+                    id: r.get(0)?,
+                    recipient: r.get(1)?,
+                    issued_at: r.get(2)?,
+                    disk: r.get(3)?,
+                    file: r.get(4)?,
+                    words_sha256: r.get(5)?,
+                    confirmed_at: r.get(6)?,
+                })
+            })
+            .map_err(|e| self.err(e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.err(e))?;
+        Ok(rows)
+    }
+
+    /// The catalog's file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Appends an entry to the audit log, chained to the previous one by its hash.
     pub fn audit(&self, actor: &str, kind: &str, detail: &str) -> Result<(), CatalogError> {
         let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
+        self.audit_at(&at, actor, kind, detail)
+    }
+
+    /// Appends an audit entry that happened at `at` (RFC 3339). The write lock is taken up front
+    /// (`BEGIN IMMEDIATE`): two writers never both read the same last entry, and a busy catalog
+    /// is waited for (the busy timeout) instead of failing at the commit.
+    pub fn audit_at(
+        &self,
+        at: &str,
+        actor: &str,
+        kind: &str,
+        detail: &str,
+    ) -> Result<(), CatalogError> {
+        let tx = rusqlite::Transaction::new_unchecked(
+            &self.conn,
+            rusqlite::TransactionBehavior::Immediate,
+        )
+        .map_err(|e| self.err(e))?;
         let (prev_id, prev): (i64, String) = tx
             .query_row(
                 "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1",
@@ -598,7 +727,7 @@ impl Catalog {
             .map_err(|e| self.err(e))?
             .unwrap_or((0, AUDIT_GENESIS.to_string()));
         let id = prev_id + 1;
-        let hash = audit_hash(&prev, id, &at, actor, kind, detail);
+        let hash = audit_hash(&prev, id, at, actor, kind, detail);
         tx.execute(
             "INSERT INTO audit (id, at, actor, kind, detail, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![id, at, actor, kind, detail, prev, hash],
@@ -686,6 +815,31 @@ impl Catalog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn processes_opening_a_fresh_catalog_at_once_all_succeed() {
+        for _ in 0..5 {
+            let d = tempfile::tempdir().expect("tempdir");
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(6));
+            let openers: Vec<_> = (0..6)
+                .map(|_| {
+                    let dir = d.path().to_path_buf();
+                    let b = barrier.clone();
+                    std::thread::spawn(move || {
+                        b.wait();
+                        Catalog::open(&dir).map(|c| c.schema_version())
+                    })
+                })
+                .collect();
+            for o in openers {
+                let v = o.join().expect("thread");
+                assert!(
+                    matches!(v, Ok(Ok(n)) if n == MIGRATIONS.len() as i64),
+                    "{v:?}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn migrates_records_and_reopens() {

@@ -151,6 +151,11 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// The key-custody check: prove that the holder of each encryption key can still decrypt.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
     /// Configuration commands.
     Config {
         #[command(subcommand)]
@@ -197,6 +202,28 @@ impl From<RoleArg> for Role {
             RoleArg::Manual => Role::Manual,
         }
     }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Write a challenge (five words, encrypted to each recipient) onto a manual disk.
+    Challenge {
+        /// The manual disk's folder (where it is mounted).
+        #[arg(long = "target", value_name = "DIR")]
+        target: PathBuf,
+    },
+    /// Enter the words a key holder decrypted from a challenge.
+    Confirm {
+        /// The five words (in one argument or several).
+        #[arg(required = true)]
+        words: Vec<String>,
+    },
+    /// Each recipient: last confirmation, whether a check is due (every 90 days).
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -269,6 +296,7 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
             identity,
         } => cmd_restore(file, *stdout, identity.as_deref()),
         Command::Keygen { out } => cmd_keygen(out),
+        Command::Key { command } => cmd_key(&cli.config, command),
         Command::Verify {
             targets,
             json: _,
@@ -1226,14 +1254,12 @@ fn cmd_enroll(
         }
         res?
     };
-    if let Ok(cat) = Catalog::open(&cfg.state_dir) {
-        crate::audit::record(
-            &cat,
-            &crate::audit::cli_actor(),
-            "disk-enroll",
-            &serde_json::json!({ "device": spec.display().to_string(), "marker": m }),
-        );
-    }
+    crate::audit::record_in(
+        &cfg.state_dir,
+        &crate::audit::cli_actor(),
+        "disk-enroll",
+        &serde_json::json!({ "device": spec.display().to_string(), "marker": m }),
+    );
     println!(
         "enrolled as {} (label \"{}\", id {}): backups will be written to this disk",
         m.role.as_str(),
@@ -1241,6 +1267,87 @@ fn cmd_enroll(
         m.id
     );
     Ok(())
+}
+
+fn cmd_key(config_path: &Path, command: &KeyCommand) -> Result<(), Failure> {
+    use crate::keycheck;
+    let cfg = load(config_path)?;
+    let catalog = Catalog::open(&cfg.state_dir).map_err(|e| Failure::Failed(e.to_string()))?;
+    let now = chrono::Utc::now();
+    let failed = |e: keycheck::KeyCheckError| match e {
+        keycheck::KeyCheckError::NoRecipients | keycheck::KeyCheckError::BadRecipient(_) => {
+            Failure::Usage(e.to_string())
+        }
+        _ => Failure::Failed(e.to_string()),
+    };
+    match command {
+        KeyCommand::Challenge { target } => {
+            let abs = std::path::absolute(target).unwrap_or_else(|_| target.clone());
+            let c = claim::claim(Some(&cfg), &abs).map_err(|e| Failure::Usage(e.to_string()))?;
+            if c.role != Role::Manual {
+                return Err(Failure::Usage(format!(
+                    "{} is an {} disk: key checks go onto a manual disk (the one carried to the key holder)",
+                    abs.display(),
+                    c.role.as_str()
+                )));
+            }
+            let issued =
+                keycheck::issue(&catalog, &cfg.encryption.recipients, &abs, now).map_err(failed)?;
+            for i in &issued {
+                println!(
+                    "key check {} for {}: {}",
+                    i.id,
+                    i.recipient,
+                    abs.join(&i.file).display()
+                );
+            }
+            println!(
+                "the key holder decrypts it with `age -d -i KEYFILE FILE` and types the words here: simdondar-backup key confirm WORD…"
+            );
+            Ok(())
+        }
+        KeyCommand::Confirm { words } => {
+            let row = keycheck::confirm(&catalog, &crate::audit::cli_actor(), words, now)
+                .map_err(failed)?;
+            println!(
+                "key confirmed: {} can decrypt (check {}, issued {})",
+                row.recipient, row.id, row.issued_at
+            );
+            Ok(())
+        }
+        KeyCommand::Status { json } => {
+            let list =
+                keycheck::status(&catalog, &cfg.encryption.recipients, now).map_err(failed)?;
+            if *json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&list).unwrap_or_else(|_| "[]".into())
+                );
+            } else if list.is_empty() {
+                println!("no [encryption] recipients are configured: there is no key to check");
+            }
+            if !*json {
+                for s in &list {
+                    println!(
+                        "{}  {}{}",
+                        s.recipient,
+                        match (&s.confirmed_at, s.days) {
+                            (Some(at), Some(d)) => format!("confirmed {at} ({d} days ago)"),
+                            _ => "never confirmed".into(),
+                        },
+                        match (s.due, &s.open) {
+                            (true, Some(id)) =>
+                                format!("  DUE: challenge {id} waits for its words"),
+                            (true, None) =>
+                                "  DUE: write a challenge with `key challenge --target DIR`".into(),
+                            (false, _) => String::new(),
+                        }
+                    );
+                }
+            }
+            Ok(())
+        }
+    }
 }
 
 fn cmd_eject(config_path: &Path, which: Option<&str>) -> Result<(), Failure> {
@@ -1305,14 +1412,12 @@ fn cmd_eject(config_path: &Path, which: Option<&str>) -> Result<(), Failure> {
             })
             .unwrap_or_else(|| point.display().to_string());
         let res = disks.eject(&point, dev.as_ref(), true);
-        if let Ok(cat) = Catalog::open(&cfg.state_dir) {
-            crate::audit::record(
-                &cat,
-                &crate::audit::cli_actor(),
-                "disk-eject",
-                &serde_json::json!({ "disk": name, "ok": res.is_ok(), "error": res.as_ref().err().map(|e| e.message.as_str()), "failure": res.as_ref().err().map(|e| e.kind) }),
-            );
-        }
+        crate::audit::record_in(
+            &cfg.state_dir,
+            &crate::audit::cli_actor(),
+            "disk-eject",
+            &serde_json::json!({ "disk": name, "ok": res.is_ok(), "error": res.as_ref().err().map(|e| e.message.as_str()), "failure": res.as_ref().err().map(|e| e.kind) }),
+        );
         match res {
             Ok(e) => {
                 println!(

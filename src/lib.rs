@@ -9,6 +9,7 @@ Module map (DESIGN.md §2):
 - [`panel`]: the front panel: OLED screens, LEDs, the button; hardware and simulated.
 - [`report`]: the SOP report, the INDEX on each disk and the handover receipts.
 - [`audit`]: the hash-chained audit log and its check.
+- [`keycheck`]: the key-custody check (a challenge per age recipient, confirmed by its holder).
 - [`cli`]: command-line definitions and the commands.
 - [`config`]: the TOML configuration with located errors.
 - [`backup`]: one run — sources, the streaming pipeline, target writers, layout, manifest, restore.
@@ -29,6 +30,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod disks;
+pub mod keycheck;
 pub mod kinds;
 pub mod panel;
 pub mod report;

@@ -107,6 +107,9 @@ struct Daemon {
     /// Set while a backup job runs (the scrub waits) and at shutdown (the scrub stops).
     scrub_pause: Arc<AtomicBool>,
     scrub_stop: Arc<AtomicBool>,
+    /// The last [`Event::Records`] sent, and when the key checks were last read.
+    records: (usize, Option<Option<i64>>),
+    key_checks_read: Option<Instant>,
 }
 
 fn parse_time(s: &str) -> Option<DateTime<Utc>> {
@@ -233,6 +236,8 @@ pub fn run(cfg: Config, opts: Options) -> Result<(), String> {
         },
         sd: Notifier::from_env(),
         exit: false,
+        records: (0, None),
+        key_checks_read: None,
         panel,
         catalog,
         scrub_pause: Arc::new(AtomicBool::new(false)),
@@ -320,6 +325,42 @@ impl Daemon {
             synced,
         };
         self.dispatch(e);
+        self.check_records();
+    }
+
+    /// Audit entries not written yet (every tick, in memory) and key checks due (the catalog,
+    /// once a minute): an [`Event::Records`] when either changed.
+    fn check_records(&mut self) {
+        let pending = crate::audit::pending(&self.catalog);
+        let mut key = self.records.1;
+        if self
+            .key_checks_read
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(60))
+        {
+            self.key_checks_read = Some(Instant::now());
+            key = if self.cfg.encryption.recipients.is_empty() {
+                None
+            } else {
+                match crate::keycheck::status(
+                    &self.catalog,
+                    &self.cfg.encryption.recipients,
+                    self.clock.wall(),
+                ) {
+                    Ok(s) => crate::keycheck::overdue(&s),
+                    Err(e) => {
+                        log::error!("key check: {e}");
+                        key
+                    }
+                }
+            };
+        }
+        if (pending, key) != self.records {
+            self.records = (pending, key);
+            self.dispatch(Event::Records {
+                audit_pending: pending,
+                key_check_overdue: key,
+            });
+        }
     }
 
     fn event_loop(&mut self) {
@@ -332,12 +373,15 @@ impl Daemon {
                     let id = self.next_reply;
                     self.next_reply += 1;
                     self.replies.insert(id, inc.reply);
-                    crate::audit::record(
-                        &self.catalog,
-                        &format!("uid:{}", inc.uid),
-                        "control",
-                        &inc.request,
-                    );
+                    // A monitoring poll is not an event: it must not write the SD card each time.
+                    if inc.request.changes_state() {
+                        crate::audit::record(
+                            &self.catalog,
+                            &format!("uid:{}", inc.uid),
+                            "control",
+                            &inc.request,
+                        );
+                    }
                     self.dispatch(Event::Request {
                         request: inc.request,
                         reply: id,

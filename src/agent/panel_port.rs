@@ -229,6 +229,8 @@ pub fn status_of(s: &State, language: crate::config::Language, tz: chrono_tz::Tz
                 label: label.clone(),
             },
             step::Attention::NoEncryptionKey => ps::Attention::NoEncryptionKey,
+            step::Attention::AuditNotWritten { .. } => ps::Attention::AuditNotWritten,
+            step::Attention::KeyCheckDue { .. } => ps::Attention::KeyCheckDue,
             // The panel adds its own hardware reasons.
             step::Attention::HardwareMissing { .. } => continue,
         });

@@ -53,6 +53,16 @@ pub enum Request {
     },
 }
 
+impl Request {
+    /// Whether the request can change anything (an audit event); `status` only reads.
+    pub fn changes_state(&self) -> bool {
+        match self {
+            Request::Status => false,
+            Request::Backup { .. } | Request::Eject { .. } | Request::Press { .. } => true,
+        }
+    }
+}
+
 /// The reply to a request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Response {
@@ -169,6 +179,12 @@ pub enum Event {
         tested: bool,
         passed: bool,
         summary: String,
+    },
+    /// What the records say: audit entries of this process not written yet, and whether a key's
+    /// custody check is due (`Some(None)`: never confirmed; `Some(Some(days))`: the oldest).
+    Records {
+        audit_pending: usize,
+        key_check_overdue: Option<Option<i64>>,
     },
     /// A scrub pass ended (or was stopped).
     ScrubFinished {
@@ -363,6 +379,10 @@ pub struct State {
     /// Sources below five good copies on a disk (label, source, good): red until backups bring
     /// them back up or the next pass finds enough.
     pub scrub_low: Vec<(String, String, usize)>,
+    /// Audit entries kept in memory because the catalog refused them (amber until written).
+    pub audit_pending: usize,
+    /// A recipient whose key custody check is due (amber), see [`Event::Records`].
+    pub key_check_overdue: Option<Option<i64>>,
 }
 
 /// The job being run.
@@ -472,6 +492,8 @@ impl State {
             scrub_unfinished: history.scrub_unfinished,
             scrub_bad: Vec::new(),
             scrub_low: Vec::new(),
+            audit_pending: 0,
+            key_check_overdue: None,
         }
     }
 

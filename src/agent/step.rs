@@ -68,6 +68,14 @@ pub enum Attention {
     CopyWentBad {
         label: String,
     },
+    /// Audit entries could not be written to the catalog yet (kept, retried).
+    AuditNotWritten {
+        pending: usize,
+    },
+    /// An encryption key's custody check is due (never confirmed, or `days` ago).
+    KeyCheckDue {
+        days: Option<i64>,
+    },
 }
 
 /// What is wrong now.
@@ -171,6 +179,14 @@ pub fn health(s: &State) -> Health {
             h.attention.push(a);
         }
     }
+    if s.audit_pending > 0 {
+        h.attention.push(Attention::AuditNotWritten {
+            pending: s.audit_pending,
+        });
+    }
+    if let Some(days) = s.key_check_overdue {
+        h.attention.push(Attention::KeyCheckDue { days });
+    }
     for (label, source, good) in &s.scrub_low {
         h.failures.push(Failure::FewGoodCopies {
             label: label.clone(),
@@ -234,6 +250,19 @@ impl std::fmt::Display for Attention {
             Attention::CopyWentBad { label } => write!(
                 f,
                 "the scrub found a bad copy on {label} (renamed .corrupt; see `simdondar-backup verify`)"
+            ),
+            Attention::AuditNotWritten { pending } => write!(
+                f,
+                "{pending} audit entr{} could not be written to the catalog yet (kept and retried; check the SD card and the log)",
+                if *pending == 1 { "y" } else { "ies" }
+            ),
+            Attention::KeyCheckDue { days: None } => write!(
+                f,
+                "an encryption key was never checked: write a key check onto a manual disk (`simdondar-backup key challenge`) and have its holder confirm it"
+            ),
+            Attention::KeyCheckDue { days: Some(d) } => write!(
+                f,
+                "an encryption key was last checked {d} days ago (every 90 days): `simdondar-backup key status`"
             ),
         }
     }
@@ -915,6 +944,13 @@ pub fn step(s: &mut State, event: Event) -> Vec<Action> {
                 // Nothing to test yet (no backup on the automatic disks): try again in an hour.
                 s.restore_test_due = Some(s.now + 3_600_000);
             }
+        }
+        Event::Records {
+            audit_pending,
+            key_check_overdue,
+        } => {
+            s.audit_pending = audit_pending;
+            s.key_check_overdue = key_check_overdue;
         }
         Event::ScrubFinished { complete, bad, low } => {
             s.scrubbing = false;

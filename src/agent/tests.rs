@@ -722,3 +722,35 @@ fn the_scrub_runs_weekly_over_the_ready_disks_and_its_findings_light_the_leds() 
     sim.advance(11 * MIN);
     assert_eq!(scrubs(&sim).len(), 1);
 }
+
+#[test]
+fn unwritten_audit_entries_and_a_due_key_check_light_amber_until_cleared() {
+    let mut sim = Sim::new(&history_with_last_run(wib(23, 10, 2)), wib(23, 10, 30));
+    sim.advance(MIN);
+    let amber = |sim: &Sim| health(&sim.s).attention;
+    assert!(!amber(&sim).iter().any(|a| matches!(
+        a,
+        Attention::AuditNotWritten { .. } | Attention::KeyCheckDue { .. }
+    )));
+    sim.feed(Event::Records {
+        audit_pending: 2,
+        key_check_overdue: Some(None),
+    });
+    let a = amber(&sim);
+    assert!(
+        a.contains(&Attention::AuditNotWritten { pending: 2 }),
+        "{a:?}"
+    );
+    assert!(a.contains(&Attention::KeyCheckDue { days: None }), "{a:?}");
+    assert!(Attention::KeyCheckDue { days: None }
+        .to_string()
+        .contains("key challenge"));
+    sim.feed(Event::Records {
+        audit_pending: 0,
+        key_check_overdue: None,
+    });
+    assert!(!amber(&sim).iter().any(|a| matches!(
+        a,
+        Attention::AuditNotWritten { .. } | Attention::KeyCheckDue { .. }
+    )));
+}

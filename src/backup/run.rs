@@ -612,7 +612,8 @@ pub fn run_backup_with(
 }
 
 /// After the copies: every target's INDEX.csv/INDEX.html is rewritten, and each manual copy gets
-/// its handover receipt (on the disk and in `state_dir/receipts`). Failures here are logged and
+/// its handover receipt (on the disk and in `state_dir/receipts`) and, when a key is due for its
+/// custody check, a challenge ([`crate::keycheck`]). Failures here are logged and
 /// audited but never undo a verified backup.
 fn publish_paperwork(config: &Config, catalog: &Catalog, copies: &[CopyOutcome]) {
     for c in copies.iter().filter(|c| c.result.is_ok()) {
@@ -624,6 +625,10 @@ fn publish_paperwork(config: &Config, catalog: &Catalog, copies: &[CopyOutcome])
         }
         if c.target.role != crate::config::Role::Manual {
             continue;
+        }
+        // The disk goes to the key holders: it carries a key check when one is due.
+        if !config.encryption.recipients.is_empty() {
+            crate::keycheck::issue_if_due(catalog, &config.encryption.recipients, &c.target.root);
         }
         let receipt =
             crate::report::ReceiptData::from_copy(&c.target.root, &c.relative_path, None, config)

@@ -241,6 +241,10 @@ pub enum Attention {
     HardwareMissing { part: HardwarePart },
     /// The scrub found a copy that went bad on this disk.
     CopyWentBad { label: String },
+    /// Audit entries could not be written yet.
+    AuditNotWritten,
+    /// An encryption key's custody check is due.
+    KeyCheckDue,
 }
 
 /// A reason for the red LED.

@@ -240,6 +240,10 @@ impl Texts {
             (Attention::NoEncryptionKey, false) => "No encryption key".into(),
             (Attention::CopyWentBad { label: l }, true) => label("Rusak: ", l),
             (Attention::CopyWentBad { label: l }, false) => label("Bad copy: ", l),
+            (Attention::AuditNotWritten, true) => "Log audit tertunda".into(),
+            (Attention::AuditNotWritten, false) => "Audit log not saved".into(),
+            (Attention::KeyCheckDue, true) => "Cek kunci enkripsi".into(),
+            (Attention::KeyCheckDue, false) => "Key check due".into(),
             (Attention::HardwareMissing { part }, true) => {
                 format!("{} tidak ada", self.part(*part))
             }
@@ -436,6 +440,8 @@ mod tests {
                 Attention::ManualOverdue,
                 Attention::ClockNotSynced,
                 Attention::NoEncryptionKey,
+                Attention::AuditNotWritten,
+                Attention::KeyCheckDue,
                 Attention::HardwareMissing {
                     part: HardwarePart::Button,
                 },

@@ -246,3 +246,51 @@ fn tampering_with_the_audit_log_is_found() {
     assert!(err.contains("audit entry 2"), "{}", show(&v));
     assert!(err.contains("changed after it was written"), "{}", show(&v));
 }
+
+/// Many processes appending to the audit log at once (the daemon's threads and CLI commands do):
+/// every entry is there, in one unbroken chain.
+#[test]
+fn concurrent_writers_of_the_audit_log_lose_no_entry() {
+    let setup = Setup::with_sources(
+        "[[source]]\nname = \"program\"\nkind = \"command\"\ncommand = [\"true\"]\n",
+        "",
+    );
+    let dirs: Vec<_> = (0..6).map(|i| setup.target(&format!("d{i}"))).collect();
+    for d in &dirs {
+        std::fs::create_dir_all(d).expect("mkdir");
+    }
+    let workers: Vec<_> = dirs
+        .iter()
+        .map(|d| {
+            let config = setup.config.clone();
+            let d = d.clone();
+            std::thread::spawn(move || {
+                for _ in 0..8 {
+                    let out = Command::new(crate::support::agent::bin())
+                        .arg("--config")
+                        .arg(&config)
+                        .args(["disk", "enroll"])
+                        .arg(&d)
+                        .args(["--role", "auto", "--force"])
+                        .output()
+                        .expect("enroll");
+                    assert!(out.status.success(), "{}", show(&out));
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().expect("writer");
+    }
+    let v = setup
+        .cmd()
+        .args(["audit", "verify"])
+        .output()
+        .expect("audit verify");
+    assert!(v.status.success(), "{}", show(&v));
+    assert!(
+        String::from_utf8_lossy(&v.stdout).contains("intact: 48 entries"),
+        "{}",
+        show(&v)
+    );
+}

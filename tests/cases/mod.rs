@@ -7,6 +7,7 @@ mod disks;
 mod encryption;
 mod failures;
 mod hostile;
+mod keycheck;
 mod panel;
 mod readback;
 mod report;

@@ -268,6 +268,13 @@ fn cases(language: Language) -> Vec<(&'static str, Status, Page)> {
         label: "HDD-AUTO-1".into(),
     }];
     out.push(("idle-scrub-findings", s, Page::Main));
+    // The records: a key custody check due (amber), audit entries not written yet (amber).
+    let mut s = healthy(language);
+    s.attention = vec![Attention::KeyCheckDue];
+    out.push(("idle-key-check-due", s, Page::Main));
+    let mut s = healthy(language);
+    s.attention = vec![Attention::AuditNotWritten];
+    out.push(("idle-audit-not-written", s, Page::Main));
     let mut s = healthy(language);
     s.screen = Screen::Error(failure_info(
         &Failure::FewGoodCopies {
