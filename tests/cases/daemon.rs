@@ -545,3 +545,53 @@ fn a_frozen_disk_does_not_keep_the_daemon_from_stopping_or_starting() {
     let mut again = Daemon::start(&setup, 1);
     assert_eq!(again.signal(nix::sys::signal::Signal::SIGTERM), Some(0));
 }
+
+/// A monitoring poll is no audit event (it must not write the SD card every 15 s); a press is.
+/// And a configured key that was never confirmed lights amber with what to do.
+#[test]
+fn status_polls_write_no_audit_entry_and_an_unchecked_key_is_amber() {
+    let keys = tempfile::tempdir().expect("tmp");
+    let key = keys.path().join("k.key");
+    let kg = std::process::Command::new(crate::support::agent::bin())
+        .args(["keygen", "--out"])
+        .arg(&key)
+        .output()
+        .expect("keygen");
+    assert!(kg.status.success(), "{}", show(&kg));
+    let public = String::from_utf8_lossy(&kg.stdout)
+        .split('"')
+        .find(|w| w.starts_with("age1"))
+        .expect("recipient")
+        .to_string();
+    let setup = Setup::with_sources(
+        "[[source]]\nname = \"files\"\nkind = \"command\"\ncommand = [\"echo\", \"x\"]\n",
+        &format!("[panel]\nkind = \"sim\"\n[encryption]\nrecipients = [\"{public}\"]\nrequire_for = [\"manual\"]\n"),
+    );
+    let mut d = Daemon::start(&setup, 1);
+    let audit_rows = || {
+        let conn = rusqlite::Connection::open(setup.state.join("catalog.sqlite")).expect("open");
+        conn.query_row("SELECT count(*) FROM audit", [], |r| r.get::<_, i64>(0))
+            .expect("count")
+    };
+    // The amber reason arrives within a tick or two.
+    wait_until(
+        Duration::from_secs(20),
+        "the key-check reason in status",
+        || status(&setup).to_string().contains("key_check_due"),
+        &d,
+    );
+    let before = audit_rows();
+    for _ in 0..10 {
+        status(&setup);
+    }
+    assert_eq!(audit_rows(), before, "status polls were audited");
+    let out = setup.cmd().args(["press"]).output().expect("press");
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(audit_rows() > before, "a press is an audit event");
+    assert_eq!(
+        d.signal(nix::sys::signal::Signal::SIGTERM),
+        Some(0),
+        "{}",
+        d.log()
+    );
+}
