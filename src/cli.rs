@@ -1531,10 +1531,10 @@ fn run_restore_tests(cfg: &Config, cat: &Catalog, backups: Vec<PathBuf>) -> Resu
                 .into(),
         ));
     }
-    let work = cfg.state_dir.join("restore-test");
+    let settings = crate::backup::restore_test::Settings::for_state_dir(&cfg.state_dir);
     let mut failed = Vec::new();
     for b in backups {
-        match crate::backup::restore_test::restore_test(&b, &work) {
+        match crate::backup::restore_test::restore_test_with(&b, &settings) {
             Ok(r) => {
                 println!("{}", r.summary());
                 let row = r.to_row_in(&cfg.timezone);

@@ -603,7 +603,12 @@ fn on_tick(s: &mut State, mono: Mono, wall: DateTime<Utc>, synced: bool, out: &m
             .collect();
         out.push(Action::Scrub { disks });
     }
-    if !s.stopping && !s.restore_testing && s.restore_test_due.is_some_and(|d| d <= mono) {
+    // Never while a backup runs (issue 12): the restore test is the one that gives way.
+    if !s.stopping
+        && !s.restore_testing
+        && s.running.is_none()
+        && s.restore_test_due.is_some_and(|d| d <= mono)
+    {
         s.restore_testing = true;
         let roots = s
             .targets(&[Role::Auto])
@@ -941,7 +946,8 @@ pub fn step(s: &mut State, event: Event) -> Vec<Action> {
                 s.restore_test_problem = (!passed).then_some(summary);
                 s.restore_test_due = s.restore_test_every.map(|e| s.now + ms(e));
             } else {
-                // Nothing to test yet (no backup on the automatic disks): try again in an hour.
+                // Nothing to test yet (no backup on the automatic disks), or it gave way to a
+                // backup: try again in an hour.
                 s.restore_test_due = Some(s.now + 3_600_000);
             }
         }

@@ -577,6 +577,59 @@ fn the_restore_test_is_scheduled_and_nothing_to_test_is_not_a_failure() {
 }
 
 #[test]
+fn the_restore_test_waits_while_a_backup_runs() {
+    let mut sim = Sim::new(&history_with_last_run(wib(23, 10, 2)), wib(23, 10, 30));
+    sim.tick();
+    sim.advance(5 * MIN);
+    sim.feed(Event::Request {
+        request: Request::Backup { sources: vec![] },
+        reply: 1,
+    });
+    let id = sim
+        .s
+        .running
+        .as_ref()
+        .expect("the requested backup runs")
+        .id;
+    // The backup runs long, past the restore test's due time (10 min after the start).
+    let results = sim.pending.take().expect("pending").1;
+    sim.actions.clear();
+    sim.advance(15 * MIN);
+    assert!(
+        !sim.actions
+            .iter()
+            .any(|a| matches!(a, Action::RestoreTest { .. })),
+        "no restore test while a backup runs: {:?}",
+        sim.actions
+    );
+    sim.feed(Event::JobFinished {
+        id,
+        results: results
+            .iter()
+            .map(|n| SourceResult {
+                source: n.clone(),
+                ok: true,
+                reason: None,
+                copies_ok: 1,
+                copies_total: 1,
+                manual_copy: false,
+                db_unreachable: false,
+                failure: None,
+                bytes_stored: Some(1000),
+                stuck: Vec::new(),
+            })
+            .collect(),
+    });
+    sim.advance(MIN);
+    assert!(
+        sim.actions
+            .iter()
+            .any(|a| matches!(a, Action::RestoreTest { .. })),
+        "the restore test starts once the backup has finished"
+    );
+}
+
+#[test]
 fn control_requests() {
     let mut sim = Sim::new(&history_with_last_run(wib(23, 10, 2)), wib(23, 10, 30));
     sim.tick();

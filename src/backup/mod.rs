@@ -3,6 +3,7 @@ One backup: sources, the streaming pipeline, per-target writers, names and layou
 manifest, reading backups back (inventory, restore).
 */
 
+pub mod busy;
 pub mod grants;
 pub mod inventory;
 pub mod layout;
@@ -15,6 +16,7 @@ pub mod restore_test;
 pub mod retention;
 pub mod rowcount;
 pub mod run;
+pub mod sandbox;
 pub mod scrub;
 pub mod source;
 pub mod stall;

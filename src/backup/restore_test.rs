@@ -30,8 +30,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -39,8 +39,10 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
+use crate::backup::busy;
 use crate::backup::inventory;
 use crate::backup::restore::{self, RestoreError};
+use crate::backup::sandbox::{self, Identity, Limits, SandboxError, Stop, Watch, Watched};
 use crate::catalog::RestoreTestRow;
 
 /// How long the throw-away server may take to answer (a Raspberry Pi initialising InnoDB on an
@@ -167,12 +169,6 @@ pub enum RestoreTestError {
     Encrypted { data: PathBuf },
     /// The work directory cannot hold the throw-away server.
     WorkDir { path: PathBuf, detail: String },
-    /// Not enough free space in the work directory for the restored database.
-    NoSpace {
-        path: PathBuf,
-        needed: u64,
-        free: u64,
-    },
     /// A program could not be started.
     Spawn { tool: String, detail: String },
     /// `mariadb-install-db` failed.
@@ -181,6 +177,10 @@ pub enum RestoreTestError {
     ServerStart { detail: String, log: String },
     /// Asking the restored server for its tables failed.
     Query { detail: String },
+    /// The sandbox cannot be set up (no sandbox user, an unreachable work directory, no room).
+    Sandbox(SandboxError),
+    /// A backup runs or started: the restore test gave way and runs again later.
+    Yielded,
 }
 
 impl fmt::Display for RestoreTestError {
@@ -211,13 +211,6 @@ impl fmt::Display for RestoreTestError {
                 "cannot prepare the restore test in {}: {detail}",
                 path.display()
             ),
-            RestoreTestError::NoSpace { path, needed, free } => write!(
-                f,
-                "not enough free space in {} for the restore test: the dump is {} MiB, only {} MiB free; free some space or use another work directory",
-                path.display(),
-                needed / (1 << 20),
-                free / (1 << 20)
-            ),
             RestoreTestError::Spawn { tool, detail } => {
                 write!(f, "cannot run {tool}: {detail}")
             }
@@ -233,22 +226,70 @@ impl fmt::Display for RestoreTestError {
                 f,
                 "the restored test server did not answer: {detail}"
             ),
+            RestoreTestError::Sandbox(e) => write!(f, "{e}"),
+            RestoreTestError::Yielded => write!(
+                f,
+                "a backup is running: the restore test gave way to it and will run again later"
+            ),
         }
     }
 }
 
 impl std::error::Error for RestoreTestError {}
 
+/// Where and how a restore test runs.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The folder the scratch server's directory is made in (the sandbox user must be able to
+    /// pass through every folder above it).
+    pub work_dir: PathBuf,
+    /// The state directory whose backups-running lock the test gives way to
+    /// ([`crate::backup::busy`]); `None`: it does not look.
+    pub state_dir: Option<PathBuf>,
+    /// The limits; `None`: [`Limits::for_dump`] of the backup's size.
+    pub limits: Option<Limits>,
+}
+
+impl Settings {
+    /// The appliance's settings: the work directory below the state directory, giving way to
+    /// backups, default limits.
+    pub fn for_state_dir(state_dir: &Path) -> Settings {
+        Settings {
+            work_dir: state_dir.join("restore-test"),
+            state_dir: Some(state_dir.to_path_buf()),
+            limits: None,
+        }
+    }
+}
+
 /// Restores the backup `data_file` belongs to into a throw-away MariaDB started in a new
 /// directory under `work_dir`, and compares every table's `COUNT(*)` with the manifest's
-/// `tables`. The copy is checked by [`restore::restore`] first (it refuses damaged copies).
-/// Never touches any other server; the throw-away one and its directory are gone on return.
+/// `tables`; default limits, giving way to no one. See [`restore_test_with`].
 pub fn restore_test(
     data_file: &Path,
     work_dir: &Path,
 ) -> Result<RestoreTestReport, RestoreTestError> {
+    restore_test_with(
+        data_file,
+        &Settings {
+            work_dir: work_dir.to_path_buf(),
+            state_dir: None,
+            limits: None,
+        },
+    )
+}
+
+/// Restores the backup `data_file` belongs to into a sandboxed throw-away MariaDB
+/// ([`crate::backup::sandbox`]) and compares every table's `COUNT(*)` with the manifest's
+/// `tables`. The copy is checked by [`restore::restore`] first (it refuses damaged copies).
+/// Never touches any other server; the throw-away one and its directory are gone on return.
+pub fn restore_test_with(
+    data_file: &Path,
+    settings: &Settings,
+) -> Result<RestoreTestReport, RestoreTestError> {
     let clock = Instant::now();
     let tested_at = Utc::now();
+    let work_dir = settings.work_dir.as_path();
     let loc = restore::locate(data_file).map_err(RestoreTestError::Backup)?;
     let data = loc.dir.join(&loc.data_name);
     let Some(manifest) = loc.manifest.clone() else {
@@ -278,52 +319,89 @@ pub fn restore_test(
         return Ok(report);
     }
 
+    let probe = settings.state_dir.as_deref().map(busy::Probe::new);
+    if probe.as_ref().is_some_and(busy::Probe::busy) {
+        return Err(RestoreTestError::Yielded);
+    }
     let tools = Tools::find()?;
-    std::fs::create_dir_all(work_dir).map_err(|e| RestoreTestError::WorkDir {
-        path: work_dir.to_path_buf(),
-        detail: e.to_string(),
-    })?;
-    if let Ok(free) = crate::backup::run::free_bytes(work_dir) {
-        if free < manifest.bytes_raw {
-            return Err(RestoreTestError::NoSpace {
+    let who = Identity::find().map_err(RestoreTestError::Sandbox)?;
+    let limits = settings
+        .limits
+        .unwrap_or_else(|| Limits::for_dump(manifest.bytes_raw));
+    if !work_dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o711)
+            .create(work_dir)
+            .map_err(|e| RestoreTestError::WorkDir {
                 path: work_dir.to_path_buf(),
-                needed: manifest.bytes_raw,
-                free,
-            });
-        }
+                detail: e.to_string(),
+            })?;
     }
+    who.can_reach(work_dir).map_err(RestoreTestError::Sandbox)?;
+    sandbox::check_room(work_dir, &limits, manifest.bytes_raw)
+        .map_err(RestoreTestError::Sandbox)?;
     remove_stale(work_dir);
-    let mut server = Scratch::start(&tools, work_dir)?;
+    let mut server = Scratch::start(&tools, work_dir, &who, &limits)?;
+    let watch = Watch::start(Watched {
+        dir: server.dir.clone(),
+        pid: server.pid(),
+        limits,
+        yield_to: probe,
+    });
     let load = server.load(&data)?;
+    let stopped = watch.stopped();
 
-    let mut compare = true;
-    match (&load.restore, load.client.success()) {
-        (Err(e), _) if load.bytes_sent == 0 => {
-            report
-                .problems
-                .push(format!("the backup was refused before loading: {e}"));
-            compare = false;
+    let mut compare = stopped.is_none();
+    if let Some(stop) = stopped {
+        if stop == Stop::Yield {
+            return Err(RestoreTestError::Yielded);
         }
-        // The client stopped reading: its own error says why.
-        (Err(RestoreError::Output { .. }), false) => {}
-        (Err(e), _) => report
+        report
             .problems
-            .push(format!("the backup could not be read back completely: {e}")),
-        (Ok(_), _) => {}
+            .push(format!("the restore test was stopped: {stop}"));
+    } else if let Some(why) = server.died_of_cpu_limit(limits.cpu_seconds) {
+        report.problems.push(why);
+        compare = false;
+    } else {
+        match (&load.restore, load.client.success()) {
+            (Err(e), _) if load.bytes_sent == 0 => {
+                report
+                    .problems
+                    .push(format!("the backup was refused before loading: {e}"));
+                compare = false;
+            }
+            // The client stopped reading: its own error says why.
+            (Err(RestoreError::Output { .. }), false) => {}
+            (Err(e), _) => report
+                .problems
+                .push(format!("the backup could not be read back completely: {e}")),
+            (Ok(_), _) => {}
+        }
+        if !load.client.success() {
+            report.problems.push(format!(
+                "loading the dump into the test server failed ({}): {}",
+                describe_status(&load.client),
+                client_error(&load.stderr)
+            ));
+        }
     }
-    if !load.client.success() {
-        report.problems.push(format!(
-            "loading the dump into the test server failed ({}): {}",
-            describe_status(&load.client),
-            client_error(&load.stderr)
-        ));
-    }
-    if compare {
-        let restored = server.tables()?;
-        let (checks, problems) =
+    let compared = if compare {
+        let counted = server.tables().and_then(|restored| {
             compare_tables(&manifest.tables, &manifest.databases, &restored, |keys| {
                 server.count(keys)
-            })?;
+            })
+        });
+        match counted {
+            Ok(c) => Some(c),
+            // The watch stopped the server while it was being asked: the stop says why.
+            Err(_) if watch.stopped().is_some() => None,
+            Err(e) => return Err(e),
+        }
+    } else {
+        None
+    };
+    if let Some((checks, problems)) = compared {
         report.tables = checks;
         report.problems.extend(problems);
     } else {
@@ -336,6 +414,17 @@ pub fn restore_test(
                 actual: None,
             })
             .collect();
+    }
+    // The counting ran under the watch too; a stop during it is a stop.
+    if let Some(stop) = watch.finish() {
+        if stop == Stop::Yield {
+            return Err(RestoreTestError::Yielded);
+        }
+        if stopped.is_none() {
+            report
+                .problems
+                .push(format!("the restore test was stopped: {stop}"));
+        }
     }
     server.stop();
     report.passed = report.problems.is_empty() && report.tables.iter().all(TableCheck::ok);
@@ -530,6 +619,15 @@ impl<W: Write> Write for Counting<W> {
     }
 }
 
+/// The account the dump is loaded as: everything a `mariadb-dump` needs (tables, views,
+/// routines, triggers, events, and `SET USER` for their `DEFINER`s), nothing that reaches files
+/// or the server's settings (no `FILE`, `SUPER`, `PROCESS`, `RELOAD`, `SHUTDOWN`, `CREATE USER`,
+/// grant option).
+const LOADER: &str = "loader";
+const LOADER_GRANTS: &str = "SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, REFERENCES, INDEX, \
+     ALTER, CREATE TEMPORARY TABLES, LOCK TABLES, EXECUTE, CREATE VIEW, SHOW VIEW, \
+     CREATE ROUTINE, ALTER ROUTINE, EVENT, TRIGGER, SET USER";
+
 /// The throw-away server: its directory and process. Dropping it kills the server and removes
 /// the directory.
 struct Scratch {
@@ -537,9 +635,18 @@ struct Scratch {
     socket: PathBuf,
     error_log: PathBuf,
     client: PathBuf,
-    /// The administrator account (`root`, by unix_socket as the OS user of the same name).
+    /// The administrator account (`root`, by unix_socket as the OS user of the same name; the
+    /// agent's own user when it is not root). Only the agent's own queries use it.
     user: String,
+    /// Who the server and the loading client run as.
+    who: Identity,
+    limits: Limits,
+    /// The loading client's option file (the loader account and its password), 0600, the
+    /// sandbox user's.
+    loader_cnf: PathBuf,
     child: Option<Child>,
+    /// How the server ended, once it has been waited for.
+    ended: Option<ExitStatus>,
 }
 
 impl Drop for Scratch {
@@ -550,9 +657,14 @@ impl Drop for Scratch {
 }
 
 impl Scratch {
-    /// Creates the directory, installs a data directory and starts the server; returns once it
-    /// answers.
-    fn start(tools: &Tools, work_dir: &Path) -> Result<Scratch, RestoreTestError> {
+    /// Creates the directory, installs a data directory and starts the server as the sandbox
+    /// user, confined; creates the loader account; returns once it answers.
+    fn start(
+        tools: &Tools,
+        work_dir: &Path,
+        who: &Identity,
+        limits: &Limits,
+    ) -> Result<Scratch, RestoreTestError> {
         let stamp = Utc::now().timestamp_nanos_opt().unwrap_or_default();
         let dir = work_dir.join(format!("{DIR_PREFIX}{}-{stamp}", std::process::id()));
         let work_err = |e: io::Error| RestoreTestError::WorkDir {
@@ -563,24 +675,22 @@ impl Scratch {
             .mode(0o700)
             .create(&dir)
             .map_err(work_err)?;
-        let is_root = nix::unistd::geteuid().is_root();
-        let user = if is_root {
+        let user = if who.switch {
             "root".to_string()
         } else {
-            nix::unistd::User::from_uid(nix::unistd::getuid())
-                .ok()
-                .flatten()
-                .map(|u| u.name)
-                .or_else(|| std::env::var("USER").ok())
-                .unwrap_or_else(|| "root".to_string())
+            who.name.clone()
         };
         // From here on the guard removes the directory whatever happens.
         let mut s = Scratch {
             socket: dir.join("s.sock"),
             error_log: dir.join("error.log"),
+            loader_cnf: dir.join("loader.cnf"),
             client: tools.client.clone(),
             user,
+            who: who.clone(),
+            limits: *limits,
             child: None,
+            ended: None,
             dir,
         };
         if s.socket.as_os_str().len() > MAX_SOCKET_PATH {
@@ -594,24 +704,35 @@ impl Scratch {
         }
         let datadir = s.dir.join("data");
         let tmpdir = s.dir.join("tmp");
-        std::fs::create_dir(&tmpdir).map_err(work_err)?;
+        // The only folder the server may read or write files in (`secure_file_priv`), and an
+        // empty plugin folder: no `CREATE FUNCTION … SONAME` or `INSTALL SONAME` finds a library.
+        let files = s.dir.join("files");
+        let plugins = s.dir.join("plugins");
+        for d in [&tmpdir, &files, &plugins] {
+            std::fs::create_dir(d).map_err(work_err)?;
+        }
+        for p in [&s.dir, &tmpdir, &files] {
+            who.own(p).map_err(work_err)?;
+        }
 
-        let out = Command::new(&tools.install_db)
+        let mut install = Command::new(&tools.install_db);
+        install
             .arg("--no-defaults")
             .arg(format!("--datadir={}", datadir.display()))
             .arg("--auth-root-authentication-method=socket")
+            // The administrator is the agent's user; no account for the sandbox user.
+            .arg(format!("--auth-root-socket-user={}", s.user))
             .arg("--skip-test-db")
             .arg("--skip-name-resolve")
-            .arg(format!("--user={}", s.user))
             // Its bootstrap server's temporary tables too: never the shared /tmp, where anything
             // else on the machine may clean up under it.
             .arg(format!("--tmpdir={}", tmpdir.display()))
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| RestoreTestError::Spawn {
-                tool: tools.install_db.display().to_string(),
-                detail: e.to_string(),
-            })?;
+            .stdin(Stdio::null());
+        who.confine(&mut install, &s.dir, limits.cpu_seconds, limits.disk);
+        let out = install.output().map_err(|e| RestoreTestError::Spawn {
+            tool: tools.install_db.display().to_string(),
+            detail: e.to_string(),
+        })?;
         if !out.status.success() {
             let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
             text.push_str(&String::from_utf8_lossy(&out.stderr));
@@ -635,6 +756,10 @@ impl Scratch {
             // OFF, not DISABLED: with DISABLED the dump's CREATE EVENT fails (error 1577). OFF loads
             // the events but never runs them, so none can change the rows being counted.
             .arg("--event-scheduler=OFF")
+            .arg(format!("--secure-file-priv={}", files.display()))
+            .arg(format!("--plugin-dir={}", plugins.display()))
+            .arg("--local-infile=0")
+            .arg("--max-connections=8")
             .arg(format!("--log-error={}", s.error_log.display()))
             .arg(format!(
                 "--pid-file={}",
@@ -646,32 +771,67 @@ impl Scratch {
             // Thrown away afterwards: durability against a crash is not needed.
             .arg("--innodb-flush-log-at-trx-commit=0")
             .arg("--innodb-doublewrite=0");
-        if is_root {
-            cmd.arg("--user=root");
-        }
         let output = File::create(s.dir.join("mariadbd.out")).map_err(work_err)?;
         let output2 = output.try_clone().map_err(work_err)?;
         cmd.stdin(Stdio::null())
             .stdout(Stdio::from(output))
             .stderr(Stdio::from(output2));
-        // SAFETY: the closure runs between fork and exec and calls only prctl(2), which is
-        // async-signal-safe. The server dies with the thread that started it: this one, which
+        // The server dies with the thread that started it (PR_SET_PDEATHSIG): this one, which
         // waits for it (restore_test is synchronous).
-        unsafe {
-            cmd.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                    return Err(io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
+        who.confine(&mut cmd, &s.dir, limits.cpu_seconds, limits.disk);
         let child = cmd.spawn().map_err(|e| RestoreTestError::Spawn {
             tool: tools.server.display().to_string(),
             detail: e.to_string(),
         })?;
+        sandbox::oom_first(child.id());
         s.child = Some(child);
         s.wait_ready()?;
+        s.create_loader()?;
         Ok(s)
+    }
+
+    /// The server's process id (0 once it has ended).
+    fn pid(&self) -> i32 {
+        self.child
+            .as_ref()
+            .map(|c| c.id() as i32)
+            .unwrap_or_default()
+    }
+
+    /// Creates the loader account with a random password and writes the client's option file.
+    fn create_loader(&self) -> Result<(), RestoreTestError> {
+        let password = random_hex(16).map_err(|e| RestoreTestError::WorkDir {
+            path: self.dir.clone(),
+            detail: format!("no random password for the loader account: {e}"),
+        })?;
+        let cnf = format!(
+            "[client]\nuser={LOADER}\npassword={password}\nsocket={}\nprotocol=SOCKET\n",
+            self.socket.display()
+        );
+        let work_err = |e: io::Error| RestoreTestError::WorkDir {
+            path: self.loader_cnf.clone(),
+            detail: e.to_string(),
+        };
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&self.loader_cnf)
+            .map_err(work_err)?;
+        f.write_all(cnf.as_bytes()).map_err(work_err)?;
+        drop(f);
+        self.who.own(&self.loader_cnf).map_err(work_err)?;
+        let sql = format!(
+            "CREATE USER '{LOADER}'@'localhost' IDENTIFIED BY '{password}';\n\
+             GRANT {LOADER_GRANTS} ON *.* TO '{LOADER}'@'localhost';\n"
+        );
+        let (_, err, status) = self.query(sql.as_bytes(), false)?;
+        if !status.success() {
+            return Err(RestoreTestError::Query {
+                detail: format!("creating the loader account: {}", first_lines(&err, 3)),
+            });
+        }
+        Ok(())
     }
 
     /// `mariadb --no-defaults --protocol=SOCKET --socket=… -u<admin>`: only ever this server.
@@ -683,6 +843,41 @@ impl Scratch {
             .arg(format!("-u{}", self.user))
             .arg("--default-character-set=utf8mb4");
         c
+    }
+
+    /// The client that feeds the untrusted dump: the sandbox user, the loader account from its
+    /// option file (no other option file), `--sandbox` (no `\!` shell escape, no `source`, no
+    /// `tee`), no `LOAD DATA LOCAL`, binary mode, confined like the server.
+    fn loading_client(&self) -> Command {
+        let mut c = Command::new(&self.client);
+        c.arg(format!("--defaults-file={}", self.loader_cnf.display()))
+            .arg("--sandbox")
+            .arg("--local-infile=0")
+            .arg("--default-character-set=utf8mb4")
+            .args(["--max-allowed-packet=1G", "--binary-mode", "--batch"]);
+        self.who
+            .confine(&mut c, &self.dir, self.limits.cpu_seconds, 0);
+        c
+    }
+
+    /// When the server was killed by the kernel for its CPU time (`SIGXCPU`/`SIGKILL` at the
+    /// hard limit), the sentence that says so.
+    fn died_of_cpu_limit(&mut self, cpu_seconds: u64) -> Option<String> {
+        use std::os::unix::process::ExitStatusExt;
+        let child = self.child.as_mut()?;
+        let status = child.try_wait().ok().flatten()?;
+        self.child = None;
+        self.ended = Some(status);
+        let sig = status.signal()?;
+        match sig {
+            libc::SIGXCPU => Some(format!(
+                "the restore test was stopped: the test server used up its {cpu_seconds} s of CPU time"
+            )),
+            libc::SIGKILL => Some(format!(
+                "the restore test was stopped: the kernel killed the test server (its {cpu_seconds} s of CPU time ran out, or memory did)"
+            )),
+            _ => None,
+        }
     }
 
     fn wait_ready(&mut self) -> Result<(), RestoreTestError> {
@@ -743,8 +938,7 @@ impl Scratch {
     /// Pipes the checked, decompressed dump into the client.
     fn load(&self, data: &Path) -> Result<Load, RestoreTestError> {
         let mut child = self
-            .client()
-            .args(["--max-allowed-packet=1G", "--binary-mode", "--batch"])
+            .loading_client()
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -901,6 +1095,13 @@ impl Scratch {
             let _ = child.wait();
         }
     }
+}
+
+/// `n` random bytes from the kernel, as hex.
+fn random_hex(n: usize) -> io::Result<String> {
+    let mut b = vec![0u8; n];
+    File::open("/dev/urandom")?.read_exact(&mut b)?;
+    Ok(crate::backup::writer::hex(&b))
 }
 
 /// The prefix of the throw-away server's directory in the work directory.

@@ -277,6 +277,8 @@ pub fn run_backup_with(
         return Err(RunError::NoTargets);
     }
     let _lock = lock_source(&config.state_dir, &source.name)?;
+    // A restore test gives way to this run (it probes this lock and stops its server).
+    let _busy = crate::backup::busy::hold(&config.state_dir);
     let tz = config.timezone;
     catalog.mark_interrupted(&source.name, &rfc3339(&Utc::now().with_timezone(&tz)))?;
     let stall = config.agent.stall_timeout;

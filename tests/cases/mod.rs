@@ -14,6 +14,7 @@ mod report;
 mod restore_test;
 mod retention;
 mod roundtrip;
+mod sandbox;
 mod scrub;
 mod sources;
 mod ssh;

@@ -57,7 +57,7 @@ fn tables_of(manifest: &serde_json::Value) -> BTreeMap<String, u64> {
     serde_json::from_value(manifest["tables"].clone()).expect("tables is an object of counts")
 }
 
-fn count(dump: &[u8], chunk: usize) -> BTreeMap<String, u64> {
+pub(super) fn count(dump: &[u8], chunk: usize) -> BTreeMap<String, u64> {
     let mut c = RowCounter::new();
     for block in dump.chunks(chunk) {
         c.feed(block);
@@ -99,7 +99,11 @@ fn forge(data: &Path, dump: &[u8]) {
 
 /// Writes a backup by hand, as docs/on-disk-format.md describes: the zstd data, the sidecar and
 /// a manifest with `tables`. Returns the data file.
-fn hand_made_backup(root: &Path, dump: &[u8], tables: &BTreeMap<String, u64>) -> PathBuf {
+pub(super) fn hand_made_backup(
+    root: &Path,
+    dump: &[u8],
+    tables: &BTreeMap<String, u64>,
+) -> PathBuf {
     let dir = root.join("SIMDONDAR-BACKUP/uji/2026/11/26");
     std::fs::create_dir_all(&dir).expect("mkdir");
     let name = "uji_20261126-100000.sql.zst";
@@ -137,7 +141,7 @@ fn hand_made_backup(root: &Path, dump: &[u8], tables: &BTreeMap<String, u64>) ->
 }
 
 /// The restore test leaves neither a directory nor a running server behind.
-fn assert_nothing_left(work: &Path) {
+pub(super) fn assert_nothing_left(work: &Path) {
     let left: Vec<_> = std::fs::read_dir(work)
         .map(|rd| rd.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();
@@ -350,7 +354,7 @@ CREATE TABLE `kosong` (`x` int);\n\
 
 #[test]
 fn odd_names_pass_and_a_damaged_copy_or_a_failing_load_fail() {
-    let root = tempfile::tempdir().expect("tempdir");
+    let root = crate::support::sandbox::reachable_tempdir();
     let work = root.path().join("work");
     let tables = count(ODD_DUMP.as_bytes(), usize::MAX);
     assert_eq!(

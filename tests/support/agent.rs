@@ -29,7 +29,8 @@ pub struct Setup {
 impl Setup {
     /// A setting whose config holds `sources` (TOML `[[source]]` tables) and `extra` TOML.
     pub fn with_sources(sources: &str, extra: &str) -> Setup {
-        let dir = tempfile::tempdir().expect("tempdir");
+        // The restore test's sandbox user must be able to pass through to state_dir.
+        let dir = crate::support::sandbox::reachable_tempdir();
         let state = dir.path().join("state");
         let runtime = dir.path().join("run");
         let config = dir.path().join("config.toml");

@@ -4,5 +4,6 @@ pub mod agent;
 pub mod eio;
 pub mod loopfs;
 pub mod mariadb;
+pub mod sandbox;
 pub mod sshd;
 pub mod udev;

@@ -1,0 +1,9 @@
+/*!40101 SET NAMES utf8mb4 */;
+CREATE DATABASE /*!32312 IF NOT EXISTS*/ `uji` /*!40100 DEFAULT CHARACTER SET utf8mb4 */;
+USE `uji`;
+SET SESSION max_recursive_iterations = 100000000;
+SET SESSION max_heap_table_size = 8589934592;
+DROP TABLE IF EXISTS `ingatan`;
+CREATE TABLE `ingatan` (`s` varchar(4000)) ENGINE=MEMORY;
+INSERT INTO `ingatan` WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 2000000) SELECT REPEAT('x', 4000) FROM c;
+-- Dump completed on 2026-11-26 10:00:00

@@ -1,0 +1,7 @@
+/*!40101 SET NAMES utf8mb4 */;
+CREATE DATABASE /*!32312 IF NOT EXISTS*/ `uji` /*!40100 DEFAULT CHARACTER SET utf8mb4 */;
+USE `uji`;
+DROP TABLE IF EXISTS `probe`;
+CREATE TABLE `probe` (`line` text) ENGINE=InnoDB;
+LOAD DATA INFILE '@SECRET@' INTO TABLE `probe`;
+-- Dump completed on 2026-11-26 10:00:00
