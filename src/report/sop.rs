@@ -100,6 +100,8 @@ pub struct Day {
     pub copies: Vec<Counts>,
     pub verifications: Counts,
     pub restore_tests: Counts,
+    /// Key checks confirmed that day.
+    pub key_checks: u32,
     /// Whether at least one copy made that day was verified.
     pub verified: bool,
     pub gaps: Vec<DayGap>,
@@ -174,6 +176,8 @@ pub struct Report {
     pub days: Vec<Day>,
     pub manual_gaps: Vec<ManualGap>,
     pub failures: Vec<Failure>,
+    /// Encryption keys whose holder confirmed a key check in the period (when, which key).
+    pub key_checks: Vec<(DateTime<Tz>, String)>,
     /// Verifications and restore tests whose time could not be read.
     pub undated: usize,
 }
@@ -222,6 +226,8 @@ pub struct Rows {
     pub manual_before: Option<i64>,
     pub verifications: Vec<CheckRec>,
     pub restore_tests: Vec<CheckRec>,
+    /// Key checks confirmed (`subject`: the recipient).
+    pub key_checks: Vec<CheckRec>,
     /// Start of the oldest run in the catalog.
     pub first_run: Option<i64>,
 }
@@ -378,6 +384,24 @@ pub fn collect(
                 ok: r.get(1)?,
                 subject: format!("{source}: {name}"),
                 detail: r.get(4)?,
+            })
+        })
+        .map_err(db_err)?
+        .collect::<Result<_, _>>()
+        .map_err(db_err)?;
+    let mut st = conn
+        .prepare(
+            "SELECT confirmed_at, recipient, id FROM key_checks
+             WHERE confirmed_at >= ?1 AND confirmed_at < ?2 ORDER BY confirmed_at",
+        )
+        .map_err(db_err)?;
+    rows.key_checks = st
+        .query_map([&lo, &hi], |r| {
+            Ok(CheckRec {
+                at: r.get(0)?,
+                ok: true,
+                subject: r.get(1)?,
+                detail: r.get(2)?,
             })
         })
         .map_err(db_err)?
@@ -542,6 +566,7 @@ impl Report {
                 copies: vec![Counts::default(); target_keys.len()],
                 verifications: Counts::default(),
                 restore_tests: Counts::default(),
+                key_checks: 0,
                 verified: false,
                 gaps: Vec::new(),
             })
@@ -626,6 +651,17 @@ impl Report {
             }
         }
         failures.sort_by_key(|f| f.at);
+        let mut key_checks = Vec::new();
+        for k in &rows.key_checks {
+            let Some(at) = parse_time(&k.at, tz) else {
+                undated += 1;
+                continue;
+            };
+            if let Some(i) = day_idx(at.date_naive()) {
+                days[i].key_checks += 1;
+                key_checks.push((at, k.subject.clone()));
+            }
+        }
 
         // Days without a verified backup.
         for (i, d) in days.iter_mut().enumerate() {
@@ -701,6 +737,7 @@ impl Report {
             days,
             manual_gaps,
             failures,
+            key_checks,
             undated,
         })
     }
@@ -737,6 +774,7 @@ impl Report {
             copies: vec![Counts::default(); self.targets.len()],
             verifications: Counts::default(),
             restore_tests: Counts::default(),
+            key_checks: 0,
             verified: false,
             gaps: Vec::new(),
         };
@@ -749,6 +787,7 @@ impl Report {
             }
             t.verifications.plus(d.verifications);
             t.restore_tests.plus(d.restore_tests);
+            t.key_checks += d.key_checks;
         }
         t
     }
@@ -864,6 +903,7 @@ impl Report {
                 t.csv_verify_failed,
                 t.csv_restore_pass,
                 t.csv_restore_fail,
+                t.csv_key_checks,
                 t.csv_verified,
                 t.csv_gaps,
             ]
@@ -889,6 +929,7 @@ impl Report {
                 row.push(n.ok.to_string());
                 row.push(n.failed.to_string());
             }
+            row.push(d.key_checks.to_string());
             row.push(match (d.state, d.verified) {
                 (DayState::Future, _) | (DayState::Today, false) => t.csv_not_yet.to_string(),
                 (_, v) => t.yes_no(v).to_string(),
@@ -1164,6 +1205,22 @@ impl Report {
                 ));
             }
             b.push_str("</tbody></table>\n");
+        }
+
+        // Key custody checks.
+        b.push_str(&format!("<h2>{}</h2>\n", esc(t.keys_title)));
+        if self.key_checks.is_empty() {
+            b.push_str(&format!("<p>{}</p>\n", esc(t.keys_none)));
+        } else {
+            b.push_str("<ul>\n");
+            for (at, recipient) in &self.key_checks {
+                b.push_str(&format!(
+                    "<li>{} &nbsp;<span class=\"mono small\">{}</span></li>\n",
+                    esc(&fmt_short(at)),
+                    text(recipient)
+                ));
+            }
+            b.push_str("</ul>\n");
         }
 
         // Failures.

@@ -290,7 +290,12 @@ fn csv_has_a_header_and_one_iso_row_per_day() {
     assert_eq!(lines.len(), 8, "{csv}");
     assert!(lines[0].starts_with("Tanggal,Otomatis berhasil,Otomatis gagal,Manual berhasil"));
     assert!(lines[0].contains("Salinan berhasil: HDD-UTAMA,Salinan gagal: HDD-UTAMA"));
-    assert!(lines[1].starts_with("2026-11-01,3,0,0,0,0,0,3,0,3,0,0,0,0,0,0,0,ya,"));
+    assert!(
+        lines[0].contains("Uji restore gagal,Kunci dikonfirmasi,"),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[1].starts_with("2026-11-01,3,0,0,0,0,0,3,0,3,0,0,0,0,0,0,0,0,ya,"));
     assert!(lines[2].starts_with("2026-11-02,0,1,"));
     assert!(lines[2].contains(",tidak,"));
     assert!(
@@ -451,8 +456,32 @@ fn reads_the_catalog() {
         "2026-11-02T09:00:00.5+07:00",
     )
     .expect("verify");
+    // A key holder confirmed a key check on the 2nd; an unconfirmed challenge is not counted.
+    for (id, confirmed) in [("kc1", Some("2026-11-02T10:30:00+07:00")), ("kc2", None)] {
+        cat.record_key_check(&crate::catalog::KeyCheckRow {
+            id: id.into(),
+            recipient: format!("age1{id}pemegangkunci"),
+            issued_at: "2026-11-01T09:00:00+07:00".into(),
+            disk: "/srv/flash".into(),
+            file: "SIMDONDAR-BACKUP/KUNCI/x.age".into(),
+            words_sha256: "00".into(),
+            confirmed_at: None,
+        })
+        .expect("key check");
+        if let Some(at) = confirmed {
+            cat.confirm_key_check(id, at).expect("confirm");
+        }
+    }
     let now = Utc.timestamp_opt(at(10, 0, 0), 0).single().expect("now");
     let r = sop_report_at(&cat, &cfg, date(1), date(3), now).expect("report");
+    assert_eq!(
+        r.days.iter().map(|d| d.key_checks).collect::<Vec<_>>(),
+        vec![0, 1, 0]
+    );
+    assert_eq!(r.key_checks.len(), 1);
+    assert_eq!(r.key_checks[0].1, "age1kc1pemegangkunci");
+    assert!(r.to_html().contains("age1kc1pemegangkunci"));
+    assert!(!r.to_html().contains("age1kc2pemegangkunci"));
     assert!(r.days[0].verified);
     assert_eq!(r.days[1].automatic.failed, 1);
     assert_eq!(r.days[1].verifications.failed, 1);
