@@ -273,6 +273,10 @@ pub fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
         .format_timestamp_secs()
         .init();
+    // What the agent creates is never readable by others, from the command line as from the
+    // unit (UMask=0027): the state directory is 0751 so the restore test's sandbox user can pass
+    // through it, never read what is in it.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o027));
     let cli = Cli::parse();
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,

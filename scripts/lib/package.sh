@@ -127,6 +127,8 @@ package_chroot_test() {
   in_root apt-get install -y -qq --no-install-recommends "/tmp/debs/$(basename "$deb")" >/dev/null || return 1
   in_root simdondar-backup --version
   in_root getent group simdondar >/dev/null || { echo "group simdondar was not created" >&2; return 1; }
+  in_root getent passwd simdondar-restore >/dev/null \
+    || { echo "the restore test's sandbox user simdondar-restore was not created" >&2; return 1; }
   [ "$(in_root systemctl is-enabled simdondar-backup.service)" = enabled ] \
     || { echo "the unit is not enabled after install" >&2; return 1; }
   in_root simdondar-backup config check || { echo "the shipped config does not pass config check" >&2; return 1; }

@@ -47,6 +47,16 @@ provision() {
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}"
   fi
+  # The restore test's sandbox user, as the package's sysusers entry creates it.
+  if ! getent passwd simdondar-restore >/dev/null; then
+    if [ "$(id -u)" -ne 0 ]; then
+      echo "need root to create the restore test's sandbox user simdondar-restore" >&2
+      return 1
+    fi
+    echo "==> creating the system user simdondar-restore (the restore test's sandbox)"
+    useradd --system --user-group --no-create-home --home-dir /nonexistent \
+      --shell /usr/sbin/nologin simdondar-restore
+  fi
   if ! command -v cargo >/dev/null; then
     if [ -x "$HOME/.cargo/bin/cargo" ]; then
       export PATH="$HOME/.cargo/bin:$PATH"
