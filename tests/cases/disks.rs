@@ -429,11 +429,24 @@ fn hostile_disks_neither_crash_nor_escape() {
                 std::os::unix::fs::symlink(outside.path(), root.join("program")).expect("symlink");
             }
         }
-        let st = Command::new("umount")
-            .arg(m.path())
-            .status()
-            .expect("umount");
-        assert!(st.success());
+        // Another test's child may briefly hold a copy of a file descriptor opened here, between
+        // its fork and its exec (CI saw "target is busy" once): try again for a few seconds.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let st = Command::new("umount")
+                .arg(m.path())
+                .status()
+                .expect("umount");
+            if st.success() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "cannot unmount the prepared disk {}",
+                m.path().display()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
 
     let views = disks_json(&setup);
