@@ -737,6 +737,29 @@ impl Catalog {
         Ok(())
     }
 
+    /// The hash of the first audit entry (which names the chain) and the newest entry's id, time
+    /// and hash; `None` while the log is empty.
+    pub fn audit_ends(&self) -> Result<Option<(String, i64, String, String)>, CatalogError> {
+        let first: Option<String> = self
+            .conn
+            .query_row("SELECT hash FROM audit WHERE id = 1", [], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.err(e))?;
+        let Some(first) = first else {
+            return Ok(None);
+        };
+        let newest: Option<(i64, String, String)> = self
+            .conn
+            .query_row(
+                "SELECT id, at, hash FROM audit ORDER BY id DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        Ok(newest.map(|(id, at, hash)| (first, id, at, hash)))
+    }
+
     /// Every audit entry, oldest first.
     pub fn audit_entries(&self) -> Result<Vec<AuditRow>, CatalogError> {
         let mut st = self

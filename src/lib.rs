@@ -23,6 +23,7 @@ Module map (DESIGN.md §2):
 
 pub mod agent;
 pub mod audit;
+pub mod audit_anchor;
 pub mod backup;
 pub mod bounded;
 pub mod catalog;

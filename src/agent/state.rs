@@ -519,6 +519,10 @@ impl State {
                     role,
                     split_size: (view.fs_type.as_deref() == Some("vfat"))
                         .then_some(self.fat_split_size),
+                    disk: Some(Box::new(crate::backup::writer::DiskName {
+                        label: view.label.clone(),
+                        uuid: view.uuid.clone(),
+                    })),
                 });
             }
         }

@@ -618,7 +618,24 @@ pub fn run_backup_with(
 /// custody check, a challenge ([`crate::keycheck`]). Failures here are logged and
 /// audited but never undo a verified backup.
 fn publish_paperwork(config: &Config, catalog: &Catalog, copies: &[CopyOutcome]) {
+    // The newest audit entry now: every disk written carries it, so a later cut of the log's
+    // tail is found (`audit verify`, [`crate::audit_anchor`]).
+    let anchor = match crate::audit_anchor::Anchor::newest(catalog) {
+        Ok(a) => a,
+        Err(e) => {
+            log::warn!("cannot read the audit log's newest entry: {e}");
+            None
+        }
+    };
     for c in copies.iter().filter(|c| c.result.is_ok()) {
+        if let Some(a) = &anchor {
+            if let Err(e) = crate::audit_anchor::write(&c.target.root, a) {
+                log::warn!(
+                    "cannot write the audit anchor on {}: {e}",
+                    c.target.root.display()
+                );
+            }
+        }
         if let Err(e) = crate::report::write_disk_index(&c.target.root, config) {
             log::warn!(
                 "cannot rewrite the index on {}: {e}",
@@ -632,11 +649,16 @@ fn publish_paperwork(config: &Config, catalog: &Catalog, copies: &[CopyOutcome])
         if !config.encryption.recipients.is_empty() {
             crate::keycheck::issue_if_due(catalog, &config.encryption.recipients, &c.target.root);
         }
-        let receipt =
-            crate::report::ReceiptData::from_copy(&c.target.root, &c.relative_path, None, config)
-                .and_then(|r| {
-                    crate::report::write_receipt(&config.state_dir, Some(&c.target.root), &r)
-                });
+        let receipt = crate::report::ReceiptData::from_copy(
+            &c.target.root,
+            &c.relative_path,
+            c.target.disk.as_deref(),
+            config,
+        )
+        .and_then(|mut r| {
+            r.audit_anchor = anchor.clone();
+            crate::report::write_receipt(&config.state_dir, Some(&c.target.root), &r)
+        });
         match receipt {
             Ok(path) => crate::audit::record(
                 catalog,

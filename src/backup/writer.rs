@@ -51,6 +51,17 @@ pub struct Target {
     pub role: Role,
     /// Split the data into `.partNNN` files of at most this many bytes (FAT: 4 GiB − 1).
     pub split_size: Option<u64>,
+    /// The disk's label and file-system UUID as udev reports them (a USB disk); `None` for a
+    /// folder. Only the paperwork uses them: a receipt names the disk as IT Support knows it.
+    /// (Boxed: a copy's outcome carries its target and stays small.)
+    pub disk: Option<Box<DiskName>>,
+}
+
+/// A disk's names as udev reports them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskName {
+    pub label: String,
+    pub uuid: Option<String>,
 }
 
 impl Target {
@@ -60,6 +71,7 @@ impl Target {
             root,
             role,
             split_size: None,
+            disk: None,
         }
     }
 }
@@ -1060,6 +1072,7 @@ mod tests {
             root: t.path().to_path_buf(),
             role: Role::Manual,
             split_size: split,
+            disk: None,
         };
         let w = spawn(target, &name, false, Duration::from_secs(120)).expect("spawn");
         let tx = w.tx.clone().expect("tx");

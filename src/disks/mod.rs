@@ -291,12 +291,17 @@ impl<'a> Disks<'a> {
         view.mounted_at = Some(point.clone());
         view.driver = mount::mount_at(&point).map(|m| driver_of(&m.fs_type).into());
         view.free_bytes = free_bytes(&point);
+        let disk = Some(Box::new(crate::backup::writer::DiskName {
+            label: view.label.clone(),
+            uuid: view.uuid.clone(),
+        }));
         Ok(Attached {
             view,
             target: Target {
                 root: point,
                 role,
                 split_size,
+                disk,
             },
             mounted_here,
         })

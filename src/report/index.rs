@@ -18,6 +18,7 @@ use super::csv::{self, Csv};
 use super::html::{self, esc, group, human_size, text};
 use super::texts::{fill, texts, Texts};
 use super::{fmt_datetime, parse_time, ReportError};
+use crate::audit_anchor::Anchor;
 use crate::backup::inventory::{self, Entry};
 use crate::backup::layout::ROOT_DIR;
 use crate::backup::writer::write_atomically;
@@ -68,6 +69,8 @@ pub struct DiskIndex {
     pub disk: Option<Marker>,
     /// Newest first.
     pub rows: Vec<IndexRow>,
+    /// The newest audit entry when the disk was last written ([`crate::audit_anchor`]).
+    pub anchor: Option<Anchor>,
 }
 
 impl IndexRow {
@@ -187,6 +190,7 @@ impl DiskIndex {
                 .iter()
                 .map(|e| IndexRow::from_entry(e, tz))
                 .collect(),
+            anchor: None,
         }
     }
 
@@ -405,8 +409,18 @@ impl DiskIndex {
             }
             b.push_str("</tbody></table>\n");
         }
+        let anchor = self
+            .anchor
+            .as_ref()
+            .map(|a| {
+                format!(
+                    " &middot; {}",
+                    esc(&fill(t.audit_anchor, &[("anchor", &a.short())]))
+                )
+            })
+            .unwrap_or_default();
         b.push_str(&format!(
-            "<footer class=\"doc\">{} &middot; {}</footer>\n",
+            "<footer class=\"doc\">{} &middot; {}{anchor}</footer>\n",
             esc(&fill(
                 t.generated_by,
                 &[
@@ -461,7 +475,8 @@ pub fn write_disk_index_at(
         MarkerRead::Present(m) => Some(m),
         _ => None,
     };
-    let index = DiskIndex::build(&entries, disk.as_ref(), cfg.language, cfg.timezone, now);
+    let mut index = DiskIndex::build(&entries, disk.as_ref(), cfg.language, cfg.timezone, now);
+    index.anchor = crate::audit_anchor::read(root).ok().flatten();
     let folder = root.join(ROOT_DIR);
     let dir = top.create_dir(ROOT_DIR).map_err(|e| ReportError::Write {
         path: folder.clone(),

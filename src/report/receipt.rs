@@ -24,10 +24,9 @@ use super::{fmt_datetime, parse_time, ReportError};
 use crate::backup::inventory;
 use crate::backup::layout::{self, ROOT_DIR};
 use crate::backup::manifest::Manifest;
-use crate::backup::writer::write_atomically;
+use crate::backup::writer::{write_atomically, DiskName};
 use crate::config::{Config, Language};
 use crate::disks::marker::{self, MarkerRead};
-use crate::disks::DiskView;
 use crate::safe_fs::Dir;
 
 /// The folder below `state_dir` that keeps every receipt.
@@ -76,6 +75,8 @@ pub struct ReceiptData {
     pub recipients: Vec<String>,
     /// The `.sha256` file's name.
     pub sidecar: String,
+    /// The newest audit entry when the copy was made ([`crate::audit_anchor`]).
+    pub audit_anchor: Option<crate::audit_anchor::Anchor>,
 }
 
 impl ReceiptData {
@@ -134,16 +135,19 @@ impl ReceiptData {
             encrypted: m.encrypted,
             recipients: m.recipients.clone(),
             sidecar: format!("{data_name}.sha256"),
+            audit_anchor: None,
         })
     }
 
     /// Reads a published copy on a mounted disk: `relative_path` is the data file below `root`
     /// (as in [`crate::backup::writer::CopyOutcome::relative_path`]). The disk's label, id and
-    /// role come from its enrollment marker, else from `disk`, else the root's name.
+    /// role come from its enrollment marker; a disk enrolled by its label has none, so its label
+    /// as udev reports it comes from `disk` and its id is its file-system UUID; a folder is named
+    /// by its name.
     pub fn from_copy(
         root: &Path,
         relative_path: &str,
-        disk: Option<&DiskView>,
+        disk: Option<&DiskName>,
         cfg: &Config,
     ) -> Result<ReceiptData, ReportError> {
         let path = root.join(relative_path);
@@ -209,7 +213,10 @@ impl ReceiptData {
             .as_ref()
             .map(|mk| marker::display_label(&mk.label))
             .filter(|l| !l.is_empty())
-            .or_else(|| disk.map(|d| d.label.clone()).filter(|l| !l.is_empty()))
+            .or_else(|| {
+                disk.map(|d| marker::display_label(&d.label))
+                    .filter(|l| !l.is_empty())
+            })
             .unwrap_or_else(|| {
                 root.file_name()
                     .map(|n| n.to_string_lossy().into_owned())
@@ -218,12 +225,8 @@ impl ReceiptData {
         r.disk_id = marker
             .as_ref()
             .map(|mk| mk.id.clone())
-            .or_else(|| disk.and_then(|d| d.id.clone()));
-        if let Some(role) = marker
-            .as_ref()
-            .map(|mk| mk.role)
-            .or_else(|| disk.and_then(|d| d.role))
-        {
+            .or_else(|| disk.and_then(|d| d.uuid.as_ref().map(|u| format!("UUID {u}"))));
+        if let Some(role) = marker.as_ref().map(|mk| mk.role) {
             r.disk_role = role.as_str().to_string();
         }
         Ok(r)
@@ -442,8 +445,18 @@ pub fn receipt_html(r: &ReceiptData) -> String {
         "<table class=\"archive\"><tr><td class=\"k\">{}</td><td class=\"line\">&nbsp;</td></tr></table>\n",
         esc(t.r_archive)
     ));
+    let anchor = r
+        .audit_anchor
+        .as_ref()
+        .map(|a| {
+            format!(
+                " &middot; {}",
+                esc(&fill(t.audit_anchor, &[("anchor", &a.short())]))
+            )
+        })
+        .unwrap_or_default();
     b.push_str(&format!(
-        "<footer class=\"doc\">{} &middot; {}</footer>\n",
+        "<footer class=\"doc\">{} &middot; {}{anchor}</footer>\n",
         esc(&fill(
             t.generated_by,
             &[

@@ -827,4 +827,33 @@ fn receipt_from_a_copy_on_disk_and_written_twice() {
 
     // Paths that leave the disk are refused.
     assert!(ReceiptData::from_copy(&root, "SIMDONDAR-BACKUP/../x", None, &cfg).is_err());
+
+    // A disk enrolled by its label has no marker: the receipt names it by the label udev reports
+    // (not the mount point's UUID name) and gives its UUID as the id; it carries the audit anchor.
+    std::fs::remove_file(root.join("SIMDONDAR-BACKUP/disk.toml")).expect("no marker");
+    let name = crate::backup::writer::DiskName {
+        label: "SIMBAK-03".into(),
+        uuid: Some("1234-ABCD".into()),
+    };
+    let mut r = ReceiptData::from_copy(
+        &root,
+        &format!("SIMDONDAR-BACKUP/pmi/2026/11/26/{base}"),
+        Some(&name),
+        &cfg,
+    )
+    .expect("from copy");
+    assert_eq!(r.disk_label, "SIMBAK-03");
+    assert_eq!(r.disk_id.as_deref(), Some("UUID 1234-ABCD"));
+    r.audit_anchor = Some(crate::audit_anchor::Anchor {
+        chain: "ab".repeat(32),
+        id: 1234,
+        at: "2026-11-26T03:00:06Z".into(),
+        hash: format!("3fa2{}9c01", "0".repeat(56)),
+    });
+    let html = receipt_html(&r);
+    assert!(html.contains("SIMBAK-03"), "the label is on the receipt");
+    assert!(
+        html.contains("jejak audit saat ditulis: entri #1234 \u{b7} 3fa20000\u{2026}9c01"),
+        "the anchor is on the receipt"
+    );
 }

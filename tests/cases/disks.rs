@@ -182,7 +182,7 @@ fn four_file_systems_detected_enrolled_written_verified_ejected() {
             assert!(data.len() >= 3, "FAT copy must be split: {data:?}");
             let manifest = files_under(look.path())
                 .into_iter()
-                .find(|p| p.to_string_lossy().ends_with(".json"))
+                .find(|p| p.to_string_lossy().ends_with(".zst.json"))
                 .expect("manifest");
             let m: serde_json::Value =
                 serde_json::from_slice(&std::fs::read(&manifest).expect("read")).expect("json");

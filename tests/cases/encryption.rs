@@ -247,6 +247,79 @@ fn tampering_with_the_audit_log_is_found() {
     assert!(err.contains("changed after it was written"), "{}", show(&v));
 }
 
+/// Deleting the newest entries leaves a chain that is intact in itself; the anchor every disk
+/// carries (issue 18) finds the cut and names the missing entries.
+#[test]
+fn a_cut_tail_of_the_audit_log_is_found_through_a_disk_anchor() {
+    let setup = Setup::with_sources(
+        "[[source]]\nname = \"program\"\nkind = \"command\"\ncommand = [\"date\", \"+%s%N\"]\nextension = \"txt\"\n",
+        "",
+    );
+    let t = setup.target("t");
+    for _ in 0..3 {
+        let b = setup.backup(&[&t]);
+        assert!(b.status.success(), "{}", show(&b));
+    }
+    let anchor: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(t.join("SIMDONDAR-BACKUP/audit-anchor.json")).expect("the disk's anchor"),
+    )
+    .expect("JSON");
+    let id = anchor["id"].as_i64().expect("id");
+    let conn = rusqlite::Connection::open(setup.state.join("catalog.sqlite")).expect("open");
+    let newest: i64 = conn
+        .query_row("SELECT max(id) FROM audit", [], |r| r.get(0))
+        .expect("max");
+    assert!(id >= 3 && id <= newest, "anchor {id}, newest {newest}");
+    let index = std::fs::read_to_string(t.join("SIMDONDAR-BACKUP/INDEX.html")).expect("index");
+    assert!(
+        index.contains(&format!("jejak audit saat ditulis: entri #{id} \u{b7} ")),
+        "the index shows the anchor"
+    );
+    let verify = |extra: &[&std::path::Path]| {
+        let mut c = setup.cmd();
+        c.args(["audit", "verify"]);
+        for p in extra {
+            c.arg("--target").arg(p);
+        }
+        c.output().expect("audit verify")
+    };
+    let v = verify(&[&t]);
+    assert!(v.status.success(), "{}", show(&v));
+    assert!(
+        String::from_utf8_lossy(&v.stdout).contains(&format!("it holds entry {id} as the disk")),
+        "{}",
+        show(&v)
+    );
+
+    // Someone with the SQLite file deletes the newest entries, from id - 1 on.
+    conn.execute_batch(&format!(
+        "DROP TRIGGER audit_no_delete; DELETE FROM audit WHERE id >= {};",
+        id - 1
+    ))
+    .expect("cut");
+    drop(conn);
+    // The chain alone cannot tell.
+    let v = verify(&[]);
+    assert!(v.status.success(), "{}", show(&v));
+    assert!(
+        String::from_utf8_lossy(&v.stdout).contains("no disk anchor found"),
+        "{}",
+        show(&v)
+    );
+    // The disk can.
+    let v = verify(&[&t]);
+    assert_eq!(v.status.code(), Some(1), "{}", show(&v));
+    let err = String::from_utf8_lossy(&v.stderr);
+    assert!(
+        err.contains(&format!(
+            "the audit log was cut short: entries {} to {id} are missing",
+            id - 1
+        )),
+        "{}",
+        show(&v)
+    );
+}
+
 /// Many processes appending to the audit log at once (the daemon's threads and CLI commands do):
 /// every entry is there, in one unbroken chain.
 #[test]
