@@ -273,8 +273,10 @@ pub fn status_of(s: &State, language: crate::config::Language, tz: chrono_tz::Tz
         }
     }
     st.notice = s.notice.map(|(n, _)| match n {
+        Notice::ManualStarted => ps::Notice::BackupStarting,
+        Notice::ManualQueued => ps::Notice::ManualQueued,
+        Notice::ManualAlreadyQueued => ps::Notice::AlreadyQueued,
         Notice::BackupAlreadyRunning => ps::Notice::BackupAlreadyRunning,
-        Notice::BackupQueued => ps::Notice::BackupStarting,
         Notice::NothingToEject => ps::Notice::NoManualDisk,
     });
     let ejecting: Vec<String> = s
@@ -290,9 +292,19 @@ pub fn status_of(s: &State, language: crate::config::Language, tz: chrono_tz::Tz
         (Some((Overlay::UnknownDisk { label }, _)), _) => Screen::UnknownDisk {
             label: label.clone(),
         },
-        (Some((Overlay::BackupFailed { reason, failure }, _)), _) => Screen::Error(
-            crate::panel::texts::backup_failed_info(reason, *failure, language),
-        ),
+        (
+            Some((
+                Overlay::BackupFailed {
+                    reason,
+                    failure,
+                    started,
+                },
+                _,
+            )),
+            _,
+        ) => Screen::Error(crate::panel::texts::backup_failed_info(
+            reason, *failure, *started, language,
+        )),
         (Some((Overlay::EjectFailed { reason, failure }, _)), _) => Screen::Error(
             crate::panel::texts::eject_failed_info(reason, *failure, language),
         ),

@@ -214,6 +214,8 @@ pub enum Overlay {
     BackupFailed {
         reason: String,
         failure: Option<crate::kinds::RunFailure>,
+        /// How it was started: the advice on trying again follows it.
+        started: crate::panel::texts::StartedBy,
     },
     /// A safe eject failed: the disk must not be pulled yet.
     EjectFailed {
@@ -226,8 +228,14 @@ pub enum Overlay {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Notice {
+    /// A press started a manual backup.
+    ManualStarted,
+    /// A press during a scheduled run: one manual backup follows it.
+    ManualQueued,
+    /// A press while a manual backup already waits: acknowledged, it stays one.
+    ManualAlreadyQueued,
+    /// A press (or a long press) while a manual backup runs.
     BackupAlreadyRunning,
-    BackupQueued,
     NothingToEject,
 }
 

@@ -15,6 +15,7 @@ use super::schedule;
 use super::state::*;
 use crate::config::Role;
 use crate::disks::device::{candidate_problem, DiskEvent};
+use crate::panel::texts::StartedBy;
 
 /// A reason for the red LED.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -465,7 +466,18 @@ fn finish_job(s: &mut State, id: u64, results: Vec<SourceResult>, out: &mut Vec<
             .and_then(|r| r.reason.clone())
             .unwrap_or_else(|| "unknown reason".into());
         let failure = failed.and_then(|r| r.failure);
-        set_overlay(s, Overlay::BackupFailed { reason, failure });
+        let started = match job.trigger {
+            JobTrigger::Button => StartedBy::Button,
+            JobTrigger::Request | JobTrigger::Schedule => StartedBy::Command,
+        };
+        set_overlay(
+            s,
+            Overlay::BackupFailed {
+                reason,
+                failure,
+                started,
+            },
+        );
     }
     let eject_now = (job.eject_manual_after && all_ok) || s.eject_after_job;
     s.eject_after_job = false;
@@ -503,7 +515,12 @@ fn enqueue(s: &mut State, q: QueuedJob) -> bool {
 fn press(s: &mut State, p: Press, out: &mut Vec<Action>) {
     match p {
         Press::Short => {
-            let busy = s.running.is_some();
+            // Every press is answered on the panel (issue 18): started, queued behind the
+            // running job, already queued, or already running.
+            let manual_running = s
+                .running
+                .as_ref()
+                .is_some_and(|r| r.trigger == JobTrigger::Button);
             let queued = enqueue(
                 s,
                 QueuedJob {
@@ -513,10 +530,22 @@ fn press(s: &mut State, p: Press, out: &mut Vec<Action>) {
                     reply: None,
                 },
             );
-            if busy || !queued {
-                set_notice(s, Notice::BackupAlreadyRunning);
-            }
             start_next(s, out);
+            let started = queued
+                && s.running
+                    .as_ref()
+                    .is_some_and(|r| r.trigger == JobTrigger::Button)
+                && !manual_running;
+            let notice = if started {
+                Notice::ManualStarted
+            } else if queued {
+                Notice::ManualQueued
+            } else if s.queue.iter().any(|q| q.trigger == JobTrigger::Button) {
+                Notice::ManualAlreadyQueued
+            } else {
+                Notice::BackupAlreadyRunning
+            };
+            set_notice(s, notice);
         }
         Press::Long => {
             let manual = s.manual_disks();

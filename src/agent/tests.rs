@@ -277,13 +277,13 @@ fn button_during_a_run_is_answered_and_not_queued_twice_then_ejects_the_manual_d
             .all(|t| t.role == Role::Auto),
         "scheduled runs write to auto disks and static targets only"
     );
+    // During a scheduled run a press queues one manual backup and says so; a second press is
+    // acknowledged and still one.
     sim.feed(Event::Button(Press::Short));
-    assert_eq!(
-        sim.s.notice.map(|n| n.0),
-        Some(Notice::BackupAlreadyRunning)
-    );
+    assert_eq!(sim.s.notice.map(|n| n.0), Some(Notice::ManualQueued));
     sim.feed(Event::Button(Press::Short));
     assert_eq!(sim.s.queue.len(), 1, "a second press is not queued twice");
+    assert_eq!(sim.s.notice.map(|n| n.0), Some(Notice::ManualAlreadyQueued));
     sim.actions.clear();
     sim.advance(2 * MIN); // scheduled job ends, the button job starts and ends
     let button_job = sim
@@ -319,6 +319,68 @@ fn button_during_a_run_is_answered_and_not_queued_twice_then_ejects_the_manual_d
         devnum: "8:33".into(),
     }));
     assert!(sim.s.overlay.is_none());
+}
+
+#[test]
+fn a_press_while_idle_starts_a_manual_backup_and_says_so() {
+    let mut sim = Sim::new(&history_with_last_run(wib(23, 10, 2)), wib(23, 10, 30));
+    sim.tick();
+    plug(&mut sim, "/dev/sdc1", "SIMBAK01", Some(Role::Manual));
+    sim.feed(Event::Button(Press::Short));
+    assert_eq!(
+        sim.s.running.as_ref().map(|r| r.trigger),
+        Some(JobTrigger::Button)
+    );
+    assert_eq!(sim.s.notice.map(|n| n.0), Some(Notice::ManualStarted));
+    // Pressed again while it runs: it is the same backup.
+    sim.feed(Event::Button(Press::Short));
+    assert_eq!(
+        sim.s.notice.map(|n| n.0),
+        Some(Notice::BackupAlreadyRunning)
+    );
+    assert!(sim.s.queue.is_empty());
+}
+
+#[test]
+fn a_failed_backup_is_explained_for_the_way_it_was_started() {
+    use crate::panel::texts::StartedBy;
+    for (trigger, want) in [(true, StartedBy::Button), (false, StartedBy::Command)] {
+        let mut sim = Sim::new(&history_with_last_run(wib(23, 10, 2)), wib(23, 10, 30));
+        sim.tick();
+        if trigger {
+            sim.feed(Event::Button(Press::Short));
+        } else {
+            sim.feed(Event::Request {
+                request: Request::Backup { sources: vec![] },
+                reply: 3,
+            });
+        }
+        let (id, sources, _, _) = sim.pending.take().expect("a job runs");
+        sim.feed(Event::JobFinished {
+            id,
+            results: sources
+                .iter()
+                .map(|n| SourceResult {
+                    source: n.clone(),
+                    ok: false,
+                    reason: Some("/run/s/disks/X: the disk was removed".into()),
+                    copies_ok: 0,
+                    copies_total: 1,
+                    manual_copy: false,
+                    db_unreachable: false,
+                    failure: Some(crate::kinds::RunFailure::Copy(
+                        crate::kinds::CopyFailure::Gone,
+                    )),
+                    bytes_stored: None,
+                    stuck: Vec::new(),
+                })
+                .collect(),
+        });
+        match &sim.s.overlay {
+            Some((Overlay::BackupFailed { started, .. }, _)) => assert_eq!(*started, want),
+            other => panic!("expected the failure overlay, got {other:?}"),
+        }
+    }
 }
 
 #[test]

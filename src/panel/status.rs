@@ -294,6 +294,10 @@ pub enum Notice {
     BackupAlreadyRunning,
     /// The button was pressed: a manual backup starts.
     BackupStarting,
+    /// The button was pressed during a scheduled run: a manual backup follows it.
+    ManualQueued,
+    /// The button was pressed again while a manual backup waits: still one.
+    AlreadyQueued,
     /// The button was pressed but no disk for a manual copy is plugged in.
     NoManualDisk,
 }

@@ -303,6 +303,10 @@ impl Texts {
             (Notice::BackupAlreadyRunning, false) => "Backup already running",
             (Notice::BackupStarting, true) => "Backup manual dimulai",
             (Notice::BackupStarting, false) => "Manual backup starting",
+            (Notice::ManualQueued, true) => "Backup manual menyusul",
+            (Notice::ManualQueued, false) => "Manual backup queued",
+            (Notice::AlreadyQueued, true) => "Sudah dalam antrean",
+            (Notice::AlreadyQueued, false) => "Already queued",
             (Notice::NoManualDisk, true) => "Colokkan disk dulu",
             (Notice::NoManualDisk, false) => "Plug in a disk first",
         }
@@ -313,7 +317,8 @@ impl Texts {
 pub fn failure_info(f: &Failure, language: Language) -> ErrorInfo {
     let (what, todo) = match (f, language) {
         (Failure::LastBackupFailed { reason, failure }, _) => {
-            let i = backup_failed_info(reason, *failure, language);
+            // The idle screen's failure: whichever way it was started, the schedule tries again.
+            let i = backup_failed_info(reason, *failure, StartedBy::Schedule, language);
             (i.what, i.todo)
         }
         (Failure::NoBackupDisk, Language::Id) => (
@@ -425,6 +430,8 @@ mod tests {
             for n in [
                 Notice::BackupAlreadyRunning,
                 Notice::BackupStarting,
+                Notice::ManualQueued,
+                Notice::AlreadyQueued,
                 Notice::NoManualDisk,
             ] {
                 assert!(t.notice(n).chars().count() <= 23, "{:?}", t.notice(n));
@@ -545,9 +552,9 @@ const CAUSES: &[Cause] = &[
     (
         RunFailure::Copy(CopyFailure::Gone),
         "disk terlepas",
-        "Colokkan kembali disk, lalu tekan tombol.",
+        "Colokkan kembali disk, lalu {retry}.",
         "disk removed",
-        "Plug the disk in again, then press the button.",
+        "Plug the disk in again, then {retry}.",
     ),
     (
         RunFailure::Copy(CopyFailure::Io),
@@ -596,25 +603,57 @@ fn cause(kind: Option<RunFailure>) -> Option<&'static Cause> {
     CAUSES.iter().find(|c| c.0 == kind)
 }
 
-/// The error screen after a backup started by a person failed, in the panel's language.
-pub fn backup_failed_info(reason: &str, kind: Option<RunFailure>, language: Language) -> ErrorInfo {
+/// How the backup that failed was started: the advice on trying again follows it (a failed
+/// command-line backup is not retried with the button, a scheduled one retries by itself).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StartedBy {
+    Button,
+    Command,
+    Schedule,
+}
+
+impl StartedBy {
+    /// What to do to try again, to end a sentence.
+    fn retry(self, language: Language) -> &'static str {
+        match (self, language) {
+            (StartedBy::Button, Language::Id) => "tekan tombol lagi",
+            (StartedBy::Command, Language::Id) => "jalankan `backup` lagi",
+            (StartedBy::Schedule, Language::Id) => "tunggu backup berikutnya",
+            (StartedBy::Button, Language::En) => "press the button again",
+            (StartedBy::Command, Language::En) => "run `backup` again",
+            (StartedBy::Schedule, Language::En) => "wait for the next backup",
+        }
+    }
+}
+
+/// The error screen after a backup failed, in the panel's language, with advice that fits the
+/// way it was started.
+pub fn backup_failed_info(
+    reason: &str,
+    kind: Option<RunFailure>,
+    started: StartedBy,
+    language: Language,
+) -> ErrorInfo {
     let reason = reason.trim();
+    let retry = started.retry(language);
+    let todo = |t: &str| t.replace("{retry}", retry);
     match (cause(kind), language) {
-        (Some((_, what, todo, _, _)), Language::Id) => ErrorInfo {
+        (Some((_, what, t, _, _)), Language::Id) => ErrorInfo {
             what: format!("Backup gagal: {what}"),
-            todo: (*todo).to_string(),
+            todo: todo(t),
         },
-        (Some((_, _, _, what, todo)), Language::En) => ErrorInfo {
+        (Some((_, _, _, what, t)), Language::En) => ErrorInfo {
             what: format!("Backup failed: {what}"),
-            todo: (*todo).to_string(),
+            todo: todo(t),
         },
         (None, Language::Id) => ErrorInfo {
             what: format!("Backup gagal: {reason}"),
-            todo: "Periksa disk dan database, lalu tekan tombol lagi.".to_string(),
+            todo: todo("Periksa disk dan database, lalu {retry}."),
         },
         (None, Language::En) => ErrorInfo {
             what: format!("Backup failed: {reason}"),
-            todo: "Check the disk and the database, then press the button again.".to_string(),
+            todo: todo("Check the disk and the database, then {retry}."),
         },
     }
 }
@@ -651,20 +690,22 @@ mod cause_tests {
     fn common_causes_are_told_in_indonesian() {
         let r = "/run/simdondar-backup/disks/ab12: disk full while writing pmi.sql.zst";
         let full = Some(RunFailure::Copy(CopyFailure::Full));
-        let i = backup_failed_info(r, full, Language::Id);
+        let i = backup_failed_info(r, full, StartedBy::Button, Language::Id);
         assert_eq!(i.what, "Backup gagal: disk penuh");
         assert!(i.todo.starts_with("Ganti disk"), "{}", i.todo);
-        let e = backup_failed_info(r, full, Language::En);
+        let e = backup_failed_info(r, full, StartedBy::Button, Language::En);
         assert_eq!(e.what, "Backup failed: disk full");
         let u = backup_failed_info(
             "database unreachable at 10.0.0.5:3306: timeout",
             Some(RunFailure::DatabaseUnreachable),
+            StartedBy::Button,
             Language::Id,
         );
         assert_eq!(u.what, "Backup gagal: database terputus");
         let n = backup_failed_info(
             "/run/x: the disk stopped answering",
             Some(RunFailure::Copy(CopyFailure::NotAnswering)),
+            StartedBy::Button,
             Language::Id,
         );
         assert_eq!(n.what, "Backup gagal: disk tak merespons");
@@ -673,11 +714,17 @@ mod cause_tests {
     #[test]
     fn the_kind_decides_never_the_text() {
         // Words that look like a common cause do not choose the panel's words without the kind.
-        let i = backup_failed_info("tar: disk full while writing", None, Language::En);
+        let i = backup_failed_info(
+            "tar: disk full while writing",
+            None,
+            StartedBy::Button,
+            Language::En,
+        );
         assert_eq!(i.what, "Backup failed: tar: disk full while writing");
         let i = backup_failed_info(
             "something the engine said",
             Some(RunFailure::Copy(CopyFailure::Io)),
+            StartedBy::Button,
             Language::En,
         );
         assert_eq!(i.what, "Backup failed: disk failing");
@@ -703,6 +750,7 @@ mod cause_tests {
         let i = backup_failed_info(
             "tar failed with exit code 2",
             Some(RunFailure::SourceFailed),
+            StartedBy::Button,
             Language::Id,
         );
         assert_eq!(i.what, "Backup gagal: tar failed with exit code 2");
@@ -720,6 +768,39 @@ mod cause_tests {
         );
         assert!(j.what.starts_with("Gagal melepas disk"), "{}", j.what);
         assert!(j.todo.contains("Jangan cabut"), "{}", j.todo);
+    }
+
+    #[test]
+    fn the_advice_to_try_again_follows_how_the_backup_was_started() {
+        let gone = Some(RunFailure::Copy(CopyFailure::Gone));
+        let r = "/run/x: the disk was removed";
+        let b = backup_failed_info(r, gone, StartedBy::Button, Language::Id);
+        assert_eq!(b.todo, "Colokkan kembali disk, lalu tekan tombol lagi.");
+        let c = backup_failed_info(r, gone, StartedBy::Command, Language::Id);
+        assert_eq!(
+            c.todo,
+            "Colokkan kembali disk, lalu jalankan `backup` lagi."
+        );
+        let s = backup_failed_info(r, None, StartedBy::Schedule, Language::En);
+        assert_eq!(
+            s.todo,
+            "Check the disk and the database, then wait for the next backup."
+        );
+        for started in [StartedBy::Button, StartedBy::Command, StartedBy::Schedule] {
+            for c in CAUSES {
+                for language in [Language::Id, Language::En] {
+                    let i = backup_failed_info(r, Some(c.0), started, language);
+                    assert!(!i.todo.contains('{'), "{i:?}");
+                    assert!(i.todo.chars().count() <= 60, "{i:?}");
+                    if started != StartedBy::Button {
+                        assert!(
+                            !i.todo.contains("tombol") && !i.todo.contains("button"),
+                            "{started:?}: {i:?}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]

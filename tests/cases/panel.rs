@@ -190,7 +190,16 @@ fn cases(language: Language) -> Vec<(&'static str, Status, Page)> {
         ];
     }
     s.notice = Some(Notice::BackupAlreadyRunning);
-    out.push(("running-manual", s, Page::Main));
+    out.push(("running-manual", s.clone(), Page::Main));
+    // Every press answered: a manual backup starts; a press during a scheduled run queues one;
+    // a second press while it waits is acknowledged.
+    s.notice = Some(Notice::BackupStarting);
+    out.push(("running-manual-started", s, Page::Main));
+    let mut s = running(language, false);
+    s.notice = Some(Notice::ManualQueued);
+    out.push(("running-manual-queued", s.clone(), Page::Main));
+    s.notice = Some(Notice::AlreadyQueued);
+    out.push(("running-already-queued", s, Page::Main));
 
     let mut s = healthy(language);
     s.screen = Screen::Error(failure_info(&Failure::DatabaseUnreachable, language));
@@ -240,9 +249,21 @@ fn cases(language: Language) -> Vec<(&'static str, Status, Page)> {
         Some(simdondar_backup::kinds::RunFailure::Copy(
             simdondar_backup::kinds::CopyFailure::Full,
         )),
+        simdondar_backup::panel::texts::StartedBy::Button,
         language,
     ));
     out.push(("error-backup-disk-full", s, Page::Main));
+    // A command-line backup whose flashdisk was pulled: the advice is the command, not the button.
+    let mut s = healthy(language);
+    s.screen = Screen::Error(simdondar_backup::panel::texts::backup_failed_info(
+        "/run/simdondar-backup/disks/5E1F-0A3C: the disk was removed",
+        Some(simdondar_backup::kinds::RunFailure::Copy(
+            simdondar_backup::kinds::CopyFailure::Gone,
+        )),
+        simdondar_backup::panel::texts::StartedBy::Command,
+        language,
+    ));
+    out.push(("error-command-disk-removed", s, Page::Main));
     // A long press while a terminal is still inside the flashdisk.
     let mut s = healthy(language);
     s.screen = Screen::Error(simdondar_backup::panel::texts::eject_failed_info(
