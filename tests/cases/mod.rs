@@ -15,6 +15,7 @@ mod restore_test;
 mod retention;
 mod roundtrip;
 mod scrub;
+mod secrets;
 mod sources;
 mod ssh;
 mod stalls;
