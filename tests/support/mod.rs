@@ -4,5 +4,7 @@ pub mod agent;
 pub mod eio;
 pub mod loopfs;
 pub mod mariadb;
+pub mod procscan;
+pub mod smtpd;
 pub mod sshd;
 pub mod udev;
