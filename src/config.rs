@@ -460,6 +460,107 @@ impl Config {
     }
 }
 
+/// Who can read a secret-bearing file besides root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Readers {
+    /// Every local user (the "other" read bit).
+    Everyone,
+    /// The members of this group (the group read bit, a group other than root).
+    Group(String),
+}
+
+/// A secret-bearing file more users can read than should: a warning of `config check` and of
+/// the daemon's start, not an error (the appliance keeps working; the fix is one command).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exposure {
+    /// The configuration key that names the file (`config` for the configuration itself).
+    pub key: &'static str,
+    pub path: PathBuf,
+    /// The permission bits (`0o644`).
+    pub mode: u32,
+    pub readers: Readers,
+    /// The mode it should have: 0640 (root:simdondar) for the configuration, 0600 for the rest.
+    pub wanted: u32,
+}
+
+impl fmt::Display for Exposure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = if self.key == "config" {
+            "the configuration holds a webhook URL or SMTP settings and".to_string()
+        } else {
+            format!("{} holds a secret and", self.key)
+        };
+        let who = match &self.readers {
+            Readers::Everyone => "every user".to_string(),
+            Readers::Group(g) => format!("the members of group {g}"),
+        };
+        write!(
+            f,
+            "{} {what} is readable by {who} (mode {:04o}): run `chmod {:04o} {}`",
+            self.path.display(),
+            self.mode,
+            self.wanted,
+            self.path.display()
+        )?;
+        if self.key == "config" {
+            write!(f, " (owner root, group simdondar)")?;
+        }
+        Ok(())
+    }
+}
+
+/// The secret-bearing files of `cfg` that more users can read than should: the configuration
+/// itself when it holds a webhook URL or SMTP settings (readable by every user), and
+/// `password_file`, `key_file` and `smtp_credentials` (readable by every user, or by a group
+/// other than root). A file that cannot be examined is left out (loading reports it).
+pub fn exposed_secret_files(cfg: &Config) -> Vec<Exposure> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = Vec::new();
+    let mut look = |key: &'static str, path: &Path, group_ok: bool, wanted: u32| {
+        let Ok(meta) = std::fs::metadata(path) else {
+            return;
+        };
+        let mode = meta.mode() & 0o777;
+        let readers = if mode & 0o004 != 0 {
+            Readers::Everyone
+        } else if mode & 0o040 != 0 && !group_ok && meta.gid() != 0 {
+            let name = nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(meta.gid()))
+                .ok()
+                .flatten()
+                .map(|g| g.name)
+                .unwrap_or_else(|| meta.gid().to_string());
+            Readers::Group(name)
+        } else {
+            return;
+        };
+        out.push(Exposure {
+            key,
+            path: path.to_path_buf(),
+            mode,
+            readers,
+            wanted,
+        });
+    };
+    if cfg.notify.holds_secrets() {
+        look("config", &cfg.path, true, 0o640);
+    }
+    for s in &cfg.sources {
+        match &s.kind {
+            SourceKind::Mysql(m) => {
+                if let Some(p) = &m.password_file {
+                    look("password_file", p, false, 0o600);
+                }
+            }
+            SourceKind::SshTar(t) => look("key_file", &t.key_file, false, 0o600),
+            SourceKind::Command(_) => {}
+        }
+    }
+    if let Some(p) = &cfg.notify.smtp_credentials {
+        look("smtp_credentials", p, false, 0o600);
+    }
+    out
+}
+
 /// Turns a byte offset into a 1-based (line, column in characters).
 pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
