@@ -100,7 +100,7 @@ impl fmt::Display for AlertError {
             ),
             AlertError::Client { relay, detail } => write!(
                 f,
-                "mail via {relay}: {detail} (with smtp_tls = \"starttls\" the relay must offer STARTTLS; use the relay's submission port, usually 587)"
+                "mail via {relay}: {detail} (with smtp_tls = \"starttls\", the default, the relay must offer STARTTLS: use its submission port, usually 587, or smtp_tls = \"opportunistic\" for a LAN relay without a login)"
             ),
             AlertError::Unreachable { relay, detail } => write!(
                 f,
