@@ -406,6 +406,9 @@ fn cmd_run(config_path: &Path, sim: bool, clock_speed: f64) -> Result<(), Failur
             None => return Ok(()),
         },
     };
+    for w in crate::config::exposed_secret_files(&cfg) {
+        log::warn!("{w}");
+    }
     crate::agent::daemon::run(cfg, crate::agent::daemon::Options { sim, clock_speed })
         .map_err(Failure::Failed)
 }
@@ -1623,6 +1626,11 @@ fn run_restore_tests(cfg: &Config, cat: &Catalog, backups: Vec<PathBuf>) -> Resu
 
 fn cmd_config_check(config_path: &Path, connect: bool) -> Result<(), Failure> {
     let cfg = load(config_path)?;
+    crate::agent::alerts::check_mail_settings(&cfg.notify)
+        .map_err(|e| Failure::Usage(e.to_string()))?;
+    for w in crate::config::exposed_secret_files(&cfg) {
+        eprintln!("simdondar-backup: warning: {w}");
+    }
     if connect {
         let mut problems = Vec::new();
         for s in &cfg.sources {

@@ -271,15 +271,101 @@ pub struct AgentConfig {
     pub stall_timeout: Duration,
 }
 
+/// How the alert mail's SMTP connection is protected (`[notify] smtp_tls`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// STARTTLS, required: a relay that does not offer it gets no mail (and no password).
+    #[default]
+    StartTls,
+    /// TLS from the first byte (SMTPS, usually port 465).
+    Tls,
+    /// STARTTLS when the relay offers it, plain SMTP otherwise (a LAN relay without a login).
+    Opportunistic,
+}
+
+impl SmtpTls {
+    /// The word used in the configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SmtpTls::StartTls => "starttls",
+            SmtpTls::Tls => "tls",
+            SmtpTls::Opportunistic => "opportunistic",
+        }
+    }
+}
+
 /// `[notify]`: optional messages on failure and on recovery.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct NotifyConfig {
-    /// POSTed a JSON body (`{"text": …, "recovered": bool, "host": …}`) with `curl`.
+    /// POSTed a JSON body (`{"text": …, "recovered": bool, "host": …}`) by `curl`, which gets the
+    /// URL on its standard input (it often holds a bot token).
     pub webhook: Option<String>,
-    /// `host:port` of an SMTP relay that accepts mail without authentication (plain SMTP).
+    /// `host:port` of the SMTP relay.
     pub smtp_relay: Option<String>,
+    /// How the SMTP connection is protected.
+    pub smtp_tls: SmtpTls,
+    /// The relay login: a 0600 TOML file with `username` and `password` ([`SmtpCredentials`]).
+    pub smtp_credentials: Option<PathBuf>,
+    /// A PEM CA certificate: when set, the only CA trusted for the relay (a private relay).
+    pub smtp_ca_file: Option<PathBuf>,
     pub mail_from: Option<String>,
     pub mail_to: Vec<String>,
+}
+
+impl NotifyConfig {
+    /// Whether the configuration file itself holds something secret-bearing here (a webhook URL,
+    /// the relay's settings): then it must not be readable by every user.
+    pub fn holds_secrets(&self) -> bool {
+        self.webhook.is_some() || self.smtp_relay.is_some()
+    }
+}
+
+/// The SMTP relay's login, read from `smtp_credentials` when a mail is sent (never kept in
+/// [`Config`]). The file is TOML: `username = "…"` and `password = "…"`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SmtpCredentials {
+    pub username: String,
+    pub password: String,
+}
+
+impl fmt::Debug for SmtpCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SmtpCredentials")
+            .field("username", &self.username)
+            .field("password", &"…")
+            .finish()
+    }
+}
+
+impl SmtpCredentials {
+    /// Reads and checks the file; the error says what is wrong (line and column for TOML).
+    pub fn load(path: &Path) -> Result<SmtpCredentials, String> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Raw {
+            username: String,
+            password: String,
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot be read: {e}"))?;
+        let raw: Raw = toml::from_str(&text).map_err(|e| {
+            let at = e
+                .span()
+                .map(|s| {
+                    let (l, c) = line_col(&text, s.start);
+                    format!("line {l}, column {c}: ")
+                })
+                .unwrap_or_default();
+            format!("{at}{}", tidy_toml_message(e.message()))
+        })?;
+        if raw.username.is_empty() || raw.password.is_empty() {
+            return Err("username and password must not be empty".into());
+        }
+        Ok(SmtpCredentials {
+            username: raw.username,
+            password: raw.password,
+        })
+    }
 }
 
 /// `[panel]` hardware settings.
@@ -372,6 +458,107 @@ impl Config {
     pub fn source(&self, name: &str) -> Option<&SourceConfig> {
         self.sources.iter().find(|s| s.name == name)
     }
+}
+
+/// Who can read a secret-bearing file besides root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Readers {
+    /// Every local user (the "other" read bit).
+    Everyone,
+    /// The members of this group (the group read bit, a group other than root).
+    Group(String),
+}
+
+/// A secret-bearing file more users can read than should: a warning of `config check` and of
+/// the daemon's start, not an error (the appliance keeps working; the fix is one command).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exposure {
+    /// The configuration key that names the file (`config` for the configuration itself).
+    pub key: &'static str,
+    pub path: PathBuf,
+    /// The permission bits (`0o644`).
+    pub mode: u32,
+    pub readers: Readers,
+    /// The mode it should have: 0640 (root:simdondar) for the configuration, 0600 for the rest.
+    pub wanted: u32,
+}
+
+impl fmt::Display for Exposure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = if self.key == "config" {
+            "the configuration holds a webhook URL or SMTP settings and".to_string()
+        } else {
+            format!("{} holds a secret and", self.key)
+        };
+        let who = match &self.readers {
+            Readers::Everyone => "every user".to_string(),
+            Readers::Group(g) => format!("the members of group {g}"),
+        };
+        write!(
+            f,
+            "{} {what} is readable by {who} (mode {:04o}): run `chmod {:04o} {}`",
+            self.path.display(),
+            self.mode,
+            self.wanted,
+            self.path.display()
+        )?;
+        if self.key == "config" {
+            write!(f, " (owner root, group simdondar)")?;
+        }
+        Ok(())
+    }
+}
+
+/// The secret-bearing files of `cfg` that more users can read than should: the configuration
+/// itself when it holds a webhook URL or SMTP settings (readable by every user), and
+/// `password_file`, `key_file` and `smtp_credentials` (readable by every user, or by a group
+/// other than root). A file that cannot be examined is left out (loading reports it).
+pub fn exposed_secret_files(cfg: &Config) -> Vec<Exposure> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = Vec::new();
+    let mut look = |key: &'static str, path: &Path, group_ok: bool, wanted: u32| {
+        let Ok(meta) = std::fs::metadata(path) else {
+            return;
+        };
+        let mode = meta.mode() & 0o777;
+        let readers = if mode & 0o004 != 0 {
+            Readers::Everyone
+        } else if mode & 0o040 != 0 && !group_ok && meta.gid() != 0 {
+            let name = nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(meta.gid()))
+                .ok()
+                .flatten()
+                .map(|g| g.name)
+                .unwrap_or_else(|| meta.gid().to_string());
+            Readers::Group(name)
+        } else {
+            return;
+        };
+        out.push(Exposure {
+            key,
+            path: path.to_path_buf(),
+            mode,
+            readers,
+            wanted,
+        });
+    };
+    if cfg.notify.holds_secrets() {
+        look("config", &cfg.path, true, 0o640);
+    }
+    for s in &cfg.sources {
+        match &s.kind {
+            SourceKind::Mysql(m) => {
+                if let Some(p) = &m.password_file {
+                    look("password_file", p, false, 0o600);
+                }
+            }
+            SourceKind::SshTar(t) => look("key_file", &t.key_file, false, 0o600),
+            SourceKind::Command(_) => {}
+        }
+    }
+    if let Some(p) = &cfg.notify.smtp_credentials {
+        look("smtp_credentials", p, false, 0o600);
+    }
+    out
 }
 
 /// Turns a byte offset into a 1-based (line, column in characters).
@@ -502,6 +689,9 @@ struct RawAgent {
 struct RawNotify {
     webhook: Option<Spanned<String>>,
     smtp_relay: Option<Spanned<String>>,
+    smtp_tls: Option<Spanned<SmtpTls>>,
+    smtp_credentials: Option<Spanned<String>>,
+    smtp_ca_file: Option<Spanned<String>>,
     mail_from: Option<Spanned<String>>,
     #[serde(default)]
     mail_to: Vec<Spanned<String>>,
@@ -915,7 +1105,7 @@ impl Checker<'_> {
             if !ok {
                 return Err(self.err(
                     r.span(),
-                    "smtp_relay must be host:port, e.g. \"mail.pmi.local:25\"",
+                    "smtp_relay must be host:port, e.g. \"mail.pmi.local:587\"",
                 ));
             }
             if n.mail_to.is_empty() || n.mail_from.is_none() {
@@ -924,13 +1114,69 @@ impl Checker<'_> {
         }
         for m in n.mail_to.iter().chain(n.mail_from.iter()) {
             let v = m.get_ref();
-            if !v.contains('@') || v.contains(['\r', '\n', '<', '>', ' ']) {
+            if !v.contains('@')
+                || v.contains(['\r', '\n', '<', '>', ' '])
+                || v.parse::<lettre::Address>().is_err()
+            {
                 return Err(self.err(m.span(), format!("\"{v}\" is not a mail address")));
             }
         }
+        // The relay's other settings mean nothing without it: a typo must not pass silently.
+        if n.smtp_relay.is_none() {
+            let lone = [
+                n.smtp_credentials
+                    .as_ref()
+                    .map(|v| ("smtp_credentials", v.span())),
+                n.smtp_ca_file.as_ref().map(|v| ("smtp_ca_file", v.span())),
+                n.smtp_tls.as_ref().map(|v| ("smtp_tls", v.span())),
+            ];
+            if let Some((key, span)) = lone.into_iter().flatten().next() {
+                return Err(self.err(
+                    span,
+                    format!("{key} has no meaning without smtp_relay = \"host:port\""),
+                ));
+            }
+        }
+        let smtp_tls = n
+            .smtp_tls
+            .as_ref()
+            .map(|t| *t.get_ref())
+            .unwrap_or_default();
+        let smtp_credentials = match &n.smtp_credentials {
+            None => None,
+            Some(v) => {
+                if smtp_tls == SmtpTls::Opportunistic {
+                    return Err(self.err(
+                        v.span(),
+                        "smtp_credentials need smtp_tls = \"starttls\" or \"tls\": with \"opportunistic\" the password would travel in clear to a relay that offers no STARTTLS",
+                    ));
+                }
+                let path = self.abs_path(v, "smtp_credentials")?;
+                // Only the mode here: the content is read when a mail is sent and by
+                // `config check` (a member of the socket group may load this file too).
+                self.check_secret_file(&path, v.span(), "smtp_credentials")?;
+                Some(path)
+            }
+        };
+        let smtp_ca_file = match &n.smtp_ca_file {
+            None => None,
+            Some(v) => {
+                let path = self.abs_path(v, "smtp_ca_file")?;
+                if let Err(e) = std::fs::metadata(&path) {
+                    return Err(self.err(
+                        v.span(),
+                        format!("smtp_ca_file {} cannot be read: {e}", path.display()),
+                    ));
+                }
+                Some(path)
+            }
+        };
         Ok(NotifyConfig {
             webhook: n.webhook.as_ref().map(|w| w.get_ref().clone()),
             smtp_relay: n.smtp_relay.as_ref().map(|w| w.get_ref().clone()),
+            smtp_tls,
+            smtp_credentials,
+            smtp_ca_file,
             mail_from: n.mail_from.as_ref().map(|w| w.get_ref().clone()),
             mail_to: n.mail_to.iter().map(|w| w.get_ref().clone()).collect(),
         })
@@ -1407,6 +1653,61 @@ mod tests {
         let one = "[[source]]\nname = \"a\"\nkind = \"command\"\ncommand = [\"true\"]\n";
         let e = parse(&format!("{one}{one}")).unwrap_err();
         assert_eq!(e.line, 6, "{e}");
+    }
+
+    #[test]
+    fn smtp_settings_are_checked_where_they_stand() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cred = dir.path().join("smtp.toml");
+        std::fs::write(&cred, "username = \"alert\"\npassword = \"s3cr3t\"\n").expect("write");
+        std::fs::set_permissions(&cred, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let base = "[notify]\nsmtp_relay = \"mail.pmi.local:587\"\nmail_from = \"a@pmi.local\"\nmail_to = [\"it@pmi.local\"]\n";
+        let with = |extra: &str| parse(&format!("{base}{extra}"));
+        let line = format!("smtp_credentials = \"{}\"\n", cred.display());
+        let e = with(&line).unwrap_err();
+        assert_eq!((e.line, e.column), (5, 20), "{e}");
+        assert!(e.message.contains("chmod 600"), "{e}");
+        std::fs::set_permissions(&cred, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        let c = with(&line).expect("a 0600 credentials file");
+        assert_eq!(
+            c.notify.smtp_tls,
+            SmtpTls::StartTls,
+            "STARTTLS is required by default"
+        );
+        assert_eq!(c.notify.smtp_credentials.as_deref(), Some(cred.as_path()));
+        let e = with(&format!("smtp_tls = \"opportunistic\"\n{line}")).unwrap_err();
+        assert_eq!(e.line, 6, "{e}");
+        assert!(e.message.contains("in clear"), "{e}");
+        assert_eq!(
+            with("smtp_tls = \"tls\"\n").expect("tls").notify.smtp_tls,
+            SmtpTls::Tls
+        );
+        let e = parse("[notify]\nsmtp_tls = \"tls\"\n").unwrap_err();
+        assert_eq!((e.line, e.column), (2, 12), "{e}");
+        assert!(e.message.contains("without smtp_relay"), "{e}");
+        let e = with("smtp_ca_file = \"/nonexistent/ca.pem\"\n").unwrap_err();
+        assert_eq!(e.line, 5, "{e}");
+    }
+
+    #[test]
+    fn smtp_credentials_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join("smtp.toml");
+        std::fs::write(&f, "username = \"alert\"\npassword = \"s3cr3t\"\n").expect("write");
+        let c = SmtpCredentials::load(&f).expect("valid");
+        assert_eq!(c.username, "alert");
+        assert!(
+            !format!("{c:?}").contains("s3cr3t"),
+            "Debug hides the password"
+        );
+        std::fs::write(&f, "username = \"alert\"\npasword = \"x\"\n").expect("write");
+        let e = SmtpCredentials::load(&f).unwrap_err();
+        assert!(
+            e.starts_with("line 2, column 1: unknown key `pasword`"),
+            "{e}"
+        );
+        std::fs::write(&f, "username = \"alert\"\npassword = \"\"\n").expect("write");
+        assert!(SmtpCredentials::load(&f).unwrap_err().contains("empty"));
     }
 
     #[test]

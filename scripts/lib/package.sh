@@ -66,7 +66,7 @@ package_check() {
     contents=$(dpkg-deb --contents "$deb" | awk '{print $1, $NF}')
     for want in \
       "-rwxr-xr-x ./usr/bin/simdondar-backup" \
-      "-rw-r--r-- ./etc/simdondar-backup/config.toml" \
+      "-rw-r----- ./etc/simdondar-backup/config.toml" \
       "-rw-r--r-- ./usr/lib/systemd/system/simdondar-backup.service" \
       "-rw-r--r-- ./usr/lib/sysusers.d/simdondar-backup.conf" \
       "-rw-r--r-- ./usr/lib/tmpfiles.d/simdondar-backup.conf" \
@@ -82,6 +82,8 @@ package_check() {
     done
     dpkg-deb -I "$deb" conffiles | grep -qx /etc/simdondar-backup/config.toml \
       || { echo "$deb: the config is not a conffile" >&2; return 1; }
+    dpkg-deb -I "$deb" postinst | grep -q 'chgrp simdondar "\$CONFIG"' \
+      || { echo "$deb: the postinst does not give the config its group" >&2; return 1; }
     echo "    $(wc -l <<<"$contents") entries, $(du -k "$deb" | cut -f1) KiB, contents as expected"
   done
   echo "==> lintian (no errors allowed)"
@@ -129,6 +131,9 @@ package_chroot_test() {
   in_root getent group simdondar >/dev/null || { echo "group simdondar was not created" >&2; return 1; }
   in_root getent passwd simdondar-restore >/dev/null \
     || { echo "the restore test's sandbox user simdondar-restore was not created" >&2; return 1; }
+  [ "$(stat -c '%a' "$root/etc/simdondar-backup/config.toml")" = 640 ] \
+    && [ "$(in_root stat -c '%U:%G' /etc/simdondar-backup/config.toml)" = root:simdondar ] \
+    || { echo "the installed config is not 0640 root:simdondar" >&2; return 1; }
   [ "$(in_root systemctl is-enabled simdondar-backup.service)" = enabled ] \
     || { echo "the unit is not enabled after install" >&2; return 1; }
   in_root simdondar-backup config check || { echo "the shipped config does not pass config check" >&2; return 1; }
@@ -144,12 +149,23 @@ package_chroot_test() {
   in_root simdondar-backup audit verify >/dev/null || return 1
   cat1=$(sha256sum "$root/var/lib/simdondar-backup/catalog.sqlite" | cut -d' ' -f1)
   echo '# edited by the site' >>"$root/etc/simdondar-backup/config.toml"
+  # What a package from before issue 12 left: root:root 0644. The upgrade tightens it.
+  chmod 0644 "$root/etc/simdondar-backup/config.toml"
+  chgrp 0 "$root/etc/simdondar-backup/config.toml"
   mkdir -p "$root/var/lib/simdondar-backup/receipts"
   echo receipt >"$root/var/lib/simdondar-backup/receipts/kept.html"
   in_root apt-get install -y -qq --no-install-recommends "/tmp/debs/$(basename "$up")" >/dev/null || return 1
   [ "$(in_root dpkg-query -W -f '${Version}' simdondar-backup)" = 0.1.0-2 ] || { echo "not upgraded" >&2; return 1; }
   grep -qx '# edited by the site' "$root/etc/simdondar-backup/config.toml" \
     || { echo "the upgrade replaced the edited config" >&2; return 1; }
+  [ "$(in_root stat -c '%U:%G %a' /etc/simdondar-backup/config.toml)" = "root:simdondar 640" ] \
+    || { echo "the upgrade did not make the old 0644 config 0640 root:simdondar" >&2; return 1; }
+  echo "==> an upgrade keeps a mode the administrator chose (0600 root:root)"
+  chmod 0600 "$root/etc/simdondar-backup/config.toml"
+  chgrp 0 "$root/etc/simdondar-backup/config.toml"
+  in_root sh /var/lib/dpkg/info/simdondar-backup.postinst configure 0.1.0-2 >/dev/null || return 1
+  [ "$(in_root stat -c '%U:%G %a' /etc/simdondar-backup/config.toml)" = "root:root 600" ] \
+    || { echo "the postinst overrode the administrator's mode" >&2; return 1; }
   cat2=$(sha256sum "$root/var/lib/simdondar-backup/catalog.sqlite" | cut -d' ' -f1)
   [ "$cat1" = "$cat2" ] || { echo "the upgrade changed the catalog" >&2; return 1; }
   [ "$(in_root systemctl is-enabled simdondar-backup.service)" = enabled ] || return 1

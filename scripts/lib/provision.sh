@@ -14,6 +14,7 @@ PROVISION_PACKAGES=(
   fusefat dosfstools              # FAT through FUSE, mkfs.vfat and fsck.vfat for the tests
   age                             # the standard age tool decrypts what the appliance encrypts
   curl                            # the optional failure/recovery webhook
+  python3-aiosmtpd openssl        # the alert mail's test relay (STARTTLS, AUTH) and its certificates
   sqlite3                         # the demo shows the catalog
   chromium fonts-liberation       # reports and receipts rendered to PNG in the tests
 )

@@ -2,9 +2,12 @@
 Sources: the programs whose standard output is a backup, and the checks that decide whether that
 output is complete.
 
-- `mysql`: `mariadb-dump` (or `mysqldump`) with the careful DBA's flags. The password reaches it
-  only through a 0600 options file in the runtime directory (`--defaults-extra-file`), removed
-  afterwards; never through argv or the environment. A pre-flight query through the `mariadb`
+- `mysql`: `mariadb-dump` (or `mysqldump`) with the careful DBA's flags. Every client call reads
+  its options only from the agent's own 0600 file in the runtime directory (`--defaults-file`, so
+  no `/etc/mysql` or `~/.my.cnf` section can change what is dumped) and runs with an environment of
+  `PATH` only (no `MYSQL_HOST`, `MYSQL_PWD`, …). The password is never in argv or the environment.
+  The file is removed afterwards; a stale one is removed only by its exact name and only when the
+  process that wrote it is gone. A pre-flight query through the `mariadb`
   client reads the server version and the table engines, so `consistency = "auto"` can choose, and
   so an unreachable server or a refused login is reported in words before any file is created.
 - `command`: any program; its exit status decides.
@@ -467,10 +470,8 @@ fn lock_probe(
             bound.as_secs().max(1),
             list.join(", ")
         );
-        let mut cmd = Command::new(client);
-        cmd.arg(defaults)
-            .args(["--batch", "--connect-timeout=15", "-e", &sql])
-            .env_remove("MYSQL_PWD");
+        let mut cmd = client_command(client, defaults);
+        cmd.args(["--batch", "--connect-timeout=15", "-e", &sql]);
         let out = bounded(
             &mut cmd,
             client,
@@ -528,16 +529,14 @@ fn bounded(
 fn kill_lock_waiters(client: PathBuf, defaults: String) -> stall::OnStall {
     Box::new(move || {
         let find = "SELECT ID FROM information_schema.PROCESSLIST                     WHERE USER = SUBSTRING_INDEX(USER(), '@', 1) AND ID <> CONNECTION_ID()                     AND (STATE LIKE 'Waiting for%lock%' OR INFO LIKE 'LOCK TABLES%'                     OR INFO LIKE 'FLUSH TABLES%')";
-        let mut cmd = Command::new(&client);
-        cmd.arg(&defaults)
-            .args([
-                "--batch",
-                "--skip-column-names",
-                "--connect-timeout=5",
-                "-e",
-                find,
-            ])
-            .env_remove("MYSQL_PWD");
+        let mut cmd = client_command(&client, &defaults);
+        cmd.args([
+            "--batch",
+            "--skip-column-names",
+            "--connect-timeout=5",
+            "-e",
+            find,
+        ]);
         let Ok(out) = stall::output_within(&mut cmd, Duration::from_secs(10)) else {
             log::error!("cannot list the dump's waiting sessions on the database server");
             return;
@@ -547,14 +546,12 @@ fn kill_lock_waiters(client: PathBuf, defaults: String) -> stall::OnStall {
             .filter_map(|l| l.trim().parse().ok())
             .collect();
         for id in ids {
-            let mut cmd = Command::new(&client);
-            cmd.arg(&defaults)
-                .args([
-                    "--connect-timeout=5",
-                    "-e",
-                    &format!("KILL CONNECTION {id}"),
-                ])
-                .env_remove("MYSQL_PWD");
+            let mut cmd = client_command(&client, &defaults);
+            cmd.args([
+                "--connect-timeout=5",
+                "-e",
+                &format!("KILL CONNECTION {id}"),
+            ]);
             match stall::output_within(&mut cmd, Duration::from_secs(10)) {
                 Ok(o) if o.status.success() => {
                     log::warn!("ended the dump's waiting session {id} on the database server")
@@ -733,6 +730,83 @@ struct OptionsFile {
     path: PathBuf,
 }
 
+impl OptionsFile {
+    /// The first argument of every client call: this file and no other option file.
+    fn argument(&self) -> String {
+        format!("--defaults-file={}", self.path.display())
+    }
+}
+
+/// A MariaDB client program (`mariadb`, `mariadb-dump`) that reads its options only from
+/// `defaults` (`--defaults-file=…`, which must be the first argument) and sees no environment
+/// but `PATH`: libmariadb also takes `MYSQL_HOST`, `MYSQL_TCP_PORT`, `MYSQL_UNIX_PORT` and
+/// `MYSQL_PWD` from the environment.
+fn client_command(program: &Path, defaults: &str) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.arg(defaults).env_clear();
+    if let Some(path) = std::env::var_os("PATH") {
+        cmd.env("PATH", path);
+    }
+    cmd
+}
+
+/// The name of a source's options file written by process `pid`.
+fn options_file_name(source: &str, pid: u32) -> String {
+    format!("mysql-{source}-{pid}.cnf")
+}
+
+/// The pid in `name` when `name` is exactly an options file of `source` (`mysql-SOURCE-PID.cnf`):
+/// `mysql-pmi-x-12.cnf` belongs to source `pmi-x`, never to `pmi`.
+fn options_file_owner(name: &str, source: &str) -> Option<u32> {
+    let pid = name
+        .strip_prefix("mysql-")?
+        .strip_suffix(".cnf")?
+        .strip_prefix(source)?
+        .strip_prefix('-')?;
+    if pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let pid: u32 = pid.parse().ok()?;
+    (options_file_name(source, pid) == name).then_some(pid)
+}
+
+/// Whether process `pid` still exists (EPERM: it exists, owned by someone else).
+fn process_alive(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: signal 0 only checks that the process exists; nothing is sent.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// Removes the options files of `source` left by runs that were killed: exactly this source's
+/// names, and only those whose writing process is gone (a concurrent run's file stays).
+fn remove_stale_options_files(runtime_dir: &Path, source: &str) {
+    let Ok(rd) = std::fs::read_dir(runtime_dir) else {
+        return;
+    };
+    let me = std::process::id();
+    for e in rd.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name.to_str().and_then(|n| options_file_owner(n, source)) else {
+            continue;
+        };
+        if pid != me && !process_alive(pid) {
+            match std::fs::remove_file(e.path()) {
+                Ok(()) => log::info!(
+                    "removed the options file {} left by a run that was stopped",
+                    e.path().display()
+                ),
+                Err(err) => log::warn!("cannot remove {}: {err}", e.path().display()),
+            }
+        }
+    }
+}
+
 impl Drop for OptionsFile {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
@@ -784,7 +858,10 @@ fn write_options_file(
     }
     match &m.address {
         DbAddress::Socket(s) => {
-            text.push_str(&format!("socket={}\n", option_value(&s.to_string_lossy())));
+            text.push_str(&format!(
+                "protocol=SOCKET\nsocket={}\n",
+                option_value(&s.to_string_lossy())
+            ));
         }
         DbAddress::Tcp { host, port } => {
             text.push_str(&format!(
@@ -793,17 +870,9 @@ fn write_options_file(
             ));
         }
     }
-    // A killed run of this source left its file behind; the caller holds the source's lock.
-    if let Ok(rd) = std::fs::read_dir(runtime_dir) {
-        let prefix = format!("mysql-{name}-");
-        for e in rd.flatten() {
-            let n = e.file_name().to_string_lossy().into_owned();
-            if n.starts_with(&prefix) && n.ends_with(".cnf") {
-                let _ = std::fs::remove_file(e.path());
-            }
-        }
-    }
-    let path = runtime_dir.join(format!("mysql-{name}-{}.cnf", std::process::id()));
+    // A killed run of this source may have left its file behind.
+    remove_stale_options_files(runtime_dir, name);
+    let path = runtime_dir.join(options_file_name(name, std::process::id()));
     let _ = std::fs::remove_file(&path);
     let guard = OptionsFile { path: path.clone() };
     let mut f = std::fs::OpenOptions::new()
@@ -919,7 +988,7 @@ pub fn check_connection(source: &SourceConfig, runtime_dir: &Path) -> Result<Str
                 package: "mariadb-client".into(),
             })?;
             let options = write_options_file(&source.name, m, runtime_dir)?;
-            let defaults = format!("--defaults-extra-file={}", options.path.display());
+            let defaults = options.argument();
             let address = m.address.to_string();
             let (pre, consistency) =
                 checked_preflight(&client, &defaults, m, &address, Duration::from_secs(120))?;
@@ -999,7 +1068,7 @@ fn start_mysql(
         package: "mariadb-client".into(),
     })?;
     let options = write_options_file(name, m, runtime_dir)?;
-    let defaults = format!("--defaults-extra-file={}", options.path.display());
+    let defaults = options.argument();
     let (pre, consistency) = checked_preflight(&client, &defaults, m, &address, stall)?;
     if consistency.mode == "lock-tables" {
         let tables: Vec<&String> = pre.engines.keys().collect();
@@ -1023,12 +1092,10 @@ fn start_mysql(
                 .map(|s| s.trim().to_string())
         });
 
-    let mut cmd = Command::new(&dump);
-    cmd.arg(&defaults); // must come first
+    let mut cmd = client_command(&dump, &defaults);
     cmd.args(dump_args(&consistency.mode));
     cmd.arg("--databases").args(&m.databases);
-    cmd.env_remove("MYSQL_PWD")
-        .stdin(Stdio::null())
+    cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
@@ -1060,7 +1127,7 @@ fn start_mysql(
     Ok(running.watch(stall, Some(on_stall)))
 }
 
-/// The dump flags (after `--defaults-extra-file`, before `--databases`). See docs/mysql-dump.md.
+/// The dump flags (after `--defaults-file`, before `--databases`). See docs/mysql-dump.md.
 pub fn dump_args(mode: &str) -> Vec<&'static str> {
     let mut v = vec![
         "--routines",
@@ -1112,16 +1179,14 @@ fn preflight(
          WHERE TABLE_TYPE = 'BASE TABLE' AND TABLE_SCHEMA IN ({list});\
          SHOW GRANTS;"
     );
-    let mut cmd = Command::new(client);
-    cmd.arg(defaults)
-        .args([
-            "--batch",
-            "--skip-column-names",
-            "--connect-timeout=15",
-            "-e",
-            &sql,
-        ])
-        .env_remove("MYSQL_PWD");
+    let mut cmd = client_command(client, defaults);
+    cmd.args([
+        "--batch",
+        "--skip-column-names",
+        "--connect-timeout=15",
+        "-e",
+        &sql,
+    ]);
     let out = bounded(&mut cmd, client, "the query before the dump", limit)?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() {
@@ -1214,6 +1279,70 @@ mod tests {
         assert!(!has_dump_trailer(b"INSERT INTO t VALUES (1,"));
         assert!(!has_dump_trailer(b""));
         assert!(!has_dump_trailer(b"-- Dump completed\nINSERT x;\n"));
+    }
+
+    #[test]
+    fn options_file_names_are_matched_exactly() {
+        assert_eq!(options_file_owner("mysql-pmi-123.cnf", "pmi"), Some(123));
+        assert_eq!(
+            options_file_owner("mysql-pmi-x-123.cnf", "pmi-x"),
+            Some(123)
+        );
+        assert_eq!(options_file_owner("mysql-pmi-x-123.cnf", "pmi"), None);
+        assert_eq!(options_file_owner("mysql-pmi_2-9.cnf", "pmi"), None);
+        assert_eq!(options_file_owner("mysql-pmi-.cnf", "pmi"), None);
+        assert_eq!(options_file_owner("mysql-pmi-12a.cnf", "pmi"), None);
+        assert_eq!(options_file_owner("mysql-pmi-+12.cnf", "pmi"), None);
+        assert_eq!(options_file_owner("mysql-pmi-0012.cnf", "pmi"), None);
+        assert_eq!(options_file_owner("mysql-pmi-123.cnf.bak", "pmi"), None);
+        assert_eq!(options_file_owner("mysql-pmi-99999999999.cnf", "pmi"), None);
+    }
+
+    /// A source named `pmi` removes its own stale file and nothing of `pmi-x`, and no file of
+    /// a process that still runs.
+    #[test]
+    fn stale_options_files_are_removed_by_exact_name_when_their_process_is_gone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let rt = dir.path();
+        let mut live = Command::new("sleep").arg("60").spawn().expect("sleep");
+        let mut dead = Command::new("true").spawn().expect("true");
+        dead.wait().expect("wait");
+        let (live_pid, dead_pid) = (live.id(), dead.id());
+        let files = [
+            (options_file_name("pmi-x", live_pid), true),
+            (options_file_name("pmi-x", dead_pid), true),
+            (options_file_name("pmi", live_pid), true),
+            (options_file_name("pmi", dead_pid), false),
+            (format!("mysql-pmi-{dead_pid}.cnf.keep"), true),
+        ];
+        for (f, _) in &files {
+            std::fs::write(rt.join(f), "[client]\n").expect("write");
+        }
+        let m = MysqlSource {
+            address: DbAddress::Socket("/run/mysqld/mysqld.sock".into()),
+            user: "backup".into(),
+            password_file: None,
+            databases: vec!["pmi".into()],
+            consistency: Consistency::Auto,
+            dump_tool: None,
+        };
+        let own = write_options_file("pmi", &m, rt).expect("options file");
+        let _ = live.kill();
+        let _ = live.wait();
+        for (f, kept) in &files {
+            assert_eq!(rt.join(f).exists(), *kept, "{f}");
+        }
+        let text = std::fs::read_to_string(&own.path).expect("read");
+        assert!(text.contains("protocol=SOCKET\n"), "{text}");
+        let mode = std::fs::metadata(&own.path)
+            .expect("meta")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert!(own.argument().starts_with("--defaults-file="));
+        let path = own.path.clone();
+        drop(own);
+        assert!(!path.exists(), "removed when dropped");
     }
 
     #[test]

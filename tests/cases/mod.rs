@@ -16,6 +16,7 @@ mod retention;
 mod roundtrip;
 mod sandbox;
 mod scrub;
+mod secrets;
 mod sources;
 mod ssh;
 mod stalls;

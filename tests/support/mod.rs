@@ -4,6 +4,8 @@ pub mod agent;
 pub mod eio;
 pub mod loopfs;
 pub mod mariadb;
+pub mod procscan;
 pub mod sandbox;
+pub mod smtpd;
 pub mod sshd;
 pub mod udev;
