@@ -411,6 +411,26 @@ fn server_and_client_run_as_the_sandbox_user_without_secrets_and_give_way_to_a_b
         assert!(!cpu.contains("unlimited"), "{pid} has no CPU limit: {cpu}");
     }
 
+    // The loader's password exists only in its 0600 option file: no process shows it.
+    let cnf = std::fs::read_dir(&work)
+        .expect("work")
+        .flatten()
+        .map(|e| e.path().join("loader.cnf"))
+        .find(|p| p.exists())
+        .expect("the loader's option file");
+    let meta = std::fs::metadata(&cnf).expect("stat");
+    assert_eq!(meta.mode() & 0o777, 0o600, "{}", cnf.display());
+    assert_eq!(meta.uid(), sandbox_uid, "{}", cnf.display());
+    let password = std::fs::read_to_string(&cnf)
+        .expect("read")
+        .lines()
+        .find_map(|l| l.strip_prefix("password=").map(str::to_string))
+        .expect("a password line");
+    assert!(password.len() >= 32, "a random password");
+    let scan = crate::support::procscan::ProcScan::start(&[("loader password", &password)]);
+    std::thread::sleep(Duration::from_millis(1500));
+    scan.stop().assert_clean_while(&["mariadbd", "mariadb"]);
+
     let asked = Instant::now();
     let held = busy::hold(&state);
     assert!(
