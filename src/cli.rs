@@ -1372,7 +1372,9 @@ fn cmd_eject(config_path: &Path, which: Option<&str>) -> Result<(), Failure> {
             &Request::Eject {
                 disk: which.map(String::from),
             },
-            Some(std::time::Duration::from_secs(300)),
+            // The daemon ejects every disk at once under one deadline and answers by then,
+            // naming any disk still busy (issue 18).
+            Some(crate::disks::RELEASE_WAIT + crate::disks::EJECT_REPLY_MARGIN),
         );
     }
     let disks = Disks::new(&cfg);
@@ -1410,8 +1412,23 @@ fn cmd_eject(config_path: &Path, which: Option<&str>) -> Result<(), Failure> {
             None => "no disk is mounted by the appliance: it is already safe to remove".into(),
         }));
     }
+    // Every disk at once, under one deadline (issue 18).
+    let deadline = std::time::Instant::now() + crate::disks::RELEASE_WAIT;
+    let results = std::sync::Mutex::new(Vec::new());
+    disks.eject_all(&chosen, true, deadline, |point, res| {
+        if let Ok(mut r) = results.lock() {
+            r.push((point.to_path_buf(), res));
+        }
+    });
+    let mut results = results.into_inner().unwrap_or_default();
+    // In the order the disks were chosen.
+    results.sort_by_key(|(p, _)| chosen.iter().position(|(c, _)| c == p));
     let mut problems = Vec::new();
-    for (point, dev) in chosen {
+    for (point, res) in results {
+        let dev = chosen
+            .iter()
+            .find(|(p, _)| *p == point)
+            .and_then(|(_, d)| d.clone());
         let name = dev
             .as_ref()
             .map(|d| {
@@ -1425,7 +1442,6 @@ fn cmd_eject(config_path: &Path, which: Option<&str>) -> Result<(), Failure> {
                 )
             })
             .unwrap_or_else(|| point.display().to_string());
-        let res = disks.eject(&point, dev.as_ref(), true);
         crate::audit::record_in(
             &cfg.state_dir,
             &crate::audit::cli_actor(),

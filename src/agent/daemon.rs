@@ -477,19 +477,41 @@ impl Daemon {
                     .collect();
                 let cfg = self.cfg.clone();
                 let tx = self.tx.clone();
+                // Every disk at once, under one deadline (issue 18).
+                let deadline = std::time::Instant::now() + crate::disks::RELEASE_WAIT;
                 std::thread::spawn(move || {
                     let disks = Disks::new(&cfg);
+                    let mut mounted = Vec::new();
                     for (devnode, point, dev) in work {
-                        let result = match point {
-                            Some(p) => disks.eject(&p, Some(&dev), true).map(|e| {
-                                if e.lazy {
-                                    log::warn!("{}: only a lazy unmount worked", p.display());
-                                }
-                            }),
-                            None => Ok(()),
-                        };
-                        Daemon::send(&tx, Event::Ejected { devnode, result });
+                        match point {
+                            Some(p) => mounted.push((p, Some(dev))),
+                            None => Daemon::send(
+                                &tx,
+                                Event::Ejected {
+                                    devnode,
+                                    result: Ok(()),
+                                },
+                            ),
+                        }
                     }
+                    let tx = std::sync::Mutex::new(tx);
+                    disks.eject_all(&mounted, true, deadline, |point, result| {
+                        let Some(devnode) = mounted
+                            .iter()
+                            .find(|(p, _)| p == point)
+                            .and_then(|(_, d)| d.as_ref().map(|d| d.devnode.clone()))
+                        else {
+                            return;
+                        };
+                        let result = result.map(|e| {
+                            if e.lazy {
+                                log::warn!("{}: only a lazy unmount worked", point.display());
+                            }
+                        });
+                        if let Ok(tx) = tx.lock() {
+                            Daemon::send(&tx, Event::Ejected { devnode, result });
+                        }
+                    });
                 });
             }
             Action::RestoreTest { roots } => {

@@ -343,7 +343,8 @@ pub struct State {
     /// Copies for manual disks must be encrypted but no recipient is configured.
     pub encryption_missing: bool,
     /// Control-socket clients waiting for ejects to finish.
-    pub eject_waiters: Vec<(ReplyId, Vec<PathBuf>)>,
+    /// Clients waiting for ejects: their disks, and when they are answered at the latest.
+    pub eject_waiters: Vec<(ReplyId, Vec<PathBuf>, Mono)>,
     pub now: Mono,
     pub wall: DateTime<Utc>,
     pub clock_synced: bool,
@@ -421,6 +422,10 @@ pub struct QueuedJob {
 /// How long transient screens and notices stay.
 pub const OVERLAY_MS: Mono = 30_000;
 pub const NOTICE_MS: Mono = 5_000;
+/// A client waiting for an eject is answered by then at the latest: the ejects' one deadline
+/// ([`crate::disks::RELEASE_WAIT`]) and 5 s for their results to arrive. Disks still ejecting
+/// then are named as still busy.
+pub const EJECT_ANSWER_MS: Mono = crate::disks::RELEASE_WAIT.as_millis() as Mono + 5_000;
 
 /// What the daemon needs from the catalog at start.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -649,6 +649,9 @@ fn on_tick(s: &mut State, mono: Mono, wall: DateTime<Utc>, synced: bool, out: &m
     if s.overlay.as_ref().is_some_and(|(_, until)| *until <= mono) {
         s.overlay = None;
     }
+    if s.eject_waiters.iter().any(|(_, _, by)| *by <= mono) {
+        answer_eject_waiters(s, out);
+    }
     if s.notice.as_ref().is_some_and(|(_, until)| *until <= mono) {
         s.notice = None;
     }
@@ -801,14 +804,20 @@ fn on_ejected(
             );
         }
     }
-    // Answer clients whose disks are all done.
+    answer_eject_waiters(s, out);
+}
+
+/// Answers the clients whose disks are all done, or whose deadline has come: then the disks
+/// still ejecting are named as still busy (issue 18: the client waits for that deadline exactly).
+fn answer_eject_waiters(s: &mut State, out: &mut Vec<Action>) {
     let disks = &s.disks;
+    let now = s.now;
     let done = |d: &PathBuf| !disks.get(d).is_some_and(|e| e.phase == DiskPhase::Ejecting);
     let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut s.eject_waiters)
         .into_iter()
-        .partition(|(_, ds)| ds.iter().all(done));
+        .partition(|(_, ds, by)| *by <= now || ds.iter().all(done));
     s.eject_waiters = waiting;
-    for (to, ds) in ready {
+    for (to, ds, _) in ready {
         let safe = |d: &PathBuf| {
             matches!(
                 s.disks.get(d).map(|e| &e.phase),
@@ -824,6 +833,11 @@ fn on_ejected(
                     format!("FAILED  {}: {w}; do not remove it yet", d.display())
                 }
                 Some(DiskPhase::NotAnswering(w)) => format!("FAILED  {}: {w}", d.display()),
+                Some(DiskPhase::Ejecting) => format!(
+                    "STILL BUSY  {}: its eject did not finish within {} s (a program may still use it, or it stopped answering); do not remove it yet",
+                    d.display(),
+                    EJECT_ANSWER_MS / 1000
+                ),
                 Some(p) => format!("{}: {p:?}", d.display()),
             })
             .collect();
@@ -928,7 +942,8 @@ fn on_request(s: &mut State, request: Request, reply: ReplyId, out: &mut Vec<Act
                     e.phase = DiskPhase::Ejecting;
                 }
             }
-            s.eject_waiters.push((reply, chosen.clone()));
+            s.eject_waiters
+                .push((reply, chosen.clone(), s.now + EJECT_ANSWER_MS));
             out.push(Action::Eject { devnodes: chosen });
         }
         Request::Press { long } => {

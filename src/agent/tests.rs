@@ -384,6 +384,51 @@ fn a_failed_backup_is_explained_for_the_way_it_was_started() {
 }
 
 #[test]
+fn an_eject_of_several_disks_is_answered_by_its_deadline_naming_the_busy_one() {
+    let mut sim = Sim::new(&history_with_last_run(wib(23, 10, 2)), wib(23, 10, 30));
+    sim.tick();
+    plug(&mut sim, "/dev/sdc1", "SIMBAK01", Some(Role::Manual));
+    plug(&mut sim, "/dev/sdd1", "SIMBAK02", Some(Role::Manual));
+    sim.actions.clear();
+    sim.feed(Event::Request {
+        request: Request::Eject { disk: None },
+        reply: 5,
+    });
+    let ejected = sim.actions.iter().find_map(|a| match a {
+        Action::Eject { devnodes } => Some(devnodes.clone()),
+        _ => None,
+    });
+    assert_eq!(ejected.map(|d| d.len()), Some(2), "both disks in one eject");
+    sim.feed(Event::Ejected {
+        devnode: "/dev/sdc1".into(),
+        result: Ok(()),
+    });
+    let replied = |sim: &Sim| {
+        sim.actions.iter().find_map(|a| match a {
+            Action::Reply { to: 5, response } => Some(response.clone()),
+            _ => None,
+        })
+    };
+    assert!(replied(&sim).is_none(), "one disk is still ejecting");
+    // The other never finishes: the client is answered by the deadline, not left waiting.
+    sim.advance(EJECT_ANSWER_MS - MIN);
+    assert!(replied(&sim).is_none(), "not before the deadline");
+    sim.advance(MIN);
+    let r = replied(&sim).expect("answered at the deadline");
+    assert!(!r.ok);
+    assert!(
+        r.message.contains("SAFE TO REMOVE  /dev/sdc1"),
+        "{}",
+        r.message
+    );
+    assert!(
+        r.message.contains("STILL BUSY  /dev/sdd1") && r.message.contains("do not remove it yet"),
+        "{}",
+        r.message
+    );
+}
+
+#[test]
 fn long_press_ejects_now_or_after_the_running_job() {
     let mut sim = Sim::new(&history_with_last_run(wib(23, 10, 2)), wib(23, 10, 30));
     sim.tick();

@@ -359,7 +359,32 @@ impl<'a> Disks<'a> {
         self.eject_waiting(point, dev, power_off, RELEASE_WAIT)
     }
 
-    /// [`Disks::eject`], waiting at most `wait` for the device to be released.
+    /// Ejects several disks at once, each on its own thread, all under one `deadline` (issue 18):
+    /// a busy disk waits for its release only until the deadline, never holding up the others.
+    /// `done` hears each result as it comes (the mount point, the result).
+    pub fn eject_all(
+        &self,
+        work: &[(PathBuf, Option<BlockDev>)],
+        power_off: bool,
+        deadline: std::time::Instant,
+        done: impl Fn(&Path, Result<Ejected, EjectError>) + Sync,
+    ) {
+        std::thread::scope(|scope| {
+            for (point, dev) in work {
+                let done = &done;
+                scope.spawn(move || {
+                    let wait = deadline.saturating_duration_since(std::time::Instant::now());
+                    done(
+                        point,
+                        self.eject_waiting(point, dev.as_ref(), power_off, wait),
+                    );
+                });
+            }
+        });
+    }
+
+    /// [`Disks::eject`], taking at most `wait` in all for the unmount and the device's release
+    /// (an unmount that hangs on a disk that stopped answering is bounded by `stall_timeout`).
     pub fn eject_waiting(
         &self,
         point: &Path,
@@ -367,6 +392,7 @@ impl<'a> Disks<'a> {
         power_off: bool,
         wait: std::time::Duration,
     ) -> Result<Ejected, EjectError> {
+        let deadline = std::time::Instant::now() + wait;
         // The device to watch: the one udev named, else the mount's own source.
         let devnode = dev.map(|d| d.devnode.clone()).or_else(|| {
             mount::mount_at(point)
@@ -384,7 +410,6 @@ impl<'a> Disks<'a> {
                 ),
             ));
         }
-        let deadline = std::time::Instant::now() + wait;
         loop {
             let released = match devnode.as_deref().map(device::hold) {
                 None | Some(device::Hold::Free) | Some(device::Hold::Gone) => true,
@@ -523,8 +548,13 @@ impl std::fmt::Display for EjectError {
 
 impl std::error::Error for EjectError {}
 
-/// How long an eject waits for the device to be released after unmounting.
+/// How long an eject waits for the device to be released after unmounting; also the one
+/// deadline of the daemon's ejects of several disks at once ([`Disks::eject_all`]), which a client
+/// waits for (with [`EJECT_REPLY_MARGIN`]).
 pub const RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// What a client adds to [`RELEASE_WAIT`] when it waits for the daemon's answer to an eject.
+pub const EJECT_REPLY_MARGIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A completed eject.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

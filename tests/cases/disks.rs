@@ -487,6 +487,74 @@ fn hostile_disks_neither_crash_nor_escape() {
     assert!(setup.our_mounts().is_empty());
 }
 
+/// Several disks ejected at once (issue 18): each on its own thread under one deadline, so a disk
+/// held busy by a program delays nobody else and is reported busy at the deadline.
+#[test]
+fn several_disks_eject_in_parallel_under_one_deadline() {
+    let _lock = disks_lock();
+    let setup = disk_setup(1);
+    let events = Events::start();
+    let cfg = simdondar_backup::config::Config::load(&setup.config).expect("config");
+    let disks = simdondar_backup::disks::Disks::new(&cfg);
+    let mut work = Vec::new();
+    let mut loops = Vec::new();
+    for label in ["SIMBAK-PAR1", "SIMBAK-PAR2"] {
+        let d = LoopDisk::create("ext4", label, 32);
+        let dev = events.wait_labelled(&d.device, label);
+        let attached = disks.attach(&dev).expect("attach");
+        work.push((attached.target.root.clone(), Some(dev)));
+        loops.push(d);
+    }
+    let busy = work[1].0.clone();
+    let mut holder = Command::new("sleep")
+        .arg("600")
+        .current_dir(&busy)
+        .spawn()
+        .expect("a program inside the second disk");
+    let started = Instant::now();
+    let wait = Duration::from_secs(4);
+    let results = std::sync::Mutex::new(Vec::new());
+    disks.eject_all(&work, false, started + wait, |point, res| {
+        results.lock().expect("lock").push((
+            point.to_path_buf(),
+            started.elapsed(),
+            res.map_err(|e| e.kind),
+        ));
+    });
+    let total = started.elapsed();
+    let _ = holder.kill();
+    let _ = holder.wait();
+    let results = results.into_inner().expect("results");
+    assert_eq!(results.len(), 2, "{results:?}");
+    let free = results
+        .iter()
+        .find(|(p, _, _)| *p == work[0].0)
+        .expect("the free disk");
+    assert!(free.2.is_ok(), "{results:?}");
+    assert!(
+        free.1 < Duration::from_secs(3),
+        "the free disk did not wait for the busy one: {:?}",
+        free.1
+    );
+    let held = results
+        .iter()
+        .find(|(p, _, _)| *p == busy)
+        .expect("the busy disk");
+    assert_eq!(
+        held.2,
+        Err(simdondar_backup::kinds::EjectFailure::InUse),
+        "{results:?}"
+    );
+    assert!(
+        total >= wait && total < wait + Duration::from_secs(4),
+        "one deadline for all, not one after the other: {total:?}"
+    );
+    // Now free, it ejects.
+    disks
+        .eject_waiting(&busy, work[1].1.as_ref(), false, Duration::from_secs(30))
+        .expect("eject after the program left");
+}
+
 /// A program still inside the disk (a terminal `cd`'d into it): the unmount can only be lazy and
 /// the kernel still holds the device, so the eject must not say "safe to remove"; once the
 /// program is gone, the eject succeeds and the device is free. Both ext4 (kernel) and exFAT (FUSE).
