@@ -580,6 +580,7 @@ pub fn run_backup_with(
             };
             report.manifest = manifest;
             finish(&mut report, end)?;
+            publish_disk_documents(config, catalog, &report.copies);
         }
         Err(failed) => {
             for w in &writers {
@@ -613,7 +614,28 @@ pub fn run_backup_with(
     Ok(report)
 }
 
-/// After the copies: every target's INDEX.csv/INDEX.html is rewritten, and each manual copy gets
+/// Once the run is recorded: on every target written, the SOP report of the running month (and
+/// of every closed month it lacks, once; issue 18), then its INDEX.csv/INDEX.html, which links
+/// them. Failures are logged and never undo a verified backup.
+fn publish_disk_documents(config: &Config, catalog: &Catalog, copies: &[CopyOutcome]) {
+    for c in copies.iter().filter(|c| c.result.is_ok()) {
+        if let Err(e) = crate::report::monthly::write_month_reports(&c.target.root, catalog, config)
+        {
+            log::warn!(
+                "cannot write the monthly reports on {}: {e}",
+                c.target.root.display()
+            );
+        }
+        if let Err(e) = crate::report::write_disk_index(&c.target.root, config) {
+            log::warn!(
+                "cannot rewrite the index on {}: {e}",
+                c.target.root.display()
+            );
+        }
+    }
+}
+
+/// After the copies: every target written carries the audit anchor, and each manual copy gets
 /// its handover receipt (on the disk and in `state_dir/receipts`) and, when a key is due for its
 /// custody check, a challenge ([`crate::keycheck`]). Failures here are logged and
 /// audited but never undo a verified backup.
@@ -635,12 +657,6 @@ fn publish_paperwork(config: &Config, catalog: &Catalog, copies: &[CopyOutcome])
                     c.target.root.display()
                 );
             }
-        }
-        if let Err(e) = crate::report::write_disk_index(&c.target.root, config) {
-            log::warn!(
-                "cannot rewrite the index on {}: {e}",
-                c.target.root.display()
-            );
         }
         if c.target.role != crate::config::Role::Manual {
             continue;

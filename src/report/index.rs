@@ -71,6 +71,8 @@ pub struct DiskIndex {
     pub rows: Vec<IndexRow>,
     /// The newest audit entry when the disk was last written ([`crate::audit_anchor`]).
     pub anchor: Option<Anchor>,
+    /// The monthly reports on the disk, newest first: (`YYYY-MM`, closed).
+    pub months: Vec<(String, bool)>,
 }
 
 impl IndexRow {
@@ -191,6 +193,7 @@ impl DiskIndex {
                 .map(|e| IndexRow::from_entry(e, tz))
                 .collect(),
             anchor: None,
+            months: Vec::new(),
         }
     }
 
@@ -300,6 +303,24 @@ impl DiskIndex {
                 ]
             ))
         ));
+
+        // The monthly SOP reports on this disk, linked (relative: they open from the disk).
+        if !self.months.is_empty() {
+            b.push_str(&format!("<h2>{}</h2>\n<ul>\n", esc(t.index_reports)));
+            for (k, closed) in &self.months {
+                b.push_str(&format!(
+                    "<li><a href=\"{dir}/{k}.html\">{k}</a> (<a href=\"{dir}/{k}.csv\">CSV</a>) &middot; {}</li>\n",
+                    esc(if *closed {
+                        t.index_report_closed
+                    } else {
+                        t.index_report_running
+                    }),
+                    dir = super::monthly::DIR,
+                    k = esc(k)
+                ));
+            }
+            b.push_str("</ul>\n");
+        }
 
         // How to restore: the newest backup of each source.
         let mut seen = std::collections::BTreeSet::new();
@@ -477,6 +498,7 @@ pub fn write_disk_index_at(
     };
     let mut index = DiskIndex::build(&entries, disk.as_ref(), cfg.language, cfg.timezone, now);
     index.anchor = crate::audit_anchor::read(root).ok().flatten();
+    index.months = super::monthly::listed(root);
     let folder = root.join(ROOT_DIR);
     let dir = top.create_dir(ROOT_DIR).map_err(|e| ReportError::Write {
         path: folder.clone(),

@@ -9,6 +9,8 @@ handover receipt of each manual copy (SOP UTDP-SIM-L2-003, "Pelaporan"; docs/rep
   first, with how to restore with and without this program.
 - [`receipt_html`] and [`write_receipt`]: the "tanda terima" of a manual copy, with blanks for the
   Administrator and IT Support to sign.
+- [`monthly::write_month_reports`]: the running month's SOP report and every closed month's,
+  onto each disk written (`SIMDONDAR-BACKUP/LAPORAN/`), linked from its INDEX.
 
 The pages are self-contained (inline style, no script, no external resource), lay out on A4, and
 speak Bahasa Indonesia or English as `language` says; all their words live in [`texts`]. Anything
@@ -20,6 +22,7 @@ Files on targets are written through [`crate::safe_fs::Dir`] handles (never thro
 mod csv;
 pub mod html;
 pub mod index;
+pub mod monthly;
 pub mod receipt;
 pub mod sop;
 pub mod texts;

@@ -857,3 +857,153 @@ fn receipt_from_a_copy_on_disk_and_written_twice() {
         "the anchor is on the receipt"
     );
 }
+
+/// One successful scheduled run of `pmi` onto `/srv/hdd` at the given local time (WIB).
+fn one_run(cat: &crate::catalog::Catalog, started_at: &str, unix: i64) {
+    use crate::catalog::{CopyRow, NewRun, RunEnd};
+    let id = cat
+        .begin_run(&NewRun {
+            source: "pmi",
+            kind: "command",
+            trigger: "schedule",
+            started_at,
+            started_unix: unix,
+        })
+        .expect("begin");
+    cat.record_copy(&CopyRow {
+        run_id: id,
+        target: "/srv/hdd".into(),
+        path: Some("SIMDONDAR-BACKUP/pmi/x".into()),
+        role: Some("auto".into()),
+        ok: true,
+        reason: None,
+        failure: None,
+        bytes: Some(10),
+        recorded_at: started_at.into(),
+    })
+    .expect("copy");
+    cat.finish_run(
+        id,
+        &RunEnd {
+            ok: true,
+            finished_at: started_at.into(),
+            ..RunEnd::default()
+        },
+    )
+    .expect("finish");
+}
+
+#[test]
+fn month_reports_on_a_disk_close_once_and_never_change() {
+    use super::monthly::{listed, write_month_reports_at, MONTHS_FILE};
+    let d = tempfile::tempdir().expect("tempdir");
+    let cfg = config(d.path(), "id");
+    let cat = crate::catalog::Catalog::open(&cfg.state_dir).expect("catalog");
+    let root = d.path().join("hdd");
+    std::fs::create_dir(&root).expect("mkdir");
+    let laporan = root.join("SIMDONDAR-BACKUP/LAPORAN");
+    let utc = |s: &str| {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .expect("time")
+            .with_timezone(&Utc)
+    };
+    one_run(
+        &cat,
+        "2026-11-28T10:00:00+07:00",
+        utc("2026-11-28T10:00:00+07:00").timestamp(),
+    );
+
+    // On the 29th, November is the running month.
+    let w =
+        write_month_reports_at(&root, &cat, &cfg, utc("2026-11-29T10:00:00+07:00")).expect("write");
+    assert_eq!(w.running.as_deref(), Some("2026-11"));
+    assert!(w.closed.is_empty());
+    let running_nov = std::fs::read_to_string(laporan.join("2026-11.html")).expect("html");
+    assert!(running_nov.contains("belum"), "days to come are 'not yet'");
+    assert!(laporan.join("2026-11.csv").exists());
+    assert_eq!(listed(&root), vec![("2026-11".to_string(), false)]);
+
+    // The first run in December closes November (in its final form) and starts December.
+    one_run(
+        &cat,
+        "2026-11-30T23:00:00+07:00",
+        utc("2026-11-30T23:00:00+07:00").timestamp(),
+    );
+    let w =
+        write_month_reports_at(&root, &cat, &cfg, utc("2026-12-01T00:02:00+07:00")).expect("write");
+    assert_eq!(w.running.as_deref(), Some("2026-12"));
+    assert_eq!(w.closed, vec!["2026-11".to_string()]);
+    let closed_nov = std::fs::read(laporan.join("2026-11.html")).expect("html");
+    let closed_csv = std::fs::read(laporan.join("2026-11.csv")).expect("csv");
+    assert_ne!(
+        closed_nov,
+        running_nov.as_bytes(),
+        "closed in its final form"
+    );
+    let months: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(laporan.join(MONTHS_FILE)).expect("months"))
+            .expect("JSON");
+    assert_eq!(
+        months["closed"]["2026-11"]["html_sha256"],
+        crate::backup::writer::hex(&<sha2::Sha256 as sha2::Digest>::digest(&closed_nov))
+    );
+    let running_dec = std::fs::read(laporan.join("2026-12.html")).expect("html");
+
+    // Later: a late record dated November, and December's own runs. November never changes;
+    // December is rewritten.
+    one_run(
+        &cat,
+        "2026-11-30T23:30:00+07:00",
+        utc("2026-11-30T23:30:00+07:00").timestamp(),
+    );
+    one_run(
+        &cat,
+        "2026-12-03T10:00:00+07:00",
+        utc("2026-12-03T10:00:00+07:00").timestamp(),
+    );
+    let w =
+        write_month_reports_at(&root, &cat, &cfg, utc("2026-12-05T10:00:00+07:00")).expect("write");
+    assert!(w.closed.is_empty(), "{w:?}");
+    assert_eq!(
+        std::fs::read(laporan.join("2026-11.html")).expect("html"),
+        closed_nov,
+        "a closed month is never rewritten"
+    );
+    assert_eq!(
+        std::fs::read(laporan.join("2026-11.csv")).expect("csv"),
+        closed_csv
+    );
+    assert_ne!(
+        std::fs::read(laporan.join("2026-12.html")).expect("html"),
+        running_dec,
+        "the running month is updated"
+    );
+    assert_eq!(
+        listed(&root),
+        vec![
+            ("2026-12".to_string(), false),
+            ("2026-11".to_string(), true)
+        ]
+    );
+
+    // The disk's index links both.
+    crate::report::write_disk_index(&root, &cfg).expect("index");
+    let index = std::fs::read_to_string(root.join("SIMDONDAR-BACKUP/INDEX.html")).expect("index");
+    assert!(index.contains("href=\"LAPORAN/2026-11.html\""), "linked");
+    assert!(index.contains("bulan ditutup, tidak berubah lagi"));
+    assert!(index.contains("href=\"LAPORAN/2026-12.csv\""));
+
+    // The pages need nothing from outside (they open from a flashdisk with no network).
+    for page in [closed_nov.as_slice(), running_dec.as_slice()] {
+        let text = String::from_utf8_lossy(page);
+        for banned in [
+            "<script",
+            "src=\"http",
+            "href=\"http",
+            "@import",
+            "url(http",
+        ] {
+            assert!(!text.contains(banned), "{banned}");
+        }
+    }
+}

@@ -159,6 +159,10 @@ pub struct Texts {
 
     // ---- the disk index ----
     pub index_title: &'static str,
+    /// The monthly SOP reports on the disk (heading, a closed month, the running month).
+    pub index_reports: &'static str,
+    pub index_report_closed: &'static str,
+    pub index_report_running: &'static str,
     pub index_disk: &'static str,
     pub index_disk_id: &'static str,
     pub index_updated: &'static str,
@@ -343,6 +347,9 @@ pub const ID: Texts = Texts {
     csv_not_yet: "belum",
 
     index_title: "Daftar Isi Disk Backup SIMDONDAR",
+    index_reports: "Laporan bulanan (Pelaporan SOP)",
+    index_report_closed: "bulan ditutup, tidak berubah lagi",
+    index_report_running: "bulan berjalan, diperbarui setiap backup",
     index_disk: "Disk",
     index_disk_id: "ID disk",
     index_updated: "Diperbarui",
@@ -525,6 +532,9 @@ pub const EN: Texts = Texts {
     csv_not_yet: "not yet",
 
     index_title: "SIMDONDAR Backup Disk Contents",
+    index_reports: "Monthly reports (SOP Pelaporan)",
+    index_report_closed: "closed month, never changed again",
+    index_report_running: "running month, updated after each backup",
     index_disk: "Disk",
     index_disk_id: "Disk id",
     index_updated: "Updated",

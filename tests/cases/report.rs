@@ -619,7 +619,30 @@ fn sop_report_index_and_receipt_from_a_real_catalog_render_in_chromium() {
     let rep_en = report::sop_report(&cat, &en_cfg, from, today).expect("report en");
     let mut receipt_en = receipt.clone();
     receipt_en.language = Language::En;
+    // The running month's report, as the backups left it on the HDD (issue 18), linked from the
+    // disk's index.
+    let month = Utc::now()
+        .with_timezone(&Jakarta)
+        .format("%Y-%m")
+        .to_string();
+    let month_html = std::fs::read_to_string(
+        hdd.join("SIMDONDAR-BACKUP/LAPORAN")
+            .join(format!("{month}.html")),
+    )
+    .expect("the running month's report on the HDD");
+    assert!(month_html.contains("Laporan Backup Data SIMDONDAR"));
+    assert!(hdd
+        .join("SIMDONDAR-BACKUP/LAPORAN")
+        .join(format!("{month}.csv"))
+        .is_file());
+    let hdd_index =
+        std::fs::read_to_string(hdd.join("SIMDONDAR-BACKUP/INDEX.html")).expect("hdd index");
+    assert!(
+        hdd_index.contains(&format!("href=\"LAPORAN/{month}.html\"")),
+        "the index links the month's report"
+    );
     let pages: Vec<(&str, String, u32)> = vec![
+        ("month-id", month_html, 2),
         ("report-id", html.clone(), 2),
         ("report-en", rep_en.to_html(), 2),
         ("receipt-id", receipt_page.clone(), 1),
