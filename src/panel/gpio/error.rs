@@ -244,3 +244,29 @@ impl std::error::Error for GpioError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The permission hint names the unit's own rule, and the unit has it (and no longer the
+    /// register-mapping devices).
+    #[test]
+    fn the_permission_hint_matches_the_unit() {
+        let unit = include_str!("../../../systemd/simdondar-backup.service");
+        let denied = UapiError::Os(io::Error::from_raw_os_error(libc::EACCES));
+        let hint = os_hint(&denied);
+        let rule = "DeviceAllow=char-gpiochip rw";
+        assert!(hint.contains(rule), "{hint}");
+        assert!(
+            unit.lines().any(|l| l.trim() == rule),
+            "the unit lacks {rule}"
+        );
+        assert!(
+            !unit
+                .lines()
+                .any(|l| l.starts_with("DeviceAllow=") && l.contains("gpiomem")),
+            "nothing maps GPIO registers any more"
+        );
+    }
+}
