@@ -368,15 +368,33 @@ impl SmtpCredentials {
     }
 }
 
+/// `[panel] gpio_chip`: the GPIO character device chip of the LEDs and the button.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GpioChip {
+    /// Numbers are BCM offsets on the chip with a line named `GPIO17` (the Raspberry Pi's
+    /// header); a line given by name is looked for on every chip.
+    Auto,
+    /// A path (`/dev/gpiochip0`), a name (`gpiochip0`), a number (`0`) or a label
+    /// (`pinctrl-bcm2711`), as `gpioinfo` shows them.
+    Given(String),
+}
+
 /// `[panel]` hardware settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PanelHw {
     pub i2c_device: PathBuf,
     pub i2c_address: u16,
-    pub led_green: u8,
-    pub led_amber: u8,
-    pub led_red: u8,
-    pub button: u8,
+    pub gpio_chip: GpioChip,
+    /// Line offsets: BCM numbers with `gpio_chip = "auto"`.
+    pub led_green: u32,
+    pub led_amber: u32,
+    pub led_red: u32,
+    pub button: u32,
+    /// Line names that replace the numbers (`led_green_line = "GPIO17"`).
+    pub led_green_line: Option<String>,
+    pub led_amber_line: Option<String>,
+    pub led_red_line: Option<String>,
+    pub button_line: Option<String>,
     pub long_press: Duration,
     pub idle_dim: Duration,
 }
@@ -386,10 +404,15 @@ impl Default for PanelHw {
         PanelHw {
             i2c_device: PathBuf::from("/dev/i2c-1"),
             i2c_address: 0x3C,
+            gpio_chip: GpioChip::Auto,
             led_green: 17,
             led_amber: 27,
             led_red: 22,
             button: 23,
+            led_green_line: None,
+            led_amber_line: None,
+            led_red_line: None,
+            button_line: None,
             long_press: Duration::from_secs(3),
             idle_dim: Duration::from_secs(600),
         }
@@ -755,10 +778,15 @@ struct RawPanel {
     kind: Option<PanelKind>,
     i2c_device: Option<Spanned<String>>,
     i2c_address: Option<Spanned<i64>>,
+    gpio_chip: Option<Spanned<String>>,
     led_green: Option<Spanned<i64>>,
     led_amber: Option<Spanned<i64>>,
     led_red: Option<Spanned<i64>>,
     button: Option<Spanned<i64>>,
+    led_green_line: Option<Spanned<String>>,
+    led_amber_line: Option<Spanned<String>>,
+    led_red_line: Option<Spanned<String>>,
+    button_line: Option<Spanned<String>>,
     long_press: Option<Spanned<String>>,
     idle_dim: Option<Spanned<String>>,
 }
@@ -1003,18 +1031,60 @@ impl Checker<'_> {
         }
     }
 
-    fn pin(&self, v: &Option<Spanned<i64>>, default: u8) -> Result<u8, ConfigError> {
-        match v {
-            None => Ok(default),
-            Some(p) if (0..=27).contains(p.get_ref()) => Ok(*p.get_ref() as u8),
-            Some(p) => Err(self.err(
+    /// A line number: a BCM number on the Raspberry Pi header with `auto`, else an offset.
+    fn line_number(
+        &self,
+        v: &Option<Spanned<i64>>,
+        key: &str,
+        default: u32,
+        auto: bool,
+    ) -> Result<u32, ConfigError> {
+        let Some(p) = v else { return Ok(default) };
+        let n = *p.get_ref();
+        if auto {
+            if (0..=27).contains(&n) {
+                return Ok(n as u32);
+            }
+            return Err(self.err(
                 p.span(),
                 format!(
-                    "GPIO pin must be a BCM number from 0 to 27, got {}",
-                    p.get_ref()
+                    "{key} must be a BCM GPIO number from 0 to 27 (the Raspberry Pi header), got {n}; \
+                     on another board set gpio_chip, or {key}_line to the line's name"
                 ),
-            )),
+            ));
         }
+        u32::try_from(n).map_err(|_| {
+            self.err(
+                p.span(),
+                format!(
+                    "{key} must be a line offset of the chip, 0 or more, got {n} (see `gpioinfo`)"
+                ),
+            )
+        })
+    }
+
+    /// A line name, as `gpioinfo` shows it (the kernel keeps at most 31 bytes).
+    fn line_name(
+        &self,
+        v: &Option<Spanned<String>>,
+        key: &str,
+    ) -> Result<Option<String>, ConfigError> {
+        let Some(v) = v else { return Ok(None) };
+        let name = v.get_ref();
+        if name.is_empty()
+            || name.len() > 31
+            || name.trim() != name
+            || name.contains(char::is_control)
+        {
+            return Err(self.err(
+                v.span(),
+                format!(
+                    "{key} must be a GPIO line name as `gpioinfo` shows it (1 to 31 characters, no \
+                     spaces around it), e.g. \"GPIO23\""
+                ),
+            ));
+        }
+        Ok(Some(name.clone()))
     }
 
     fn check_panel(&self, p: &RawPanel) -> Result<PanelHw, ConfigError> {
@@ -1029,37 +1099,122 @@ impl Checker<'_> {
                 ))
             }
         };
+        let gpio_chip = match &p.gpio_chip {
+            None => GpioChip::Auto,
+            Some(v) if v.get_ref() == "auto" => GpioChip::Auto,
+            Some(v) => {
+                let c = v.get_ref();
+                if c.is_empty() || c.trim() != c || c.contains(char::is_control) {
+                    return Err(self.err(
+                        v.span(),
+                        "gpio_chip must be \"auto\" or a GPIO chip as `gpioinfo` shows it: a path \
+                         (\"/dev/gpiochip0\"), a name (\"gpiochip0\") or a label (\"pinctrl-bcm2711\")",
+                    ));
+                }
+                GpioChip::Given(c.clone())
+            }
+        };
+        let auto = gpio_chip == GpioChip::Auto;
         let hw = PanelHw {
             i2c_device: match &p.i2c_device {
                 None => d.i2c_device,
                 Some(v) => self.abs_path(v, "i2c_device")?,
             },
             i2c_address,
-            led_green: self.pin(&p.led_green, d.led_green)?,
-            led_amber: self.pin(&p.led_amber, d.led_amber)?,
-            led_red: self.pin(&p.led_red, d.led_red)?,
-            button: self.pin(&p.button, d.button)?,
+            led_green: self.line_number(&p.led_green, "led_green", d.led_green, auto)?,
+            led_amber: self.line_number(&p.led_amber, "led_amber", d.led_amber, auto)?,
+            led_red: self.line_number(&p.led_red, "led_red", d.led_red, auto)?,
+            button: self.line_number(&p.button, "button", d.button, auto)?,
+            led_green_line: self.line_name(&p.led_green_line, "led_green_line")?,
+            led_amber_line: self.line_name(&p.led_amber_line, "led_amber_line")?,
+            led_red_line: self.line_name(&p.led_red_line, "led_red_line")?,
+            button_line: self.line_name(&p.button_line, "button_line")?,
+            gpio_chip,
             long_press: self.duration(&p.long_press, d.long_press)?,
             idle_dim: self.duration(&p.idle_dim, d.idle_dim)?,
         };
-        let pins = [hw.led_green, hw.led_amber, hw.led_red, hw.button, 2, 3];
-        for (i, a) in pins.iter().enumerate() {
-            if pins[i + 1..].contains(a) {
-                let span = p
-                    .button
-                    .as_ref()
-                    .or(p.led_red.as_ref())
-                    .or(p.led_amber.as_ref())
-                    .or(p.led_green.as_ref())
-                    .map(|s| s.span())
-                    .unwrap_or(0..0);
-                return Err(self.err(
-                    span,
-                    format!("GPIO {a} is used twice (2 and 3 are the OLED's I2C)"),
-                ));
+        self.check_panel_lines(p, &hw, auto)?;
+        Ok(hw)
+    }
+
+    /// No two parts on one line, and (on the Raspberry Pi header) none on the OLED's I2C. A
+    /// part given by name is checked by name; lines that meet only on the chip (a name and a
+    /// number for the same line) are caught when the agent finds them.
+    fn check_panel_lines(&self, p: &RawPanel, hw: &PanelHw, auto: bool) -> Result<(), ConfigError> {
+        // (key, number, its span, name, its span), in the file's usual order.
+        let parts = [
+            (
+                "led_green",
+                hw.led_green,
+                &p.led_green,
+                &hw.led_green_line,
+                &p.led_green_line,
+            ),
+            (
+                "led_amber",
+                hw.led_amber,
+                &p.led_amber,
+                &hw.led_amber_line,
+                &p.led_amber_line,
+            ),
+            (
+                "led_red",
+                hw.led_red,
+                &p.led_red,
+                &hw.led_red_line,
+                &p.led_red_line,
+            ),
+            (
+                "button",
+                hw.button,
+                &p.button,
+                &hw.button_line,
+                &p.button_line,
+            ),
+        ];
+        let span_of_number =
+            |v: &Option<Spanned<i64>>| v.as_ref().map(|s| s.span()).unwrap_or(0..0);
+        let span_of_name =
+            |v: &Option<Spanned<String>>| v.as_ref().map(|s| s.span()).unwrap_or(0..0);
+        for (i, (key, number, number_at, name, name_at)) in parts.iter().enumerate() {
+            match name {
+                None => {
+                    if auto && [2, 3].contains(number) {
+                        return Err(self.err(
+                            span_of_number(number_at),
+                            format!(
+                                "{key}: GPIO {number} is the OLED's I2C bus (2 = SDA, 3 = SCL); choose another pin"
+                            ),
+                        ));
+                    }
+                    if let Some((other, ..)) = parts[..i]
+                        .iter()
+                        .find(|(_, n, _, nm, _)| nm.is_none() && n == number)
+                    {
+                        return Err(self.err(
+                            span_of_number(number_at),
+                            format!(
+                                "{key}: GPIO {number} is already the {other}'s; every part needs its own pin"
+                            ),
+                        ));
+                    }
+                }
+                Some(name) => {
+                    if let Some((other, ..)) = parts[..i]
+                        .iter()
+                        .find(|(_, _, _, nm, _)| nm.as_deref() == Some(name.as_str()))
+                    {
+                        return Err(self.err(
+                            span_of_name(name_at),
+                            format!(
+                                "{key}_line: the line \"{name}\" is already the {other}'s; every part needs its own line"
+                            ),
+                        ));
+                    }
+                }
             }
         }
-        Ok(hw)
+        Ok(())
     }
 
     fn check_agent(&self, a: &RawAgent) -> Result<AgentConfig, ConfigError> {
@@ -1725,5 +1880,68 @@ mod tests {
         assert!(e.message.contains("chmod 600"), "{e}");
         std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).expect("chmod");
         assert!(parse(&text).is_ok());
+    }
+
+    #[test]
+    fn panel_gpio_defaults_names_and_chips() {
+        let c = parse("").expect("valid");
+        assert_eq!(c.panel_hw.gpio_chip, GpioChip::Auto);
+        assert_eq!(
+            (
+                c.panel_hw.led_green,
+                c.panel_hw.led_amber,
+                c.panel_hw.led_red,
+                c.panel_hw.button
+            ),
+            (17, 27, 22, 23)
+        );
+        assert_eq!(c.panel_hw.button_line, None);
+
+        let c =
+            parse("[panel]\ngpio_chip = \"pinctrl-rp1\"\nbutton_line = \"GPIO24\"\nbutton = 17\n")
+                .expect("a name replaces the number, so 17 is no clash");
+        assert_eq!(c.panel_hw.gpio_chip, GpioChip::Given("pinctrl-rp1".into()));
+        assert_eq!(c.panel_hw.button_line.as_deref(), Some("GPIO24"));
+
+        // With a chip given, numbers are that chip's offsets: 3 and 40 are fine.
+        let c = parse("[panel]\ngpio_chip = \"/dev/gpiochip1\"\nbutton = 3\nled_red = 40\n")
+            .expect("offsets of the chip");
+        assert_eq!((c.panel_hw.button, c.panel_hw.led_red), (3, 40));
+        assert!(parse("[panel]\ngpio_chip = \"auto\"\n").is_ok());
+    }
+
+    #[test]
+    fn panel_gpio_mistakes_are_located() {
+        let e = parse("[panel]\nled_red = 28\n").unwrap_err();
+        assert_eq!((e.line, e.column), (2, 11), "{e}");
+        assert!(
+            e.message.contains("0 to 27") && e.message.contains("led_red_line"),
+            "{e}"
+        );
+
+        let e = parse("[panel]\nbutton = 3\n").unwrap_err();
+        assert_eq!((e.line, e.column), (2, 10), "{e}");
+        assert!(e.message.contains("I2C"), "{e}");
+
+        let e = parse("[panel]\nled_green = 5\nbutton = 5\n").unwrap_err();
+        assert_eq!((e.line, e.column), (3, 10), "{e}");
+        assert!(e.message.contains("led_green"), "{e}");
+
+        let e = parse("[panel]\nled_amber_line = \"X\"\nbutton_line = \"X\"\n").unwrap_err();
+        assert_eq!((e.line, e.column), (3, 15), "{e}");
+        assert!(e.message.contains("led_amber"), "{e}");
+
+        let e = parse("[panel]\ngpio_chip = \"/dev/gpiochip0\"\nled_red = -1\n").unwrap_err();
+        assert_eq!(e.line, 3, "{e}");
+
+        let e = parse("[panel]\nbutton_line = \"\"\n").unwrap_err();
+        assert_eq!(e.line, 2, "{e}");
+        assert!(e.message.contains("gpioinfo"), "{e}");
+        let long = "L".repeat(32);
+        assert!(parse(&format!("[panel]\nbutton_line = \"{long}\"\n")).is_err());
+
+        let e = parse("[panel]\ngpio_chip = \"\"\n").unwrap_err();
+        assert_eq!((e.line, e.column), (2, 13), "{e}");
+        assert!(e.message.contains("auto"), "{e}");
     }
 }

@@ -12,8 +12,8 @@ use chrono::{DateTime, Utc};
 use super::daemon::{Input, PanelPort};
 use super::state::{DiskPhase, Event, JobTrigger, Notice, Overlay, Press, State};
 use super::step::{self, health};
-use crate::config::{Config, PanelKind};
-use crate::panel::gpio::LedPins;
+use crate::config::{Config, GpioChip, PanelKind};
+use crate::panel::gpio::{ChipSpec, GpioLines, LineSpec};
 use crate::panel::status::{self as ps, Screen, Status};
 use crate::panel::{hardware, open_panel, ButtonConfig, ButtonEvent, Panel, PanelConfig};
 
@@ -26,6 +26,14 @@ pub struct DaemonPanel {
     extra_attention: Vec<ps::Attention>,
 }
 
+/// A line by its name when one is set, else by its number.
+fn line(offset: u32, name: &Option<String>) -> LineSpec {
+    match name {
+        Some(n) => LineSpec::Name(n.clone()),
+        None => LineSpec::Offset(offset),
+    }
+}
+
 /// The panel's settings from the configuration.
 pub fn panel_config(cfg: &Config, sim: bool) -> PanelConfig {
     let hw = &cfg.panel_hw;
@@ -34,12 +42,16 @@ pub fn panel_config(cfg: &Config, sim: bool) -> PanelConfig {
         state_dir: cfg.state_dir.clone(),
         i2c_device: hw.i2c_device.clone(),
         i2c_address: hw.i2c_address as u8,
-        led_pins: LedPins {
-            green: hw.led_green,
-            amber: hw.led_amber,
-            red: hw.led_red,
+        gpio: GpioLines {
+            chip: match &hw.gpio_chip {
+                GpioChip::Auto => ChipSpec::Auto,
+                GpioChip::Given(c) => ChipSpec::Given(c.clone()),
+            },
+            green: line(hw.led_green, &hw.led_green_line),
+            amber: line(hw.led_amber, &hw.led_amber_line),
+            red: line(hw.led_red, &hw.led_red_line),
+            button: line(hw.button, &hw.button_line),
         },
-        button_pin: hw.button,
         button: ButtonConfig {
             long_press: hw.long_press,
             ..ButtonConfig::default()
@@ -364,5 +376,28 @@ mod tests {
         assert_eq!(st.tz_abbrev, "WIB");
         assert!(st.attention.contains(&ps::Attention::ManualOverdue));
         assert!(st.manual_overdue);
+    }
+
+    /// `[panel]` reaches the GPIO backend: the chip, and a line name where one is set, else
+    /// the number.
+    #[test]
+    fn gpio_settings_reach_the_panel() {
+        let cfg = Config::parse(Path::new("/t.toml"), "").expect("config");
+        assert_eq!(panel_config(&cfg, false).gpio, GpioLines::default());
+        let cfg = Config::parse(
+            Path::new("/t.toml"),
+            "[panel]\ngpio_chip = \"gpiochip4\"\nled_amber = 5\nbutton_line = \"BTN\"\n",
+        )
+        .expect("config");
+        assert_eq!(
+            panel_config(&cfg, false).gpio,
+            GpioLines {
+                chip: ChipSpec::Given("gpiochip4".into()),
+                green: LineSpec::Offset(17),
+                amber: LineSpec::Offset(5),
+                red: LineSpec::Offset(22),
+                button: LineSpec::Name("BTN".into()),
+            }
+        );
     }
 }

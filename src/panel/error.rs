@@ -8,6 +8,8 @@ retried.
 use std::fmt;
 use std::path::PathBuf;
 
+use super::gpio::GpioError;
+
 /// A front-panel failure.
 #[derive(Debug)]
 pub enum PanelError {
@@ -19,8 +21,12 @@ pub enum PanelError {
         address: u8,
         what: String,
     },
-    /// The GPIO pins could not be claimed (not a Raspberry Pi, no `/dev/gpiomem`, pin busy).
-    Gpio { part: &'static str, what: String },
+    /// The GPIO lines of the LEDs or the button could not be found, requested or driven.
+    Gpio {
+        /// "LEDs" or "button".
+        part: &'static str,
+        error: GpioError,
+    },
     /// A file of the simulated panel could not be written.
     SimFile {
         path: PathBuf,
@@ -47,11 +53,7 @@ impl fmt::Display for PanelError {
                  to SDA GPIO 2 / SCL GPIO 3, 3.3 V and GND; `i2cdetect -y 1` should show {address:02x})",
                 device.display()
             ),
-            PanelError::Gpio { part, what } => write!(
-                f,
-                "cannot use the GPIO pins for the {part}: {what} (is this a Raspberry Pi, and is \
-                 another program using the pins?)"
-            ),
+            PanelError::Gpio { part, error } => write!(f, "the {part} on GPIO: {error}"),
             PanelError::SimFile { path, error } => write!(
                 f,
                 "cannot write the simulated panel file {}: {error} (is the state directory writable?)",
@@ -65,6 +67,7 @@ impl std::error::Error for PanelError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             PanelError::SimFile { error, .. } => Some(error),
+            PanelError::Gpio { error, .. } => Some(error),
             _ => None,
         }
     }
