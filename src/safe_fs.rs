@@ -138,9 +138,24 @@ impl Dir {
         )
     }
 
-    /// Opens an existing regular file for reading, refusing symlinks.
+    /// Opens an existing regular file for reading, refusing symlinks and anything that is not a
+    /// regular file: a named pipe or a device a hostile disk holds under an expected name would
+    /// otherwise block the reader forever (the open is non-blocking, then checked, then made
+    /// blocking again).
     pub fn open_read(&self, name: &str) -> io::Result<File> {
-        self.open_file(name, OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC)
+        let f = self.open_file(
+            name,
+            OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK,
+        )?;
+        if !f.metadata()?.is_file() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{name} is not a regular file"),
+            ));
+        }
+        nix::fcntl::fcntl(f.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(OFlag::O_RDONLY))
+            .map_err(errno)?;
+        Ok(f)
     }
 
     fn open_file(&self, name: &str, flags: OFlag) -> io::Result<File> {
@@ -425,6 +440,27 @@ mod tests {
         assert!(e.to_string().contains("symbolic link"), "{e}");
         assert!(d.create_dirs(["evil", "x"]).is_err());
         assert_eq!(std::fs::read_dir(outside.path()).expect("read").count(), 0);
+    }
+
+    #[test]
+    fn a_named_pipe_under_an_expected_name_is_refused_not_waited_on() {
+        let t = tempfile::tempdir().expect("tempdir");
+        nix::unistd::mkfifo(
+            &t.path().join("disk.toml"),
+            nix::sys::stat::Mode::from_bits_truncate(0o644),
+        )
+        .expect("mkfifo");
+        std::fs::write(t.path().join("ok.json"), b"{}").expect("write");
+        let d = Dir::open(t.path()).expect("open");
+        let started = std::time::Instant::now();
+        let e = d.open_read("disk.toml").expect_err("a pipe is no file");
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        // A regular file reads normally (blocking again).
+        let mut s = String::new();
+        io::Read::read_to_string(&mut d.open_read("ok.json").expect("open"), &mut s)
+            .expect("read");
+        assert_eq!(s, "{}");
     }
 
     #[test]
