@@ -153,8 +153,11 @@ impl Dir {
                 format!("{name} is not a regular file"),
             ));
         }
-        nix::fcntl::fcntl(f.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(OFlag::O_RDONLY))
-            .map_err(errno)?;
+        nix::fcntl::fcntl(
+            f.as_raw_fd(),
+            nix::fcntl::FcntlArg::F_SETFL(OFlag::O_RDONLY),
+        )
+        .map_err(errno)?;
         Ok(f)
     }
 
@@ -458,8 +461,7 @@ mod tests {
         assert!(started.elapsed() < std::time::Duration::from_secs(1));
         // A regular file reads normally (blocking again).
         let mut s = String::new();
-        io::Read::read_to_string(&mut d.open_read("ok.json").expect("open"), &mut s)
-            .expect("read");
+        io::Read::read_to_string(&mut d.open_read("ok.json").expect("open"), &mut s).expect("read");
         assert_eq!(s, "{}");
     }
 

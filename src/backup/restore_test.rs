@@ -328,16 +328,12 @@ pub fn restore_test_with(
     let limits = settings
         .limits
         .unwrap_or_else(|| Limits::for_dump(manifest.bytes_raw));
-    if !work_dir.exists() {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o711)
-            .create(work_dir)
-            .map_err(|e| RestoreTestError::WorkDir {
-                path: work_dir.to_path_buf(),
-                detail: e.to_string(),
-            })?;
-    }
+    prepare_work_dir(work_dir, settings.state_dir.as_deref()).map_err(|e| {
+        RestoreTestError::WorkDir {
+            path: work_dir.to_path_buf(),
+            detail: e.to_string(),
+        }
+    })?;
     who.can_reach(work_dir).map_err(RestoreTestError::Sandbox)?;
     sandbox::check_room(work_dir, &limits, manifest.bytes_raw)
         .map_err(RestoreTestError::Sandbox)?;
@@ -1095,6 +1091,33 @@ impl Scratch {
             let _ = child.wait();
         }
     }
+}
+
+/// Creates the work directory and makes it passable for the sandbox user, whatever the umask
+/// (the agent's is 0027): the work directory 0711, and the agent's own state directory, when the
+/// work directory is in it, gains search permission for others (0751 as the package installs
+/// it: others may pass through, never list or read). Folders the agent does not own are left as
+/// they are; [`Identity::can_reach`] then names the one in the way.
+fn prepare_work_dir(work_dir: &Path, state_dir: Option<&Path>) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::create_dir_all(work_dir)?;
+    let me = nix::unistd::geteuid().as_raw();
+    let mut dirs = vec![(work_dir.to_path_buf(), 0o711)];
+    if let Some(s) = state_dir.filter(|s| work_dir.parent() == Some(*s)) {
+        dirs.push((s.to_path_buf(), 0o001));
+    }
+    for (d, bits) in dirs {
+        let m = std::fs::symlink_metadata(&d)?;
+        if !m.is_dir() || m.uid() != me {
+            continue;
+        }
+        let mode = m.mode() & 0o7777;
+        let want = if bits == 0o711 { 0o711 } else { mode | bits };
+        if mode != want {
+            std::fs::set_permissions(&d, std::fs::Permissions::from_mode(want))?;
+        }
+    }
+    Ok(())
 }
 
 /// `n` random bytes from the kernel, as hex.

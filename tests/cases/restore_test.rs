@@ -338,6 +338,35 @@ fn a_truncated_copy_with_forged_checksums_fails_the_restore_test() {
     assert_nothing_left(&work);
 }
 
+/// Through the command line, as the daemon and IT Support run it: the agent's umask (0027) and a
+/// state directory it made itself (0750) must not lock the sandbox user out (review finding).
+#[test]
+fn verify_restore_on_the_command_line_passes_and_is_recorded() {
+    let (_db, setup, target, _data) = seeded_backup(1);
+    let out = setup
+        .cmd()
+        .args(["verify", "--restore", "--target"])
+        .arg(&target)
+        .output()
+        .expect("verify --restore");
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("PASS "),
+        "{}",
+        show(&out)
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
+    assert_eq!(mode(&setup.state.join("restore-test")), 0o711);
+    assert_eq!(mode(&setup.state) & 0o001, 0o001, "others may pass through");
+    assert_eq!(mode(&setup.state) & 0o004, 0, "others may not list it");
+    let catalog = Catalog::open(&setup.state).expect("catalog");
+    assert!(catalog
+        .last_restore_test()
+        .expect("read")
+        .is_some_and(|r| r.passed));
+}
+
 /// A small dump in the shape of mariadb-dump's, with names that need care.
 const ODD_DUMP: &str = "/*!40101 SET NAMES utf8mb4 */;\n\
 CREATE DATABASE /*!32312 IF NOT EXISTS*/ `uji` /*!40100 DEFAULT CHARACTER SET utf8mb4 */;\n\
