@@ -344,7 +344,11 @@ pub fn restore_test_with(
         pid: server.pid(),
         limits,
         yield_to: probe,
-    });
+    })
+    .map_err(|e| RestoreTestError::Spawn {
+        tool: "the restore test's watch".into(),
+        detail: e.to_string(),
+    })?;
     let load = server.load(&data)?;
     let stopped = watch.stopped();
 
@@ -618,7 +622,8 @@ impl<W: Write> Write for Counting<W> {
 /// The account the dump is loaded as: everything a `mariadb-dump` needs (tables, views,
 /// routines, triggers, events, and `SET USER` for their `DEFINER`s), nothing that reaches files
 /// or the server's settings (no `FILE`, `SUPER`, `PROCESS`, `RELOAD`, `SHUTDOWN`, `CREATE USER`,
-/// grant option).
+/// grant option). The administrator accounts are cut down to `SELECT` before the load, so that a
+/// routine whose definer is `root` gains nothing either.
 const LOADER: &str = "loader";
 const LOADER_GRANTS: &str = "SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, REFERENCES, INDEX, \
      ALTER, CREATE TEMPORARY TABLES, LOCK TABLES, EXECUTE, CREATE VIEW, SHOW VIEW, \
@@ -755,6 +760,9 @@ impl Scratch {
             .arg(format!("--secure-file-priv={}", files.display()))
             .arg(format!("--plugin-dir={}", plugins.display()))
             .arg("--local-infile=0")
+            // DATA/INDEX DIRECTORY are ignored (with a warning): no table file outside the
+            // data directory, where neither secure_file_priv nor the watch would see it.
+            .arg("--skip-symbolic-links")
             .arg("--max-connections=8")
             .arg(format!("--log-error={}", s.error_log.display()))
             .arg(format!(
@@ -817,10 +825,22 @@ impl Scratch {
         f.write_all(cnf.as_bytes()).map_err(work_err)?;
         drop(f);
         self.who.own(&self.loader_cnf).map_err(work_err)?;
-        let sql = format!(
+        // The dump may name any account as a definer (`SET USER`), and a definer's routine runs
+        // with that account's privileges: so no account keeps FILE or SUPER while it loads. The
+        // administrators keep SELECT, enough to list and count the tables (this session keeps its
+        // own privileges until it ends; new ones get only these).
+        let admin = self.user.replace('\'', "''");
+        let mut sql = format!(
             "CREATE USER '{LOADER}'@'localhost' IDENTIFIED BY '{password}';\n\
-             GRANT {LOADER_GRANTS} ON *.* TO '{LOADER}'@'localhost';\n"
+             GRANT {LOADER_GRANTS} ON *.* TO '{LOADER}'@'localhost';\n\
+             REVOKE ALL PRIVILEGES, GRANT OPTION FROM 'root'@'localhost';\n"
         );
+        if admin != "root" {
+            sql.push_str(&format!(
+                "REVOKE ALL PRIVILEGES, GRANT OPTION FROM '{admin}'@'localhost';\n"
+            ));
+        }
+        sql.push_str(&format!("GRANT SELECT ON *.* TO '{admin}'@'localhost';\n"));
         let (_, err, status) = self.query(sql.as_bytes(), false)?;
         if !status.success() {
             return Err(RestoreTestError::Query {

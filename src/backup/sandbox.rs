@@ -230,6 +230,9 @@ impl Identity {
 pub struct Limits {
     /// CPU seconds for the server and, separately, for the client.
     pub cpu_seconds: u64,
+    /// Seconds of wall-clock time for the load and the counting (a dump that only sleeps uses no
+    /// CPU).
+    pub wall_seconds: u64,
     /// Resident memory of the server, bytes.
     pub memory: u64,
     /// Bytes the scratch directory may hold (data directory, logs, temporary files).
@@ -240,13 +243,15 @@ pub struct Limits {
 
 impl Limits {
     /// The defaults for a dump of `bytes_raw` bytes: ten minutes of CPU plus one second per MiB
-    /// (a Raspberry Pi 4 loads a few MiB per CPU-second), 1 GiB of memory, and
+    /// (a Raspberry Pi 4 loads a few MiB per CPU-second) and twice that in wall-clock time,
+    /// 1 GiB of memory, and
     /// [`BASE_BYTES`] plus four times the dump on disk (tables and indexes take one to three
     /// times their SQL text in InnoDB). The reserve: 256 MiB or 5 % of the file system,
     /// whichever is more.
     pub fn for_dump(bytes_raw: u64) -> Limits {
         Limits {
             cpu_seconds: 600 + bytes_raw / MIB,
+            wall_seconds: 2 * (600 + bytes_raw / MIB),
             memory: 1 << 30,
             disk: BASE_BYTES.saturating_add(bytes_raw.saturating_mul(4)),
             reserve_min: 256 * MIB,
@@ -303,6 +308,8 @@ pub enum Stop {
     Reserve { free: u64, reserve: u64 },
     /// The server's resident memory grew past the limit.
     Memory { rss: u64, limit: u64 },
+    /// The load and the counting took longer than the wall-clock limit.
+    Time { limit: u64 },
     /// A backup started: the restore test gives way.
     Yield,
 }
@@ -327,6 +334,10 @@ impl fmt::Display for Stop {
                 "the test server used {} MiB of memory, past the restore test's limit of {} MiB",
                 rss / MIB,
                 limit / MIB
+            ),
+            Stop::Time { limit } => write!(
+                f,
+                "the restore did not finish within the restore test's limit of {limit} s"
             ),
             Stop::Yield => write!(f, "a backup started; the restore test gave way to it"),
         }
@@ -353,19 +364,22 @@ pub struct Watched {
 }
 
 impl Watch {
-    pub fn start(w: Watched) -> Watch {
+    /// Starts watching. The server is held by a pidfd from here on, so the watch can never
+    /// signal another process that reused its pid after it was reaped.
+    pub fn start(w: Watched) -> std::io::Result<Watch> {
+        let pidfd = PidFd::open(w.pid)?;
         let done = Arc::new(AtomicBool::new(false));
         let stopped = Arc::new(Mutex::new(None));
         let (d, s) = (done.clone(), stopped.clone());
+        let started = std::time::Instant::now();
         let thread = std::thread::Builder::new()
             .name("restore-test-watch".into())
-            .spawn(move || watch(w, &d, &s))
-            .ok();
-        Watch {
+            .spawn(move || watch(w, &pidfd, started, &d, &s))?;
+        Ok(Watch {
             done,
             stopped,
-            thread,
-        }
+            thread: Some(thread),
+        })
     }
 
     /// Whether it has stopped the server (so far).
@@ -393,14 +407,55 @@ impl Drop for Watch {
     }
 }
 
-fn watch(w: Watched, done: &AtomicBool, stopped: &Mutex<Option<Stop>>) {
-    while !done.load(Ordering::SeqCst) {
-        if let Some(stop) = check(&w) {
-            // SIGKILL: a server past a limit gets no chance to write more.
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(w.pid),
-                nix::sys::signal::Signal::SIGKILL,
+/// A process held by a pidfd (Linux 5.3+): signals reach that process or none.
+struct PidFd(std::os::fd::OwnedFd);
+
+impl PidFd {
+    fn open(pid: i32) -> std::io::Result<PidFd> {
+        // SAFETY: pidfd_open(2) takes a pid and flags and returns a new descriptor or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: the descriptor is new and owned by nothing else.
+        Ok(PidFd(unsafe {
+            std::os::fd::FromRawFd::from_raw_fd(fd as std::os::fd::RawFd)
+        }))
+    }
+
+    fn kill(&self) {
+        use std::os::fd::AsRawFd;
+        // SAFETY: pidfd_send_signal(2) with a descriptor we own, no siginfo, no flags.
+        unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                self.0.as_raw_fd(),
+                libc::SIGKILL,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
             );
+        }
+    }
+}
+
+fn watch(
+    w: Watched,
+    pidfd: &PidFd,
+    started: std::time::Instant,
+    done: &AtomicBool,
+    stopped: &Mutex<Option<Stop>>,
+) {
+    while !done.load(Ordering::SeqCst) {
+        let stop = if started.elapsed().as_secs() >= w.limits.wall_seconds {
+            Some(Stop::Time {
+                limit: w.limits.wall_seconds,
+            })
+        } else {
+            check(&w)
+        };
+        if let Some(stop) = stop {
+            // SIGKILL: a server past a limit gets no chance to write more.
+            pidfd.kill();
             if let Ok(mut g) = stopped.lock() {
                 *g = Some(stop);
             }

@@ -161,19 +161,24 @@ fn crafted_dumps_write_nothing_and_read_nothing_outside_the_scratch_directory() 
         r.summary()
     );
 
-    // INTO OUTFILE inside a procedure whose definer is root (who has FILE): secure_file_priv.
+    // INTO OUTFILE inside a procedure whose definer is root: root has only SELECT while the dump
+    // loads (and --secure-file-priv would still stand behind it).
     let (r, _) = run(&bait, "into-outfile-definer.sql", &[], None);
     assert!(!r.passed, "{}", r.summary());
     assert!(
-        problems(&r).contains("--secure-file-priv"),
+        problems(&r).contains("denied to user 'root'@'localhost'"),
         "{}",
         r.summary()
     );
 
-    // LOAD_FILE of a file every user may read, as the loader and as root: nothing comes back,
-    // and the control row shows the statements ran. A clean PASS: the attack did nothing.
+    // LOAD_FILE of a file every user may read, as the loader: nothing comes back, and the
+    // control row shows the statements ran; through root's procedure: not even run.
     let (r, _) = run(&bait, "load-file.sql", &[("uji.control", 1)], None);
-    assert!(r.passed, "{}", r.summary());
+    assert!(
+        problems(&r).contains("denied to user 'root'@'localhost'"),
+        "{}",
+        r.summary()
+    );
     let actual = |t: &str| {
         r.tables
             .iter()
@@ -227,6 +232,26 @@ fn crafted_dumps_write_nothing_and_read_nothing_outside_the_scratch_directory() 
         problems(&r).contains("server_audit"),
         "the refusal names the plugin: {}",
         r.summary()
+    );
+
+    // SET GLOBAL general_log_file in a procedure whose definer is root (the general log goes
+    // wherever it is told): root has only SELECT while the dump loads, so no SUPER.
+    let (r, _) = run(&bait, "set-global-definer.sql", &[], None);
+    assert!(!r.passed, "{}", r.summary());
+    assert!(
+        problems(&r).contains("denied to user 'root'@'localhost'"),
+        "{}",
+        r.summary()
+    );
+
+    // CREATE TABLE … DATA DIRECTORY outside the data directory (the loader needs no FILE for
+    // it): ignored with a warning, the table stays in the scratch data directory, and restores.
+    let (r, _) = run(&bait, "data-directory.sql", &[], None);
+    assert!(r.passed, "{}", r.summary());
+    assert_eq!(
+        bait.written(),
+        Vec::<PathBuf>::new(),
+        "the table's files were put outside the scratch directory"
     );
 
     // The client's own commands: \! (shell), system, \. (source), tee, and \! after a
@@ -303,6 +328,28 @@ fn cpu_time_and_memory_limits_stop_the_server_with_a_clear_verdict() {
         started.elapsed() < Duration::from_secs(120),
         "the CPU limit took {:?}",
         started.elapsed()
+    );
+
+    // A dump that only sleeps uses no CPU: the wall-clock limit stops it.
+    let started = Instant::now();
+    let (r, _) = run(
+        &bait,
+        "slow.sql",
+        &[],
+        Some(Limits {
+            wall_seconds: 3,
+            ..Limits::for_dump(0)
+        }),
+    );
+    assert!(!r.passed, "{}", r.summary());
+    assert!(
+        problems(&r).contains("did not finish within the restore test's limit of 3 s"),
+        "{}",
+        r.summary()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(50),
+        "not the dump's 60 s"
     );
 
     let (r, _) = run(&bait, "eat-memory.sql", &[], tight(600, 400 << 20));
