@@ -963,6 +963,8 @@ impl Scratch {
                 tool: self.client.display().to_string(),
                 detail: e.to_string(),
             })?;
+        // A huge statement is buffered by the client too: it goes before the agent, never after.
+        sandbox::oom_first(child.id());
         let stdin = child.stdin.take();
         let stderr = child.stderr.take();
         let (restored, sent, err_text) = std::thread::scope(|scope| {

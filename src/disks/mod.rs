@@ -401,6 +401,8 @@ impl<'a> Disks<'a> {
         });
         let daemons = mount::fuse_daemons(point);
         let how = self.unmount_bounded(point)?;
+        // An unmount that took the whole budget still leaves the FUSE driver a moment to exit.
+        let deadline = deadline.max(std::time::Instant::now() + RELEASE_GRACE);
         if mount::mount_at(point).is_some() {
             return Err(EjectError::new(
                 EjectFailure::StillMounted,
@@ -552,6 +554,10 @@ impl std::error::Error for EjectError {}
 /// deadline of the daemon's ejects of several disks at once ([`Disks::eject_all`]), which a client
 /// waits for (with [`EJECT_REPLY_MARGIN`]).
 pub const RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The least an eject waits for the device's release after a successful unmount, whatever is
+/// left of its budget.
+pub const RELEASE_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// What a client adds to [`RELEASE_WAIT`] when it waits for the daemon's answer to an eject.
 pub const EJECT_REPLY_MARGIN: std::time::Duration = std::time::Duration::from_secs(10);

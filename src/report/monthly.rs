@@ -83,20 +83,19 @@ fn sha256_hex(bytes: &[u8]) -> String {
     crate::backup::writer::hex(&Sha256::digest(bytes))
 }
 
-/// Reads `months.json` in `dir`; a missing file is no closed month, an unreadable one too (the
-/// closed months are then written again, in their final form).
-fn read_months(dir: &Dir) -> Months {
-    let Ok(f) = dir.open_read(MONTHS_FILE) else {
-        return Months::default();
+/// Reads `months.json` in `dir`: a missing file is no closed month (`Ok`); one that cannot be
+/// read or parsed is `Err` with why (its months' files are then kept as found, never rewritten).
+fn read_months(dir: &Dir) -> Result<Months, String> {
+    let f = match dir.open_read(MONTHS_FILE) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Months::default()),
+        Err(e) => return Err(e.to_string()),
     };
     let mut bytes = Vec::new();
-    if f.take(MAX_MONTHS_BYTES).read_to_end(&mut bytes).is_err() {
-        return Months::default();
-    }
-    serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-        log::warn!("{MONTHS_FILE} is not readable ({e}); closed months are written again");
-        Months::default()
-    })
+    f.take(MAX_MONTHS_BYTES)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    serde_json::from_slice(&bytes).map_err(|e| e.to_string())
 }
 
 /// Writes the running month's report and every closed month the disk lacks onto the target at
@@ -128,7 +127,17 @@ pub fn write_month_reports_at(
     let dir = base.create_dir(DIR).map_err(|e| write_err(e.to_string()))?;
     let today = now.with_timezone(&cfg.timezone).date_naive();
     let (this_first, this_last) = month_of(today);
-    let mut months = read_months(&dir);
+    let (mut months, trust_files) = match read_months(&dir) {
+        Ok(m) => (m, false),
+        Err(e) => {
+            log::warn!(
+                "{} on {}: {e}; month reports already on the disk are kept as they are",
+                MONTHS_FILE,
+                root.display()
+            );
+            (Months::default(), true)
+        }
+    };
     let mut written = Written::default();
 
     // Closed months: from the first run's month (at most MAX_CLOSED back) to last month.
@@ -149,7 +158,18 @@ pub fn write_month_reports_at(
         while m < this_first {
             let (first, last) = month_of(m);
             let k = key(first);
+            // A closed month is written once. With months.json unreadable, a month whose report
+            // is already on the disk is not rewritten either: it is recorded as found, so the
+            // disk's own files stay what they were.
             if !months.closed.contains_key(&k) {
+                if let Some(found) = trust_files.then(|| found_closed(&dir, &k)).flatten() {
+                    months.closed.insert(k.clone(), found);
+                    written.closed.push(k);
+                    m = first
+                        .checked_add_months(chrono::Months::new(1))
+                        .unwrap_or(this_first);
+                    continue;
+                }
                 let (html, csv) = render(catalog, cfg, first, last, now)?;
                 put(&dir, &k, &html, &csv).map_err(write_err)?;
                 months.closed.insert(
@@ -174,13 +194,39 @@ pub fn write_month_reports_at(
         }
     }
 
-    // The running month, rewritten each time.
+    // The running month, rewritten each time, unless it is closed already (the clock went back:
+    // a Raspberry Pi without a clock battery before NTP answers, or a time zone changed).
     let k = key(this_first);
+    if months.closed.contains_key(&k) {
+        log::warn!(
+            "{k} is closed on {}: its report is not rewritten (the clock is behind?)",
+            root.display()
+        );
+        dir.sync().map_err(|e| write_err(e.to_string()))?;
+        return Ok(written);
+    }
     let (html, csv) = render(catalog, cfg, this_first, this_last, now)?;
     put(&dir, &k, &html, &csv).map_err(write_err)?;
     written.running = Some(k);
     dir.sync().map_err(|e| write_err(e.to_string()))?;
     Ok(written)
+}
+
+/// A closed month's files already on the disk, when `months.json` does not list them: their
+/// hashes as found (`closed_at` empty: not closed by this appliance's records).
+fn found_closed(dir: &Dir, k: &str) -> Option<Closed> {
+    let read = |name: String| -> Option<Vec<u8>> {
+        let mut b = Vec::new();
+        dir.open_read(&name).ok()?.read_to_end(&mut b).ok()?;
+        Some(b)
+    };
+    let html = read(format!("{k}.html"))?;
+    let csv = read(format!("{k}.csv"))?;
+    Some(Closed {
+        closed_at: String::new(),
+        html_sha256: sha256_hex(&html),
+        csv_sha256: sha256_hex(&csv),
+    })
 }
 
 fn render(
@@ -209,7 +255,7 @@ pub fn listed(root: &Path) -> Vec<(String, bool)> {
     let Ok(dir) = top.open_dirs([ROOT_DIR, DIR]) else {
         return Vec::new();
     };
-    let months = read_months(&dir);
+    let months = read_months(&dir).unwrap_or_default();
     let mut v: Vec<(String, bool)> = dir
         .entries()
         .unwrap_or_default()

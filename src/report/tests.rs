@@ -986,6 +986,25 @@ fn month_reports_on_a_disk_close_once_and_never_change() {
         ]
     );
 
+    // The clock goes back into November (no clock battery, before NTP answers): the closed month
+    // is not rewritten as a running one.
+    let w =
+        write_month_reports_at(&root, &cat, &cfg, utc("2026-11-30T08:00:00+07:00")).expect("write");
+    assert_eq!(w.running, None, "{w:?}");
+    assert_eq!(
+        std::fs::read(laporan.join("2026-11.html")).expect("html"),
+        closed_nov
+    );
+    // months.json damaged: the closed files on the disk are kept as they are.
+    std::fs::write(laporan.join(MONTHS_FILE), b"{ broken").expect("damage");
+    let w =
+        write_month_reports_at(&root, &cat, &cfg, utc("2026-12-06T10:00:00+07:00")).expect("write");
+    assert_eq!(w.closed, vec!["2026-11".to_string()], "recorded as found");
+    assert_eq!(
+        std::fs::read(laporan.join("2026-11.html")).expect("html"),
+        closed_nov
+    );
+
     // The disk's index links both.
     crate::report::write_disk_index(&root, &cfg).expect("index");
     let index = std::fs::read_to_string(root.join("SIMDONDAR-BACKUP/INDEX.html")).expect("index");
