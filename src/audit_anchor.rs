@@ -7,9 +7,12 @@ receipt), and `audit verify` compares the catalog with the newest anchor found o
 see: an anchored entry that is gone means the tail was cut ([`Check::Truncated`], naming the
 missing ids), one with another hash means history was rewritten ([`Check::Rewritten`]).
 
-An anchor names its chain by the hash of entry 1 (`chain`), so a disk that was written by another
-appliance is recognised and set aside rather than raising a false alarm. A forged anchor can raise
-an alarm that an auditor then looks into; it can never hide a cut.
+An anchor names its chain by the hash of entry 1 (`chain`) and the appliance by its host name
+(`unit`): an anchor of another unit is set aside rather than raising a false alarm, but one of
+this unit with another chain means the whole log was replaced ([`Check::Replaced`]). An anchor
+is never overwritten by one that the catalog contradicts ([`write`] keeps the old one and says
+why), so a cut followed by new entries with the same ids cannot wipe the evidence. A forged
+anchor can raise an alarm that an auditor then looks into; it can never hide a cut.
 */
 
 use std::path::{Path, PathBuf};
@@ -31,6 +34,9 @@ const MAX_BYTES: u64 = 4096;
 pub struct Anchor {
     /// The hash of entry 1: which chain this is.
     pub chain: String,
+    /// The appliance's host name when it was written.
+    #[serde(default)]
+    pub unit: String,
     pub id: i64,
     /// The entry's time, as recorded.
     pub at: String,
@@ -40,8 +46,10 @@ pub struct Anchor {
 impl Anchor {
     /// The catalog's newest entry; `None` while the log is empty.
     pub fn newest(catalog: &Catalog) -> Result<Option<Anchor>, CatalogError> {
+        let unit = crate::clock::hostname().unwrap_or_default();
         Ok(catalog.audit_ends()?.map(|(chain, id, at, hash)| Anchor {
             chain,
+            unit: unit.clone(),
             id,
             at,
             hash,
@@ -58,13 +66,26 @@ impl Anchor {
 }
 
 /// Writes `anchor` onto the target at `root` (atomically), unless the disk already holds a newer
-/// anchor of the same chain.
-pub fn write(root: &Path, anchor: &Anchor) -> std::io::Result<()> {
+/// anchor of the same chain, or one of this unit that the catalog contradicts: that one is kept as
+/// evidence and the error says why (`audit verify` names what is missing).
+pub fn write(root: &Path, anchor: &Anchor, catalog: &Catalog) -> std::io::Result<()> {
     let top = Dir::open(root)?;
     let dir = top.open_dirs([ROOT_DIR])?;
     if let Some(old) = read_in(&dir).ok().flatten() {
         if old.chain == anchor.chain && old.id > anchor.id {
             return Ok(());
+        }
+        let same_unit = !old.unit.is_empty() && old.unit == anchor.unit;
+        let held = old.chain == anchor.chain
+            && catalog
+                .audit_hash_of(old.id)
+                .map_err(std::io::Error::other)?
+                .is_some_and(|h| h == old.hash);
+        if (old.chain == anchor.chain || same_unit) && !held {
+            return Err(std::io::Error::other(format!(
+                "the disk's audit anchor (entry {} of {}) is not in the catalog any more: the audit log was cut or replaced; the anchor is kept as evidence, run `simdondar-backup audit verify`",
+                old.id, old.at
+            )));
         }
     }
     let bytes = serde_json::to_vec_pretty(anchor).map_err(std::io::Error::other)?;
@@ -110,6 +131,8 @@ pub enum Check {
     Truncated { from: i64, to: i64 },
     /// The anchored entry is in the catalog with another hash: history was rewritten.
     Rewritten,
+    /// An anchor of this unit names another chain: the whole log was replaced.
+    Replaced,
 }
 
 /// Compares `anchor` with the catalog's entries (oldest first).
@@ -121,7 +144,12 @@ pub fn check(rows: &[AuditRow], anchor: &Anchor) -> Check {
         };
     };
     if first.id == 1 && first.hash != anchor.chain {
-        return Check::OtherChain;
+        let unit = crate::clock::hostname().unwrap_or_default();
+        return if !anchor.unit.is_empty() && anchor.unit == unit {
+            Check::Replaced
+        } else {
+            Check::OtherChain
+        };
     }
     match rows.iter().find(|r| r.id == anchor.id) {
         Some(r) if r.hash == anchor.hash => Check::Holds,
@@ -142,12 +170,15 @@ pub fn newest_on(
     roots: &[PathBuf],
     chain: Option<&str>,
 ) -> (Option<(PathBuf, Anchor)>, Vec<String>) {
+    let unit = crate::clock::hostname().unwrap_or_default();
     let mut best: Option<(PathBuf, Anchor)> = None;
     let mut notes = Vec::new();
     for root in roots {
         match read(root) {
             Ok(Some(a)) => {
-                if chain.is_some_and(|c| c != a.chain) {
+                // Another chain of this very unit is the finding, not something to set aside.
+                let this_unit = !a.unit.is_empty() && a.unit == unit;
+                if chain.is_some_and(|c| c != a.chain) && !this_unit {
                     notes.push(format!(
                         "{}: its audit anchor is from another appliance's log; set aside",
                         root.display()
@@ -194,6 +225,7 @@ mod tests {
         let r = &rows[(id - 1) as usize];
         Anchor {
             chain: rows[0].hash.clone(),
+            unit: String::new(),
             id,
             at: r.at.clone(),
             hash: r.hash.clone(),
@@ -221,27 +253,55 @@ mod tests {
     #[test]
     fn anchors_are_written_read_and_never_go_back() {
         let d = tempfile::tempdir().expect("tempdir");
-        std::fs::create_dir(d.path().join(ROOT_DIR)).expect("mkdir");
-        let rows = chain(5);
-        assert_eq!(read(d.path()), Ok(None));
-        write(d.path(), &anchor_of(&rows, 4)).expect("write");
-        write(d.path(), &anchor_of(&rows, 3)).expect("an older one is not written");
-        assert_eq!(read(d.path()), Ok(Some(anchor_of(&rows, 4))));
-        let (best, notes) = newest_on(&[d.path().to_path_buf()], Some(&rows[0].hash));
+        let cat = Catalog::open(&d.path().join("state")).expect("catalog");
+        let root = d.path().join("disk");
+        std::fs::create_dir_all(root.join(ROOT_DIR)).expect("mkdir");
+        for i in 0..5 {
+            cat.audit("daemon", "run", &format!("{{\"n\":{i}}}"))
+                .expect("audit");
+        }
+        let rows = cat.audit_entries().expect("rows");
+        let newest = Anchor::newest(&cat).expect("newest").expect("some");
+        assert_eq!((newest.id, newest.hash.clone()), (5, rows[4].hash.clone()));
+        assert_eq!(read(&root), Ok(None));
+        let mut four = anchor_of(&rows, 4);
+        four.unit = newest.unit.clone();
+        write(&root, &four, &cat).expect("write");
+        let mut three = anchor_of(&rows, 3);
+        three.unit = newest.unit.clone();
+        write(&root, &three, &cat).expect("an older one is not written");
+        assert_eq!(read(&root), Ok(Some(four.clone())));
+        let (best, notes) = newest_on(&[root.clone()], Some(&rows[0].hash));
         assert_eq!(best.map(|(_, a)| a.id), Some(4));
         assert!(notes.is_empty());
-        let (best, notes) = newest_on(&[d.path().to_path_buf()], Some("other"));
-        assert!(best.is_none());
-        assert_eq!(notes.len(), 1);
-        std::fs::write(d.path().join(ROOT_DIR).join(FILE), b"{not json").expect("write");
-        assert!(read(d.path()).is_err());
-        assert_eq!(
-            anchor_of(&rows, 4)
-                .short()
-                .chars()
-                .filter(|c| *c == '\u{2026}')
-                .count(),
-            1
-        );
+        assert_eq!(four.short().chars().filter(|c| *c == '\u{2026}').count(), 1);
+
+        // The log cut after entry 2 and written on to entry 6: the anchor of entry 4 no longer
+        // matches, and is kept rather than overwritten by the new entry 6.
+        let conn = rusqlite::Connection::open(cat.path()).expect("open");
+        conn.execute_batch("DROP TRIGGER audit_no_delete; DELETE FROM audit WHERE id > 2;")
+            .expect("cut");
+        drop(conn);
+        for i in 0..4 {
+            cat.audit("daemon", "run", &format!("{{\"m\":{i}}}"))
+                .expect("audit");
+        }
+        let after = Anchor::newest(&cat).expect("newest").expect("some");
+        assert_eq!(after.id, 6);
+        let e = write(&root, &after, &cat).expect_err("the evidence is kept");
+        assert!(e.to_string().contains("entry 4"), "{e}");
+        assert_eq!(read(&root), Ok(Some(four.clone())));
+        let rows = cat.audit_entries().expect("rows");
+        assert_eq!(check(&rows, &four), Check::Rewritten);
+
+        // A whole new log on the same unit: its anchors are not another appliance's.
+        let mut replaced = four.clone();
+        replaced.chain = "e".repeat(64);
+        assert_eq!(check(&rows, &replaced), Check::Replaced);
+        let (best, _) = newest_on(&[root.clone()], Some("another chain"));
+        assert!(best.is_some(), "this unit's anchor is never set aside");
+
+        std::fs::write(root.join(ROOT_DIR).join(FILE), b"{not json").expect("write");
+        assert!(read(&root).is_err());
     }
 }

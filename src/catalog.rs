@@ -760,6 +760,14 @@ impl Catalog {
         Ok(newest.map(|(id, at, hash)| (first, id, at, hash)))
     }
 
+    /// The hash of audit entry `id`, if the catalog holds it.
+    pub fn audit_hash_of(&self, id: i64) -> Result<Option<String>, CatalogError> {
+        self.conn
+            .query_row("SELECT hash FROM audit WHERE id = ?1", [id], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
     /// Every audit entry, oldest first.
     pub fn audit_entries(&self) -> Result<Vec<AuditRow>, CatalogError> {
         let mut st = self

@@ -1531,7 +1531,13 @@ fn cmd_audit_verify(config_path: &Path, targets: &[PathBuf]) -> Result<(), Failu
             root.display(),
             anchor.at
         ))),
-        // newest_on only returns anchors of this chain; said all the same.
+        Check::Replaced => Err(Failure::Failed(format!(
+            "the audit log was replaced: the disk at {} holds this unit's anchor of another log (entry {}, written {}); keep this catalog and the disk as evidence and report it",
+            root.display(),
+            anchor.id,
+            anchor.at
+        ))),
+        // newest_on only returns anchors of this chain or unit; said all the same.
         Check::OtherChain => {
             println!(
                 "audit log intact: {n} entries, the last one {last}; the anchor on {} is another appliance's",

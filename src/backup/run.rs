@@ -651,8 +651,8 @@ fn publish_paperwork(config: &Config, catalog: &Catalog, copies: &[CopyOutcome])
     };
     for c in copies.iter().filter(|c| c.result.is_ok()) {
         if let Some(a) = &anchor {
-            if let Err(e) = crate::audit_anchor::write(&c.target.root, a) {
-                log::warn!(
+            if let Err(e) = crate::audit_anchor::write(&c.target.root, a, catalog) {
+                log::error!(
                     "cannot write the audit anchor on {}: {e}",
                     c.target.root.display()
                 );

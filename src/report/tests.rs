@@ -846,6 +846,7 @@ fn receipt_from_a_copy_on_disk_and_written_twice() {
     assert_eq!(r.disk_id.as_deref(), Some("UUID 1234-ABCD"));
     r.audit_anchor = Some(crate::audit_anchor::Anchor {
         chain: "ab".repeat(32),
+        unit: "vm".into(),
         id: 1234,
         at: "2026-11-26T03:00:06Z".into(),
         hash: format!("3fa2{}9c01", "0".repeat(56)),
