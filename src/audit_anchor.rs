@@ -271,7 +271,7 @@ mod tests {
         three.unit = newest.unit.clone();
         write(&root, &three, &cat).expect("an older one is not written");
         assert_eq!(read(&root), Ok(Some(four.clone())));
-        let (best, notes) = newest_on(&[root.clone()], Some(&rows[0].hash));
+        let (best, notes) = newest_on(std::slice::from_ref(&root), Some(&rows[0].hash));
         assert_eq!(best.map(|(_, a)| a.id), Some(4));
         assert!(notes.is_empty());
         assert_eq!(four.short().chars().filter(|c| *c == '\u{2026}').count(), 1);
@@ -298,7 +298,7 @@ mod tests {
         let mut replaced = four.clone();
         replaced.chain = "e".repeat(64);
         assert_eq!(check(&rows, &replaced), Check::Replaced);
-        let (best, _) = newest_on(&[root.clone()], Some("another chain"));
+        let (best, _) = newest_on(std::slice::from_ref(&root), Some("another chain"));
         assert!(best.is_some(), "this unit's anchor is never set aside");
 
         std::fs::write(root.join(ROOT_DIR).join(FILE), b"{not json").expect("write");
