@@ -531,6 +531,14 @@ fn press(s: &mut State, p: Press, out: &mut Vec<Action>) {
                 },
             );
             start_next(s, out);
+            // Queued, and already over: it failed at once (no disk to write to); its failure
+            // screen is the answer.
+            let over = queued
+                && s.running.is_none()
+                && !s.queue.iter().any(|q| q.trigger == JobTrigger::Button);
+            if over {
+                return;
+            }
             let started = queued
                 && s.running
                     .as_ref()

@@ -322,6 +322,21 @@ fn button_during_a_run_is_answered_and_not_queued_twice_then_ejects_the_manual_d
 }
 
 #[test]
+fn a_press_with_no_disk_is_answered_by_the_failure_not_by_a_queued_notice() {
+    let mut sim = Sim::new(&history_with_last_run(wib(23, 10, 2)), wib(23, 10, 30));
+    sim.s.static_targets.clear();
+    sim.tick();
+    sim.feed(Event::Button(Press::Short));
+    assert!(sim.s.running.is_none() && sim.s.queue.is_empty());
+    assert!(
+        matches!(&sim.s.overlay, Some((Overlay::BackupFailed { .. }, _))),
+        "{:?}",
+        sim.s.overlay
+    );
+    assert_eq!(sim.s.notice, None, "no 'queued' for a backup that already failed");
+}
+
+#[test]
 fn a_press_while_idle_starts_a_manual_backup_and_says_so() {
     let mut sim = Sim::new(&history_with_last_run(wib(23, 10, 2)), wib(23, 10, 30));
     sim.tick();
