@@ -333,7 +333,10 @@ fn a_press_with_no_disk_is_answered_by_the_failure_not_by_a_queued_notice() {
         "{:?}",
         sim.s.overlay
     );
-    assert_eq!(sim.s.notice, None, "no 'queued' for a backup that already failed");
+    assert_eq!(
+        sim.s.notice, None,
+        "no 'queued' for a backup that already failed"
+    );
 }
 
 #[test]

@@ -648,6 +648,9 @@ struct Scratch {
     child: Option<Child>,
     /// How the server ended, once it has been waited for.
     ended: Option<ExitStatus>,
+    /// Held for the test's life: a directory whose lock can be taken is left over
+    /// ([`remove_stale`]), whatever process now has the pid in its name.
+    _lock: Option<nix::fcntl::Flock<File>>,
 }
 
 impl Drop for Scratch {
@@ -676,6 +679,19 @@ impl Scratch {
             .mode(0o700)
             .create(&dir)
             .map_err(work_err)?;
+        let lock = File::create(dir.join(LOCK_FILE))
+            .map_err(work_err)
+            .and_then(|f| {
+                nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock)
+                    .map_err(|(_, e)| work_err(io::Error::from(e)))
+            });
+        let lock = match lock {
+            Ok(l) => l,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(e);
+            }
+        };
         let user = if who.switch {
             "root".to_string()
         } else {
@@ -692,6 +708,7 @@ impl Scratch {
             limits: *limits,
             child: None,
             ended: None,
+            _lock: Some(lock),
             dir,
         };
         if s.socket.as_os_str().len() > MAX_SOCKET_PATH {
@@ -1152,8 +1169,13 @@ fn random_hex(n: usize) -> io::Result<String> {
 /// The prefix of the throw-away server's directory in the work directory.
 const DIR_PREFIX: &str = "restore-test-";
 
-/// Removes directories left by restore tests whose process is gone (the agent was killed; its
-/// server died with it through `PR_SET_PDEATHSIG`). Only names this module makes are touched.
+/// The lock file in a scratch directory, held while its test runs.
+const LOCK_FILE: &str = ".lock";
+
+/// Removes directories left by restore tests that are over (the agent was killed or the power
+/// cut; its server died with it through `PR_SET_PDEATHSIG`): those whose lock can be taken, or,
+/// without a lock file, whose process is gone. Only names this module makes are touched; a pid
+/// reused after a reboot keeps nothing alive.
 fn remove_stale(work_dir: &Path) {
     let Ok(rd) = std::fs::read_dir(work_dir) else {
         return;
@@ -1167,7 +1189,16 @@ fn remove_stale(work_dir: &Path) {
             continue;
         };
         let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-        if !digits(pid) || !digits(stamp) || Path::new("/proc").join(pid).exists() {
+        if !digits(pid) || !digits(stamp) {
+            continue;
+        }
+        let over = match File::open(e.path().join(LOCK_FILE)) {
+            Ok(f) => {
+                nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).is_ok()
+            }
+            Err(_) => !Path::new("/proc").join(pid).exists(),
+        };
+        if !over {
             continue;
         }
         if e.file_type().is_ok_and(|t| t.is_dir()) {
