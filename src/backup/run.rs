@@ -618,8 +618,26 @@ pub fn run_backup_with(
 /// of every closed month it lacks, once; issue 18), then its INDEX.csv/INDEX.html, which links
 /// them. Failures are logged and never undo a verified backup.
 fn publish_disk_documents(config: &Config, catalog: &Catalog, copies: &[CopyOutcome]) {
+    // The names of this run's good targets, for the reports: a disk's label as udev gave it, a
+    // folder's marker if it shows it at once; no other disk is touched (one that stopped
+    // answering must not hold the paperwork up).
+    let known: std::collections::BTreeMap<String, String> = copies
+        .iter()
+        .filter(|c| c.result.is_ok())
+        .filter_map(|c| {
+            let label = match &c.target.disk {
+                Some(d) if !d.label.is_empty() => Some(d.label.clone()),
+                _ => crate::report::sop::marker_label(
+                    &c.target.root,
+                    crate::report::sop::MARKER_LOOK,
+                ),
+            }?;
+            Some((c.target.root.display().to_string(), label))
+        })
+        .collect();
     for c in copies.iter().filter(|c| c.result.is_ok()) {
-        if let Err(e) = crate::report::monthly::write_month_reports(&c.target.root, catalog, config)
+        if let Err(e) =
+            crate::report::monthly::write_month_reports(&c.target.root, catalog, config, &known)
         {
             log::warn!(
                 "cannot write the monthly reports on {}: {e}",

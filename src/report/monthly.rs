@@ -23,7 +23,7 @@ use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{sop_report_at, ReportError};
+use super::ReportError;
 use crate::backup::layout::ROOT_DIR;
 use crate::backup::writer::write_atomically;
 use crate::catalog::Catalog;
@@ -104,16 +104,19 @@ pub fn write_month_reports(
     root: &Path,
     catalog: &Catalog,
     cfg: &Config,
+    known: &BTreeMap<String, String>,
 ) -> Result<Written, ReportError> {
-    write_month_reports_at(root, catalog, cfg, Utc::now())
+    write_month_reports_at(root, catalog, cfg, Utc::now(), known)
 }
 
-/// [`write_month_reports`] as of `now`.
+/// [`write_month_reports`] as of `now`. No disk but `root` is touched: targets are named from
+/// `known` (path → label) or from the catalog ([`super::sop::sop_report_known_at`]).
 pub fn write_month_reports_at(
     root: &Path,
     catalog: &Catalog,
     cfg: &Config,
     now: DateTime<Utc>,
+    known: &BTreeMap<String, String>,
 ) -> Result<Written, ReportError> {
     let folder = root.join(ROOT_DIR).join(DIR);
     let write_err = |detail: String| ReportError::Write {
@@ -170,7 +173,7 @@ pub fn write_month_reports_at(
                         .unwrap_or(this_first);
                     continue;
                 }
-                let (html, csv) = render(catalog, cfg, first, last, now)?;
+                let (html, csv) = render(catalog, cfg, first, last, now, known)?;
                 put(&dir, &k, &html, &csv).map_err(write_err)?;
                 months.closed.insert(
                     k.clone(),
@@ -205,7 +208,7 @@ pub fn write_month_reports_at(
         dir.sync().map_err(|e| write_err(e.to_string()))?;
         return Ok(written);
     }
-    let (html, csv) = render(catalog, cfg, this_first, this_last, now)?;
+    let (html, csv) = render(catalog, cfg, this_first, this_last, now, known)?;
     put(&dir, &k, &html, &csv).map_err(write_err)?;
     written.running = Some(k);
     dir.sync().map_err(|e| write_err(e.to_string()))?;
@@ -235,8 +238,9 @@ fn render(
     first: NaiveDate,
     last: NaiveDate,
     now: DateTime<Utc>,
+    known: &BTreeMap<String, String>,
 ) -> Result<(String, String), ReportError> {
-    let r = sop_report_at(catalog, cfg, first, last, now)?;
+    let r = super::sop::sop_report_known_at(catalog, cfg, first, last, now, known)?;
     Ok((r.to_html(), r.to_csv()))
 }
 

@@ -413,15 +413,33 @@ pub fn collect(
 /// The name shown for a target: the label in its enrollment marker when the disk can be read
 /// now, `disk <fs-uuid>` for a disk mounted by the appliance, else the path.
 pub fn target_name(cfg: &Config, target: &str) -> String {
-    let path = Path::new(target);
-    if let Ok(dir) = crate::safe_fs::Dir::open(path) {
-        if let crate::disks::marker::MarkerRead::Present(m) = crate::disks::marker::read(&dir) {
-            let label = crate::disks::marker::display_label(&m.label);
-            if !label.is_empty() {
-                return label;
+    marker_label(Path::new(target), MARKER_LOOK).unwrap_or_else(|| recorded_name(cfg, target))
+}
+
+/// How long a report waits for a disk to show its marker: a disk that stopped answering (a FUSE
+/// driver stuck) must not hold a report, or the run whose paperwork writes one, forever.
+pub const MARKER_LOOK: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The label in the enrollment marker at `root`, if it answers within `limit`.
+pub fn marker_label(root: &Path, limit: std::time::Duration) -> Option<String> {
+    let root = root.to_path_buf();
+    crate::bounded::within(limit, "marker-look", move || {
+        let dir = crate::safe_fs::Dir::open(&root).ok()?;
+        match crate::disks::marker::read(&dir) {
+            crate::disks::marker::MarkerRead::Present(m) => {
+                Some(crate::disks::marker::display_label(&m.label)).filter(|l| !l.is_empty())
             }
+            _ => None,
         }
-    }
+    })
+    .ok()
+    .flatten()
+}
+
+/// A target's name from what the catalog recorded alone (no disk is touched): a disk the agent
+/// mounted by its mount point's name, a folder by its path.
+pub fn recorded_name(cfg: &Config, target: &str) -> String {
+    let path = Path::new(target);
     if let Ok(rest) = path.strip_prefix(cfg.runtime_dir.join("disks")) {
         let t = texts(cfg.language);
         return fill(t.disk_unnamed, &[("id", &rest.display().to_string())]);
@@ -447,11 +465,43 @@ pub fn sop_report_at(
     to: NaiveDate,
     now: DateTime<Utc>,
 ) -> Result<Report, ReportError> {
+    report_named(catalog, cfg, from, to, now, None)
+}
+
+/// [`sop_report_at`] that touches no disk: targets are named from `known` (target path →
+/// label), else from what the catalog recorded ([`recorded_name`]). The agent's own paperwork
+/// uses it: a disk that stopped answering during the run must not hold it up.
+pub fn sop_report_known_at(
+    catalog: &Catalog,
+    cfg: &Config,
+    from: NaiveDate,
+    to: NaiveDate,
+    now: DateTime<Utc>,
+    known: &BTreeMap<String, String>,
+) -> Result<Report, ReportError> {
+    report_named(catalog, cfg, from, to, now, Some(known))
+}
+
+fn report_named(
+    catalog: &Catalog,
+    cfg: &Config,
+    from: NaiveDate,
+    to: NaiveDate,
+    now: DateTime<Utc>,
+    known: Option<&BTreeMap<String, String>>,
+) -> Result<Report, ReportError> {
     let rows = collect(catalog, cfg.timezone, from, to)?;
     let mut target_names = BTreeMap::new();
     for c in &rows.copies {
         if !target_names.contains_key(&c.target) {
-            target_names.insert(c.target.clone(), target_name(cfg, &c.target));
+            let name = match known {
+                None => target_name(cfg, &c.target),
+                Some(k) => k
+                    .get(&c.target)
+                    .cloned()
+                    .unwrap_or_else(|| recorded_name(cfg, &c.target)),
+            };
+            target_names.insert(c.target.clone(), name);
         }
     }
     let params = Params {

@@ -915,8 +915,14 @@ fn month_reports_on_a_disk_close_once_and_never_change() {
     );
 
     // On the 29th, November is the running month.
-    let w =
-        write_month_reports_at(&root, &cat, &cfg, utc("2026-11-29T10:00:00+07:00")).expect("write");
+    let w = write_month_reports_at(
+        &root,
+        &cat,
+        &cfg,
+        utc("2026-11-29T10:00:00+07:00"),
+        &Default::default(),
+    )
+    .expect("write");
     assert_eq!(w.running.as_deref(), Some("2026-11"));
     assert!(w.closed.is_empty());
     let running_nov = std::fs::read_to_string(laporan.join("2026-11.html")).expect("html");
@@ -930,8 +936,14 @@ fn month_reports_on_a_disk_close_once_and_never_change() {
         "2026-11-30T23:00:00+07:00",
         utc("2026-11-30T23:00:00+07:00").timestamp(),
     );
-    let w =
-        write_month_reports_at(&root, &cat, &cfg, utc("2026-12-01T00:02:00+07:00")).expect("write");
+    let w = write_month_reports_at(
+        &root,
+        &cat,
+        &cfg,
+        utc("2026-12-01T00:02:00+07:00"),
+        &Default::default(),
+    )
+    .expect("write");
     assert_eq!(w.running.as_deref(), Some("2026-12"));
     assert_eq!(w.closed, vec!["2026-11".to_string()]);
     let closed_nov = std::fs::read(laporan.join("2026-11.html")).expect("html");
@@ -962,8 +974,14 @@ fn month_reports_on_a_disk_close_once_and_never_change() {
         "2026-12-03T10:00:00+07:00",
         utc("2026-12-03T10:00:00+07:00").timestamp(),
     );
-    let w =
-        write_month_reports_at(&root, &cat, &cfg, utc("2026-12-05T10:00:00+07:00")).expect("write");
+    let w = write_month_reports_at(
+        &root,
+        &cat,
+        &cfg,
+        utc("2026-12-05T10:00:00+07:00"),
+        &Default::default(),
+    )
+    .expect("write");
     assert!(w.closed.is_empty(), "{w:?}");
     assert_eq!(
         std::fs::read(laporan.join("2026-11.html")).expect("html"),
@@ -989,8 +1007,14 @@ fn month_reports_on_a_disk_close_once_and_never_change() {
 
     // The clock goes back into November (no clock battery, before NTP answers): the closed month
     // is not rewritten as a running one.
-    let w =
-        write_month_reports_at(&root, &cat, &cfg, utc("2026-11-30T08:00:00+07:00")).expect("write");
+    let w = write_month_reports_at(
+        &root,
+        &cat,
+        &cfg,
+        utc("2026-11-30T08:00:00+07:00"),
+        &Default::default(),
+    )
+    .expect("write");
     assert_eq!(w.running, None, "{w:?}");
     assert_eq!(
         std::fs::read(laporan.join("2026-11.html")).expect("html"),
@@ -998,8 +1022,14 @@ fn month_reports_on_a_disk_close_once_and_never_change() {
     );
     // months.json damaged: the closed files on the disk are kept as they are.
     std::fs::write(laporan.join(MONTHS_FILE), b"{ broken").expect("damage");
-    let w =
-        write_month_reports_at(&root, &cat, &cfg, utc("2026-12-06T10:00:00+07:00")).expect("write");
+    let w = write_month_reports_at(
+        &root,
+        &cat,
+        &cfg,
+        utc("2026-12-06T10:00:00+07:00"),
+        &Default::default(),
+    )
+    .expect("write");
     assert_eq!(w.closed, vec!["2026-11".to_string()], "recorded as found");
     assert_eq!(
         std::fs::read(laporan.join("2026-11.html")).expect("html"),

@@ -505,7 +505,8 @@ fn several_disks_eject_in_parallel_under_one_deadline() {
         work.push((attached.target.root.clone(), Some(dev)));
         loops.push(d);
     }
-    let busy = work[1].0.clone();
+    // The busy disk first: one after the other, the free one would wait for it.
+    let busy = work[0].0.clone();
     let mut holder = Command::new("sleep")
         .arg("600")
         .current_dir(&busy)
@@ -528,7 +529,7 @@ fn several_disks_eject_in_parallel_under_one_deadline() {
     assert_eq!(results.len(), 2, "{results:?}");
     let free = results
         .iter()
-        .find(|(p, _, _)| *p == work[0].0)
+        .find(|(p, _, _)| *p == work[1].0)
         .expect("the free disk");
     assert!(free.2.is_ok(), "{results:?}");
     assert!(
@@ -545,13 +546,15 @@ fn several_disks_eject_in_parallel_under_one_deadline() {
         Err(simdondar_backup::kinds::EjectFailure::InUse),
         "{results:?}"
     );
+    // The busy one took its deadline (its unmount's retries and a short grace for the driver
+    // may add a few seconds), not the free one's time on top.
     assert!(
-        total >= wait && total < wait + Duration::from_secs(4),
-        "one deadline for all, not one after the other: {total:?}"
+        total >= wait && total < wait + Duration::from_secs(10),
+        "{total:?}"
     );
     // Now free, it ejects.
     disks
-        .eject_waiting(&busy, work[1].1.as_ref(), false, Duration::from_secs(30))
+        .eject_waiting(&busy, work[0].1.as_ref(), false, Duration::from_secs(30))
         .expect("eject after the program left");
 }
 
