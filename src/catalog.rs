@@ -760,6 +760,13 @@ impl Catalog {
         Ok(newest.map(|(id, at, hash)| (first, id, at, hash)))
     }
 
+    /// When the oldest run started (Unix seconds), if there is any.
+    pub fn first_run_unix(&self) -> Result<Option<i64>, CatalogError> {
+        self.conn
+            .query_row("SELECT MIN(started_unix) FROM runs", [], |r| r.get(0))
+            .map_err(|e| self.err(e))
+    }
+
     /// The hash of audit entry `id`, if the catalog holds it.
     pub fn audit_hash_of(&self, id: i64) -> Result<Option<String>, CatalogError> {
         self.conn

@@ -1415,20 +1415,17 @@ fn cmd_eject(config_path: &Path, which: Option<&str>) -> Result<(), Failure> {
     // Every disk at once, under one deadline (issue 18).
     let deadline = std::time::Instant::now() + crate::disks::RELEASE_WAIT;
     let results = std::sync::Mutex::new(Vec::new());
-    disks.eject_all(&chosen, true, deadline, |point, res| {
+    disks.eject_all(&chosen, true, deadline, |i, res| {
         if let Ok(mut r) = results.lock() {
-            r.push((point.to_path_buf(), res));
+            r.push((i, res));
         }
     });
     let mut results = results.into_inner().unwrap_or_default();
     // In the order the disks were chosen.
-    results.sort_by_key(|(p, _)| chosen.iter().position(|(c, _)| c == p));
+    results.sort_by_key(|(i, _)| *i);
     let mut problems = Vec::new();
-    for (point, res) in results {
-        let dev = chosen
-            .iter()
-            .find(|(p, _)| *p == point)
-            .and_then(|(_, d)| d.clone());
+    for (i, res) in results {
+        let (point, dev) = &chosen[i];
         let name = dev
             .as_ref()
             .map(|d| {

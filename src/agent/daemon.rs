@@ -494,13 +494,9 @@ impl Daemon {
                             ),
                         }
                     }
-                    let tx = std::sync::Mutex::new(tx);
-                    disks.eject_all(&mounted, true, deadline, |point, result| {
-                        let Some(devnode) = mounted
-                            .iter()
-                            .find(|(p, _)| p == point)
-                            .and_then(|(_, d)| d.as_ref().map(|d| d.devnode.clone()))
-                        else {
+                    disks.eject_all(&mounted, true, deadline, |i, result| {
+                        let (point, dev) = &mounted[i];
+                        let Some(devnode) = dev.as_ref().map(|d| d.devnode.clone()) else {
                             return;
                         };
                         let result = result.map(|e| {
@@ -508,9 +504,7 @@ impl Daemon {
                                 log::warn!("{}: only a lazy unmount worked", point.display());
                             }
                         });
-                        if let Ok(tx) = tx.lock() {
-                            Daemon::send(&tx, Event::Ejected { devnode, result });
-                        }
+                        Daemon::send(&tx, Event::Ejected { devnode, result });
                     });
                 });
             }

@@ -646,8 +646,6 @@ struct Scratch {
     /// sandbox user's.
     loader_cnf: PathBuf,
     child: Option<Child>,
-    /// How the server ended, once it has been waited for.
-    ended: Option<ExitStatus>,
     /// Held for the test's life: a directory whose lock can be taken is left over
     /// ([`remove_stale`]), whatever process now has the pid in its name.
     _lock: Option<nix::fcntl::Flock<File>>,
@@ -707,7 +705,6 @@ impl Scratch {
             who: who.clone(),
             limits: *limits,
             child: None,
-            ended: None,
             _lock: Some(lock),
             dir,
         };
@@ -900,7 +897,6 @@ impl Scratch {
         let child = self.child.as_mut()?;
         let status = child.try_wait().ok().flatten()?;
         self.child = None;
-        self.ended = Some(status);
         let sig = status.signal()?;
         match sig {
             libc::SIGXCPU => Some(format!(
@@ -1141,20 +1137,18 @@ fn prepare_work_dir(work_dir: &Path, state_dir: Option<&Path>) -> io::Result<()>
     use std::os::unix::fs::MetadataExt;
     std::fs::create_dir_all(work_dir)?;
     let me = nix::unistd::geteuid().as_raw();
-    let mut dirs = vec![(work_dir.to_path_buf(), 0o711)];
-    if let Some(s) = state_dir.filter(|s| work_dir.parent() == Some(*s)) {
-        dirs.push((s.to_path_buf(), 0o001));
-    }
-    for (d, bits) in dirs {
-        let m = std::fs::symlink_metadata(&d)?;
-        if !m.is_dir() || m.uid() != me {
-            continue;
-        }
+    // Sets the mode `want` gives from the current one, on a folder of the agent's own.
+    let set = |d: &Path, want: &dyn Fn(u32) -> u32| -> io::Result<()> {
+        let m = std::fs::symlink_metadata(d)?;
         let mode = m.mode() & 0o7777;
-        let want = if bits == 0o711 { 0o711 } else { mode | bits };
-        if mode != want {
-            std::fs::set_permissions(&d, std::fs::Permissions::from_mode(want))?;
+        if m.is_dir() && m.uid() == me && want(mode) != mode {
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(want(mode)))?;
         }
+        Ok(())
+    };
+    set(work_dir, &|_| 0o711)?;
+    if let Some(s) = state_dir.filter(|s| work_dir.parent() == Some(*s)) {
+        set(s, &|mode| mode | 0o001)?;
     }
     Ok(())
 }

@@ -720,9 +720,7 @@ pub fn encryption_recipients(config: &Config) -> Vec<age::x25519::Recipient> {
 
 /// Free bytes for an unprivileged writer on the file system holding `root`.
 pub fn free_bytes(root: &Path) -> std::io::Result<u64> {
-    let st = nix::sys::statvfs::statvfs(root)
-        .map_err(|e| std::io::Error::from_raw_os_error(e as i32))?;
-    Ok((st.blocks_available() as u64).saturating_mul(st.fragment_size() as u64))
+    crate::backup::sandbox::space(root).map(|(free, _)| free)
 }
 
 /// Removes the backups of `source` on `target` that the retention policy already marks for

@@ -361,23 +361,20 @@ impl<'a> Disks<'a> {
 
     /// Ejects several disks at once, each on its own thread, all under one `deadline` (issue 18):
     /// a busy disk waits for its release only until the deadline, never holding up the others.
-    /// `done` hears each result as it comes (the mount point, the result).
+    /// `done` hears each result as it comes, with the index of its disk in `work`.
     pub fn eject_all(
         &self,
         work: &[(PathBuf, Option<BlockDev>)],
         power_off: bool,
         deadline: std::time::Instant,
-        done: impl Fn(&Path, Result<Ejected, EjectError>) + Sync,
+        done: impl Fn(usize, Result<Ejected, EjectError>) + Sync,
     ) {
         std::thread::scope(|scope| {
-            for (point, dev) in work {
+            for (i, (point, dev)) in work.iter().enumerate() {
                 let done = &done;
                 scope.spawn(move || {
                     let wait = deadline.saturating_duration_since(std::time::Instant::now());
-                    done(
-                        point,
-                        self.eject_waiting(point, dev.as_ref(), power_off, wait),
-                    );
+                    done(i, self.eject_waiting(point, dev.as_ref(), power_off, wait));
                 });
             }
         });

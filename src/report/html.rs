@@ -328,6 +328,25 @@ pub fn signature_strip(t: &super::texts::Texts, title: &str) -> String {
     )
 }
 
+/// ` · audit log when written: entry #1234 · 3fa2…9c01` for a footer, or nothing without an
+/// anchor ([`crate::audit_anchor`]); escaped.
+pub fn anchor_note(
+    t: &super::texts::Texts,
+    anchor: Option<&crate::audit_anchor::Anchor>,
+) -> String {
+    anchor
+        .map(|a| {
+            format!(
+                " &middot; {}",
+                esc(&super::texts::fill(
+                    t.audit_anchor,
+                    &[("anchor", &a.short())]
+                ))
+            )
+        })
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

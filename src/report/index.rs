@@ -430,16 +430,7 @@ impl DiskIndex {
             }
             b.push_str("</tbody></table>\n");
         }
-        let anchor = self
-            .anchor
-            .as_ref()
-            .map(|a| {
-                format!(
-                    " &middot; {}",
-                    esc(&fill(t.audit_anchor, &[("anchor", &a.short())]))
-                )
-            })
-            .unwrap_or_default();
+        let anchor = html::anchor_note(t, self.anchor.as_ref());
         b.push_str(&format!(
             "<footer class=\"doc\">{} &middot; {}{anchor}</footer>\n",
             esc(&fill(

@@ -145,10 +145,7 @@ pub fn write_month_reports_at(
 
     // Closed months: from the first run's month (at most MAX_CLOSED back) to last month.
     let first_run = catalog
-        .connection()
-        .query_row("SELECT MIN(started_unix) FROM runs", [], |r| {
-            r.get::<_, Option<i64>>(0)
-        })
+        .first_run_unix()
         .map_err(|e| ReportError::Catalog(e.to_string()))?
         .and_then(|u| cfg.timezone.timestamp_opt(u, 0).single())
         .map(|t| t.date_naive());

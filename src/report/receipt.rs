@@ -445,16 +445,7 @@ pub fn receipt_html(r: &ReceiptData) -> String {
         "<table class=\"archive\"><tr><td class=\"k\">{}</td><td class=\"line\">&nbsp;</td></tr></table>\n",
         esc(t.r_archive)
     ));
-    let anchor = r
-        .audit_anchor
-        .as_ref()
-        .map(|a| {
-            format!(
-                " &middot; {}",
-                esc(&fill(t.audit_anchor, &[("anchor", &a.short())]))
-            )
-        })
-        .unwrap_or_default();
+    let anchor = html::anchor_note(t, r.audit_anchor.as_ref());
     b.push_str(&format!(
         "<footer class=\"doc\">{} &middot; {}{anchor}</footer>\n",
         esc(&fill(

@@ -325,9 +325,9 @@ pub fn collect(
             |r| r.get(0),
         )
         .map_err(db_err)?;
-    rows.first_run = conn
-        .query_row("SELECT MIN(started_unix) FROM runs", [], |r| r.get(0))
-        .map_err(db_err)?;
+    rows.first_run = catalog
+        .first_run_unix()
+        .map_err(|e| ReportError::Catalog(e.to_string()))?;
 
     // Times are stored as RFC 3339 text with an offset: select a generous window by the text
     // (a day either side covers any offset), then place each row by its parsed time.

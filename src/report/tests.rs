@@ -859,8 +859,11 @@ fn receipt_from_a_copy_on_disk_and_written_twice() {
     );
 }
 
-/// One successful scheduled run of `pmi` onto `/srv/hdd` at the given local time (WIB).
-fn one_run(cat: &crate::catalog::Catalog, started_at: &str, unix: i64) {
+/// One successful scheduled run of `pmi` onto `/srv/hdd` starting at `started_at` (RFC 3339).
+fn one_run(cat: &crate::catalog::Catalog, started_at: &str) {
+    let unix = chrono::DateTime::parse_from_rfc3339(started_at)
+        .expect("time")
+        .timestamp();
     use crate::catalog::{CopyRow, NewRun, RunEnd};
     let id = cat
         .begin_run(&NewRun {
@@ -903,26 +906,16 @@ fn month_reports_on_a_disk_close_once_and_never_change() {
     let root = d.path().join("hdd");
     std::fs::create_dir(&root).expect("mkdir");
     let laporan = root.join("SIMDONDAR-BACKUP/LAPORAN");
-    let utc = |s: &str| {
-        chrono::DateTime::parse_from_rfc3339(s)
+    let write_at = |now: &str| {
+        let now = chrono::DateTime::parse_from_rfc3339(now)
             .expect("time")
-            .with_timezone(&Utc)
+            .with_timezone(&Utc);
+        write_month_reports_at(&root, &cat, &cfg, now, &Default::default())
     };
-    one_run(
-        &cat,
-        "2026-11-28T10:00:00+07:00",
-        utc("2026-11-28T10:00:00+07:00").timestamp(),
-    );
+    one_run(&cat, "2026-11-28T10:00:00+07:00");
 
     // On the 29th, November is the running month.
-    let w = write_month_reports_at(
-        &root,
-        &cat,
-        &cfg,
-        utc("2026-11-29T10:00:00+07:00"),
-        &Default::default(),
-    )
-    .expect("write");
+    let w = write_at("2026-11-29T10:00:00+07:00").expect("write");
     assert_eq!(w.running.as_deref(), Some("2026-11"));
     assert!(w.closed.is_empty());
     let running_nov = std::fs::read_to_string(laporan.join("2026-11.html")).expect("html");
@@ -931,19 +924,8 @@ fn month_reports_on_a_disk_close_once_and_never_change() {
     assert_eq!(listed(&root), vec![("2026-11".to_string(), false)]);
 
     // The first run in December closes November (in its final form) and starts December.
-    one_run(
-        &cat,
-        "2026-11-30T23:00:00+07:00",
-        utc("2026-11-30T23:00:00+07:00").timestamp(),
-    );
-    let w = write_month_reports_at(
-        &root,
-        &cat,
-        &cfg,
-        utc("2026-12-01T00:02:00+07:00"),
-        &Default::default(),
-    )
-    .expect("write");
+    one_run(&cat, "2026-11-30T23:00:00+07:00");
+    let w = write_at("2026-12-01T00:02:00+07:00").expect("write");
     assert_eq!(w.running.as_deref(), Some("2026-12"));
     assert_eq!(w.closed, vec!["2026-11".to_string()]);
     let closed_nov = std::fs::read(laporan.join("2026-11.html")).expect("html");
@@ -964,24 +946,9 @@ fn month_reports_on_a_disk_close_once_and_never_change() {
 
     // Later: a late record dated November, and December's own runs. November never changes;
     // December is rewritten.
-    one_run(
-        &cat,
-        "2026-11-30T23:30:00+07:00",
-        utc("2026-11-30T23:30:00+07:00").timestamp(),
-    );
-    one_run(
-        &cat,
-        "2026-12-03T10:00:00+07:00",
-        utc("2026-12-03T10:00:00+07:00").timestamp(),
-    );
-    let w = write_month_reports_at(
-        &root,
-        &cat,
-        &cfg,
-        utc("2026-12-05T10:00:00+07:00"),
-        &Default::default(),
-    )
-    .expect("write");
+    one_run(&cat, "2026-11-30T23:30:00+07:00");
+    one_run(&cat, "2026-12-03T10:00:00+07:00");
+    let w = write_at("2026-12-05T10:00:00+07:00").expect("write");
     assert!(w.closed.is_empty(), "{w:?}");
     assert_eq!(
         std::fs::read(laporan.join("2026-11.html")).expect("html"),
@@ -1007,14 +974,7 @@ fn month_reports_on_a_disk_close_once_and_never_change() {
 
     // The clock goes back into November (no clock battery, before NTP answers): the closed month
     // is not rewritten as a running one.
-    let w = write_month_reports_at(
-        &root,
-        &cat,
-        &cfg,
-        utc("2026-11-30T08:00:00+07:00"),
-        &Default::default(),
-    )
-    .expect("write");
+    let w = write_at("2026-11-30T08:00:00+07:00").expect("write");
     assert_eq!(w.running, None, "{w:?}");
     assert_eq!(
         std::fs::read(laporan.join("2026-11.html")).expect("html"),
@@ -1022,14 +982,7 @@ fn month_reports_on_a_disk_close_once_and_never_change() {
     );
     // months.json damaged: the closed files on the disk are kept as they are.
     std::fs::write(laporan.join(MONTHS_FILE), b"{ broken").expect("damage");
-    let w = write_month_reports_at(
-        &root,
-        &cat,
-        &cfg,
-        utc("2026-12-06T10:00:00+07:00"),
-        &Default::default(),
-    )
-    .expect("write");
+    let w = write_at("2026-12-06T10:00:00+07:00").expect("write");
     assert_eq!(w.closed, vec!["2026-11".to_string()], "recorded as found");
     assert_eq!(
         std::fs::read(laporan.join("2026-11.html")).expect("html"),

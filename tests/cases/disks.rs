@@ -511,13 +511,13 @@ fn several_disks_eject_in_parallel_under_one_deadline() {
         .arg("600")
         .current_dir(&busy)
         .spawn()
-        .expect("a program inside the second disk");
+        .expect("a program inside the first disk");
     let started = Instant::now();
     let wait = Duration::from_secs(4);
     let results = std::sync::Mutex::new(Vec::new());
-    disks.eject_all(&work, false, started + wait, |point, res| {
+    disks.eject_all(&work, false, started + wait, |i, res| {
         results.lock().expect("lock").push((
-            point.to_path_buf(),
+            work[i].0.clone(),
             started.elapsed(),
             res.map_err(|e| e.kind),
         ));
