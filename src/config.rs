@@ -255,7 +255,7 @@ impl Default for RetentionConfig {
 pub struct CompressionConfig {
     /// zstd level, 1..=19.
     pub level: i32,
-    /// zstd worker threads; 0 means one per core beyond the first, at most 4.
+    /// zstd worker threads; 0 means one per core, at most 4.
     pub threads: u32,
 }
 

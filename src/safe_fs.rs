@@ -313,6 +313,18 @@ pub fn drop_cache_range(file: &File, offset: u64, len: u64) -> io::Result<()> {
     .map_err(errno)
 }
 
+/// Turns `O_DIRECT` on or off for an open file: reads then bypass the page cache (they must be
+/// aligned to the device's logical block size). Fails (`EINVAL`) where the file system has no
+/// direct I/O (FUSE without it, tmpfs before 6.6, …).
+pub fn set_direct(file: &File, on: bool) -> io::Result<()> {
+    let fd = file.as_raw_fd();
+    let flags = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFL).map_err(errno)?;
+    let mut flags = OFlag::from_bits_truncate(flags);
+    flags.set(OFlag::O_DIRECT, on);
+    nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFL(flags)).map_err(errno)?;
+    Ok(())
+}
+
 /// Asks the kernel to drop a file's cached pages, so the next read comes from the device.
 pub fn drop_cache(file: &File) -> io::Result<()> {
     nix::fcntl::posix_fadvise(

@@ -18,14 +18,18 @@ use crate::config::CompressionConfig;
 pub const READ_BLOCK: usize = 256 * 1024;
 /// Bytes of stored stream per chunk sent to the targets.
 pub const CHUNK: usize = 1024 * 1024;
+/// Bytes of raw stream per zstd worker job (zstd's minimum is 512 KiB).
+pub const ZSTD_JOB: u32 = 1 << 20;
 /// Bytes of the raw stream's end kept for the trailer check.
 const TAIL: usize = 4096;
 
-/// One stored stream (clear or encrypted): its size and SHA-256.
+/// One stored stream (clear or encrypted): its size, SHA-256 (the `.sha256` sidecar) and
+/// xxh3-128 (what each writer's read-back is compared with, [`content_hash`](crate::backup::writer::content_hash)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stored {
     pub bytes: u64,
     pub sha256: String,
+    pub xxh3: u128,
 }
 
 /// What the stream amounted to.
@@ -91,7 +95,11 @@ impl std::fmt::Display for StreamError {
 
 impl std::error::Error for StreamError {}
 
-/// The zstd worker threads to use for a configured value (0 = automatic).
+/// The zstd worker threads to use for a configured value (0 = automatic: one per core, at
+/// most 4). The calling thread's own share (reading, counting rows, hashing, handing chunks to
+/// the writers) is a tenth of the compression's (docs/performance.md, "Cost model"), so every
+/// core compresses; with one worker per core but one, a 2-core machine compressed on one core
+/// while the one-liner `zstd -T0` used both.
 pub fn zstd_workers(c: &CompressionConfig) -> u32 {
     if c.threads > 0 {
         return c.threads;
@@ -99,8 +107,7 @@ pub fn zstd_workers(c: &CompressionConfig) -> u32 {
     let cores = std::thread::available_parallelism()
         .map(|n| n.get() as u32)
         .unwrap_or(1);
-    // One core reads, hashes and feeds the writers; the rest compress (at most 4).
-    cores.saturating_sub(1).clamp(1, 4)
+    cores.clamp(1, 4)
 }
 
 /// Hashes one stored stream and hands it to every live target of its group. A target whose disk
@@ -109,6 +116,7 @@ pub fn zstd_workers(c: &CompressionConfig) -> u32 {
 struct FanOut {
     senders: Vec<Lane>,
     hasher: Sha256,
+    xxh3: xxhash_rust::xxh3::Xxh3,
     stored: u64,
 }
 
@@ -117,6 +125,7 @@ impl FanOut {
         FanOut {
             senders,
             hasher: Sha256::new(),
+            xxh3: xxhash_rust::xxh3::Xxh3::new(),
             stored: 0,
         }
     }
@@ -125,6 +134,7 @@ impl FanOut {
         Stored {
             bytes: self.stored,
             sha256: hex(&self.hasher.finalize()),
+            xxh3: self.xxh3.digest128(),
         }
     }
 }
@@ -132,6 +142,7 @@ impl FanOut {
 impl Write for FanOut {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.hasher.update(buf);
+        self.xxh3.update(buf);
         self.stored += buf.len() as u64;
         let chunk: Arc<[u8]> = Arc::from(buf);
         // A writer whose target failed has ended; its verdict comes from its thread.
@@ -239,6 +250,12 @@ pub fn stream(
         let _ = enc.multithread(workers);
     }
     let _ = enc.include_checksum(true);
+    // Small jobs keep the memory of the workers' buffers small (issue 17: with zstd's default,
+    // 4 windows = 8 MiB per job at level 3, the agent peaked at ~60 MiB; with 1 MiB jobs at
+    // ~25 MiB, the stream a little smaller; docs/performance.md).
+    if workers > 0 {
+        let _ = enc.set_parameter(zstd::stream::raw::CParameter::JobSize(ZSTD_JOB));
+    }
 
     let mut raw: u64 = 0;
     let mut tail: Vec<u8> = Vec::with_capacity(TAIL * 2);

@@ -545,10 +545,14 @@ pub fn run_backup_with(
                 } else {
                     &clear_manifest
                 };
+                let stored = if w.encrypted { &s.encrypted } else { &s.clear };
                 if let Some(lane) = w.lane() {
-                    lane.send(match m {
-                        Some(m) => Msg::Commit(Box::new(m.clone())),
-                        None => Msg::Abort,
+                    lane.send(match (m, stored) {
+                        (Some(m), Some(st)) => Msg::Commit {
+                            manifest: Box::new(m.clone()),
+                            xxh3: st.xxh3,
+                        },
+                        _ => Msg::Abort,
                     });
                 }
             }

@@ -213,6 +213,10 @@ pub struct SourceInfo {
     pub warnings: Vec<String>,
 }
 
+/// The size asked for the pipe from a source (Linux's default is 64 KiB; 1 MiB is the default
+/// `fs.pipe-max-size`).
+pub const PIPE_BYTES: i32 = 1 << 20;
+
 /// A source process producing the backup stream.
 pub struct Running {
     tool: String,
@@ -264,8 +268,17 @@ impl Running {
         Some(r)
     }
 
-    /// Starts the stall watchdog (`stall_timeout`), with an optional hook run when it fires.
+    /// Starts the stall watchdog (`stall_timeout`), with an optional hook run when it fires; and
+    /// widens the pipe from the source to [`PIPE_BYTES`], so the dump tool and the agent trade
+    /// the stream in fewer, larger steps (best effort: the system may cap pipe sizes).
     fn watch(mut self, timeout: Duration, on_stall: Option<stall::OnStall>) -> Running {
+        if let Some(out) = &self.stdout {
+            use std::os::fd::AsRawFd;
+            let _ = nix::fcntl::fcntl(
+                out.as_raw_fd(),
+                nix::fcntl::FcntlArg::F_SETPIPE_SZ(PIPE_BYTES),
+            );
+        }
         match Watch::start(self.child.id(), timeout, on_stall) {
             Ok(w) => self.watch = Some(w),
             Err(e) => log::error!("cannot start the source watchdog: {e}"),

@@ -1,9 +1,11 @@
 /*!
 One target's writer: a thread that receives the stored stream in chunks through a bounded queue,
-writes it to `NAME.partial`, and on commit fsyncs, re-reads the file from the device (its cached
-pages dropped first, and under a FUSE driver the block device's buffer cache too) to check the
-SHA-256, renames it to its final name, writes the `.sha256` sidecar and the manifest (each through
-a `.partial` name), and fsyncs the directory.
+writes it to `NAME.partial`, and on commit fsyncs, re-reads the file from the device (with
+`O_DIRECT` where the file system allows it; otherwise its cached pages dropped first, and under a
+FUSE driver the block device's buffer cache too) to check that the disk returns what was written
+(xxh3-128 of what the writer sent against that of what it read), renames it to its final name,
+writes the `.sha256` sidecar (the stream's SHA-256) and the manifest (each through a `.partial`
+name), and fsyncs the directory.
 
 A failed target only fails itself: its thread ends, its queue closes, and the pipeline stops
 feeding it while the other targets go on. A target that stops answering (a call on it makes no
@@ -22,6 +24,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
+use xxhash_rust::xxh3::Xxh3;
 
 use crate::backup::layout::{self, BackupName, PARTIAL_SUFFIX};
 use crate::backup::manifest::Manifest;
@@ -38,7 +41,8 @@ pub enum Msg {
     /// More of the stored stream.
     Data(Arc<[u8]>),
     /// The stream is complete and the source's output was judged good: verify and publish.
-    Commit(Box<Manifest>),
+    /// `xxh3` is the stream's [`content_hash`], as the pipeline hashed it beside its SHA-256.
+    Commit { manifest: Box<Manifest>, xxh3: u128 },
     /// The run failed: remove the partial file.
     Abort,
 }
@@ -340,6 +344,8 @@ pub struct ReadBackStep {
     /// The byte range of it about to be read.
     pub from: u64,
     pub to: u64,
+    /// Read with `O_DIRECT` (from the device, past the page cache).
+    pub direct: bool,
 }
 
 /// Called on the verifier's thread, see [`Hooks::before_read_back`].
@@ -452,6 +458,13 @@ struct Job {
     written: u64,
     /// Bytes of the current part already handed to the verifier.
     part_announced: u64,
+    /// xxh3-128 of every byte written, compared with what the verifier reads back.
+    sent: Xxh3,
+    /// SHA-256 of the current part, for the sidecar of a split copy (only on targets that may
+    /// split: a single file's line is the stream's SHA-256).
+    part_sha: Option<Sha256>,
+    /// SHA-256 of each finished part, in order (split targets only).
+    part_shas: Vec<String>,
     /// Read back in steps while writing (not on FUSE file systems, whose drivers may only make
     /// data visible to other readers once the writer's descriptor is closed).
     step_verify: bool,
@@ -460,8 +473,9 @@ struct Job {
 
 /// What the writer tells its verifier.
 enum Check {
-    /// A new part: read it through this descriptor (its own, opened by name), named so.
-    Part(File, String),
+    /// A new part: read it through this descriptor (its own, opened by name, `O_DIRECT` when
+    /// `direct`), named so.
+    Part(File, String, bool),
     /// The current part holds at least `to` bytes, written: flush and read them back. While the
     /// part is still being written (`closed` false), only up to the last whole cache unit below
     /// `to`: the block the writer is still filling may be cached dirty and cannot be dropped, so
@@ -469,8 +483,8 @@ enum Check {
     Upto { to: u64, closed: bool },
     /// The current part is complete.
     EndPart,
-    /// Send the hashes (all parts, each part) or the first error.
-    Finish(std::sync::mpsc::Sender<io::Result<(String, Vec<String>)>>),
+    /// Send the xxh3-128 of everything read back, or the first error.
+    Finish(std::sync::mpsc::Sender<io::Result<u128>>),
 }
 
 /// A thread that flushes written ranges to the device, drops them from the page cache and reads
@@ -494,15 +508,15 @@ impl Verifier {
             .spawn(move || {
                 let mut file: Option<(File, String)> = None;
                 let mut done: u64 = 0;
-                let mut whole = Sha256::new();
-                let mut part = Sha256::new();
-                let mut parts = Vec::new();
+                let mut read = Xxh3::new();
                 let mut failed: Option<io::Error> = None;
-                let mut buf = vec![0u8; 1 << 20];
+                let mut buf = AlignedBuf::new(READ_BACK_BUF);
+                let mut direct = false;
                 for msg in rx {
                     match msg {
-                        Check::Part(f, name) => {
+                        Check::Part(f, name, d) => {
                             file = Some((f, name));
+                            direct = d;
                             done = 0;
                         }
                         Check::Upto { to, closed } => {
@@ -522,31 +536,22 @@ impl Verifier {
                                 part: name.clone(),
                                 from: done,
                                 to,
+                                direct,
                             };
-                            match read_range(
-                                f,
-                                &range,
-                                &via,
-                                &mut buf,
-                                &mut [&mut whole, &mut part],
-                                &live,
-                            ) {
+                            let how = ReadHow {
+                                via: &via,
+                                direct: &mut direct,
+                            };
+                            match read_range(f, &range, how, buf.as_mut(), &mut read, &live) {
                                 Err(e) => failed = Some(e),
                                 Ok(()) => done = done.max(to),
                             }
                         }
-                        Check::EndPart => {
-                            let h = std::mem::replace(&mut part, Sha256::new());
-                            parts.push(hex(&h.finalize()));
-                            file = None;
-                        }
+                        Check::EndPart => file = None,
                         Check::Finish(reply) => {
                             let r = match failed.take() {
                                 Some(e) => Err(e),
-                                None => Ok((
-                                    hex(&std::mem::replace(&mut whole, Sha256::new()).finalize()),
-                                    std::mem::take(&mut parts),
-                                )),
+                                None => Ok(read.digest128()),
                             };
                             let _ = reply.send(r);
                             return;
@@ -564,23 +569,57 @@ impl Verifier {
     }
 }
 
-/// Flushes `[from, to)` of a file to the device, drops it from the caches in between and hashes
-/// what the device returns.
+/// Bytes read back at a time (a multiple of [`DIRECT_ALIGN`]).
+const READ_BACK_BUF: usize = 1 << 20;
+
+/// Alignment of `O_DIRECT` reads: buffer address, file offset and length (4096 covers every
+/// logical block size of the disks the appliance meets: 512 and 4096).
+const DIRECT_ALIGN: usize = 4096;
+
+/// A heap buffer whose start is aligned to [`DIRECT_ALIGN`], for `O_DIRECT` reads.
+struct AlignedBuf {
+    raw: Vec<u8>,
+    start: usize,
+    len: usize,
+}
+
+impl AlignedBuf {
+    fn new(len: usize) -> AlignedBuf {
+        let raw = vec![0u8; len + DIRECT_ALIGN];
+        let start = raw.as_ptr().align_offset(DIRECT_ALIGN).min(DIRECT_ALIGN);
+        AlignedBuf { raw, start, len }
+    }
+
+    fn as_mut(&mut self) -> &mut [u8] {
+        &mut self.raw[self.start..self.start + self.len]
+    }
+}
+
+/// How a range is read back: through what besides the file, and whether with `O_DIRECT` (set
+/// back to `false` if the file system refuses an aligned direct read).
+struct ReadHow<'a> {
+    via: &'a ReadBackVia,
+    direct: &'a mut bool,
+}
+
+/// Flushes `[from, to)` of a file to the device and hashes what the device returns.
 ///
-/// In-kernel file systems read a file's data from the device once its pages are dropped (every
-/// cache unit holding a byte of the range, and everything after it). A FUSE driver reads the
-/// block device through the device's own buffer cache, which it has just filled while writing:
-/// that cache is written back and emptied too (`BLKFLSBUF`), so the driver has to fetch the
-/// bytes from the device.
+/// With `O_DIRECT` (in-kernel file systems that support it) the reads bypass the page cache and
+/// come from the device; the written pages are still dropped, so a backup does not push the rest
+/// of the appliance's memory out. Without it, in-kernel file systems read a file's data from the
+/// device once its pages are dropped (every cache unit holding a byte of the range, and
+/// everything after it). A FUSE driver reads the block device through the device's own buffer
+/// cache, which it has just filled while writing: that cache is written back and emptied too
+/// (`BLKFLSBUF`), so the driver has to fetch the bytes from the device.
 fn read_range(
     f: &File,
     range: &ReadBackStep,
-    via: &ReadBackVia,
+    how: ReadHow<'_>,
     buf: &mut [u8],
-    hashers: &mut [&mut Sha256],
+    hasher: &mut Xxh3,
     live: &Liveness,
 ) -> io::Result<()> {
-    use std::os::unix::fs::FileExt;
+    let via = how.via;
     let (from, to) = (range.from, range.to);
     if to <= from {
         return Ok(());
@@ -613,7 +652,7 @@ fn read_range(
         let want = ((to - at) as usize).min(buf.len());
         let n = {
             let _busy = live.busy(Who::Verifier, "reading the copy back");
-            f.read_at(&mut buf[..want], at)?
+            read_at(f, buf, want, at, how.direct)?
         };
         if n == 0 {
             return Err(io::Error::new(
@@ -621,12 +660,32 @@ fn read_range(
                 "the file is shorter than what was written",
             ));
         }
-        for h in hashers.iter_mut() {
-            h.update(&buf[..n]);
-        }
+        hasher.update(&buf[..n]);
         at += n as u64;
     }
     Ok(())
+}
+
+/// Reads up to `want` bytes at `at` into `buf`. With `O_DIRECT` the request is widened to whole
+/// [`DIRECT_ALIGN`] units (the file ends at or after `at + want` only when `want` ends the file,
+/// so the widened read stops at its end); an offset that is not aligned, or a file system that
+/// refuses the direct read (`EINVAL`), turns `O_DIRECT` off for the rest of the part.
+fn read_at(f: &File, buf: &mut [u8], want: usize, at: u64, direct: &mut bool) -> io::Result<usize> {
+    use std::os::unix::fs::FileExt;
+    if *direct && at % DIRECT_ALIGN as u64 == 0 {
+        let len = (want.div_ceil(DIRECT_ALIGN) * DIRECT_ALIGN).min(buf.len());
+        match f.read_at(&mut buf[..len], at) {
+            Ok(n) => return Ok(n.min(want)),
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if *direct {
+        *direct = false;
+        safe_fs::set_direct(f, false)?;
+        let _ = safe_fs::drop_cache_range(f, at, 0);
+    }
+    f.read_at(&mut buf[..want], at)
 }
 
 /// The written data is flushed, dropped from the cache and read back in steps of this size while
@@ -674,6 +733,7 @@ impl Job {
         let verifier = Verifier::spawn(Arc::clone(&live), via)
             .map_err(|e| fail("starting the verifier thread", e))?;
         drop(_busy);
+        let target_splits = target.split_size.is_some();
         let mut job = Job {
             on_fuse: fuse,
             fuse_device: device,
@@ -686,6 +746,9 @@ impl Job {
             part_written: 0,
             written: 0,
             part_announced: 0,
+            sent: Xxh3::new(),
+            part_sha: target_splits.then(Sha256::new),
+            part_shas: Vec::new(),
             step_verify,
             verifier,
         };
@@ -747,7 +810,10 @@ impl Job {
             return Ok(());
         };
         let f = self.dir.open_read(name)?;
-        self.verifier.send(Check::Part(f, name.clone()))
+        // O_DIRECT where the file system takes it: the read-back comes from the device without a
+        // copy through the page cache (ext4, and in-kernel FAT, exFAT and NTFS on the appliance).
+        let direct = safe_fs::set_direct(&f, true).is_ok();
+        self.verifier.send(Check::Part(f, name.clone(), direct))
     }
 
     /// Closes the current part's file (flushed to the device) and has the verifier read back the
@@ -763,10 +829,14 @@ impl Job {
             // Read the closed file through a fresh descriptor.
             if let Some(name) = self.partials.last() {
                 let f = self.dir.open_read(name)?;
-                self.verifier.send(Check::Part(f, name.clone()))?;
+                self.verifier.send(Check::Part(f, name.clone(), false))?;
             }
         }
         drop(busy);
+        if let Some(h) = self.part_sha.as_mut() {
+            let h = std::mem::replace(h, Sha256::new());
+            self.part_shas.push(hex(&h.finalize()));
+        }
         self.verifier.send(Check::Upto {
             to: self.part_written,
             closed: true,
@@ -816,6 +886,10 @@ impl Job {
                 let _busy = self.live.busy(Who::Writer, "writing");
                 f.write_all(&chunk[..room])?;
             }
+            self.sent.update(&chunk[..room]);
+            if let Some(h) = self.part_sha.as_mut() {
+                h.update(&chunk[..room]);
+            }
             self.part_written += room as u64;
             self.written += room as u64;
             chunk = &chunk[room..];
@@ -841,7 +915,7 @@ impl Job {
                         return self.fail("writing", e);
                     }
                 }
-                Ok(Msg::Commit(manifest)) => return self.commit(*manifest),
+                Ok(Msg::Commit { manifest, xxh3 }) => return self.commit(*manifest, xxh3),
                 Ok(Msg::Abort) | Err(_) => {
                     self.remove_partials();
                     return self.outcome(Err(CopyError::new(
@@ -853,7 +927,7 @@ impl Job {
         }
     }
 
-    fn commit(mut self, mut manifest: Manifest) -> CopyOutcome {
+    fn commit(mut self, mut manifest: Manifest, stream_xxh3: u128) -> CopyOutcome {
         // The rest of the data is flushed and read back from the device; the earlier steps were
         // read back while the stream went on.
         if let Err(e) = self.close_and_verify() {
@@ -870,23 +944,49 @@ impl Job {
             return self.outcome(Err(CopyError::new(CopyFailure::Other, msg)));
         }
         let (reply, result) = std::sync::mpsc::channel();
-        let hashes = self.verifier.send(Check::Finish(reply)).and_then(|_| {
+        let hashed = self.verifier.send(Check::Finish(reply)).and_then(|_| {
             result
                 .recv()
                 .map_err(|_| io::Error::other("the verifier thread stopped"))?
         });
-        let (whole, per_part) = match hashes {
+        let read = match hashed {
             Ok(v) => v,
             Err(e) => return self.fail("reading the copy back for verification", e),
         };
-        if whole != manifest.sha256 {
+        let sent = self.sent.digest128();
+        if sent != stream_xxh3 {
             let msg = format!(
-                "{}: read-back verification failed: the disk returned data with SHA-256 {whole}, expected {} (the disk may be failing)",
+                "{}: the writer received other bytes than the stream had (xxh3-128 {sent:032x} written, {stream_xxh3:032x} streamed; a bug: please report it)",
                 self.target.root.display(),
-                manifest.sha256
             );
             self.remove_partials();
             return self.outcome(Err(CopyError::new(CopyFailure::Mismatch, msg)));
+        }
+        if read != sent {
+            let msg = format!(
+                "{}: read-back verification failed: the disk returned other data than was written (xxh3-128 {read:032x} read back, {sent:032x} written; the disk may be failing)",
+                self.target.root.display(),
+            );
+            self.remove_partials();
+            return self.outcome(Err(CopyError::new(CopyFailure::Mismatch, msg)));
+        }
+        // What was written is what the stream hashed (the same chunks): a single file's line in
+        // the sidecar is the stream's SHA-256; a split copy's lines are each part's, hashed as
+        // it was written.
+        let per_part = if self.partials.len() == 1 {
+            vec![manifest.sha256.clone()]
+        } else {
+            std::mem::take(&mut self.part_shas)
+        };
+        if per_part.len() != self.partials.len() {
+            let msg = format!(
+                "{}: {} parts written but {} part hashes (a bug: please report it)",
+                self.target.root.display(),
+                self.partials.len(),
+                per_part.len()
+            );
+            self.remove_partials();
+            return self.outcome(Err(CopyError::new(CopyFailure::Other, msg)));
         }
         if self.live.abandoned() {
             // The run gave up on this disk while it was being read back: never publish late.
@@ -1015,6 +1115,14 @@ pub fn read_back(dir: &Dir, names: &[String]) -> io::Result<(String, Vec<String>
     Ok((hex(&whole.finalize()), each))
 }
 
+/// The hash that ties a copy on the disk to the stream: xxh3-128, computed by the pipeline over
+/// the stream (beside its SHA-256), by each writer over what it wrote and by its verifier over
+/// what the disk returned. Not a cryptographic hash: it guards against a failing disk, not an
+/// attacker (the `.sha256` sidecar is the stream's SHA-256; docs/decisions.md).
+pub fn content_hash(bytes: &[u8]) -> u128 {
+    xxhash_rust::xxh3::xxh3_128(bytes)
+}
+
 /// Lowercase hex of bytes.
 pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
@@ -1080,8 +1188,11 @@ mod tests {
         for c in data.chunks(step) {
             tx.send(Msg::Data(Arc::from(c))).expect("send");
         }
-        tx.send(Msg::Commit(Box::new(manifest_for(data))))
-            .expect("commit");
+        tx.send(Msg::Commit {
+            manifest: Box::new(manifest_for(data)),
+            xxh3: content_hash(data),
+        })
+        .expect("commit");
         drop(tx);
         let out = w.finish();
         (t, out)
@@ -1143,9 +1254,12 @@ mod tests {
         .expect("spawn");
         let tx = w.tx.clone().expect("tx");
         tx.send(Msg::Data(Arc::from(&b"abc"[..]))).expect("send");
-        let mut m = manifest_for(b"abc");
-        m.sha256 = "0".repeat(64);
-        tx.send(Msg::Commit(Box::new(m))).expect("commit");
+        // The commit names another stream than the bytes the writer was given.
+        tx.send(Msg::Commit {
+            manifest: Box::new(manifest_for(b"abc")),
+            xxh3: content_hash(b"abd"),
+        })
+        .expect("commit");
         drop(tx);
         let out = w.finish();
         assert_eq!(
@@ -1182,6 +1296,43 @@ mod tests {
             let bytes = std::fs::read(dir.join(name)).expect("part");
             assert_eq!(hex(&Sha256::digest(&bytes)), h, "{name}");
         }
+    }
+
+    #[test]
+    fn direct_reads_widen_to_whole_units_and_fall_back_when_unaligned() {
+        use std::os::unix::fs::FileExt;
+        // A file system with O_DIRECT (the test's working folder; not tmpfs before 6.6).
+        let t = tempfile::tempdir().expect("tempdir");
+        let path = t.path().join("copy");
+        let data: Vec<u8> = (0..10_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
+        std::fs::write(&path, &data).expect("write");
+        let f = File::open(&path).expect("open");
+        let mut direct = safe_fs::set_direct(&f, true).is_ok();
+        assert!(direct, "the test's folder must take O_DIRECT");
+        let mut buf = AlignedBuf::new(READ_BACK_BUF);
+        // The end of the file: 10 000 − 8192 bytes, asked as one whole unit.
+        let n = read_at(&f, buf.as_mut(), 1808, 8192, &mut direct).expect("read the tail");
+        assert_eq!((n, direct), (1808, true));
+        assert_eq!(&buf.as_mut()[..n], &data[8192..]);
+        // Less than asked never counts bytes past `want`.
+        let n = read_at(&f, buf.as_mut(), 100, 4096, &mut direct).expect("read");
+        assert_eq!((n, direct), (100, true));
+        assert_eq!(&buf.as_mut()[..n], &data[4096..4196]);
+        // An offset that is not aligned: the rest is read through the cache.
+        let n = read_at(&f, buf.as_mut(), 50, 4196, &mut direct).expect("read unaligned");
+        assert_eq!((n, direct), (50, false));
+        assert_eq!(&buf.as_mut()[..n], &data[4196..4246]);
+        let mut one = [0u8; 1];
+        f.read_exact_at(&mut one, 3)
+            .expect("the descriptor reads unaligned again");
+        assert_eq!(one[0], data[3]);
+    }
+
+    #[test]
+    fn the_content_hash_is_xxh3_128() {
+        // Known answer: XXH3-128 of the empty input (the reference implementation's value).
+        assert_eq!(content_hash(b""), 0x99aa06d3014798d86001c324468d497f);
+        assert_ne!(content_hash(b"a"), content_hash(b"b"));
     }
 
     #[test]

@@ -656,6 +656,17 @@ fn a_disk_whose_driver_stops_answering_is_never_waited_on_forever() {
         "the dead mount is removed"
     );
 
+    // The driver cut off still holds the device until it has run again and exited (it was
+    // stopped): a new mount before that finds the device busy.
+    let gone_by = Instant::now() + Duration::from_secs(15);
+    while stopped
+        .iter()
+        .any(|p| Path::new(&format!("/proc/{p}")).exists())
+        && Instant::now() < gone_by
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
     // The look.
     let point = disks.attach(&dev).expect("attach again").target.root;
     let stopped = sigstop_daemons(&point, nix::sys::signal::Signal::SIGSTOP);
