@@ -255,7 +255,7 @@ impl Default for RetentionConfig {
 pub struct CompressionConfig {
     /// zstd level, 1..=19.
     pub level: i32,
-    /// zstd worker threads; 0 means one per core, at most 4.
+    /// zstd worker threads; 0 means automatic (`pipeline::workers_for`: 2 cores → 2, 4 → 3, at most 4).
     pub threads: u32,
 }
 

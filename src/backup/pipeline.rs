@@ -16,8 +16,11 @@ use crate::config::CompressionConfig;
 
 /// Bytes read from the source at a time.
 pub const READ_BLOCK: usize = 256 * 1024;
-/// Bytes of stored stream per chunk sent to the targets.
-pub const CHUNK: usize = 1024 * 1024;
+/// Bytes of stored stream per chunk sent to the targets (with [`QUEUE_CHUNKS`] queued per target,
+/// at most 2 MiB waits for a slow disk; 1 MiB chunks held up to 8 MiB: issue 17).
+///
+/// [`QUEUE_CHUNKS`]: crate::backup::writer::QUEUE_CHUNKS
+pub const CHUNK: usize = 256 * 1024;
 /// Bytes of raw stream per zstd worker job (zstd's minimum is 512 KiB).
 pub const ZSTD_JOB: u32 = 1 << 20;
 /// Bytes of the raw stream's end kept for the trailer check.
@@ -95,11 +98,8 @@ impl std::fmt::Display for StreamError {
 
 impl std::error::Error for StreamError {}
 
-/// The zstd worker threads to use for a configured value (0 = automatic: one per core, at
-/// most 4). The calling thread's own share (reading, counting rows, hashing, handing chunks to
-/// the writers) is a tenth of the compression's (docs/performance.md, "Cost model"), so every
-/// core compresses; with one worker per core but one, a 2-core machine compressed on one core
-/// while the one-liner `zstd -T0` used both.
+/// The zstd worker threads to use for a configured value (0 = automatic, [`workers_for`] the
+/// machine's cores).
 pub fn zstd_workers(c: &CompressionConfig) -> u32 {
     if c.threads > 0 {
         return c.threads;
@@ -107,7 +107,20 @@ pub fn zstd_workers(c: &CompressionConfig) -> u32 {
     let cores = std::thread::available_parallelism()
         .map(|n| n.get() as u32)
         .unwrap_or(1);
-    cores.clamp(1, 4)
+    workers_for(cores)
+}
+
+/// Compression workers for a machine with `cores` cores: every core on one or two, one core left
+/// for the dump client and the stream's own work (reading, counting rows, hashing, handing chunks
+/// to the writers) from four on, at most 4 (issue 17, docs/performance.md "Cost model": on a
+/// Raspberry Pi 4 that share is about a core's worth while 3 workers compress; on 2 cores it is a
+/// tenth of the compression's, and one worker left a core idle that `zstd -T0` used).
+pub fn workers_for(cores: u32) -> u32 {
+    if cores <= 2 {
+        cores.max(1)
+    } else {
+        (cores - 1).min(4)
+    }
 }
 
 /// Hashes one stored stream and hands it to every live target of its group. A target whose disk
@@ -316,4 +329,15 @@ pub fn stream(
         clear,
         encrypted,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workers_leave_a_core_to_the_dump_from_four_cores_on() {
+        let got: Vec<u32> = [0, 1, 2, 3, 4, 6, 8, 64].map(workers_for).to_vec();
+        assert_eq!(got, vec![1, 1, 2, 2, 3, 4, 4, 4]);
+    }
 }
