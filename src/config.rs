@@ -379,6 +379,15 @@ pub enum GpioChip {
     Given(String),
 }
 
+/// `[panel] button_pressed`: the level the button's line reads while pressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ButtonPressed {
+    /// A contact to GND with the pull-up (the default wiring).
+    Low,
+    /// A contact to 3.3 V with the pull-down, or a line driven high while pressed.
+    High,
+}
+
 /// `[panel]` hardware settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PanelHw {
@@ -395,6 +404,7 @@ pub struct PanelHw {
     pub led_amber_line: Option<String>,
     pub led_red_line: Option<String>,
     pub button_line: Option<String>,
+    pub button_pressed: ButtonPressed,
     pub long_press: Duration,
     pub idle_dim: Duration,
 }
@@ -413,6 +423,7 @@ impl Default for PanelHw {
             led_amber_line: None,
             led_red_line: None,
             button_line: None,
+            button_pressed: ButtonPressed::Low,
             long_press: Duration::from_secs(3),
             idle_dim: Duration::from_secs(600),
         }
@@ -787,6 +798,7 @@ struct RawPanel {
     led_amber_line: Option<Spanned<String>>,
     led_red_line: Option<Spanned<String>>,
     button_line: Option<Spanned<String>>,
+    button_pressed: Option<Spanned<String>>,
     long_press: Option<Spanned<String>>,
     idle_dim: Option<Spanned<String>>,
 }
@@ -1114,6 +1126,18 @@ impl Checker<'_> {
                 GpioChip::Given(c.clone())
             }
         };
+        let button_pressed = match &p.button_pressed {
+            None => d.button_pressed,
+            Some(v) if v.get_ref() == "low" => ButtonPressed::Low,
+            Some(v) if v.get_ref() == "high" => ButtonPressed::High,
+            Some(v) => {
+                return Err(self.err(
+                    v.span(),
+                    "button_pressed must be \"low\" (a button to GND, with the pull-up) or \
+                     \"high\" (a button to 3.3 V, with the pull-down)",
+                ))
+            }
+        };
         let auto = gpio_chip == GpioChip::Auto;
         let hw = PanelHw {
             i2c_device: match &p.i2c_device {
@@ -1129,6 +1153,7 @@ impl Checker<'_> {
             led_amber_line: self.line_name(&p.led_amber_line, "led_amber_line")?,
             led_red_line: self.line_name(&p.led_red_line, "led_red_line")?,
             button_line: self.line_name(&p.button_line, "button_line")?,
+            button_pressed,
             gpio_chip,
             long_press: self.duration(&p.long_press, d.long_press)?,
             idle_dim: self.duration(&p.idle_dim, d.idle_dim)?,
@@ -1896,6 +1921,26 @@ mod tests {
             (17, 27, 22, 23)
         );
         assert_eq!(c.panel_hw.button_line, None);
+        assert_eq!(c.panel_hw.button_pressed, ButtonPressed::Low);
+
+        // qemu's `virt` board: the PL061 by its label, offsets, the power button pressed high.
+        let c = parse(
+            "[panel]\ngpio_chip = \"9030000.pl061\"\nled_green = 0\nled_amber = 1\nled_red = 2\n\
+             button = 3\nbutton_pressed = \"high\"\n",
+        )
+        .expect("the PL061");
+        assert_eq!(c.panel_hw.button_pressed, ButtonPressed::High);
+        assert_eq!(
+            c.panel_hw.gpio_chip,
+            GpioChip::Given("9030000.pl061".into())
+        );
+        assert_eq!(
+            parse("[panel]\nbutton_pressed = \"low\"\n")
+                .expect("low")
+                .panel_hw
+                .button_pressed,
+            ButtonPressed::Low
+        );
 
         let c =
             parse("[panel]\ngpio_chip = \"pinctrl-rp1\"\nbutton_line = \"GPIO24\"\nbutton = 17\n")
@@ -1943,5 +1988,12 @@ mod tests {
         let e = parse("[panel]\ngpio_chip = \"\"\n").unwrap_err();
         assert_eq!((e.line, e.column), (2, 13), "{e}");
         assert!(e.message.contains("auto"), "{e}");
+
+        let e = parse("[panel]\nbutton_pressed = \"rising\"\n").unwrap_err();
+        assert_eq!((e.line, e.column), (2, 18), "{e}");
+        assert!(
+            e.message.contains("\"low\"") && e.message.contains("\"high\""),
+            "{e}"
+        );
     }
 }

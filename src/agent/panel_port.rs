@@ -12,8 +12,8 @@ use chrono::{DateTime, Utc};
 use super::daemon::{Input, PanelPort};
 use super::state::{DiskPhase, Event, JobTrigger, Notice, Overlay, Press, State};
 use super::step::{self, health};
-use crate::config::{Config, GpioChip, PanelKind};
-use crate::panel::gpio::{ChipSpec, GpioLines, LineSpec};
+use crate::config::{ButtonPressed, Config, GpioChip, PanelKind};
+use crate::panel::gpio::{ChipSpec, GpioLines, LineSpec, Pressed};
 use crate::panel::status::{self as ps, Screen, Status};
 use crate::panel::{hardware, open_panel, ButtonConfig, ButtonEvent, Panel, PanelConfig};
 
@@ -51,6 +51,10 @@ pub fn panel_config(cfg: &Config, sim: bool) -> PanelConfig {
             amber: line(hw.led_amber, &hw.led_amber_line),
             red: line(hw.led_red, &hw.led_red_line),
             button: line(hw.button, &hw.button_line),
+            button_pressed: match hw.button_pressed {
+                ButtonPressed::Low => Pressed::Low,
+                ButtonPressed::High => Pressed::High,
+            },
         },
         button: ButtonConfig {
             long_press: hw.long_press,
@@ -386,7 +390,8 @@ mod tests {
         assert_eq!(panel_config(&cfg, false).gpio, GpioLines::default());
         let cfg = Config::parse(
             Path::new("/t.toml"),
-            "[panel]\ngpio_chip = \"gpiochip4\"\nled_amber = 5\nbutton_line = \"BTN\"\n",
+            "[panel]\ngpio_chip = \"gpiochip4\"\nled_amber = 5\nbutton_line = \"BTN\"\n\
+             button_pressed = \"high\"\n",
         )
         .expect("config");
         assert_eq!(
@@ -397,6 +402,7 @@ mod tests {
                 amber: LineSpec::Offset(5),
                 red: LineSpec::Offset(22),
                 button: LineSpec::Name("BTN".into()),
+                button_pressed: Pressed::High,
             }
         );
     }

@@ -1,10 +1,11 @@
 /*!
 The button on a GPIO input: a momentary contact to GND with the line's pull-up, so pressed reads
-low. The line is requested once with the pull-up, the kernel's debounce ([`BUTTON_DEBOUNCE`]) and
-edge events on both edges; the button thread waits for them in the kernel (poll with a timeout,
-no busy loop). A falling edge is a press, a rising edge a release, dated by the kernel's timestamp
-so a late read does not stretch a press. The press recogniser ([`crate::panel::button`]) turns
-them into short and long presses.
+low (`[panel] button_pressed = "high"`: a contact to 3.3 V with the pull-down, pressed reads high).
+The line is requested once with that bias, the kernel's debounce ([`BUTTON_DEBOUNCE`]) and edge
+events on both edges; the button thread waits for them in the kernel (poll with a timeout, no busy
+loop). The edge to the pressed level is a press, the other a release, dated by the kernel's
+timestamp so a late read does not stretch a press. The press recogniser ([`crate::panel::button`])
+turns them into short and long presses.
 */
 
 use std::time::{Duration, Instant};
@@ -12,7 +13,7 @@ use std::time::{Duration, Instant};
 use super::error::GpioError;
 use super::resolve::{refused, resolve};
 use super::uapi::{Edge, EdgeLines, GpioUapi};
-use super::{GpioLines, LineRole};
+use super::{GpioLines, LineRole, Pressed};
 use crate::panel::hardware::{ButtonInput, LevelChange};
 use crate::panel::PanelError;
 
@@ -23,6 +24,7 @@ pub const BUTTON_DEBOUNCE: Duration = Duration::from_millis(20);
 /// The button, held.
 pub struct GpioButton {
     line: Box<dyn EdgeLines>,
+    pressed: Pressed,
 }
 
 impl std::fmt::Debug for GpioButton {
@@ -31,17 +33,17 @@ impl std::fmt::Debug for GpioButton {
     }
 }
 
-/// What an edge seen `edge.age` before `now` means: low (a falling edge) is pressed.
-pub fn level_change(edge: Edge, now: Instant) -> LevelChange {
+/// What an edge seen `edge.age` before `now` means: an edge to the `pressed` level is a press.
+pub fn level_change(edge: Edge, pressed: Pressed, now: Instant) -> LevelChange {
     LevelChange {
-        pressed: !edge.rising,
+        pressed: edge.rising == (pressed == Pressed::High),
         at: now.checked_sub(edge.age).unwrap_or(now),
     }
 }
 
 impl GpioButton {
-    /// Finds the button's line and requests it as an input with the pull-up, debounce and edge
-    /// events.
+    /// Finds the button's line and requests it as an input with the bias that holds it released,
+    /// debounce and edge events.
     pub fn open(uapi: &dyn GpioUapi, lines: &GpioLines) -> Result<GpioButton, GpioError> {
         let found = resolve(uapi, lines, &[LineRole::Button])?;
         let members: Vec<_> = found.iter().collect();
@@ -49,9 +51,17 @@ impl GpioButton {
             return Err(GpioError::NoChips);
         };
         let line = uapi
-            .request_edges(&f.chip, f.at.offset, BUTTON_DEBOUNCE)
+            .request_edges(
+                &f.chip,
+                f.at.offset,
+                lines.button_pressed.pull(),
+                BUTTON_DEBOUNCE,
+            )
             .map_err(|e| refused(uapi, &members, e))?;
-        Ok(GpioButton { line })
+        Ok(GpioButton {
+            line,
+            pressed: lines.button_pressed,
+        })
     }
 }
 
@@ -67,7 +77,7 @@ impl ButtonInput for GpioButton {
                     error,
                 },
             })?;
-        Ok(edge.map(|e| level_change(e, Instant::now())))
+        Ok(edge.map(|e| level_change(e, self.pressed, Instant::now())))
     }
 }
 
@@ -76,8 +86,9 @@ mod tests {
     use std::sync::mpsc;
 
     use super::super::error::GpioError;
-    use super::super::fake::{bcm2711, Asked, FakeGpio};
+    use super::super::fake::{bcm2711, chip, Asked, FakeGpio};
     use super::super::uapi::UapiError;
+    use super::super::{ChipSpec, LineSpec, Pull};
     use super::*;
     use crate::panel::button::{ButtonConfig, ButtonEvent};
     use crate::panel::hardware::spawn_button_thread;
@@ -99,6 +110,7 @@ mod tests {
             vec![Asked::Edges {
                 chip: "/dev/gpiochip0".into(),
                 offset: 23,
+                pull: Pull::Up,
                 debounce: BUTTON_DEBOUNCE,
             }]
         );
@@ -138,6 +150,57 @@ mod tests {
         );
     }
 
+    /// `button_pressed = "high"` on a chip without names (qemu `virt`'s PL061, the power button
+    /// on line 3): the line is asked for with the pull-down, a rising edge is the press and a
+    /// falling edge the release, and qemu's 100 ms pulse is one short press.
+    #[test]
+    fn pressed_high_rising_is_pressed_with_the_pull_down() {
+        let pl061 = || {
+            FakeGpio::with(vec![chip(
+                0,
+                "9030000.pl061",
+                &["", "", "", "", "", "", "", ""],
+            )])
+        };
+        let lines = GpioLines {
+            chip: ChipSpec::Given("9030000.pl061".into()),
+            green: LineSpec::Offset(0),
+            amber: LineSpec::Offset(1),
+            red: LineSpec::Offset(2),
+            button: LineSpec::Offset(3),
+            button_pressed: Pressed::High,
+        };
+        let fake = pl061();
+        let mut b = GpioButton::open(&fake, &lines).expect("open");
+        assert_eq!(
+            fake.lock().asked,
+            vec![Asked::Edges {
+                chip: "/dev/gpiochip0".into(),
+                offset: 3,
+                pull: Pull::Down,
+                debounce: BUTTON_DEBOUNCE,
+            }]
+        );
+        fake.lock().edges.extend([edge(true, 100), edge(false, 0)]);
+        let press = b.wait_change(Duration::from_millis(20)).expect("ok");
+        let release = b.wait_change(Duration::from_millis(20)).expect("ok");
+        assert_eq!(press.map(|c| c.pressed), Some(true));
+        assert_eq!(release.map(|c| c.pressed), Some(false));
+
+        let fake = pl061();
+        let b = GpioButton::open(&fake, &lines).expect("open");
+        fake.lock().edges.extend([edge(true, 100), edge(false, 0)]);
+        let (tx, rx) = mpsc::channel();
+        let t = spawn_button_thread(Box::new(b), ButtonConfig::default(), move |ev| {
+            let _ = tx.send(ev);
+            false
+        })
+        .expect("thread");
+        let ev = rx.recv_timeout(Duration::from_secs(5)).expect("an event");
+        t.join().expect("join");
+        assert_eq!(ev, ButtonEvent::ShortPress);
+    }
+
     #[test]
     fn an_edge_older_than_the_clock_is_dated_now() {
         let now = Instant::now();
@@ -146,6 +209,7 @@ mod tests {
                 rising: false,
                 age: Duration::from_secs(u64::MAX / 4),
             },
+            Pressed::Low,
             now,
         );
         assert!(c.pressed);

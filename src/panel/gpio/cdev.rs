@@ -12,6 +12,7 @@ use gpiocdev::line::{Bias, EdgeDetection, EdgeKind, EventClock, Value, Values};
 use gpiocdev::{Chip, Request};
 
 use super::uapi::{ChipInfo, Edge, EdgeLines, GpioUapi, LineInfo, OutputLines, UapiError};
+use super::Pull;
 
 /// Who holds the lines, as `gpioinfo` shows it.
 pub const CONSUMER: &str = "simdondar-backup";
@@ -94,6 +95,7 @@ impl GpioUapi for Cdev {
         &self,
         chip: &Path,
         offset: u32,
+        pull: Pull,
         debounce: Duration,
     ) -> Result<Box<dyn EdgeLines>, UapiError> {
         let request = Request::builder()
@@ -101,7 +103,10 @@ impl GpioUapi for Cdev {
             .with_consumer(CONSUMER)
             .with_line(offset)
             .as_input()
-            .with_bias(Bias::PullUp)
+            .with_bias(match pull {
+                Pull::Up => Bias::PullUp,
+                Pull::Down => Bias::PullDown,
+            })
             .with_debounce_period(debounce)
             .with_edge_detection(EdgeDetection::BothEdges)
             .with_event_clock(EventClock::Monotonic)
@@ -212,7 +217,7 @@ mod tests {
         let e = Cdev.request_outputs(chip, &[17]).err().expect("no chip");
         assert_eq!(e.os_kind(), Some(io::ErrorKind::NotFound), "{e:?}");
         let e = Cdev
-            .request_edges(chip, 23, Duration::from_millis(20))
+            .request_edges(chip, 23, Pull::Up, Duration::from_millis(20))
             .err()
             .expect("no chip");
         assert_eq!(e.os_kind(), Some(io::ErrorKind::NotFound), "{e:?}");

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::uapi::{ChipInfo, Edge, EdgeLines, GpioUapi, LineInfo, OutputLines, UapiError};
+use super::Pull;
 
 /// A request the fake was asked for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,6 +22,7 @@ pub enum Asked {
     Edges {
         chip: PathBuf,
         offset: u32,
+        pull: Pull,
         debounce: Duration,
     },
 }
@@ -169,12 +171,14 @@ impl GpioUapi for FakeGpio {
         &self,
         chip: &Path,
         offset: u32,
+        pull: Pull,
         debounce: Duration,
     ) -> Result<Box<dyn EdgeLines>, UapiError> {
         self.check_request(chip)?;
         self.lock().asked.push(Asked::Edges {
             chip: chip.to_path_buf(),
             offset,
+            pull,
             debounce,
         });
         Ok(Box::new(FakeEdges {

@@ -63,8 +63,37 @@ impl fmt::Display for LineSpec {
     }
 }
 
+/// The level the button's line reads while the button is pressed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Pressed {
+    /// A contact to GND, the line held high by the pull-up (DESIGN.md §5's wiring).
+    #[default]
+    Low,
+    /// A contact to 3.3 V, the line held low by the pull-down; or a line that something else
+    /// drives high while pressed (qemu's `virt` power button on its PL061's line 3).
+    High,
+}
+
+impl Pressed {
+    /// The bias that holds the line at the released level.
+    pub fn pull(self) -> Pull {
+        match self {
+            Pressed::Low => Pull::Up,
+            Pressed::High => Pull::Down,
+        }
+    }
+}
+
+/// The bias asked of an input line. A chip that cannot bias its lines (the PL061) is left as it
+/// is: the kernel ignores the request there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pull {
+    Up,
+    Down,
+}
+
 /// The panel's GPIO wiring. `Default` is DESIGN.md §5's: BCM 17, 27, 22 and 23 on the Raspberry
-/// Pi's header chip.
+/// Pi's header chip, the button pressed low.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GpioLines {
     pub chip: ChipSpec,
@@ -72,6 +101,7 @@ pub struct GpioLines {
     pub amber: LineSpec,
     pub red: LineSpec,
     pub button: LineSpec,
+    pub button_pressed: Pressed,
 }
 
 impl Default for GpioLines {
@@ -82,6 +112,7 @@ impl Default for GpioLines {
             amber: LineSpec::Offset(27),
             red: LineSpec::Offset(22),
             button: LineSpec::Offset(23),
+            button_pressed: Pressed::Low,
         }
     }
 }

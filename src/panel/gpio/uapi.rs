@@ -12,6 +12,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::Pull;
+
 /// One line of a chip, as the kernel describes it (`gpioinfo` prints the same).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LineInfo {
@@ -147,12 +149,13 @@ pub trait GpioUapi {
         chip: &Path,
         offsets: &[u32],
     ) -> Result<Box<dyn OutputLines>, UapiError>;
-    /// Requests `offset` of `chip` as an input with the pull-up, the kernel's debounce of
+    /// Requests `offset` of `chip` as an input with the bias `pull`, the kernel's debounce of
     /// `debounce`, and edge events on both edges.
     fn request_edges(
         &self,
         chip: &Path,
         offset: u32,
+        pull: Pull,
         debounce: Duration,
     ) -> Result<Box<dyn EdgeLines>, UapiError>;
 }
