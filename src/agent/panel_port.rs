@@ -301,6 +301,7 @@ pub fn status_of(s: &State, language: crate::config::Language, tz: chrono_tz::Tz
         .filter(|d| d.phase == DiskPhase::Ejecting)
         .map(|d| d.view.as_ref().map(|v| v.label.clone()).unwrap_or_default())
         .collect();
+    st.busy = s.running.is_some() || !ejecting.is_empty();
     st.screen = match (&s.overlay, &s.running) {
         (Some((Overlay::SafeToRemove { labels }, _)), _) => Screen::SafeToRemove {
             labels: labels.clone(),
@@ -380,6 +381,27 @@ mod tests {
         assert_eq!(st.tz_abbrev, "WIB");
         assert!(st.attention.contains(&ps::Attention::ManualOverdue));
         assert!(st.manual_overdue);
+        assert!(st.busy, "a run is under way");
+
+        // A disk plugged in during the run shows its own screen; the run still counts as busy
+        // (the green LED keeps blinking: found by the image's boot test).
+        s.overlay = Some((
+            Overlay::UnknownDisk {
+                label: "FLASH".into(),
+            },
+            i64::MAX,
+        ));
+        let st = status_of(&s, cfg.language, tz);
+        assert!(
+            matches!(st.screen, Screen::UnknownDisk { .. }),
+            "{:?}",
+            st.screen
+        );
+        assert!(st.busy);
+        assert_eq!(
+            crate::panel::leds::leds(&st).green,
+            crate::panel::leds::Led::Blink
+        );
     }
 
     /// `[panel]` reaches the GPIO backend: the chip, and a line name where one is set, else

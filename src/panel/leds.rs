@@ -76,7 +76,7 @@ pub fn leds(status: &Status) -> LedState {
         };
     }
     let failing = !status.failures.is_empty() || matches!(status.screen, Screen::Error(_));
-    let busy = matches!(status.screen, Screen::Running(_) | Screen::Ejecting { .. });
+    let busy = status.busy || matches!(status.screen, Screen::Running(_) | Screen::Ejecting { .. });
     LedState {
         green: if busy {
             Led::Blink
@@ -151,6 +151,22 @@ mod tests {
             todo: "y".into(),
         }));
         assert_eq!(leds(&err), st(Off, Off, On));
+    }
+
+    /// Found by the image's boot test (issue 14): a disk plugged in during a run shows its own
+    /// screen, and the green LED stopped blinking although the backup went on.
+    #[test]
+    fn a_run_blinks_whatever_screen_is_over_it() {
+        use Led::*;
+        for screen in [
+            Screen::UnknownDisk { label: "X".into() },
+            Screen::SafeToRemove { labels: vec![] },
+            Screen::Idle,
+        ] {
+            let mut s = status(screen.clone());
+            s.busy = true;
+            assert_eq!(leds(&s), st(Blink, Off, Off), "{screen:?}");
+        }
     }
 
     #[test]

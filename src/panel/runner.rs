@@ -164,7 +164,13 @@ pub struct Panel {
     last_wake: Instant,
     /// Start of the blink cycle.
     blink_epoch: Instant,
+    /// Until then every LED is lit, whatever the status: the lamp test at start.
+    lamp_test_until: Instant,
 }
+
+/// How long every LED is lit when the panel starts (the lamp test of docs/panel.md), however soon
+/// the agent's first status replaces the boot splash: a lamp that stays dark now is broken.
+pub const LAMP_TEST: Duration = Duration::from_secs(2);
 
 /// What [`open_panel`] builds: the panel, and the button for the agent's button thread.
 pub struct PanelParts {
@@ -258,6 +264,7 @@ impl Panel {
             page_epoch: now,
             last_wake: now,
             blink_epoch: now,
+            lamp_test_until: now + LAMP_TEST,
         }
     }
 
@@ -355,7 +362,15 @@ impl Panel {
             let (dx, dy) = SHIFTS[(step % SHIFTS.len() as u128) as usize];
             frame = frame.shifted(dx, dy);
         }
-        let pattern = leds(status);
+        let pattern = if now < self.lamp_test_until {
+            LedState {
+                green: super::leds::Led::On,
+                amber: super::leds::Led::On,
+                red: super::leds::Led::On,
+            }
+        } else {
+            leds(status)
+        };
         let half = (self.config.blink_period.as_millis() / 2).max(1);
         let phase_on =
             (now.saturating_duration_since(self.blink_epoch).as_millis() / half) % 2 == 0;
@@ -527,13 +542,52 @@ mod tests {
         })
     }
 
+    /// A panel whose lamp test ended just before `t0`.
     fn panel(rec: &Recorder, t0: Instant) -> Panel {
         Panel::with_parts(
             PanelConfig::default(),
             Some(Box::new(rec.clone())),
             Some(Box::new(rec.clone())),
-            t0,
+            t0 - LAMP_TEST,
         )
+    }
+
+    /// Found by the image's boot test (issue 14): the agent's first status came so soon after
+    /// start that the boot splash's all-on never reached the LEDs.
+    #[test]
+    fn every_led_is_lit_for_the_lamp_test_whatever_comes_first() {
+        let rec = Recorder::default();
+        let t0 = Instant::now();
+        let mut p = Panel::with_parts(
+            PanelConfig::default(),
+            Some(Box::new(rec.clone())),
+            Some(Box::new(rec.clone())),
+            t0,
+        );
+        p.update(status(Screen::Idle), t0 + ms(10));
+        let lit = |calls: Vec<Call>| -> Vec<Lit> {
+            calls
+                .into_iter()
+                .filter_map(|c| match c {
+                    Call::Leds(_, lit) => Some(lit),
+                    _ => None,
+                })
+                .collect()
+        };
+        let all = Lit {
+            green: true,
+            amber: true,
+            red: true,
+        };
+        assert_eq!(lit(rec.take()), vec![all], "all on at once");
+        p.tick(t0 + LAMP_TEST - ms(100));
+        assert!(lit(rec.take()).is_empty(), "still the lamp test");
+        p.tick(t0 + LAMP_TEST);
+        let healthy = Lit {
+            green: true,
+            ..Lit::default()
+        };
+        assert_eq!(lit(rec.take()), vec![healthy], "then the status's own");
     }
 
     fn flushes(calls: &[Call]) -> Vec<Frame> {

@@ -47,6 +47,9 @@ pub struct Status {
     pub failures: Vec<Failure>,
     /// A transient one-line answer to a button press, shown on the idle screen.
     pub notice: Option<Notice>,
+    /// A backup runs or disks are being ejected, whatever screen is shown over it (a disk
+    /// plugged in during a run shows its own screen; the green LED still blinks).
+    pub busy: bool,
 }
 
 impl Status {
@@ -68,6 +71,7 @@ impl Status {
             attention: Vec::new(),
             failures: Vec::new(),
             notice: None,
+            busy: false,
         }
     }
 }
