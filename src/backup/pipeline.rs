@@ -11,7 +11,7 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 
 use crate::backup::source::Running;
-use crate::backup::writer::{hex, Lane, Msg, WriterHandle};
+use crate::backup::writer::{hex, ContentHasher, Lane, Msg, WriterHandle};
 use crate::config::CompressionConfig;
 
 /// Bytes read from the source at a time.
@@ -129,7 +129,7 @@ pub fn workers_for(cores: u32) -> u32 {
 struct FanOut {
     senders: Vec<Lane>,
     hasher: Sha256,
-    xxh3: xxhash_rust::xxh3::Xxh3,
+    xxh3: ContentHasher,
     stored: u64,
 }
 
@@ -138,7 +138,7 @@ impl FanOut {
         FanOut {
             senders,
             hasher: Sha256::new(),
-            xxh3: xxhash_rust::xxh3::Xxh3::new(),
+            xxh3: ContentHasher::new(),
             stored: 0,
         }
     }
@@ -261,14 +261,12 @@ pub fn stream(
     if workers > 0 {
         // Falls back to single-threaded compression when libzstd lacks threads.
         let _ = enc.multithread(workers);
-    }
-    let _ = enc.include_checksum(true);
-    // Small jobs keep the memory of the workers' buffers small (issue 17: with zstd's default,
-    // 4 windows = 8 MiB per job at level 3, the agent peaked at ~60 MiB; with 1 MiB jobs at
-    // ~25 MiB, the stream a little smaller; docs/performance.md).
-    if workers > 0 {
+        // Small jobs keep the memory of the workers' buffers small (issue 17: with zstd's
+        // default, 4 windows = 8 MiB per job at level 3, the agent peaked at ~60 MiB; with 1 MiB
+        // jobs at ~28 MiB, the stream no larger; docs/performance.md).
         let _ = enc.set_parameter(zstd::stream::raw::CParameter::JobSize(ZSTD_JOB));
     }
+    let _ = enc.include_checksum(true);
 
     let mut raw: u64 = 0;
     let mut tail: Vec<u8> = Vec::with_capacity(TAIL * 2);

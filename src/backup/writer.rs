@@ -2,8 +2,8 @@
 One target's writer: a thread that receives the stored stream in chunks through a bounded queue,
 writes it to `NAME.partial`, and on commit fsyncs, re-reads the file from the device (with
 `O_DIRECT` where the file system allows it; otherwise its cached pages dropped first, and under a
-FUSE driver the block device's buffer cache too) to check that the disk returns what was written
-(xxh3-128 of what the writer sent against that of what it read), renames it to its final name,
+FUSE driver the block device's buffer cache too) to check that the disk returns the stream
+(the xxh3-128 of what it read against the stream's, [`content_hash`]), renames it to its final name,
 writes the `.sha256` sidecar (the stream's SHA-256) and the manifest (each through a `.partial`
 name), and fsyncs the directory.
 
@@ -24,7 +24,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
-use xxhash_rust::xxh3::Xxh3;
+
+/// The streaming form of [`content_hash`].
+pub use xxhash_rust::xxh3::Xxh3 as ContentHasher;
 
 use crate::backup::layout::{self, BackupName, PARTIAL_SUFFIX};
 use crate::backup::manifest::Manifest;
@@ -458,8 +460,6 @@ struct Job {
     written: u64,
     /// Bytes of the current part already handed to the verifier.
     part_announced: u64,
-    /// xxh3-128 of every byte written, compared with what the verifier reads back.
-    sent: Xxh3,
     /// SHA-256 of the current part, for the sidecar of a split copy (only on targets that may
     /// split: a single file's line is the stream's SHA-256).
     part_sha: Option<Sha256>,
@@ -508,7 +508,7 @@ impl Verifier {
             .spawn(move || {
                 let mut file: Option<(File, String)> = None;
                 let mut done: u64 = 0;
-                let mut read = Xxh3::new();
+                let mut read = ContentHasher::new();
                 let mut failed: Option<io::Error> = None;
                 let mut buf = AlignedBuf::new(READ_BACK_BUF);
                 let mut direct = false;
@@ -616,7 +616,7 @@ fn read_range(
     range: &ReadBackStep,
     how: ReadHow<'_>,
     buf: &mut [u8],
-    hasher: &mut Xxh3,
+    hasher: &mut ContentHasher,
     live: &Liveness,
 ) -> io::Result<()> {
     let via = how.via;
@@ -681,9 +681,9 @@ fn read_at(f: &File, buf: &mut [u8], want: usize, at: u64, direct: &mut bool) ->
         }
     }
     if *direct {
+        // The range's pages were dropped before it was read (read_range).
         *direct = false;
         safe_fs::set_direct(f, false)?;
-        let _ = safe_fs::drop_cache_range(f, at, 0);
     }
     f.read_at(&mut buf[..want], at)
 }
@@ -746,7 +746,6 @@ impl Job {
             part_written: 0,
             written: 0,
             part_announced: 0,
-            sent: Xxh3::new(),
             part_sha: target_splits.then(Sha256::new),
             part_shas: Vec::new(),
             step_verify,
@@ -886,7 +885,6 @@ impl Job {
                 let _busy = self.live.busy(Who::Writer, "writing");
                 f.write_all(&chunk[..room])?;
             }
-            self.sent.update(&chunk[..room]);
             if let Some(h) = self.part_sha.as_mut() {
                 h.update(&chunk[..room]);
             }
@@ -953,18 +951,10 @@ impl Job {
             Ok(v) => v,
             Err(e) => return self.fail("reading the copy back for verification", e),
         };
-        let sent = self.sent.digest128();
-        if sent != stream_xxh3 {
+        // The disk returns the stream's bytes (a writer handed other bytes fails here too).
+        if read != stream_xxh3 {
             let msg = format!(
-                "{}: the writer received other bytes than the stream had (xxh3-128 {sent:032x} written, {stream_xxh3:032x} streamed; a bug: please report it)",
-                self.target.root.display(),
-            );
-            self.remove_partials();
-            return self.outcome(Err(CopyError::new(CopyFailure::Mismatch, msg)));
-        }
-        if read != sent {
-            let msg = format!(
-                "{}: read-back verification failed: the disk returned other data than was written (xxh3-128 {read:032x} read back, {sent:032x} written; the disk may be failing)",
+                "{}: read-back verification failed: the disk returned other data than the stream's (xxh3-128 {read:032x} read back, {stream_xxh3:032x} streamed; the disk may be failing)",
                 self.target.root.display(),
             );
             self.remove_partials();

@@ -47,6 +47,13 @@ pub struct Lit {
 }
 
 impl LedState {
+    /// Every LED on: the lamp test while the agent starts.
+    pub const ALL_ON: LedState = LedState {
+        green: Led::On,
+        amber: Led::On,
+        red: Led::On,
+    };
+
     /// Which LEDs are lit in the given blink phase.
     pub fn lit(&self, phase_on: bool) -> Lit {
         Lit {
@@ -69,11 +76,7 @@ impl LedState {
 /// | red | on | any failure (last backup failed, no backup disk, database unreachable, no automatic backup for 2 intervals), or the error screen is shown |
 pub fn leds(status: &Status) -> LedState {
     if status.screen == Screen::Boot {
-        return LedState {
-            green: Led::On,
-            amber: Led::On,
-            red: Led::On,
-        };
+        return LedState::ALL_ON;
     }
     let failing = !status.failures.is_empty() || matches!(status.screen, Screen::Error(_));
     let busy = status.busy || matches!(status.screen, Screen::Running(_) | Screen::Ejecting { .. });

@@ -363,11 +363,7 @@ impl Panel {
             frame = frame.shifted(dx, dy);
         }
         let pattern = if now < self.lamp_test_until {
-            LedState {
-                green: super::leds::Led::On,
-                amber: super::leds::Led::On,
-                red: super::leds::Led::On,
-            }
+            LedState::ALL_ON
         } else {
             leds(status)
         };

@@ -100,20 +100,23 @@ mod tests {
         }))
     }
 
+    /// The one request a button makes: edges of `offset` on the first chip, with `pull` and the
+    /// kernel's debounce.
+    fn edges_on_chip0(offset: u32, pull: Pull) -> Vec<Asked> {
+        vec![Asked::Edges {
+            chip: "/dev/gpiochip0".into(),
+            offset,
+            pull,
+            debounce: BUTTON_DEBOUNCE,
+        }]
+    }
+
     /// BCM 23 on the header chip, with the kernel's debounce.
     #[test]
     fn the_button_line_is_requested_with_the_debounce() {
         let fake = FakeGpio::with(vec![bcm2711(0)]);
         GpioButton::open(&fake, &GpioLines::default()).expect("open");
-        assert_eq!(
-            fake.lock().asked,
-            vec![Asked::Edges {
-                chip: "/dev/gpiochip0".into(),
-                offset: 23,
-                pull: Pull::Up,
-                debounce: BUTTON_DEBOUNCE,
-            }]
-        );
+        assert_eq!(fake.lock().asked, edges_on_chip0(23, Pull::Up));
         assert!((Duration::from_millis(20)..=Duration::from_millis(30)).contains(&BUTTON_DEBOUNCE));
     }
 
@@ -172,15 +175,7 @@ mod tests {
         };
         let fake = pl061();
         let mut b = GpioButton::open(&fake, &lines).expect("open");
-        assert_eq!(
-            fake.lock().asked,
-            vec![Asked::Edges {
-                chip: "/dev/gpiochip0".into(),
-                offset: 3,
-                pull: Pull::Down,
-                debounce: BUTTON_DEBOUNCE,
-            }]
-        );
+        assert_eq!(fake.lock().asked, edges_on_chip0(3, Pull::Down));
         fake.lock().edges.extend([edge(true, 100), edge(false, 0)]);
         let press = b.wait_change(Duration::from_millis(20)).expect("ok");
         let release = b.wait_change(Duration::from_millis(20)).expect("ok");
