@@ -378,10 +378,19 @@ fn sigterm_and_sigkill_during_a_run_then_restart() {
         || setup.runs()[0].status != "running",
         &d,
     );
-    let leftovers: Vec<_> = files_under(&target)
-        .into_iter()
-        .filter(|p| p.to_string_lossy().ends_with(".partial"))
-        .collect();
+    // The run's paperwork (receipts, the month's report) is written after the run is recorded,
+    // each through a `.partial` name: give it time, then nothing may be left.
+    let partials = || -> Vec<_> {
+        files_under(&target)
+            .into_iter()
+            .filter(|p| p.to_string_lossy().ends_with(".partial"))
+            .collect()
+    };
+    let until = Instant::now() + Duration::from_secs(30);
+    while !partials().is_empty() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let leftovers = partials();
     assert!(
         leftovers.is_empty(),
         "the killed run's partial file is removed: {leftovers:?}"
