@@ -360,7 +360,7 @@ pub fn restore_test_with(
         report
             .problems
             .push(format!("the restore test was stopped: {stop}"));
-    } else if let Some(why) = server.died_of_cpu_limit(limits.cpu_seconds) {
+    } else if let Some(why) = server.died_of_cpu_limit(limits.cpu_seconds, Duration::ZERO) {
         report.problems.push(why);
         compare = false;
     } else {
@@ -396,7 +396,16 @@ pub fn restore_test_with(
             Ok(c) => Some(c),
             // The watch stopped the server while it was being asked: the stop says why.
             Err(_) if watch.stopped().is_some() => None,
-            Err(e) => return Err(e),
+            // The kernel stopped it: its CPU time ran out during the load (its client is told
+            // before the server is reaped, so the check after the load may have missed it) or
+            // while it was being asked.
+            Err(e) => match server.died_of_cpu_limit(limits.cpu_seconds, DEATH_GRACE) {
+                Some(why) => {
+                    report.problems.push(why);
+                    None
+                }
+                None => return Err(e),
+            },
         }
     } else {
         None
@@ -631,6 +640,9 @@ const LOADER_GRANTS: &str = "SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, REFER
 
 /// The throw-away server: its directory and process. Dropping it kills the server and removes
 /// the directory.
+/// How long a server that stopped answering is given to exit, so that its end says why.
+const DEATH_GRACE: Duration = Duration::from_secs(2);
+
 struct Scratch {
     dir: PathBuf,
     socket: PathBuf,
@@ -892,10 +904,21 @@ impl Scratch {
 
     /// When the server was killed by the kernel for its CPU time (`SIGXCPU`/`SIGKILL` at the
     /// hard limit), the sentence that says so.
-    fn died_of_cpu_limit(&mut self, cpu_seconds: u64) -> Option<String> {
+    /// Whether the server was killed for its CPU time (or by the kernel's OOM killer), waiting
+    /// up to `grace` for it to exit.
+    fn died_of_cpu_limit(&mut self, cpu_seconds: u64, grace: Duration) -> Option<String> {
         use std::os::unix::process::ExitStatusExt;
         let child = self.child.as_mut()?;
-        let status = child.try_wait().ok().flatten()?;
+        let deadline = Instant::now() + grace;
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                _ => return None,
+            }
+        };
         self.child = None;
         let sig = status.signal()?;
         match sig {
