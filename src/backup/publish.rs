@@ -13,7 +13,8 @@ the sweep judges each backup in a day folder by what is there:
 - a manifest with all its data final-named: a backup (whether it is complete is the inventory's
   business);
 - anything final-named next to a `.partial` of the same backup: a publish that did not finish,
-  undone (manifest first, then sidecar, then data) and logged;
+  or a retention removal that did not (it renames the manifest to `.partial` first,
+  retention.rs), undone (manifest first, then sidecar, then data) and logged;
 - final-named data with no manifest and no `.partial` at all: not from a cut publish (its
   manifest was deleted behind the appliance's back, or an old version's). It is never counted and
   is left in place, logged: deleting a possibly good dump on a guess could lose the only copy.
@@ -74,8 +75,72 @@ pub fn run(
             Step::SyncAncestors => sync_ancestors(),
         };
         r.map_err(|e| (i, e))?;
+        crash_point(match step {
+            Step::Rename { to, .. } if to.ends_with(".json") => "publish: manifest renamed",
+            Step::Rename { to, .. } if to.ends_with(".sha256") => "publish: sidecar renamed",
+            Step::Rename { .. } => "publish: data renamed",
+            Step::SyncDir => "publish: day folder fsynced",
+            Step::SyncAncestors => "publish: folders above fsynced",
+        });
     }
     Ok(())
+}
+
+/// A numbered crash point, for the crash-point enumeration (`tests/cases/crashpoints.rs`;
+/// docs/decisions.md, issue 15). Only in debug builds (the `.deb` is a release build, where this
+/// is an empty function), and inert unless `SIMDONDAR_CRASH_TRACE` (append one line per point
+/// reached to that file) or `SIMDONDAR_CRASH_AT=N` (SIGKILL this process at the N-th point
+/// reached, counting from 1) is set. Never changes what the caller does otherwise.
+pub fn crash_point(what: &str) {
+    #[cfg(debug_assertions)]
+    crash_points::reached(what);
+    #[cfg(not(debug_assertions))]
+    let _ = what;
+}
+
+#[cfg(debug_assertions)]
+mod crash_points {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+
+    static REACHED: AtomicU64 = AtomicU64::new(0);
+
+    struct Plan {
+        trace: Option<std::path::PathBuf>,
+        kill_at: Option<u64>,
+    }
+
+    fn plan() -> &'static Plan {
+        static PLAN: OnceLock<Plan> = OnceLock::new();
+        PLAN.get_or_init(|| Plan {
+            trace: std::env::var_os("SIMDONDAR_CRASH_TRACE").map(Into::into),
+            kill_at: std::env::var("SIMDONDAR_CRASH_AT")
+                .ok()
+                .and_then(|v| v.parse().ok()),
+        })
+    }
+
+    pub fn reached(what: &str) {
+        let plan = plan();
+        if plan.trace.is_none() && plan.kill_at.is_none() {
+            return;
+        }
+        let n = REACHED.fetch_add(1, Ordering::SeqCst) + 1;
+        if let Some(path) = &plan.trace {
+            if let Ok(mut f) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+            {
+                let _ = writeln!(f, "{n}\t{what}");
+            }
+        }
+        if plan.kill_at == Some(n) {
+            // As a power cut or the OOM killer would: no unwinding, no destructors, no flush.
+            let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+        }
+    }
 }
 
 /// Removes what a publish gave a final name, the manifest first, so that what is left at any
@@ -136,7 +201,7 @@ pub fn sweep(dir: &Dir, source: &str) -> usize {
         let sidecar = format!("{data}.sha256");
         if files.partial && (files.manifest || !files.finals.is_empty()) {
             log::warn!(
-                "{data}: a publish interrupted by a power cut or a crash was undone (its files are removed; the next run writes a new backup)"
+                "{data}: a publish or a retention removal interrupted by a power cut or a crash was undone (its files are removed; the next run writes a new backup)"
             );
             let data_finals: Vec<String> =
                 files.finals.into_iter().filter(|f| f != &sidecar).collect();
