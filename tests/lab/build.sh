@@ -64,7 +64,7 @@ lab_deb() {
 lab_image() {
   local deb stamp
   deb=$(lab_deb) || return 1
-  stamp=$( (cat "$deb" "$REPO"/tests/lab/guest/*; stat -c %Y "$OUT/rootfs") | sha256sum | cut -c1-16)
+  stamp=$( (cat "$deb"; find "$REPO/tests/lab/guest" -type f -exec cat {} +; stat -c %Y "$OUT/rootfs") | sha256sum | cut -c1-16)
   if [ -s "$OUT/root.img" ] && [ "$(cat "$OUT/root.stamp" 2>/dev/null)" = "$stamp" ]; then
     echo "==> reusing $OUT/root.img"
     return

@@ -261,6 +261,11 @@ class Campaign:
             except ValueError:
                 pass
             time.sleep(2)
+        try:
+            text = json.dumps([(d.get("label"), d.get("mounted_at"), d.get("problem"), d.get("not_answering"))
+                               for d in json.loads(text)])
+        except ValueError:
+            pass
         raise RuntimeError(f"the daemon did not mount {n} disks: {text[-800:]}")
 
     def setup(self):
@@ -270,13 +275,14 @@ class Campaign:
         self.boot()
         # Enrol the disks whose role comes from a marker (the exFAT one is enrolled by its label).
         rc, text = self.sh("lab-check list")
+        self.sh("systemctl stop simdondar-backup", timeout=200)
         for d in json.loads(text):
             if d["label"].startswith("SIMBAK"):
                 continue
             rc, t = self.sh(f"simdondar-backup disk enroll {d['dev']} --role auto")
             if rc != 0:
                 raise RuntimeError(f"enroll {d['dev']}: {t}")
-        self.wait_disks(len(DISKS))
+        self.resume()
         for _ in range(2):
             rc, text = self.backup()
             if rc != 0:

@@ -31,3 +31,5 @@ chroot "$R" sh -c 'chgrp simdondar /etc/simdondar-backup/config.toml 2>/dev/null
 printf 'Lab-backup-2026\n' >"$R/etc/simdondar-backup/mysql.password"
 chmod 0600 "$R/etc/simdondar-backup/mysql.password"
 mkdir -p "$R/mnt/lab"
+# mmdebstrap leaves no /etc/hosts; mariadb-install-db (the restore test) needs localhost.
+printf '127.0.0.1\tlocalhost\n127.0.1.1\tlab\n::1\tlocalhost ip6-localhost ip6-loopback\n' >"$R/etc/hosts"
