@@ -120,7 +120,8 @@ class Vm:
             size = os.path.getsize(path) // 512
             rules = []
             for ev in ("write_aio", "read_aio"):
-                rules += [{"event": ev, "sector": s} for s in range(io_error_from, size, 64)]
+                end = min(size, io_error_from + (16 << 11))
+                rules += [{"event": ev, "sector": s} for s in range(io_error_from, end, 16)]
             self.qmp.cmd("blockdev-add", **{"driver": "blkdebug", "node-name": f"e-{disk}",
                                              "image": below, "inject-error": rules})
             below = f"e-{disk}"
@@ -248,25 +249,36 @@ class Campaign:
         return self.vm.run(script, timeout=timeout)
 
     def wait_disks(self, n, timeout=120):
-        """Until the daemon shows n USB disks mounted (writable)."""
+        """Until `disks` lists n USB disks with a file system, none of them not answering (the
+        daemon mounts a disk for a run and may have unmounted it since)."""
         deadline = time.time() + timeout
         text = ""
         while time.time() < deadline:
             rc, text = self.sh("simdondar-backup disks --json", timeout=60)
             try:
                 disks = json.loads(text)
-                mounted = [d for d in disks if d.get("mounted_at")]
-                if len(mounted) >= n:
+                usable = [d for d in disks if d.get("fs_type") and not d.get("not_answering")]
+                if len(usable) >= n:
                     return disks
             except ValueError:
                 pass
             time.sleep(2)
         try:
-            text = json.dumps([(d.get("label"), d.get("mounted_at"), d.get("problem"), d.get("not_answering"))
+            text = json.dumps([(d.get("label"), d.get("role"), d.get("problem"), d.get("not_answering"))
                                for d in json.loads(text)])
         except ValueError:
             pass
-        raise RuntimeError(f"the daemon did not mount {n} disks: {text[-800:]}")
+        raise RuntimeError(f"the daemon does not see {n} usable disks: {text[-800:]}")
+
+    def with_disk_rw(self, disk, script):
+        """Runs `script` with the disk mounted read-write at /mnt/fill, the agent stopped (what
+        somebody filling the disk on another computer would do)."""
+        label = dict((x[0], x[2]) for x in DISKS)[disk]
+        fs = dict((x[0], x[1]) for x in DISKS)[disk]
+        t = "-t ntfs-3g" if fs == "ntfs" else ""
+        return self.sh(f"systemctl stop simdondar-backup; mkdir -p /mnt/fill; "
+                       f"mount {t} LABEL={label} /mnt/fill && ({script}); sync; umount /mnt/fill",
+                       timeout=600)
 
     def setup(self):
         os.makedirs(self.work, exist_ok=True)
@@ -295,7 +307,11 @@ class Campaign:
         n = self.rng.randrange(1, 40)
         self.rows += n
         vals = ",".join(f"('donor {self.rows}-{i}','O+','catatan ''{i}''; ),(')" for i in range(n))
+        # And 64 KiB of incompressible text a run, so that the copies grow into the sectors an
+        # I/O-error fault breaks and a cut has a write to land in.
         self.sh(f"mariadb pmi -e \"INSERT INTO pendonor (nama, gol, catatan) VALUES {vals}; "
+                f"INSERT INTO pendonor (nama, gol, catatan) VALUES ('bulk {self.rows}', 'AB', "
+                f"'$(head -c 49152 /dev/urandom | base64 -w0)'); "
                 f"INSERT INTO hasilelisa (pendonor, hasil) SELECT id, 'NR' FROM pendonor ORDER BY id DESC LIMIT {n};\"")
 
     def backup(self, timeout=900):
@@ -381,7 +397,8 @@ class Campaign:
     def cut(self, n, kind):
         self.summary["cuts"][kind] += 1
         disk = self.rng.choice([d[0] for d in DISKS])
-        instant = round(self.rng.uniform(0.0, self.typical), 2)
+        # Within the run: a clean backup's length includes the CLI's and the shell's overhead.
+        instant = round(self.rng.uniform(0.0, 0.8 * self.typical), 2)
         log(self.out, f"cut {n}: {kind} on {disk} at {instant} s")
         note = ""
         if kind == "power-cut":
@@ -407,14 +424,18 @@ class Campaign:
             rc, t = self.sh("pkill -KILL -x mariadb-dump && echo killed || echo 'no dump running'")
             note = t.strip() + "; " + self.wait_backup()
         elif kind == "disk-full":
-            rc, t = self.sh(f"d=$(findmnt -rno TARGET -S LABEL={dict((x[0], x[2]) for x in DISKS)[disk]}); "
-                            "dd if=/dev/zero of=$d/lab-filler bs=1M status=none 2>/dev/null; sync; df -k $d | tail -1")
+            rc, t = self.with_disk_rw(disk, "dd if=/dev/zero of=/mnt/fill/lab-filler bs=1M status=none "
+                                            "2>/dev/null; sync; df -k /mnt/fill | tail -1")
             note = "filled: " + t.strip()
+            self.resume()
             rc, t = self.backup()
             note += "; backup exit " + str(rc) + ": " + t[-300:]
         elif kind == "io-error":
             size = DISK_MB << 11
-            sector = self.rng.randrange(size // 4, size - 64)
+            # Somewhere in the first half (file systems allocate low first), for 16 MiB, every
+            # 16th sector (8 KiB apart): a few thousand blkdebug rules.
+            sector = self.rng.randrange(size // 32, size // 2)
+            self.io_span = (sector, min(size, sector + (16 << 11)))
             self.vm.pull(disk)
             self.vm.plug(disk, sector)
             self.wait_disks(len(DISKS))
@@ -429,9 +450,9 @@ class Campaign:
             note = self.wait_backup(timeout=900)
             self.vm.throttle(disk, False)
         res = self.check(f"cut {n}", restore=True)
-        self.resume()
         if kind == "disk-full":
-            self.sh("for d in $(findmnt -rno TARGET | grep /run/simdondar-backup/disks/); do rm -f $d/lab-filler; done")
+            self.with_disk_rw(disk, "rm -f /mnt/fill/lab-filler")
+        self.resume()
         rc, t = self.backup()
         recovered = rc == 0
         if not recovered:
