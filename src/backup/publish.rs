@@ -70,7 +70,7 @@ pub fn run(
 ) -> Result<(), (usize, io::Error)> {
     for (i, step) in steps.iter().enumerate() {
         let r = match step {
-            Step::Rename { from, to } => dir.rename(from, to),
+            Step::Rename { from, to } => dir.rename(from, to).and_then(|_| sync_renamed(dir, to)),
             Step::SyncDir => dir.sync(),
             Step::SyncAncestors => sync_ancestors(),
         };
@@ -84,6 +84,16 @@ pub fn run(
         });
     }
     Ok(())
+}
+
+/// fsyncs a file just renamed. On FAT (Linux `vfat`) a rename writes the new directory entry with
+/// size 0 and no first cluster; the real ones are written only when the file's inode is written
+/// back, which neither the earlier fsync of the file (under its old name) nor an fsync of the
+/// folder does. The VM lab found it (docs/reliability.md): a power cut seconds after a publish
+/// left the data, the sidecar and the manifest final-named and empty. fsyncing the file under its
+/// new name writes its entry before the next rename.
+fn sync_renamed(dir: &Dir, name: &str) -> io::Result<()> {
+    dir.open_read(name)?.sync_all()
 }
 
 /// A numbered crash point, for the crash-point enumeration (`tests/cases/crashpoints.rs`;
