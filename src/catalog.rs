@@ -472,7 +472,7 @@ impl Catalog {
         self.conn
             .execute(
                 "UPDATE runs SET status = 'failed', finished_at = ?2,
-                 reason = 'interrupted: the agent stopped (killed, crashed or power cut) during this run; nothing it wrote was kept', failure = 'cancelled'
+                 reason = 'interrupted: the agent stopped (killed, crashed or power cut) during this run; a copy it had not finished publishing was removed at the next start, a copy it had already verified and published is kept', failure = 'cancelled'
                  WHERE source = ?1 AND status = 'running'",
                 params![source, now],
             )

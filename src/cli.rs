@@ -912,7 +912,20 @@ fn cmd_prune(
         match retention::plan(root, None, &cfg.retention, cfg.timezone) {
             Ok(mut items) => {
                 if !dry_run {
-                    retention::apply(root, &mut items);
+                    // Recorded before each removal starts (see prune_target in backup/run.rs).
+                    retention::apply(root, &mut items, &mut |i| {
+                        if let Some(cat) = &catalog {
+                            if let Err(e) = cat.record_pruned(
+                                &i.target,
+                                &i.path,
+                                &i.source,
+                                &i.started_at,
+                                &now,
+                            ) {
+                                log::warn!("{e}");
+                            }
+                        }
+                    });
                 }
                 all.extend(items);
             }
@@ -921,8 +934,6 @@ fn cmd_prune(
     }
     if let Some(cat) = &catalog {
         for i in all.iter().filter(|i| matches!(i.removed, Some(Ok(())))) {
-            cat.record_pruned(&i.target, &i.path, &i.source, &i.started_at, &now)
-                .map_err(|e| Failure::Failed(e.to_string()))?;
             crate::audit::record(cat, &crate::audit::cli_actor(), "prune", i);
         }
     }

@@ -13,7 +13,8 @@ the sweep judges each backup in a day folder by what is there:
 - a manifest with all its data final-named: a backup (whether it is complete is the inventory's
   business);
 - anything final-named next to a `.partial` of the same backup: a publish that did not finish,
-  undone (manifest first, then sidecar, then data) and logged;
+  or a retention removal that did not (it renames the manifest to `.partial` first,
+  retention.rs), undone (manifest first, then sidecar, then data) and logged;
 - final-named data with no manifest and no `.partial` at all: not from a cut publish (its
   manifest was deleted behind the appliance's back, or an old version's). It is never counted and
   is left in place, logged: deleting a possibly good dump on a guess could lose the only copy.
@@ -69,13 +70,87 @@ pub fn run(
 ) -> Result<(), (usize, io::Error)> {
     for (i, step) in steps.iter().enumerate() {
         let r = match step {
-            Step::Rename { from, to } => dir.rename(from, to),
+            Step::Rename { from, to } => dir.rename(from, to).and_then(|_| sync_renamed(dir, to)),
             Step::SyncDir => dir.sync(),
             Step::SyncAncestors => sync_ancestors(),
         };
         r.map_err(|e| (i, e))?;
+        crash_point(match step {
+            Step::Rename { to, .. } if to.ends_with(".json") => "publish: manifest renamed",
+            Step::Rename { to, .. } if to.ends_with(".sha256") => "publish: sidecar renamed",
+            Step::Rename { .. } => "publish: data renamed",
+            Step::SyncDir => "publish: day folder fsynced",
+            Step::SyncAncestors => "publish: folders above fsynced",
+        });
     }
     Ok(())
+}
+
+/// fsyncs a file just renamed. On FAT (Linux `vfat`) a rename writes the new directory entry with
+/// size 0 and no first cluster; the real ones are written only when the file's inode is written
+/// back, which neither the earlier fsync of the file (under its old name) nor an fsync of the
+/// folder does. The VM lab found it (docs/reliability.md): a power cut seconds after a publish
+/// left the data, the sidecar and the manifest final-named and empty. fsyncing the file under its
+/// new name writes its entry before the next rename.
+fn sync_renamed(dir: &Dir, name: &str) -> io::Result<()> {
+    dir.open_read(name)?.sync_all()
+}
+
+/// A numbered crash point, for the crash-point enumeration (`tests/cases/crashpoints.rs`;
+/// docs/decisions.md, issue 15). Only in debug builds (the `.deb` is a release build, where this
+/// is an empty function), and inert unless `SIMDONDAR_CRASH_TRACE` (append one line per point
+/// reached to that file) or `SIMDONDAR_CRASH_AT=N` (SIGKILL this process at the N-th point
+/// reached, counting from 1) is set. Never changes what the caller does otherwise.
+pub fn crash_point(what: &str) {
+    #[cfg(debug_assertions)]
+    crash_points::reached(what);
+    #[cfg(not(debug_assertions))]
+    let _ = what;
+}
+
+#[cfg(debug_assertions)]
+mod crash_points {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+
+    static REACHED: AtomicU64 = AtomicU64::new(0);
+
+    struct Plan {
+        trace: Option<std::path::PathBuf>,
+        kill_at: Option<u64>,
+    }
+
+    fn plan() -> &'static Plan {
+        static PLAN: OnceLock<Plan> = OnceLock::new();
+        PLAN.get_or_init(|| Plan {
+            trace: std::env::var_os("SIMDONDAR_CRASH_TRACE").map(Into::into),
+            kill_at: std::env::var("SIMDONDAR_CRASH_AT")
+                .ok()
+                .and_then(|v| v.parse().ok()),
+        })
+    }
+
+    pub fn reached(what: &str) {
+        let plan = plan();
+        if plan.trace.is_none() && plan.kill_at.is_none() {
+            return;
+        }
+        let n = REACHED.fetch_add(1, Ordering::SeqCst) + 1;
+        if let Some(path) = &plan.trace {
+            if let Ok(mut f) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+            {
+                let _ = writeln!(f, "{n}\t{what}");
+            }
+        }
+        if plan.kill_at == Some(n) {
+            // As a power cut or the OOM killer would: no unwinding, no destructors, no flush.
+            let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+        }
+    }
 }
 
 /// Removes what a publish gave a final name, the manifest first, so that what is left at any
@@ -136,7 +211,7 @@ pub fn sweep(dir: &Dir, source: &str) -> usize {
         let sidecar = format!("{data}.sha256");
         if files.partial && (files.manifest || !files.finals.is_empty()) {
             log::warn!(
-                "{data}: a publish interrupted by a power cut or a crash was undone (its files are removed; the next run writes a new backup)"
+                "{data}: a publish or a retention removal interrupted by a power cut or a crash was undone (its files are removed; the next run writes a new backup)"
             );
             let data_finals: Vec<String> =
                 files.finals.into_iter().filter(|f| f != &sidecar).collect();

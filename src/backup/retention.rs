@@ -16,7 +16,9 @@ use chrono::DateTime;
 use serde::Serialize;
 
 use crate::backup::inventory::{self, Completeness};
+use crate::backup::layout::PARTIAL_SUFFIX;
 use crate::backup::prune::{self, Reason};
+use crate::backup::publish::crash_point;
 use crate::config::RetentionConfig;
 use crate::safe_fs::Dir;
 
@@ -112,8 +114,17 @@ pub fn plan(
     Ok(out)
 }
 
-/// Removes the items the plan marks `remove`; records the outcome in each item.
-pub fn apply(root: &Path, items: &mut [Item]) {
+/// Removes the items the plan marks `remove`; records the outcome in each item. `before` is
+/// called for each item just before its removal starts (the caller records it in the catalog
+/// then, so that a kill in the middle never leaves the catalog listing a backup that is gone).
+///
+/// The manifest is first renamed to `NAME.json.partial` and the folder fsynced: from then on the
+/// backup does not exist for anyone, and a kill or a power cut before the last unlink leaves
+/// final-named files next to a `.partial`, which the next run's sweep removes (publish.rs). Then
+/// the sidecar, the data and the renamed manifest are unlinked and the folder fsynced again.
+/// (Unlinking the manifest first, as before, left the data and the sidecar under final names
+/// for good when the agent was killed between the unlinks: issue 15's crash-point enumeration.)
+pub fn apply(root: &Path, items: &mut [Item], before: &mut dyn FnMut(&Item)) {
     let top = match Dir::open(root) {
         Ok(d) => d,
         Err(e) => {
@@ -127,21 +138,38 @@ pub fn apply(root: &Path, items: &mut [Item]) {
         .iter_mut()
         .filter(|i| !i.decision.keep() && i.completeness.is_complete())
     {
+        before(item);
         let res = top
             .open_dirs(item.dir_components.iter().map(String::as_str))
-            .and_then(|dir| {
-                for f in &item.files {
-                    match dir.remove_file(f) {
-                        Ok(()) => {}
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                        Err(e) => return Err(e),
-                    }
-                }
-                dir.sync()
-            })
+            .and_then(|dir| remove_backup(&dir, &item.files))
             .map_err(|e| format!("cannot remove {}: {e}", item.path));
         item.removed = Some(res);
     }
+}
+
+/// Removes one backup's `files` (the manifest first in the list) from `dir`, as [`apply`] says.
+fn remove_backup(dir: &Dir, files: &[String]) -> std::io::Result<()> {
+    let Some((manifest, rest)) = files.split_first() else {
+        return Ok(());
+    };
+    let retired = format!("{manifest}{PARTIAL_SUFFIX}");
+    match dir.rename(manifest, &retired) {
+        Ok(()) => crash_point("prune: manifest renamed"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    dir.sync()?;
+    crash_point("prune: day folder fsynced");
+    for f in rest.iter().chain(std::iter::once(&retired)) {
+        match dir.remove_file(f) {
+            Ok(()) => crash_point("prune: file unlinked"),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    dir.sync()?;
+    crash_point("prune: day folder fsynced");
+    Ok(())
 }
 
 /// Bytes the plan would free.

@@ -747,16 +747,20 @@ pub fn prune_target(
             return Vec::new();
         }
     };
-    retention::apply(&target.root, &mut items);
     let now = rfc3339(&Utc::now().with_timezone(&config.timezone));
+    // Recorded before the removal starts: a kill in the middle then leaves the catalog saying
+    // "pruned" about a backup that is gone or going (the next run's sweep finishes it), never
+    // listing as present a backup that is gone (docs/decisions.md, issue 15).
+    retention::apply(&target.root, &mut items, &mut |i| {
+        if let Err(e) = catalog.record_pruned(&i.target, &i.path, &i.source, &i.started_at, &now) {
+            log::warn!("{e}");
+        }
+    });
     let removed: Vec<_> = items
         .into_iter()
         .filter(|i| matches!(i.removed, Some(Ok(()))))
         .collect();
     for i in &removed {
-        if let Err(e) = catalog.record_pruned(&i.target, &i.path, &i.source, &i.started_at, &now) {
-            log::warn!("{e}");
-        }
         crate::audit::record(
             catalog,
             "daemon:retention",

@@ -1051,7 +1051,11 @@ fn write_partial(dir: &Dir, name: &str, bytes: &[u8]) -> io::Result<()> {
     let tmp = format!("{name}{PARTIAL_SUFFIX}");
     let _ = dir.remove_file(&tmp);
     let mut f = dir.create_new(&tmp)?;
-    let res = f.write_all(bytes).and_then(|_| f.sync_all());
+    let res = f
+        .write_all(bytes)
+        .inspect(|_| publish::crash_point("write_partial: written"))
+        .and_then(|_| f.sync_all())
+        .inspect(|_| publish::crash_point("write_partial: fsynced"));
     drop(f);
     if let Err(e) = res {
         let _ = dir.remove_file(&tmp);

@@ -2,6 +2,7 @@
 
 mod claims;
 mod config_check;
+mod crashpoints;
 mod daemon;
 mod disks;
 mod encryption;

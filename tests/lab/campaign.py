@@ -1,0 +1,559 @@
+#!/usr/bin/env python3
+"""The lab's campaign driver (issue 15; tests/lab/README.md), run by scripts/lab.
+
+Boots target/lab/root.img (Debian bookworm amd64 with the project's .deb) under
+qemu-system-x86_64 with TCG and no network device; talks to it over a virtio-serial port (the
+guest's lab-shell) and QMP. Four USB disks (ext4, exFAT labelled SIMBAK01, FAT32, NTFS) hang off
+a qemu-xhci controller, each a raw image under a throttle node (for "not answering") and, when an
+I/O-error fault is prepared, a blkdebug node. Then, with a seed it prints, it repeats: a backup
+runs (the CLI asking the running daemon, the way the button does), one fault strikes at a random
+instant, and the checker (lab-check in the guest) looks at every disk read-only; the disks are
+made whole again (replugged, unthrottled, filler removed), the next run must succeed, and the
+checker looks again. Results: OUT/summary.json and OUT/campaign.log; last line `N passed, N failed`.
+"""
+import argparse
+import base64
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+KINDS = ["power-cut", "usb-pull", "io-error", "agent-kill", "dump-kill", "disk-full", "not-answering"]
+DISKS = [  # (id, file system, label, role by)
+    ("d0", "ext4", "LABEXT4", "marker"),
+    ("d1", "exfat", "SIMBAK01", "label"),
+    ("d2", "vfat", "LABFAT32", "marker"),
+    ("d3", "ntfs", "LABNTFS", "marker"),
+]
+DISK_MB = 160
+FLOOR = 5
+
+
+def log(out, msg):
+    line = time.strftime("%H:%M:%S ") + msg
+    print(line, flush=True)
+    with open(os.path.join(out, "campaign.log"), "a") as f:
+        f.write(line + "\n")
+
+
+class Qmp:
+    def __init__(self, path):
+        self.s = socket.socket(socket.AF_UNIX)
+        self.s.settimeout(60)
+        self.s.connect(path)
+        self.f = self.s.makefile("rwb", buffering=0)
+        self._read()  # greeting
+        self.cmd("qmp_capabilities")
+
+    def _read(self):
+        while True:
+            line = self.f.readline()
+            if not line:
+                raise ConnectionError("QMP closed")
+            msg = json.loads(line)
+            if "event" in msg:
+                continue
+            return msg
+
+    def cmd(self, name, **args):
+        self.f.write(json.dumps({"execute": name, "arguments": args}).encode() + b"\n")
+        r = self._read()
+        if "error" in r:
+            raise RuntimeError(f"QMP {name}: {r['error']}")
+        return r.get("return")
+
+
+class Vm:
+    """One qemu process; a power cut kills it and a new Vm boots from the same files."""
+
+    def __init__(self, work, out, boot_no, disks_attached, rules):
+        self.work, self.out = work, out
+        self.qmp_path = os.path.join(work, "qmp.sock")
+        self.lab_path = os.path.join(work, "lab.sock")
+        for p in (self.qmp_path, self.lab_path):
+            if os.path.exists(p):
+                os.unlink(p)
+        self.console = os.path.join(out, f"console-{boot_no:03d}.log")
+        cmd = [
+            "qemu-system-x86_64", "-accel", "tcg", "-machine", "q35", "-cpu", "max",
+            "-smp", "2", "-m", "2048", "-nodefaults", "-nic", "none", "-display", "none",
+            "-kernel", os.path.join(out, "vmlinuz"), "-initrd", os.path.join(out, "initrd.img"),
+            "-append", "root=/dev/vda rw console=ttyS0 quiet systemd.show_status=0 panic=5",
+            "-drive", f"file={os.path.join(work, 'root.img')},if=virtio,format=raw,cache=writeback",
+            "-device", "qemu-xhci,id=xhci",
+            "-device", "virtio-serial-pci",
+            "-chardev", f"socket,id=lab,path={self.lab_path},server=on,wait=off",
+            "-device", "virtserialport,chardev=lab,name=lab",
+            "-qmp", f"unix:{self.qmp_path},server=on,wait=off",
+            "-serial", f"file:{self.console}",
+        ]
+        for d in DISKS:
+            cmd += ["-object", f"throttle-group,id=tg-{d[0]}"]
+        self.started = time.time()
+        self.p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                  stderr=open(os.path.join(out, "qemu.stderr"), "a"))
+        deadline = time.time() + 30
+        while not os.path.exists(self.qmp_path):
+            if time.time() > deadline or self.p.poll() is not None:
+                raise RuntimeError("qemu did not start (see qemu.stderr)")
+            time.sleep(0.1)
+        time.sleep(0.3)
+        self.qmp = Qmp(self.qmp_path)
+        self.attached = set()
+        for d in disks_attached:
+            self.plug(d, rules.get(d))
+        self.chan = None
+        self.rid = 0
+
+    # USB disks ---------------------------------------------------------------------------
+    def plug(self, disk, io_error_from=None):
+        path = os.path.join(self.work, f"{disk}.img")
+        self.qmp.cmd("blockdev-add", **{"driver": "file", "node-name": f"f-{disk}",
+                                         "filename": path, "cache": {"direct": False}})
+        below = f"f-{disk}"
+        if io_error_from is not None:
+            size = os.path.getsize(path) // 512
+            rules = []
+            for ev in ("write_aio", "read_aio"):
+                end = min(size, io_error_from + (16 << 11))
+                rules += [{"event": ev, "sector": s} for s in range(io_error_from, end, 16)]
+            self.qmp.cmd("blockdev-add", **{"driver": "blkdebug", "node-name": f"e-{disk}",
+                                             "image": below, "inject-error": rules})
+            below = f"e-{disk}"
+        self.qmp.cmd("blockdev-add", **{"driver": "throttle", "node-name": f"t-{disk}",
+                                         "throttle-group": f"tg-{disk}", "file": below})
+        self.qmp.cmd("blockdev-add", **{"driver": "raw", "node-name": f"r-{disk}",
+                                         "file": f"t-{disk}"})
+        self.qmp.cmd("device_add", driver="usb-storage", bus="xhci.0", drive=f"r-{disk}",
+                     id=f"usb-{disk}", serial=f"LAB{disk.upper()}2026", removable=True)
+        self.attached.add(disk)
+
+    def pull(self, disk):
+        self.qmp.cmd("device_del", id=f"usb-{disk}")
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            ids = [d.get("qom_path", "") for d in self.qmp.cmd("query-block") or []]
+            if not any(f"usb-{disk}" in i for i in ids):
+                break
+            time.sleep(0.2)
+        time.sleep(0.5)
+        for node in (f"r-{disk}", f"t-{disk}", f"e-{disk}", f"f-{disk}"):
+            try:
+                self.qmp.cmd("blockdev-del", **{"node-name": node})
+            except RuntimeError:
+                pass
+        self.attached.discard(disk)
+
+    def throttle(self, disk, on):
+        limits = {"iops-total": 1, "bps-total": 512} if on else {"iops-total": 0, "bps-total": 0}
+        self.qmp.cmd("qom-set", path=f"tg-{disk}", property="limits", value=limits)
+
+    # the command channel -------------------------------------------------------------------
+    def connect(self, timeout=600):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.p.poll() is not None:
+                raise RuntimeError("qemu exited while booting")
+            try:
+                s = socket.socket(socket.AF_UNIX)
+                s.connect(self.lab_path)
+                self.chan = s
+                self.buf = b""
+                r = self.run("echo up", timeout=20, tries=1)
+                if r[0] == 0:
+                    return time.time() - self.started
+            except (OSError, TimeoutError):
+                pass
+            time.sleep(1)
+        raise TimeoutError("the guest's lab-shell never answered")
+
+    def run(self, script, timeout=600, tries=1):
+        self.rid += 1
+        rid = str(self.rid)
+        self.chan.settimeout(timeout + 30)
+        self.chan.sendall(f"{rid} {timeout} ".encode() + base64.b64encode(script.encode()) + b"\n")
+        deadline = time.time() + timeout + 30
+        while time.time() < deadline:
+            while b"\n" in self.buf:
+                line, self.buf = self.buf.split(b"\n", 1)
+                parts = line.decode(errors="replace").split(" ", 2)
+                if len(parts) == 3 and parts[0] == rid:
+                    return int(parts[1]), base64.b64decode(parts[2]).decode(errors="replace")
+            chunk = self.chan.recv(65536)
+            if not chunk:
+                raise ConnectionError("lab-shell closed")
+            self.buf += chunk
+        raise TimeoutError(f"no answer to: {script[:80]}")
+
+    def kill(self):
+        """The power cut: the whole machine stops at once; what the guest had not written to its
+        disks is lost, what it had is in the image files."""
+        self.p.send_signal(signal.SIGKILL)
+        self.p.wait()
+        if self.chan:
+            self.chan.close()
+
+    def poweroff(self):
+        try:
+            self.run("sync; systemctl poweroff --no-block", timeout=30)
+            self.p.wait(timeout=120)
+        except Exception:  # noqa: BLE001 - then it is a cut
+            self.kill()
+
+
+def make_disks(work):
+    for disk, fs, label, _ in DISKS:
+        path = os.path.join(work, f"{disk}.img")
+        with open(path, "wb") as f:
+            f.truncate(DISK_MB << 20)
+        mk = {
+            "ext4": ["mkfs.ext4", "-q", "-L", label, path],
+            "exfat": ["mkfs.exfat", "-L", label, path],
+            "vfat": ["mkfs.vfat", "-F", "32", "-n", label, path],
+            "ntfs": ["mkfs.ntfs", "-q", "-F", "-f", "-L", label, path],
+        }[fs]
+        subprocess.run(mk, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+class Campaign:
+    def __init__(self, args):
+        self.out = args.out
+        self.work = os.path.join(args.out, "work")
+        self.seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 31)
+        self.rng = random.Random(self.seed)
+        self.boot_no = 0
+        self.vm = None
+        self.rules = {}
+        self.summary = {"seed": self.seed, "command": " ".join(sys.argv), "cuts": {k: 0 for k in KINDS},
+                        "backups_checked": 0, "backups_lost": 0, "incomplete_final": 0,
+                        "recoveries_failed": 0, "failures": [], "boots": [], "results": []}
+        self.known = {}  # disk uuid -> {path: sha256} of whole backups seen by the last check
+        self.rows = 0
+
+    def boot(self):
+        self.boot_no += 1
+        self.vm = Vm(self.work, self.out, self.boot_no, [d[0] for d in DISKS], self.rules)
+        took = self.vm.connect()
+        self.summary["boots"].append(round(took, 1))
+        log(self.out, f"boot {self.boot_no}: lab-shell answered after {took:.1f} s")
+        rc, text = self.vm.run("systemctl is-system-running --wait; systemctl is-active simdondar-backup", timeout=600)
+        if "active" not in text.split():
+            raise RuntimeError(f"the agent is not active after boot: {text}")
+
+    def sh(self, script, timeout=600):
+        return self.vm.run(script, timeout=timeout)
+
+    def wait_disks(self, n, timeout=120):
+        """Until `disks` lists n USB disks with a file system, none of them not answering (the
+        daemon mounts a disk for a run and may have unmounted it since)."""
+        deadline = time.time() + timeout
+        text = ""
+        while time.time() < deadline:
+            rc, text = self.sh("simdondar-backup disks --json", timeout=60)
+            try:
+                disks = json.loads(text)
+                usable = [d for d in disks if d.get("fs_type") and not d.get("not_answering")]
+                if len(usable) >= n:
+                    return disks
+            except ValueError:
+                pass
+            time.sleep(2)
+        try:
+            text = json.dumps([(d.get("label"), d.get("role"), d.get("problem"), d.get("not_answering"))
+                               for d in json.loads(text)])
+        except ValueError:
+            pass
+        raise RuntimeError(f"the daemon does not see {n} usable disks: {text[-800:]}")
+
+    def with_disk_rw(self, disk, script):
+        """Runs `script` with the disk mounted read-write at /mnt/fill, the agent stopped (what
+        somebody filling the disk on another computer would do)."""
+        label = dict((x[0], x[2]) for x in DISKS)[disk]
+        fs = dict((x[0], x[1]) for x in DISKS)[disk]
+        t = "-t ntfs-3g" if fs == "ntfs" else ""
+        return self.sh(f"systemctl stop simdondar-backup; mkdir -p /mnt/fill; "
+                       f"mount {t} LABEL={label} /mnt/fill && ({script}); sync; umount /mnt/fill",
+                       timeout=600)
+
+    def setup(self):
+        os.makedirs(self.work, exist_ok=True)
+        shutil.copyfile(os.path.join(self.out, "root.img"), os.path.join(self.work, "root.img"))
+        make_disks(self.work)
+        self.boot()
+        # Enrol the disks whose role comes from a marker (the exFAT one is enrolled by its label).
+        rc, text = self.sh("lab-check list")
+        self.sh("systemctl stop simdondar-backup", timeout=200)
+        for d in json.loads(text):
+            if d["label"].startswith("SIMBAK"):
+                continue
+            rc, t = self.sh(f"simdondar-backup disk enroll {d['dev']} --role auto")
+            if rc != 0:
+                raise RuntimeError(f"enroll {d['dev']}: {t}")
+        self.resume()
+        for _ in range(2):
+            rc, text = self.backup()
+            if rc != 0:
+                raise RuntimeError(f"a backup before any fault failed: {text}")
+        res = self.check("setup", restore=True)
+        if res["problems"]:
+            raise RuntimeError(f"the check before any fault failed: {res['problems']}")
+
+    def add_rows(self):
+        n = self.rng.randrange(1, 40)
+        self.rows += n
+        vals = ",".join(f"('donor {self.rows}-{i}','O+','catatan ''{i}''; ),(')" for i in range(n))
+        # And 64 KiB of incompressible text a run, so that the copies grow into the sectors an
+        # I/O-error fault breaks and a cut has a write to land in.
+        self.sh(f"mariadb pmi -e \"INSERT INTO pendonor (nama, gol, catatan) VALUES {vals}; "
+                f"INSERT INTO pendonor (nama, gol, catatan) VALUES ('bulk {self.rows}', 'AB', "
+                f"'$(head -c 49152 /dev/urandom | base64 -w0)'); "
+                f"INSERT INTO hasilelisa (pendonor, hasil) SELECT id, 'NR' FROM pendonor ORDER BY id DESC LIMIT {n};\"")
+
+    def backup(self, timeout=900):
+        self.add_rows()
+        return self.sh("simdondar-backup backup 2>&1", timeout=timeout)
+
+    def start_backup(self):
+        self.add_rows()
+        self.sh("rm -f /tmp/lab-backup.*; (setsid simdondar-backup backup >/tmp/lab-backup.log 2>&1; "
+                "echo $? >/tmp/lab-backup.rc) </dev/null >/dev/null 2>&1 &")
+
+    def wait_backup(self, timeout=600):
+        rc, text = self.sh(f"for i in $(seq {timeout}); do [ -f /tmp/lab-backup.rc ] && break; sleep 1; done; "
+                           "cat /tmp/lab-backup.rc /tmp/lab-backup.log", timeout=timeout + 30)
+        return text
+
+    def check(self, label, restore):
+        rc, text = self.sh("lab-check scan" + ("" if restore else " --no-restore"), timeout=1500)
+        problems = []
+        try:
+            res = json.loads(text.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            return {"problems": [f"checker output unreadable: {text[-500:]}"], "lost": 0, "incomplete": 0}
+        lost = incomplete = checked = 0
+        new_known = {}
+        for d in res["disks"]:
+            uuid = d.get("uuid") or d["dev"]
+            if "mount_error" in d:
+                problems.append(f"{d['label']}: cannot mount read-only: {d['mount_error']}")
+                continue
+            ok = {b["path"]: b["sha256"] for b in d["backups"] if b["ok"]}
+            checked += len(ok)
+            for b in d["backups"]:
+                if not b["ok"]:
+                    incomplete += 1
+                    problems.append(f"{d['label']}: {b['path']} under a final name is not whole: {b.get('problem')}")
+            for s in d["strays"]:
+                incomplete += 1
+                problems.append(f"{d['label']}: {s} is final-named but belongs to no backup")
+            # Earlier backups: each still whole, unless retention removed it (older than the
+            # newest FLOOR whole ones, which must then be there).
+            times = sorted((b["started_at"] for b in d["backups"] if b["ok"]), reverse=True)
+            cutoff = times[FLOOR - 1] if len(times) >= FLOOR else ""
+            started = {b["path"]: b.get("started_at", "") for b in d["backups"]}
+            for path, sha in self.known.get(uuid, {}).items():
+                if ok.get(path) == sha:
+                    continue
+                if path not in started and cutoff and self.known_started.get((uuid, path), "") < cutoff:
+                    continue  # pruned by retention, wholly
+                lost += 1
+                problems.append(f"{d['label']}: earlier backup {path} lost or changed")
+            cat = d.get("catalog", {})
+            for m in cat.get("missing", []):
+                problems.append(f"{d['label']}: the catalog lists {m} as written, the disk has no such backup")
+            for u in cat.get("unrecorded", []):
+                run = u.get("run") or {}
+                if run.get("status") != "failed" or "kept" not in (run.get("reason") or ""):
+                    problems.append(f"{d['label']}: {u['path']} on the disk is unknown to the catalog (run {run})")
+            if cat.get("running_runs"):
+                problems.append(f"the catalog still shows {cat['running_runs']} run(s) running")
+            if label.endswith("recovered") and cat.get("pruned_but_there"):
+                problems.append(f"{d['label']}: recorded as pruned but still there: {cat['pruned_but_there']}")
+            new_known[uuid] = ok
+            for b in d["backups"]:
+                self.known_started[(uuid, b["path"])] = b.get("started_at", "")
+        if restore:
+            r = res.get("restore")
+            if not r:
+                problems.append("no whole clear backup to restore")
+            elif r["rc"] != 0:
+                problems.append(f"restore of {r['path']} failed: {r['output'][-400:]}")
+        self.known = new_known
+        return {"problems": problems, "lost": lost, "incomplete": incomplete, "checked": checked,
+                "disks": {d.get("label"): len(d.get("backups", [])) for d in res["disks"]}}
+
+    known_started = {}
+
+    def resume(self):
+        self.sh("systemctl start simdondar-backup", timeout=200)
+        self.wait_disks(len(DISKS))
+
+    # one cut --------------------------------------------------------------------------------
+    def cut(self, n, kind):
+        self.summary["cuts"][kind] += 1
+        disk = self.rng.choice([d[0] for d in DISKS])
+        # Within the run: a clean backup's length includes the CLI's and the shell's overhead.
+        instant = round(self.rng.uniform(0.0, 0.8 * self.typical), 2)
+        log(self.out, f"cut {n}: {kind} on {disk} at {instant} s")
+        note = ""
+        if kind == "power-cut":
+            self.start_backup()
+            time.sleep(instant)
+            self.vm.kill()
+            self.boot()
+        elif kind == "usb-pull":
+            self.start_backup()
+            time.sleep(instant)
+            self.vm.pull(disk)
+            note = self.wait_backup()
+            self.vm.plug(disk)
+        elif kind == "agent-kill":
+            self.start_backup()
+            time.sleep(instant)
+            self.sh("systemctl kill -s KILL simdondar-backup")
+            note = self.wait_backup()
+            self.sh("sleep 12; systemctl is-active simdondar-backup", timeout=60)
+        elif kind == "dump-kill":
+            self.start_backup()
+            time.sleep(instant)
+            rc, t = self.sh("pkill -KILL -x mariadb-dump && echo killed || echo 'no dump running'")
+            note = t.strip() + "; " + self.wait_backup()
+        elif kind == "disk-full":
+            rc, t = self.with_disk_rw(disk, "dd if=/dev/zero of=/mnt/fill/lab-filler bs=1M status=none "
+                                            "2>/dev/null; sync; df -k /mnt/fill | tail -1")
+            note = "filled: " + t.strip()
+            self.resume()
+            rc, t = self.backup()
+            note += "; backup exit " + str(rc) + ": " + t[-300:]
+        elif kind == "io-error":
+            size = DISK_MB << 11
+            # Somewhere in the first half (file systems allocate low first), for 16 MiB, every
+            # 16th sector (8 KiB apart): a few thousand blkdebug rules.
+            sector = self.rng.randrange(size // 32, size // 2)
+            self.io_span = (sector, min(size, sector + (16 << 11)))
+            self.vm.pull(disk)
+            self.vm.plug(disk, sector)
+            self.wait_disks(len(DISKS))
+            rc, t = self.backup()
+            note = f"errors from sector {sector}; backup exit {rc}: {t[-300:]}"
+            self.vm.pull(disk)
+            self.vm.plug(disk)
+        elif kind == "not-answering":
+            self.start_backup()
+            time.sleep(instant)
+            self.vm.throttle(disk, True)
+            note = self.wait_backup(timeout=900)
+            self.vm.throttle(disk, False)
+        res = self.check(f"cut {n}", restore=True)
+        if kind == "disk-full":
+            self.with_disk_rw(disk, "rm -f /mnt/fill/lab-filler")
+        self.resume()
+        rc, t = self.backup()
+        recovered = rc == 0
+        if not recovered:
+            res["problems"].append(f"the next run failed: {t[-600:]}")
+        rc2, status = self.sh("simdondar-backup status --json")
+        try:
+            st = json.loads(status)
+            srcs = st.get("sources", [])
+            if recovered and not all((s.get("last_run") or {}).get("status") == "ok" for s in srcs):
+                res["problems"].append(f"status does not show the successful run: {status[-400:]}")
+        except ValueError:
+            res["problems"].append(f"status --json unreadable: {status[-300:]}")
+        after = self.check(f"cut {n} recovered", restore=False)
+        self.resume()
+        res["problems"] += after["problems"]
+        self.summary["backups_checked"] += res["checked"]
+        self.summary["backups_lost"] += res["lost"] + after["lost"]
+        self.summary["incomplete_final"] += res["incomplete"] + after["incomplete"]
+        self.summary["recoveries_failed"] += 0 if recovered else 1
+        result = {"cut": n, "kind": kind, "disk": disk, "instant": instant, "ok": not res["problems"],
+                  "note": note[-500:], "problems": res["problems"]}
+        self.summary["results"].append(result)
+        if res["problems"]:
+            self.summary["failures"].append(result)
+        log(self.out, f"cut {n}: {'PASS' if result['ok'] else 'FAIL'} {res['problems'][:3]}")
+        self.write()
+
+    def write(self):
+        s = dict(self.summary)
+        s["passed"] = sum(1 for r in s["results"] if r["ok"])
+        s["failed"] = len(s["results"]) - s["passed"]
+        with open(os.path.join(self.out, "summary.json"), "w") as f:
+            json.dump(s, f, indent=2)
+        return s
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--cuts", type=int)
+    ap.add_argument("--seed", type=int)
+    ap.add_argument("--kinds")
+    args = ap.parse_args()
+    kinds = args.kinds.split(",") if args.kinds else KINDS
+    for k in kinds:
+        if k not in KINDS:
+            sys.exit(f"unknown fault kind {k}; known: {', '.join(KINDS)}")
+    if os.path.exists(os.path.join(args.out, "campaign.log")):
+        os.rename(os.path.join(args.out, "campaign.log"), os.path.join(args.out, "campaign.log.old"))
+    c = Campaign(args)
+    log(args.out, f"seed {c.seed} (scripts/lab --seed {c.seed} repeats these kinds and instants)")
+    if args.quick:
+        plan = [k for k in kinds for _ in range(2)]
+        c.rng.shuffle(plan)
+    else:
+        n = args.cuts or 200
+        # Every kind at least n/10 times, power cuts at least 30 %, the rest drawn.
+        plan = [k for k in kinds for _ in range(max(1, n // 10))]
+        if "power-cut" in kinds:
+            plan += ["power-cut"] * max(0, int(n * 0.3) - plan.count("power-cut"))
+        while len(plan) < n:
+            plan.append(c.rng.choice(kinds))
+        plan = plan[:n] if len(plan) > n else plan
+        c.rng.shuffle(plan)
+    started = time.time()
+    c.summary["plan"] = plan
+    try:
+        c.setup()
+        c.typical = 8.0
+        t0 = time.time()
+        rc, _ = c.backup()
+        c.typical = max(2.0, time.time() - t0)
+        log(args.out, f"a backup onto {len(DISKS)} disks takes {c.typical:.1f} s: instants are drawn from [0, that]")
+        for n, kind in enumerate(plan, 1):
+            try:
+                c.cut(n, kind)
+            except Exception as e:  # noqa: BLE001 - a cut that breaks the lab is a failure
+                res = {"cut": n, "kind": kind, "ok": False, "problems": [f"lab error: {e}"]}
+                c.summary["results"].append(res)
+                c.summary["failures"].append(res)
+                log(args.out, f"cut {n}: FAIL lab error: {e}")
+                try:
+                    c.vm.kill()
+                except Exception:  # noqa: BLE001
+                    pass
+                c.boot()
+                c.resume()
+    except Exception as e:  # noqa: BLE001
+        c.summary["error"] = str(e)
+        log(args.out, f"the lab stopped: {e}")
+    finally:
+        if c.vm:
+            c.vm.poweroff()
+    c.summary["duration_s"] = round(time.time() - started)
+    s = c.write()
+    if "error" in s:
+        s["failed"] += 1
+    print(f"{s['passed']} passed, {s['failed']} failed")
+    sys.exit(0 if s["failed"] == 0 else 1)
+
+
+if __name__ == "__main__":
+    main()
