@@ -31,6 +31,9 @@ DISKS = [  # (id, file system, label, role by)
     ("d3", "ntfs", "LABNTFS", "marker"),
 ]
 DISK_MB = 160
+IO_SPAN = 64 << 11  # sectors an io-error fault covers (64 MiB)
+SLOW_BPS = 1 << 20  # bytes a second each USB disk moves while a backup runs
+BULK_ROWS = 160  # rows of 32 KiB of random bytes (as base64) in the database from the start
 ASK_AGAIN = 30  # seconds without an answer before asking lab-shell for it again
 FLOOR = 5
 
@@ -125,8 +128,8 @@ class Vm:
             size = os.path.getsize(path) // 512
             rules = []
             for ev in ("write_aio", "read_aio"):
-                end = min(size, io_error_from + (16 << 11))
-                rules += [{"event": ev, "sector": s} for s in range(io_error_from, end, 16)]
+                end = min(size, io_error_from + IO_SPAN)
+                rules += [{"event": ev, "sector": s} for s in range(io_error_from, end, 64)]
             self.qmp.cmd("blockdev-add", **{"driver": "blkdebug", "node-name": f"e-{disk}",
                                              "image": below, "inject-error": rules})
             below = f"e-{disk}"
@@ -154,8 +157,14 @@ class Vm:
                 pass
         self.attached.discard(disk)
 
-    def throttle(self, disk, on):
-        limits = {"iops-total": 1, "bps-total": 512} if on else {"iops-total": 0, "bps-total": 0}
+    def throttle(self, disk, mode):
+        """mode: "stuck" (1 I/O and 512 bytes a second: a disk that stops answering), "slow" (a
+        cheap USB 2 flashdisk, SLOW_BPS: backups are measured and faults struck with the disks
+        slow, so that the copies' writes and read-backs fill most of a run), "fast" (no limit:
+        the checker's reads)."""
+        limits = {"stuck": {"iops-total": 1, "bps-total": 512},
+                  "slow": {"iops-total": 0, "bps-total": SLOW_BPS},
+                  "fast": {"iops-total": 0, "bps-total": 0}}[mode]
         self.qmp.cmd("qom-set", path=f"tg-{disk}", property="limits", value=limits)
 
     # the command channel -------------------------------------------------------------------
@@ -252,7 +261,8 @@ class Campaign:
         self.rules = {}
         self.summary = {"seed": self.seed, "command": " ".join(sys.argv), "cuts": {k: 0 for k in KINDS},
                         "backups_checked": 0, "backups_lost": 0, "incomplete_final": 0,
-                        "recoveries_failed": 0, "failures": [], "boots": [], "results": []}
+                        "recoveries_failed": 0, "failures": [], "boots": [], "results": [],
+                        "struck_a_running_backup": {k: 0 for k in KINDS}}
         self.lines_lost = 0  # requests or answers lost between host and guest, sent again
         self.timing = {}  # the first word of each command sent -> seconds spent in it
         self.known = {}  # disk uuid -> {path: sha256} of whole backups seen by the last check
@@ -280,26 +290,22 @@ class Campaign:
                 log(self.out, f"  ({took:.0f} s: {script[:70]})")
 
     def wait_disks(self, n, timeout=120):
-        """Until `disks` lists n USB disks with a file system, none of them not answering (the
-        daemon mounts a disk for a run and may have unmounted it since)."""
+        """Until the daemon itself has n USB disks enrolled and mounted read-write ("ready" in
+        `status --json`): a run starts with the disks the daemon holds, so a disk just plugged in
+        that it has not taken yet would get no copy and no fault."""
         deadline = time.time() + timeout
-        text = ""
+        seen = []
         while time.time() < deadline:
-            rc, text = self.sh("simdondar-backup disks --json", timeout=60)
+            rc, text = self.sh("simdondar-backup status --json", timeout=60)
             try:
-                disks = json.loads(text)
-                usable = [d for d in disks if d.get("fs_type") and not d.get("not_answering")]
-                if len(usable) >= n:
+                disks = json.loads(text)["daemon"]["disks"]
+                seen = [((d.get("view") or {}).get("label"), d.get("phase")) for d in disks]
+                if sum(1 for d in disks if d.get("phase") == "ready") >= n:
                     return disks
-            except ValueError:
-                pass
+            except (ValueError, KeyError, TypeError):
+                seen = text[-400:]
             time.sleep(2)
-        try:
-            text = json.dumps([(d.get("label"), d.get("role"), d.get("problem"), d.get("not_answering"))
-                               for d in json.loads(text)])
-        except ValueError:
-            pass
-        raise RuntimeError(f"the daemon does not see {n} usable disks: {text[-800:]}")
+        raise RuntimeError(f"the daemon does not hold {n} ready disks: {seen}")
 
     def with_disk_rw(self, disk, script):
         """Runs `script` with the disk mounted read-write at /mnt/fill, the agent stopped (what
@@ -326,6 +332,7 @@ class Campaign:
             if rc != 0:
                 raise RuntimeError(f"enroll {d['dev']}: {t}")
         self.resume()
+        self.bulk(BULK_ROWS)
         for _ in range(2):
             rc, text = self.backup()
             if rc != 0:
@@ -334,32 +341,59 @@ class Campaign:
         if res["problems"]:
             raise RuntimeError(f"the check before any fault failed: {res['problems']}")
 
+    def bulk(self, rows):
+        """rows rows of 32 KiB of random bytes as base64 (TEXT holds 64 KiB), made by the server
+        (RANDOM_BYTES, the Sequence engine's seq_1_to_N): the copies are mostly incompressible, so
+        they fill the disks' sectors an I/O-error fault breaks and take seconds to write."""
+        rnd = "CONCAT(" + ",".join(["RANDOM_BYTES(1024)"] * 32) + ")"
+        rc, t = self.sh(f"mariadb pmi -e \"INSERT INTO pendonor (nama, gol, catatan) SELECT "
+                        f"CONCAT('bulk ', seq), 'AB', TO_BASE64({rnd}) FROM seq_1_to_{rows};\"")
+        if rc != 0:
+            raise RuntimeError(f"adding {rows} bulk rows failed: {t[-400:]}")
+
     def add_rows(self):
         n = self.rng.randrange(1, 40)
         self.rows += n
         vals = ",".join(f"('donor {self.rows}-{i}','O+','catatan ''{i}''; ),(')" for i in range(n))
-        # And 64 KiB of incompressible text a run, so that the copies grow into the sectors an
-        # I/O-error fault breaks and a cut has a write to land in.
-        self.sh(f"mariadb pmi -e \"INSERT INTO pendonor (nama, gol, catatan) VALUES {vals}; "
-                f"INSERT INTO pendonor (nama, gol, catatan) VALUES ('bulk {self.rows}', 'AB', "
-                f"'$(head -c 49152 /dev/urandom | base64 -w0)'); "
-                f"INSERT INTO hasilelisa (pendonor, hasil) SELECT id, 'NR' FROM pendonor ORDER BY id DESC LIMIT {n};\"")
+        rc, t = self.sh(f"mariadb pmi -e \"INSERT INTO pendonor (nama, gol, catatan) VALUES {vals}; "
+                        f"INSERT INTO hasilelisa (pendonor, hasil) SELECT id, 'NR' FROM pendonor ORDER BY id DESC LIMIT {n};\"")
+        if rc != 0:
+            raise RuntimeError(f"adding rows failed: {t[-400:]}")
+        # And 64 KiB more of incompressible text a run: the copies grow into new sectors.
+        self.bulk(2)
+
+    def speed(self, mode):
+        for d in sorted(self.vm.attached):
+            self.vm.throttle(d, mode)
 
     def backup(self, timeout=900):
         self.add_rows()
-        return self.sh("simdondar-backup backup 2>&1", timeout=timeout)
+        self.speed("slow")
+        try:
+            return self.sh("simdondar-backup backup 2>&1", timeout=timeout)
+        finally:
+            self.speed("fast")
 
     def start_backup(self):
         self.add_rows()
+        self.speed("slow")
         self.sh("rm -f /tmp/lab-backup.*; (setsid simdondar-backup backup >/tmp/lab-backup.log 2>&1; "
                 "echo $? >/tmp/lab-backup.rc) </dev/null >/dev/null 2>&1 &")
+
+    def running(self):
+        """Whether the backup start_backup started is still running (asked just before a fault
+        strikes, so that the summary can say which faults struck a run and which came after)."""
+        rc, t = self.sh("test -f /tmp/lab-backup.rc && echo ended || echo running", timeout=30)
+        return t.strip() == "running"
 
     def wait_backup(self, timeout=600):
         rc, text = self.sh(f"for i in $(seq {timeout}); do [ -f /tmp/lab-backup.rc ] && break; sleep 1; done; "
                            "cat /tmp/lab-backup.rc /tmp/lab-backup.log", timeout=timeout + 30)
+        self.speed("fast")
         return text
 
     def check(self, label, restore):
+        self.speed("fast")
         rc, text = self.sh("lab-check scan" + ("" if restore else " --no-restore"), timeout=1500)
         problems = []
         try:
@@ -432,27 +466,33 @@ class Campaign:
         instant = round(self.rng.uniform(0.0, 0.8 * self.typical), 2)
         log(self.out, f"cut {n}: {kind} on {disk} at {instant} s")
         note = ""
+        struck = False  # the fault came while the run was running (or, for a disk fault, failed it)
         if kind == "power-cut":
             self.start_backup()
             time.sleep(instant)
+            struck = self.running()
             self.vm.kill()
             self.boot()
         elif kind == "usb-pull":
             self.start_backup()
             time.sleep(instant)
+            struck = self.running()
             self.vm.pull(disk)
             note = self.wait_backup()
             self.vm.plug(disk)
         elif kind == "agent-kill":
             self.start_backup()
             time.sleep(instant)
+            struck = self.running()
             self.sh("systemctl kill -s KILL simdondar-backup")
             note = self.wait_backup()
             self.sh("sleep 12; systemctl is-active simdondar-backup", timeout=60)
         elif kind == "dump-kill":
             self.start_backup()
             time.sleep(instant)
+            struck = self.running()
             rc, t = self.sh("pkill -KILL -x mariadb-dump && echo killed || echo 'no dump running'")
+            struck = t.strip() == "killed"
             note = t.strip() + "; " + self.wait_backup()
         elif kind == "disk-full":
             rc, t = self.with_disk_rw(disk, "dd if=/dev/zero of=/mnt/fill/lab-filler bs=1M status=none "
@@ -461,25 +501,36 @@ class Campaign:
             self.resume()
             rc, t = self.backup()
             note += "; backup exit " + str(rc) + ": " + t[-300:]
+            struck = rc != 0
         elif kind == "io-error":
             size = DISK_MB << 11
-            # Somewhere in the first half (file systems allocate low first), for 16 MiB, every
-            # 16th sector (8 KiB apart): a few thousand blkdebug rules.
+            # From somewhere in the first half, for 64 MiB (about 40 % of the disk), every 64th
+            # sector (32 KiB apart, so that every USB transfer of the span hits one): a few
+            # thousand blkdebug rules. Over 16 MiB most spans missed the next backup's clusters.
             sector = self.rng.randrange(size // 32, size // 2)
-            self.io_span = (sector, min(size, sector + (16 << 11)))
+            self.io_span = (sector, min(size, sector + IO_SPAN))
             self.vm.pull(disk)
             self.vm.plug(disk, sector)
             self.wait_disks(len(DISKS))
             rc, t = self.backup()
             note = f"errors from sector {sector}; backup exit {rc}: {t[-300:]}"
+            struck = rc != 0
             self.vm.pull(disk)
             self.vm.plug(disk)
         elif kind == "not-answering":
             self.start_backup()
             time.sleep(instant)
-            self.vm.throttle(disk, True)
+            struck = self.running()
+            self.vm.throttle(disk, "stuck")
             note = self.wait_backup(timeout=900)
-            self.vm.throttle(disk, False)
+            self.vm.throttle(disk, "fast")
+            # qemu keeps the requests it held back on their old schedule after the limits are
+            # lifted, so the disk answers again only once they have drained (minutes): wait for
+            # the guest's in-flight counts, as IT Support waits for the panel's "safe".
+            t0 = time.time()
+            rc, t = self.sh("for i in $(seq 900); do grep -qv '^ *0 *0$' /sys/block/sd*/inflight || "
+                            "{ echo drained; break; }; sleep 1; done", timeout=960)
+            note += f"; the held-back requests drained in {time.time() - t0:.0f} s ({t.strip()})"
         res = self.check(f"cut {n}", restore=True)
         if kind == "disk-full":
             self.with_disk_rw(disk, "rm -f /mnt/fill/lab-filler")
@@ -503,12 +554,14 @@ class Campaign:
         self.summary["backups_lost"] += res["lost"] + after["lost"]
         self.summary["incomplete_final"] += res["incomplete"] + after["incomplete"]
         self.summary["recoveries_failed"] += 0 if recovered else 1
-        result = {"cut": n, "kind": kind, "disk": disk, "instant": instant, "ok": not res["problems"],
+        self.summary["struck_a_running_backup"][kind] += struck
+        result = {"cut": n, "kind": kind, "disk": disk, "instant": instant, "struck": struck,
+                  "ok": not res["problems"],
                   "note": note[-500:], "problems": res["problems"]}
         self.summary["results"].append(result)
         if res["problems"]:
             self.summary["failures"].append(result)
-        log(self.out, f"cut {n}: {'PASS' if result['ok'] else 'FAIL'} {res['problems'][:3]}")
+        log(self.out, f"cut {n}: {'PASS' if result['ok'] else 'FAIL'}{'' if struck else ' (after the run)'} {res['problems'][:3]}")
         self.write()
 
     def write(self):
