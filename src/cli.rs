@@ -21,6 +21,7 @@ use crate::backup::writer::Target;
 use crate::catalog::Catalog;
 use crate::config::{self, Config, Role};
 use crate::disks::{claim, Disks};
+use crate::util::human_bytes;
 
 /// simdondar-backup: verified backups of the SIMDONDAR database onto USB disks.
 #[derive(Debug, Parser)]
@@ -353,22 +354,6 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
 
 fn load(path: &Path) -> Result<Config, Failure> {
     Config::load(path).map_err(|e| Failure::Usage(e.to_string()))
-}
-
-/// `1.5 MiB`
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
 }
 
 fn daemon_socket(cfg: &Config) -> Option<PathBuf> {
@@ -1692,12 +1677,5 @@ mod tests {
     #[test]
     fn cli_definition_is_valid() {
         Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn human_sizes() {
-        assert_eq!(human_bytes(12), "12 B");
-        assert_eq!(human_bytes(1536), "1.5 KiB");
-        assert_eq!(human_bytes(3 * 1024 * 1024 * 1024), "3.0 GiB");
     }
 }

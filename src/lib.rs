@@ -18,6 +18,7 @@ Module map (DESIGN.md §2):
 - [`kinds`]: typed failure kinds of a copy and a run (decisions are made on these, not on text).
 - [`clock`]: whether the wall clock is synchronised; the host name.
 - [`safe_fs`]: files on targets opened relative to directory handles, never through symlinks.
+- [`util`]: small general helpers: hex, sizes in words, finding a program, free space.
 - [`testdb`]: a SIMDONDAR-like test database for tests, the demo and benchmarks.
 */
 
@@ -37,3 +38,4 @@ pub mod panel;
 pub mod report;
 pub mod safe_fs;
 pub mod testdb;
+pub mod util;

@@ -261,7 +261,7 @@ pub fn run(cfg: Config, opts: Options) -> Result<(), String> {
 fn audit_start(cfg: &Config, catalog: &Catalog) {
     use sha2::{Digest, Sha256};
     let sha = std::fs::read(&cfg.path)
-        .map(|b| crate::backup::writer::hex(&Sha256::digest(&b)))
+        .map(|b| crate::util::hex(&Sha256::digest(&b)))
         .unwrap_or_default();
     let last = catalog.audit_entries().ok().and_then(|rows| {
         rows.into_iter()

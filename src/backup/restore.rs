@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::backup::layout::{self, part_name};
 use crate::backup::manifest::{Manifest, ManifestError};
-use crate::backup::writer::hex;
+use crate::util::hex;
 
 /// Why a restore refused or failed.
 #[derive(Debug)]

@@ -1180,7 +1180,7 @@ fn prepare_work_dir(work_dir: &Path, state_dir: Option<&Path>) -> io::Result<()>
 fn random_hex(n: usize) -> io::Result<String> {
     let mut b = vec![0u8; n];
     File::open("/dev/urandom")?.read_exact(&mut b)?;
-    Ok(crate::backup::writer::hex(&b))
+    Ok(crate::util::hex(&b))
 }
 
 /// The prefix of the throw-away server's directory in the work directory.
@@ -1596,7 +1596,7 @@ mod tests {
         );
         {
             use sha2::Digest;
-            m.sha256 = crate::backup::writer::hex(&sha2::Sha256::digest(&stored));
+            m.sha256 = crate::util::hex(&sha2::Sha256::digest(&stored));
         }
         m.bytes_raw = dump.len() as u64;
         m.bytes_stored = stored.len() as u64;

@@ -22,6 +22,7 @@ use crate::catalog::{Catalog, CatalogError, CopyRow, NewRun, RunEnd};
 use crate::config::{Config, SourceConfig, SourceKind};
 use crate::kinds::{CopyError, CopyFailure, RunFailure};
 use crate::safe_fs::Dir;
+use crate::util::free_bytes;
 
 /// What started a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -722,11 +723,6 @@ pub fn encryption_recipients(config: &Config) -> Vec<age::x25519::Recipient> {
         .collect()
 }
 
-/// Free bytes for an unprivileged writer on the file system holding `root`.
-pub fn free_bytes(root: &Path) -> std::io::Result<u64> {
-    crate::backup::sandbox::space(root).map(|(free, _)| free)
-}
-
 /// Removes the backups of `source` on `target` that the retention policy already marks for
 /// removal, recording each in the catalog. Never goes below the floor: the policy keeps it.
 pub fn prune_target(
@@ -799,8 +795,8 @@ fn make_room(
     Err(CopyError::new(CopyFailure::Full, format!(
         "{}: disk full: the backup needs about {}, only {} is free{} (the last {} backups are never deleted to make room; replace or enlarge the disk)",
         target.root.display(),
-        crate::cli::human_bytes(need),
-        crate::cli::human_bytes(free),
+        crate::util::human_bytes(need),
+        crate::util::human_bytes(free),
         if removed.is_empty() {
             String::new()
         } else {

@@ -19,7 +19,7 @@ output ends with the `-- Dump completed` trailer (DESIGN.md §4.1).
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
@@ -33,6 +33,7 @@ use crate::config::{
     CommandSource, Consistency, DbAddress, MysqlSource, SourceConfig, SourceKind, SshTarSource,
 };
 use crate::kinds::RunFailure;
+use crate::util::find_tool;
 
 /// How much of a tool's stderr is kept for messages.
 const STDERR_KEEP: usize = 64 * 1024;
@@ -401,22 +402,6 @@ fn first_lines(s: &str, n: usize) -> String {
         .take(n)
         .collect::<Vec<_>>()
         .join(" / ")
-}
-
-/// Finds the first of `names` on `PATH`.
-pub fn find_tool(names: &[&str]) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
-    for name in names {
-        for dir in std::env::split_paths(&path) {
-            let p = dir.join(name);
-            if let Ok(m) = std::fs::metadata(&p) {
-                if m.is_file() && m.permissions().mode() & 0o111 != 0 {
-                    return Some(p);
-                }
-            }
-        }
-    }
-    None
 }
 
 /// Starts a source.
@@ -1282,6 +1267,7 @@ pub fn decide_consistency(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn trailer_detection() {

@@ -34,6 +34,7 @@ use crate::backup::publish;
 use crate::config::Role;
 use crate::kinds::{CopyError, CopyFailure};
 use crate::safe_fs::{self, Dir};
+use crate::util::hex;
 
 /// Chunks queued per target before the pipeline waits for it.
 pub const QUEUE_CHUNKS: usize = 8;
@@ -1117,17 +1118,6 @@ pub fn content_hash(bytes: &[u8]) -> u128 {
     xxhash_rust::xxh3::xxh3_128(bytes)
 }
 
-/// Lowercase hex of bytes.
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[(b >> 4) as usize] as char);
-        s.push(DIGITS[(b & 15) as usize] as char);
-    }
-    s
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1327,11 +1317,6 @@ mod tests {
         // Known answer: XXH3-128 of the empty input (the reference implementation's value).
         assert_eq!(content_hash(b""), 0x99aa06d3014798d86001c324468d497f);
         assert_ne!(content_hash(b"a"), content_hash(b"b"));
-    }
-
-    #[test]
-    fn hex_digits() {
-        assert_eq!(hex(&[0, 15, 255]), "000fff");
     }
 
     #[test]
