@@ -15,12 +15,12 @@ use crate::agent::state::Request;
 use crate::backup::inventory;
 use crate::backup::restore;
 use crate::backup::retention;
-use crate::backup::run::{run_backup, Trigger};
 use crate::backup::verify;
 use crate::backup::writer::Target;
 use crate::catalog::Catalog;
 use crate::config::{self, Config, Role};
 use crate::disks::{claim, Disks};
+use crate::jobs::backup_run::{run_backup, Trigger};
 use crate::util::human_bytes;
 
 /// simdondar-backup: verified backups of the SIMDONDAR database onto USB disks.

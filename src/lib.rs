@@ -12,6 +12,7 @@ Module map (DESIGN.md §2):
 - [`keycheck`]: the key-custody check (a challenge per age recipient, confirmed by its holder).
 - [`cli`]: command-line definitions and the commands.
 - [`config`]: the TOML configuration with located errors.
+- [`jobs`]: what the appliance does, composed: a backup run with its paperwork and retention.
 - [`backup`]: one run — sources, the streaming pipeline, target writers, layout, manifest, restore.
 - [`catalog`]: the SQLite record of runs and copies.
 - [`disks`]: USB disks through udev: enrollment, mounting, safe eject.
@@ -32,6 +33,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod disks;
+pub mod jobs;
 pub mod keycheck;
 pub mod kinds;
 pub mod panel;

@@ -20,10 +20,10 @@ use super::sd::Notifier;
 use super::state::*;
 use super::step::{status_line, step};
 use crate::backup::pipeline::Hooks;
-use crate::backup::run::{self, Trigger};
 use crate::catalog::Catalog;
 use crate::config::{Config, Role};
 use crate::disks::{device, mount, Disks};
+use crate::jobs::backup_run::{self as run, Trigger};
 use crate::kinds::RunFailure;
 
 /// How `run` was started.

@@ -1,0 +1,11 @@
+/*!
+Jobs: what the appliance does, composed from the domains below (sources, the stream, writers,
+disks, the catalog, the reports). A job owns the order of things and nothing else; every
+mechanism it uses lives in a domain module. The agent (the daemon) and the CLI call jobs; no
+domain module calls a job (docs/developer-guide.md §1, checked by `scripts/check-layers`).
+
+- [`backup_run`]: one backup run of one source onto a set of targets, with its paperwork and
+  retention.
+*/
+
+pub mod backup_run;
