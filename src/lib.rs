@@ -20,7 +20,8 @@ Module map (DESIGN.md §2):
 - [`clock`]: whether the wall clock is synchronised; the host name.
 - [`safe_fs`]: files on targets opened relative to directory handles, never through symlinks.
 - [`util`]: small general helpers: hex, sizes in words, finding a program, free space.
-- [`testdb`]: a SIMDONDAR-like test database for tests, the demo and benchmarks.
+- `testdb` (cargo feature `testdb`, on for the tests, the demo and the bench, off in the .deb): a
+  SIMDONDAR-like test database.
 */
 
 pub mod agent;
@@ -39,5 +40,6 @@ pub mod kinds;
 pub mod panel;
 pub mod report;
 pub mod safe_fs;
+#[cfg(feature = "testdb")]
 pub mod testdb;
 pub mod util;
