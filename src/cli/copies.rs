@@ -293,7 +293,7 @@ pub(super) fn cmd_prune(
         match retention::plan(root, None, &cfg.retention, cfg.timezone) {
             Ok(mut items) => {
                 if !dry_run {
-                    // Recorded before each removal starts (see prune_target in backup/run.rs).
+                    // Recorded before each removal starts (see prune_target in jobs/backup_run/pruning.rs).
                     retention::apply(root, &mut items, &mut |i| {
                         if let Some(cat) = &catalog {
                             if let Err(e) = cat.record_pruned(
