@@ -15,7 +15,7 @@ and, should it ever return, removes what it wrote and publishes nothing.
 */
 
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
@@ -1097,14 +1097,10 @@ pub fn read_back(dir: &Dir, names: &[String]) -> io::Result<(String, Vec<String>
         // Best effort: FUSE file systems may ignore the advice.
         let _ = safe_fs::drop_cache(&f);
         let mut h = Sha256::new();
-        loop {
-            let n = f.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            whole.update(&buf[..n]);
-            h.update(&buf[..n]);
-        }
+        crate::util::read_each(&mut f, &mut buf, |b| {
+            whole.update(b);
+            h.update(b);
+        })?;
         each.push(hex(&h.finalize()));
     }
     Ok((hex(&whole.finalize()), each))

@@ -15,6 +15,7 @@ use crate::backup::verify;
 use crate::catalog::Catalog;
 use crate::config::{Config, Role};
 use crate::disks::claim;
+use crate::jobs;
 use crate::util::human_bytes;
 
 #[derive(Serialize)]
@@ -177,26 +178,14 @@ pub(super) fn cmd_verify(
         .map(|c| c.timezone)
         .unwrap_or(chrono_tz::Asia::Jakarta);
     let now = chrono::Utc::now().with_timezone(&tz).to_rfc3339();
-    let mut all = Vec::new();
     let (claims, mut problems) = writable_roots(cfg.as_ref(), roots);
-    for c in &claims {
-        match verify::verify_target(&c.root, &now) {
-            Ok(list) => all.extend(list),
-            Err(e) => problems.push(format!("cannot read target {e}")),
-        }
-    }
+    let all = jobs::verify::check_targets(&claims, &now, &mut problems);
     for w in clear_text_copies(cfg.as_ref(), &claims) {
         log::warn!("{w}");
     }
     if let Some(cat) = &catalog {
-        for c in &all {
-            // A copy that was not checked (a newer program's format) is no verification.
-            if c.verdict.was_checked() {
-                cat.record_verification(&c.target, &c.path, c.ok, c.problem.as_deref(), &now)
-                    .map_err(|e| Failure::Failed(e.to_string()))?;
-            }
-            crate::audit::record(cat, &crate::audit::cli_actor(), "verify", c);
-        }
+        jobs::verify::record(cat, &all, &now, &crate::audit::cli_actor())
+            .map_err(|e| Failure::Failed(e.to_string()))?;
     }
     let mut out = std::io::stdout().lock();
     if json {
@@ -223,17 +212,8 @@ pub(super) fn cmd_verify(
             }
         }
     }
-    let count = |f: fn(&verify::Verdict) -> bool| all.iter().filter(|c| f(&c.verdict)).count();
-    let damaged = count(|v| {
-        matches!(
-            v,
-            verify::Verdict::Mismatch { .. } | verify::Verdict::BadManifest { .. }
-        )
-    });
-    let unreadable = count(|v| matches!(v, verify::Verdict::Unreadable { .. }));
-    let missing = count(|v| matches!(v, verify::Verdict::Missing { .. }));
-    let skipped = count(|v| matches!(v, verify::Verdict::Skipped { .. }));
-    let bad = damaged + unreadable + missing;
+    let tally = jobs::verify::Tally::of(&all);
+    let skipped = tally.skipped;
     if skipped > 0 && !json {
         let _ = writeln!(
             out,
@@ -243,27 +223,8 @@ pub(super) fn cmd_verify(
             if skipped == 1 { "it" } else { "them" },
         );
     }
-    if bad > 0 {
-        let mut what = Vec::new();
-        if damaged > 0 {
-            what.push(format!(
-                "{damaged} damaged (renamed {}, no longer counted)",
-                crate::backup::layout::CORRUPT_SUFFIX
-            ));
-        }
-        if unreadable > 0 {
-            what.push(format!(
-                "{unreadable} unreadable (the disk returned errors; kept, not counted, read again at the next verification)"
-            ));
-        }
-        if missing > 0 {
-            what.push(format!("{missing} incomplete (a data file is missing)"));
-        }
-        problems.push(format!(
-            "{bad} of {} copies failed verification: {}; restore from another disk and replace the failing one",
-            all.len(),
-            what.join(", ")
-        ));
+    if let Some(p) = tally.problem(all.len()) {
+        problems.push(p);
     }
     if problems.is_empty() {
         Ok(())
@@ -286,43 +247,16 @@ pub(super) fn cmd_prune(
         Some(Catalog::open(&cfg.state_dir).map_err(|e| Failure::Failed(e.to_string()))?)
     };
     let now = chrono::Utc::now().with_timezone(&cfg.timezone).to_rfc3339();
-    let mut all = Vec::new();
     let (claims, mut problems) = writable_roots(Some(&cfg), roots);
-    for c in &claims {
-        let root = &c.root;
-        match retention::plan(root, None, &cfg.retention, cfg.timezone) {
-            Ok(mut items) => {
-                if !dry_run {
-                    // Recorded before each removal starts (see prune_target in jobs/backup_run/pruning.rs).
-                    retention::apply(root, &mut items, &mut |i| {
-                        if let Some(cat) = &catalog {
-                            if let Err(e) = cat.record_pruned(
-                                &i.target,
-                                &i.path,
-                                &i.source,
-                                &i.started_at,
-                                &now,
-                            ) {
-                                log::warn!("{e}");
-                            }
-                        }
-                    });
-                }
-                all.extend(items);
-            }
-            Err(e) => problems.push(format!("cannot read target {e}")),
-        }
-    }
-    if let Some(cat) = &catalog {
-        for i in all.iter().filter(|i| matches!(i.removed, Some(Ok(())))) {
-            crate::audit::record(cat, &crate::audit::cli_actor(), "prune", i);
-        }
-    }
-    for i in &all {
-        if let Some(Err(e)) = &i.removed {
-            problems.push(e.clone());
-        }
-    }
+    let all = jobs::prune::prune_targets(
+        &cfg,
+        &claims,
+        catalog.as_ref(),
+        dry_run,
+        &now,
+        &crate::audit::cli_actor(),
+        &mut problems,
+    );
     let mut out = std::io::stdout().lock();
     if json {
         let text = serde_json::to_string_pretty(&all).unwrap_or_else(|_| "[]".into());

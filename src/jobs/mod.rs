@@ -6,6 +6,10 @@ domain module calls a job (docs/developer-guide.md §1, checked by `scripts/chec
 
 - [`backup_run`]: one backup run of one source onto a set of targets, with its paperwork and
   retention.
+- [`verify`]: every copy on a set of targets read back and compared, recorded and summed up.
+- [`prune`]: retention on a set of targets, all sources, recorded and audited.
 */
 
 pub mod backup_run;
+pub mod prune;
+pub mod verify;

@@ -121,15 +121,9 @@ pub(super) fn free_name(
         let name = BackupName::new(&source.name, &started, ext);
         let taken = targets.iter().any(|t| {
             let dir = t.root.join(name.dir_components().join("/"));
-            [
-                name.data_file.clone(),
-                name.manifest_file(),
-                format!("{}{PARTIAL_SUFFIX}", name.data_file),
-                format!("{}.age.json", name.data_file),
-                format!("{}.age{PARTIAL_SUFFIX}", name.data_file),
-            ]
-            .iter()
-            .any(|f| dir.join(f).symlink_metadata().is_ok())
+            name.taken_by()
+                .iter()
+                .any(|f| dir.join(f).symlink_metadata().is_ok())
         });
         if !taken {
             return (started, name);
