@@ -31,6 +31,7 @@ DISKS = [  # (id, file system, label, role by)
     ("d3", "ntfs", "LABNTFS", "marker"),
 ]
 DISK_MB = 160
+ASK_AGAIN = 30  # seconds without an answer before asking lab-shell for it again
 FLOOR = 5
 
 
@@ -89,6 +90,9 @@ class Vm:
             "-device", "virtio-serial-pci",
             "-chardev", f"socket,id=lab,path={self.lab_path},server=on,wait=off",
             "-device", "virtserialport,chardev=lab,name=lab",
+            # A second channel for a person watching a run (tests/lab/dbg.py).
+            "-chardev", f"socket,id=dbg,path={os.path.join(work, 'dbg.sock')},server=on,wait=off",
+            "-device", "virtserialport,chardev=dbg,name=dbg",
             "-qmp", f"unix:{self.qmp_path},server=on,wait=off",
             "-serial", f"file:{self.console}",
         ]
@@ -109,6 +113,7 @@ class Vm:
             self.plug(d, rules.get(d))
         self.chan = None
         self.rid = 0
+        self.recovered = 0
 
     # USB disks ---------------------------------------------------------------------------
     def plug(self, disk, io_error_from=None):
@@ -173,18 +178,34 @@ class Vm:
         raise TimeoutError("the guest's lab-shell never answered")
 
     def run(self, script, timeout=600, tries=1):
+        """Runs script in the guest; its exit status and output. An answer late by ASK_AGAIN
+        seconds is asked for again (`? ID`, guest/lab-shell): lab-shell runs requests in order, so
+        it answers once the command is done, from what it kept, or says the request never arrived
+        and it is sent again (it never ran). self.recovered counts answers that took this."""
         self.rid += 1
         rid = str(self.rid)
-        self.chan.settimeout(timeout + 30)
-        self.chan.sendall(f"{rid} {timeout} ".encode() + base64.b64encode(script.encode()) + b"\n")
+        request = f"{rid} {timeout} ".encode() + base64.b64encode(script.encode()) + b"\n"
+        self.chan.settimeout(ASK_AGAIN)
+        self.chan.sendall(request)
         deadline = time.time() + timeout + 30
         while time.time() < deadline:
             while b"\n" in self.buf:
                 line, self.buf = self.buf.split(b"\n", 1)
-                parts = line.decode(errors="replace").split(" ", 2)
-                if len(parts) == 3 and parts[0] == rid:
-                    return int(parts[1]), base64.b64decode(parts[2]).decode(errors="replace")
-            chunk = self.chan.recv(65536)
+                again = line.startswith(b"! ")
+                parts = line[2 if again else 0:].decode(errors="replace").split(" ", 2)
+                if len(parts) != 3 or parts[0] != rid:
+                    continue  # an earlier request's answer, given again
+                if parts[1] == "?":
+                    self.recovered += 1  # the request was lost on the way: send it again
+                    self.chan.sendall(request)
+                    continue
+                self.recovered += again  # the answer was lost on the way: this is its copy
+                return int(parts[1]), base64.b64decode(parts[2]).decode(errors="replace")
+            try:
+                chunk = self.chan.recv(65536)
+            except TimeoutError:
+                self.chan.sendall(f"? {rid}\n".encode())
+                continue
             if not chunk:
                 raise ConnectionError("lab-shell closed")
             self.buf += chunk
@@ -232,11 +253,14 @@ class Campaign:
         self.summary = {"seed": self.seed, "command": " ".join(sys.argv), "cuts": {k: 0 for k in KINDS},
                         "backups_checked": 0, "backups_lost": 0, "incomplete_final": 0,
                         "recoveries_failed": 0, "failures": [], "boots": [], "results": []}
+        self.lines_lost = 0  # requests or answers lost between host and guest, sent again
+        self.timing = {}  # the first word of each command sent -> seconds spent in it
         self.known = {}  # disk uuid -> {path: sha256} of whole backups seen by the last check
         self.rows = 0
 
     def boot(self):
         self.boot_no += 1
+        self.lines_lost += self.vm.recovered if self.vm else 0
         self.vm = Vm(self.work, self.out, self.boot_no, [d[0] for d in DISKS], self.rules)
         took = self.vm.connect()
         self.summary["boots"].append(round(took, 1))
@@ -246,7 +270,14 @@ class Campaign:
             raise RuntimeError(f"the agent is not active after boot: {text}")
 
     def sh(self, script, timeout=600):
-        return self.vm.run(script, timeout=timeout)
+        t0 = time.time()
+        try:
+            return self.vm.run(script, timeout=timeout)
+        finally:
+            took = time.time() - t0
+            self.timing[script.split()[0]] = self.timing.get(script.split()[0], 0.0) + took
+            if took > 60:
+                log(self.out, f"  ({took:.0f} s: {script[:70]})")
 
     def wait_disks(self, n, timeout=120):
         """Until `disks` lists n USB disks with a file system, none of them not answering (the
@@ -484,6 +515,8 @@ class Campaign:
         s = dict(self.summary)
         s["passed"] = sum(1 for r in s["results"] if r["ok"])
         s["failed"] = len(s["results"]) - s["passed"]
+        s["channel_lines_resent"] = self.lines_lost + (self.vm.recovered if self.vm else 0)
+        s["seconds_by_command"] = {k: round(v) for k, v in sorted(self.timing.items(), key=lambda x: -x[1])}
         with open(os.path.join(self.out, "summary.json"), "w") as f:
             json.dump(s, f, indent=2)
         return s
