@@ -8,8 +8,12 @@ domain module calls a job (docs/developer-guide.md §1, checked by `scripts/chec
   retention.
 - [`verify`]: every copy on a set of targets read back and compared, recorded and summed up.
 - [`prune`]: retention on a set of targets, all sources, recorded and audited.
+- [`restore_test`]: the scheduled restore test of the newest backups, recorded and audited.
+- [`scrub`]: one paced pass of the scrub over the automatic disks.
 */
 
 pub mod backup_run;
 pub mod prune;
+pub mod restore_test;
+pub mod scrub;
 pub mod verify;
