@@ -126,7 +126,7 @@ pub fn audit_hash(prev: &str, id: i64, at: &str, actor: &str, kind: &str, detail
         h.update((part.len() as u64).to_be_bytes());
         h.update(part.as_bytes());
     }
-    crate::backup::writer::hex(&h.finalize())
+    crate::util::hex(&h.finalize())
 }
 
 /// The hash the first audit entry chains to.

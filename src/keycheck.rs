@@ -144,7 +144,7 @@ fn normalise(words: &[String]) -> String {
 }
 
 fn words_hash(id: &str, words: &str) -> String {
-    crate::backup::writer::hex(&Sha256::digest(format!("{id}:{words}").as_bytes()))
+    crate::util::hex(&Sha256::digest(format!("{id}:{words}").as_bytes()))
 }
 
 /// The recipient's short name in file names (its last 8 characters).
@@ -193,7 +193,7 @@ pub fn issue(
         let key: age::x25519::Recipient = r
             .parse()
             .map_err(|_| KeyCheckError::BadRecipient(r.clone()))?;
-        let id = crate::backup::writer::hex(&random_bytes(4)?);
+        let id = crate::util::hex(&random_bytes(4)?);
         let picks = random_bytes(WORD_COUNT)?;
         let words: Vec<String> = picks
             .iter()

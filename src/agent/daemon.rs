@@ -20,10 +20,10 @@ use super::sd::Notifier;
 use super::state::*;
 use super::step::{status_line, step};
 use crate::backup::pipeline::Hooks;
-use crate::backup::run::{self, Trigger};
 use crate::catalog::Catalog;
 use crate::config::{Config, Role};
 use crate::disks::{device, mount, Disks};
+use crate::jobs::backup_run::{self as run, Trigger};
 use crate::kinds::RunFailure;
 
 /// How `run` was started.
@@ -261,7 +261,7 @@ pub fn run(cfg: Config, opts: Options) -> Result<(), String> {
 fn audit_start(cfg: &Config, catalog: &Catalog) {
     use sha2::{Digest, Sha256};
     let sha = std::fs::read(&cfg.path)
-        .map(|b| crate::backup::writer::hex(&Sha256::digest(&b)))
+        .map(|b| crate::util::hex(&Sha256::digest(&b)))
         .unwrap_or_default();
     let last = catalog.audit_entries().ok().and_then(|rows| {
         rows.into_iter()
@@ -512,7 +512,8 @@ impl Daemon {
                 let cfg = self.cfg.clone();
                 let tx = self.tx.clone();
                 std::thread::spawn(move || {
-                    let (tested, passed, summary) = run_restore_tests(&cfg, &roots);
+                    let (tested, passed, summary) =
+                        crate::jobs::restore_test::scheduled(&cfg, &roots);
                     Daemon::send(
                         &tx,
                         Event::RestoreTestFinished {
@@ -528,35 +529,7 @@ impl Daemon {
                 let tx = self.tx.clone();
                 let (pause, stop) = (self.scrub_pause.clone(), self.scrub_stop.clone());
                 std::thread::spawn(move || {
-                    use crate::backup::scrub;
-                    let disks: Vec<scrub::Disk> = disks
-                        .into_iter()
-                        .map(|(root, label)| scrub::Disk { root, label })
-                        .collect();
-                    let found = match Catalog::open(&cfg.state_dir) {
-                        Ok(catalog) => {
-                            let pace = scrub::Pace {
-                                rate: SCRUB_RATE,
-                                pause: &pause,
-                                stop: &stop,
-                            };
-                            scrub::run_pass(&cfg.state_dir, &disks, &pace, &catalog)
-                        }
-                        Err(e) => {
-                            log::error!("scrub: {e}");
-                            scrub::Found::default()
-                        }
-                    };
-                    log::info!(
-                        "scrub: {} copies checked, {} bad{}",
-                        found.checked,
-                        found.bad.len(),
-                        if found.complete {
-                            ""
-                        } else {
-                            " (stopped; it goes on later)"
-                        }
-                    );
+                    let found = crate::jobs::scrub::pass(&cfg, disks, &pause, &stop);
                     Daemon::send(
                         &tx,
                         Event::ScrubFinished {
@@ -736,58 +709,6 @@ fn run_job(
     }
     out
 }
-
-/// The scheduled restore test: the newest unencrypted backup of each database source on the
-/// automatic targets, each loaded into a throw-away MariaDB; recorded in the catalog.
-fn run_restore_tests(cfg: &Config, roots: &[PathBuf]) -> (bool, bool, String) {
-    use crate::backup::restore_test;
-    let found = restore_test::newest_backups(roots);
-    if found.is_empty() {
-        log::info!(
-            "restore test postponed: no unencrypted database backup on the automatic disks yet"
-        );
-        return (false, false, "no backup to test yet".into());
-    }
-    let catalog = Catalog::open(&cfg.state_dir).ok();
-    let settings = restore_test::Settings::for_state_dir(&cfg.state_dir);
-    let mut passed = true;
-    let mut lines = Vec::new();
-    for (source, file) in found {
-        match restore_test::restore_test_with(&file, &settings) {
-            Ok(r) => {
-                passed &= r.passed;
-                lines.push(r.summary());
-                if let Some(c) = &catalog {
-                    let row = r.to_row_in(&cfg.timezone);
-                    if let Err(e) = c.record_restore_test(&row) {
-                        log::error!("{e}");
-                    }
-                    crate::audit::record(c, "daemon:schedule", "restore-test", &row);
-                }
-            }
-            Err(restore_test::RestoreTestError::Yielded) => {
-                // A backup started: the test gave way; nothing is recorded, it runs again later.
-                log::info!("restore test of {source} postponed: a backup runs");
-                return (false, false, "postponed: a backup runs".into());
-            }
-            Err(e) => {
-                passed = false;
-                lines.push(format!("{source}: the restore test could not run: {e}"));
-            }
-        }
-    }
-    let summary = lines.join("; ");
-    if passed {
-        log::info!("restore test passed: {summary}");
-    } else {
-        log::error!("restore test FAILED: {summary}");
-    }
-    (true, passed, summary)
-}
-
-/// The scrub's average read rate: a week's pass over a full 1 TB disk takes about 17 hours, and
-/// it waits while a backup runs.
-const SCRUB_RATE: u64 = 16 << 20;
 
 /// Runs a job's body; a panic in it (a bug) becomes a failed run of each of its sources with a
 /// reason that says so, so the daemon hears the job end and scheduling goes on.

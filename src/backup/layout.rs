@@ -61,6 +61,19 @@ impl BackupName {
     pub fn manifest_file(&self) -> String {
         format!("{}.json", self.data_file)
     }
+
+    /// The files whose presence in the day folder means this name is taken (a run picking its
+    /// start time avoids them): the data file, its manifest and its `.partial`, and the manifest
+    /// and `.partial` of the encrypted copy (`.age`) of the same start time.
+    pub fn taken_by(&self) -> [String; 5] {
+        [
+            self.data_file.clone(),
+            self.manifest_file(),
+            format!("{}{PARTIAL_SUFFIX}", self.data_file),
+            format!("{}.age.json", self.data_file),
+            format!("{}.age{PARTIAL_SUFFIX}", self.data_file),
+        ]
+    }
 }
 
 /// The name of part `n` of a split data file.
@@ -111,6 +124,28 @@ pub fn parse_sidecar(text: &str) -> Option<Vec<(String, String)>> {
     }
 }
 
+/// What a parsed sidecar says about one part, against the hash the part's data has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SidecarMatch {
+    /// The part is listed with that hash.
+    Matches,
+    /// The part is listed with another hash (the sidecar's, given here).
+    Differs(String),
+    /// The part is not listed.
+    Unlisted,
+}
+
+/// Compares one part's `hash` with the first entry of the parsed sidecar `lines`
+/// ([`parse_sidecar`]) that names `part`. The one comparison of a sidecar, used by `restore`
+/// and `verify`.
+pub fn sidecar_match(lines: &[(String, String)], part: &str, hash: &str) -> SidecarMatch {
+    match lines.iter().find(|(_, n)| n == part) {
+        Some((h, _)) if h == hash => SidecarMatch::Matches,
+        Some((h, _)) => SidecarMatch::Differs(h.clone()),
+        None => SidecarMatch::Unlisted,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,6 +186,19 @@ mod tests {
         assert_eq!(text, format!("{h}  x.sql.zst\n"));
         assert_eq!(parse_sidecar(&text), Some(vec![(h, "x.sql.zst".into())]));
         assert_eq!(parse_sidecar("garbage"), None);
+        let lines = vec![("a".repeat(64), "x.part000".to_string())];
+        assert_eq!(
+            sidecar_match(&lines, "x.part000", &"a".repeat(64)),
+            SidecarMatch::Matches
+        );
+        assert_eq!(
+            sidecar_match(&lines, "x.part000", &"b".repeat(64)),
+            SidecarMatch::Differs("a".repeat(64))
+        );
+        assert_eq!(
+            sidecar_match(&lines, "x.part001", &"a".repeat(64)),
+            SidecarMatch::Unlisted
+        );
         assert_eq!(parse_sidecar(""), None);
     }
 }

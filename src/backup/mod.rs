@@ -15,7 +15,6 @@ pub mod restore;
 pub mod restore_test;
 pub mod retention;
 pub mod rowcount;
-pub mod run;
 pub mod sandbox;
 pub mod scrub;
 pub mod source;

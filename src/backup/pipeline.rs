@@ -11,8 +11,9 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 
 use crate::backup::source::Running;
-use crate::backup::writer::{hex, ContentHasher, Lane, Msg, WriterHandle};
+use crate::backup::writer::{ContentHasher, Lane, Msg, WriterHandle};
 use crate::config::CompressionConfig;
+use crate::util::hex;
 
 /// Bytes read from the source at a time.
 pub const READ_BLOCK: usize = 256 * 1024;

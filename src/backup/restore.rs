@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::backup::layout::{self, part_name};
+use crate::backup::layout::{self, part_name, SidecarMatch};
 use crate::backup::manifest::{Manifest, ManifestError};
-use crate::backup::writer::hex;
+use crate::util::hex;
 
 /// Why a restore refused or failed.
 #[derive(Debug)]
@@ -192,30 +192,27 @@ pub fn check(loc: &Located) -> Result<String, RestoreError> {
     for part in &loc.parts {
         let mut f = File::open(part).map_err(|e| io_err(part, e))?;
         let mut this = Sha256::new();
-        loop {
-            let n = f.read(&mut buf).map_err(|e| io_err(part, e))?;
-            if n == 0 {
-                break;
-            }
-            whole.update(&buf[..n]);
-            this.update(&buf[..n]);
-        }
+        crate::util::read_each(&mut f, &mut buf, |b| {
+            whole.update(b);
+            this.update(b);
+        })
+        .map_err(|e| io_err(part, e))?;
         let this = hex(&this.finalize());
         if let Some(side) = &loc.sidecar {
             let name = part
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            match side.iter().find(|(_, n)| *n == name) {
-                Some((h, _)) if *h == this => {}
-                Some((h, _)) => {
+            match layout::sidecar_match(side, &name, &this) {
+                SidecarMatch::Matches => {}
+                SidecarMatch::Differs(h) => {
                     return Err(RestoreError::Mismatch {
                         what: name,
-                        expected: h.clone(),
+                        expected: h,
                         actual: this,
                     })
                 }
-                None => {
+                SidecarMatch::Unlisted => {
                     return Err(RestoreError::Mismatch {
                         what: format!("{name} (not listed in the .sha256 file)"),
                         expected: "an entry".into(),

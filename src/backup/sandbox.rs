@@ -34,6 +34,8 @@ use std::time::Duration;
 
 use nix::unistd::{Gid, Uid};
 
+use crate::util::space;
+
 /// The system user the scratch server and the loading client run as when the agent is root.
 pub const SANDBOX_USER: &str = "simdondar-restore";
 
@@ -267,16 +269,6 @@ impl Limits {
     pub fn reserve(&self, total: u64) -> u64 {
         self.reserve_min.max(total / 20)
     }
-}
-
-/// Free and total bytes of the file system holding `path`.
-pub fn space(path: &Path) -> std::io::Result<(u64, u64)> {
-    let st = nix::sys::statvfs::statvfs(path).map_err(std::io::Error::from)?;
-    let unit = st.fragment_size() as u64;
-    Ok((
-        (st.blocks_available() as u64).saturating_mul(unit),
-        (st.blocks() as u64).saturating_mul(unit),
-    ))
 }
 
 /// Refuses when the estimate for a dump of `bytes_raw` bytes does not fit in `work_dir`'s free

@@ -20,7 +20,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::backup::inventory::{self, Completeness, Entry, UnreadableMarker, UNREADABLE_SUFFIX};
-use crate::backup::layout::{self, CORRUPT_SUFFIX};
+use crate::backup::layout::{self, SidecarMatch, CORRUPT_SUFFIX};
 use crate::backup::writer::{read_back, write_atomically};
 use crate::kinds::CopyFailure;
 use crate::safe_fs::Dir;
@@ -351,14 +351,14 @@ fn check_sidecar(dir: &Dir, data_name: &str, per_part: &[(String, String)]) -> O
                     Some(lines) => {
                         let mut wrong = None;
                         for (h, part) in per_part {
-                            match lines.iter().find(|(_, n)| n == part) {
-                                Some((sh, _)) if sh == h => {}
-                                Some((sh, _)) => {
+                            match layout::sidecar_match(&lines, part, h) {
+                                SidecarMatch::Matches => {}
+                                SidecarMatch::Differs(sh) => {
                                     wrong =
                                         Some(format!("said {sh} for {part} but the data has {h}"));
                                     break;
                                 }
-                                None => {
+                                SidecarMatch::Unlisted => {
                                     wrong = Some(format!("did not list {part}"));
                                     break;
                                 }

@@ -15,7 +15,7 @@ and, should it ever return, removes what it wrote and publishes nothing.
 */
 
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
@@ -34,6 +34,7 @@ use crate::backup::publish;
 use crate::config::Role;
 use crate::kinds::{CopyError, CopyFailure};
 use crate::safe_fs::{self, Dir};
+use crate::util::hex;
 
 /// Chunks queued per target before the pipeline waits for it.
 pub const QUEUE_CHUNKS: usize = 8;
@@ -1096,14 +1097,10 @@ pub fn read_back(dir: &Dir, names: &[String]) -> io::Result<(String, Vec<String>
         // Best effort: FUSE file systems may ignore the advice.
         let _ = safe_fs::drop_cache(&f);
         let mut h = Sha256::new();
-        loop {
-            let n = f.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            whole.update(&buf[..n]);
-            h.update(&buf[..n]);
-        }
+        crate::util::read_each(&mut f, &mut buf, |b| {
+            whole.update(b);
+            h.update(b);
+        })?;
         each.push(hex(&h.finalize()));
     }
     Ok((hex(&whole.finalize()), each))
@@ -1115,17 +1112,6 @@ pub fn read_back(dir: &Dir, names: &[String]) -> io::Result<(String, Vec<String>
 /// attacker (the `.sha256` sidecar is the stream's SHA-256; docs/decisions.md).
 pub fn content_hash(bytes: &[u8]) -> u128 {
     xxhash_rust::xxh3::xxh3_128(bytes)
-}
-
-/// Lowercase hex of bytes.
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[(b >> 4) as usize] as char);
-        s.push(DIGITS[(b & 15) as usize] as char);
-    }
-    s
 }
 
 #[cfg(test)]
@@ -1327,11 +1313,6 @@ mod tests {
         // Known answer: XXH3-128 of the empty input (the reference implementation's value).
         assert_eq!(content_hash(b""), 0x99aa06d3014798d86001c324468d497f);
         assert_ne!(content_hash(b"a"), content_hash(b"b"));
-    }
-
-    #[test]
-    fn hex_digits() {
-        assert_eq!(hex(&[0, 15, 255]), "000fff");
     }
 
     #[test]

@@ -109,7 +109,7 @@ fn driver_of(fs_type: &str) -> &'static str {
 }
 
 fn free_bytes(root: &Path) -> Option<u64> {
-    crate::backup::run::free_bytes(root).ok()
+    crate::util::free_bytes(root).ok()
 }
 
 fn newest_backup(root: &Path) -> Option<String> {

@@ -291,7 +291,7 @@ pub fn fuse_mount(
         fs_type: fs_type.to_string(),
         package: "a kernel with this file system".into(),
     })?;
-    let Some(helper_path) = crate::backup::source::find_tool(&[helper]) else {
+    let Some(helper_path) = crate::util::find_tool(&[helper]) else {
         return Err(MountError::NoDriver {
             fs_type: fs_type.to_string(),
             package: package.to_string(),

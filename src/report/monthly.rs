@@ -80,7 +80,7 @@ fn key(first: NaiveDate) -> String {
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
-    crate::backup::writer::hex(&Sha256::digest(bytes))
+    crate::util::hex(&Sha256::digest(bytes))
 }
 
 /// Reads `months.json` in `dir`: a missing file is no closed month (`Ok`); one that cannot be

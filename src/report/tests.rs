@@ -940,7 +940,7 @@ fn month_reports_on_a_disk_close_once_and_never_change() {
             .expect("JSON");
     assert_eq!(
         months["closed"]["2026-11"]["html_sha256"],
-        crate::backup::writer::hex(&<sha2::Sha256 as sha2::Digest>::digest(&closed_nov))
+        crate::util::hex(&<sha2::Sha256 as sha2::Digest>::digest(&closed_nov))
     );
     let running_dec = std::fs::read(laporan.join("2026-12.html")).expect("html");
 

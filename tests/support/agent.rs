@@ -183,7 +183,7 @@ pub fn show(o: &Output) -> String {
 
 /// The path of a required tool, or a panic that says how to install it.
 pub fn require_tool(name: &str, package: &str) -> PathBuf {
-    simdondar_backup::backup::source::find_tool(&[name]).unwrap_or_else(|| {
+    simdondar_backup::util::find_tool(&[name]).unwrap_or_else(|| {
         panic!("{name} is needed by this test: install it with `apt-get install {package}`")
     })
 }

@@ -1,436 +1,63 @@
 /*!
-Sources: the programs whose standard output is a backup, and the checks that decide whether that
-output is complete.
-
-- `mysql`: `mariadb-dump` (or `mysqldump`) with the careful DBA's flags. Every client call reads
-  its options only from the agent's own 0600 file in the runtime directory (`--defaults-file`, so
-  no `/etc/mysql` or `~/.my.cnf` section can change what is dumped) and runs with an environment of
-  `PATH` only (no `MYSQL_HOST`, `MYSQL_PWD`, …). The password is never in argv or the environment.
-  The file is removed afterwards; a stale one is removed only by its exact name and only when the
-  process that wrote it is gone. A pre-flight query through the `mariadb`
-  client reads the server version and the table engines, so `consistency = "auto"` can choose, and
-  so an unreachable server or a refused login is reported in words before any file is created.
-- `command`: any program; its exit status decides.
-
-A dump is complete only when the tool exited 0, its stderr holds no error and (for `mysql`) the
-output ends with the `-- Dump completed` trailer (DESIGN.md §4.1).
+The `mysql` source: `mariadb-dump` (or `mysqldump`) with the careful DBA's flags; the 0600
+options file every client call reads (the password never in argv or the environment); the
+pre-flight query (server version, table engines, grants); the consistency policy
+(`single-transaction` or `lock-tables`, decided by the engines); the lock probe and the stall
+hook that ends the dump's waiting sessions; and the client's errors in words.
 */
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::io::{self, Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
-use std::thread::JoinHandle;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::backup::grants::{self, GrantCheck};
 use crate::backup::manifest::ConsistencyInfo;
-use crate::backup::stall::{self, BoundedError, Watch};
-use crate::config::{
-    CommandSource, Consistency, DbAddress, MysqlSource, SourceConfig, SourceKind, SshTarSource,
-};
-use crate::kinds::RunFailure;
+use crate::backup::stall::{self, BoundedError};
+use crate::config::{Consistency, DbAddress, MysqlSource};
+use crate::util::find_tool;
 
-/// How much of a tool's stderr is kept for messages.
-const STDERR_KEEP: usize = 64 * 1024;
+use super::{collect_stderr, first_lines, Kind, Running, SourceError, SourceInfo};
 
 /// Engines whose tables `--single-transaction` dumps consistently.
 const TRANSACTIONAL_ENGINES: &[&str] = &["InnoDB", "XtraDB", "RocksDB", "TokuDB"];
 
-/// Why a source could not produce a complete backup. Each message says what to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SourceError {
-    /// The database server did not answer.
-    Unreachable { address: String, detail: String },
-    /// The server refused the login.
-    AccessDenied { user: String, detail: String },
-    /// A configured database does not exist on the server.
-    UnknownDatabase { database: String, address: String },
-    /// The backup user lacks a privilege the dump needs.
-    MissingGrant { detail: String },
-    /// A program is not installed.
-    ToolMissing { tool: String, package: String },
-    /// A program could not be started.
-    Spawn { tool: String, detail: String },
-    /// The password file could not be read.
-    PasswordFile { path: PathBuf, detail: String },
-    /// The runtime directory (for the options file) is unusable.
-    RuntimeDir { path: PathBuf, detail: String },
-    /// The tool was killed by a signal.
-    Killed { tool: String, signal: i32 },
-    /// The tool exited with a non-zero status.
-    Failed {
-        tool: String,
-        code: i32,
-        stderr: String,
-    },
-    /// The tool exited 0 but wrote an error on stderr.
-    StderrError { tool: String, line: String },
-    /// The dump does not end with the `-- Dump completed` trailer.
-    Truncated { tool: String },
-    /// Reading the tool's output failed.
-    Read { tool: String, detail: String },
-    /// The query before the dump failed in an unexpected way.
-    Query { detail: String },
-    /// The SSH server's host key is not the pinned one.
-    HostKey { host: String, known_hosts: PathBuf },
-    /// The source produced no bytes for `stall_timeout`; it was stopped (its process group).
-    Stalled { tool: String, after: Duration },
-    /// A client call before the dump did not answer within its bound.
-    NoAnswer {
-        tool: String,
-        what: String,
-        after: Duration,
-    },
-    /// A table lock the dump needs is held by another session for longer than the bound.
-    LockWait { databases: String, after: Duration },
-}
-
-impl SourceError {
-    /// The kind the panel, the LEDs and the alerts decide on.
-    pub fn kind(&self) -> RunFailure {
-        match self {
-            SourceError::Unreachable { .. } | SourceError::NoAnswer { .. } => {
-                RunFailure::DatabaseUnreachable
-            }
-            SourceError::AccessDenied { .. } => RunFailure::LoginRefused,
-            SourceError::UnknownDatabase { .. } => RunFailure::NoSuchDatabase,
-            SourceError::MissingGrant { .. } => RunFailure::MissingGrant,
-            SourceError::ToolMissing { .. } => RunFailure::ToolMissing,
-            SourceError::Stalled { .. } | SourceError::LockWait { .. } => RunFailure::SourceStalled,
-            SourceError::Spawn { .. }
-            | SourceError::PasswordFile { .. }
-            | SourceError::RuntimeDir { .. }
-            | SourceError::Killed { .. }
-            | SourceError::Failed { .. }
-            | SourceError::StderrError { .. }
-            | SourceError::Truncated { .. }
-            | SourceError::Read { .. }
-            | SourceError::Query { .. }
-            | SourceError::HostKey { .. } => RunFailure::SourceFailed,
-        }
-    }
-}
-
-impl fmt::Display for SourceError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SourceError::Unreachable { address, detail } => write!(
-                f,
-                "database unreachable at {address}: {detail} (is MariaDB running and is the address in the config right?)"
-            ),
-            SourceError::AccessDenied { user, detail } => write!(
-                f,
-                "database refused the login of user '{user}': {detail} (check password_file and the user's grants, see docs/mariadb-grants.md)"
-            ),
-            SourceError::UnknownDatabase { database, address } => write!(
-                f,
-                "database '{database}' does not exist on the server at {address} (check databases = [...] in the config)"
-            ),
-            SourceError::MissingGrant { detail } => write!(
-                f,
-                "the backup user lacks a privilege: {detail} (grant what docs/mariadb-grants.md lists)"
-            ),
-            SourceError::ToolMissing { tool, package } => write!(
-                f,
-                "{tool} is not installed: install it with `apt-get install {package}`"
-            ),
-            SourceError::Spawn { tool, detail } => write!(f, "cannot start {tool}: {detail}"),
-            SourceError::PasswordFile { path, detail } => write!(
-                f,
-                "cannot read the password file {}: {detail} (it must exist, be readable by the agent and have mode 0600)",
-                path.display()
-            ),
-            SourceError::RuntimeDir { path, detail } => write!(
-                f,
-                "cannot use the runtime directory {}: {detail}",
-                path.display()
-            ),
-            SourceError::Killed { tool, signal } => write!(
-                f,
-                "{tool} was killed by signal {signal} before it finished: the dump is incomplete and was discarded"
-            ),
-            SourceError::Failed { tool, code, stderr } => {
-                write!(f, "{tool} failed with exit code {code}")?;
-                if !stderr.is_empty() {
-                    write!(f, ": {stderr}")?;
-                }
-                Ok(())
-            }
-            SourceError::StderrError { tool, line } => write!(
-                f,
-                "{tool} reported an error, so the dump cannot be trusted: {line}"
-            ),
-            SourceError::Truncated { tool } => write!(
-                f,
-                "the output of {tool} does not end with \"-- Dump completed\": the dump is incomplete and was discarded"
-            ),
-            SourceError::Read { tool, detail } => {
-                write!(f, "reading the output of {tool} failed: {detail}")
-            }
-            SourceError::Query { detail } => {
-                write!(f, "the query before the dump failed: {detail}")
-            }
-            SourceError::HostKey { host, known_hosts } => write!(
-                f,
-                "the SSH host key of {host} does not match the one pinned in {}: refusing to connect (if the server was reinstalled, check its new key's fingerprint with the server's admin and pin it again)",
-                known_hosts.display()
-            ),
-            SourceError::Stalled { tool, after } => write!(
-                f,
-                "{tool} stopped answering: no bytes for {} s, so it was stopped and the dump discarded (is the database server overloaded, or a table locked?)",
-                after.as_secs()
-            ),
-            SourceError::NoAnswer { tool, what, after } => write!(
-                f,
-                "database unreachable: {tool} got no answer to {what} within {} s (the server accepts connections but does not answer: is it overloaded or hung?)",
-                after.as_secs()
-            ),
-            SourceError::LockWait { databases, after } => write!(
-                f,
-                "the backup was not started: another session holds a lock on a table of {databases} for more than {} s (a long query or an open LOCK TABLES); SIMDONDAR's writes would queue behind the dump's lock, so it waits for the next interval",
-                after.as_secs()
-            ),
-        }
-    }
-}
-
-impl std::error::Error for SourceError {}
-
-/// What the source told us before and while it ran, for the manifest.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SourceInfo {
-    pub databases: Vec<String>,
-    pub server_version: Option<String>,
-    pub dump_tool: Option<String>,
-    pub consistency: Option<ConsistencyInfo>,
-    /// The extension of the raw stream (`sql`, `tar`, …).
-    pub extension: String,
-    /// Warnings the tool printed (kept for the catalog).
-    pub warnings: Vec<String>,
-}
-
-/// The size asked for the pipe from a source (Linux's default is 64 KiB; 1 MiB is the default
-/// `fs.pipe-max-size`).
-pub const PIPE_BYTES: i32 = 1 << 20;
-
-/// A source process producing the backup stream.
-pub struct Running {
-    tool: String,
-    child: Child,
-    stdout: Option<ChildStdout>,
-    stderr: Option<JoinHandle<Vec<u8>>>,
-    needs_trailer: bool,
-    /// Set for `ssh-tar`, to name SSH failures in words.
-    ssh: Option<SshTarSource>,
-    pub info: SourceInfo,
-    /// Kills the process group when the source stops producing bytes.
-    watch: Option<Watch>,
-    _options: Option<OptionsFile>,
-}
-
-impl fmt::Debug for Running {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Running").field("tool", &self.tool).finish()
-    }
-}
-
-impl Running {
-    /// The stream to read.
-    pub fn stdout(&mut self) -> Option<&mut ChildStdout> {
-        self.stdout.as_mut()
+impl Kind for MysqlSource {
+    fn start(
+        &self,
+        name: &str,
+        runtime_dir: &Path,
+        stall: Duration,
+    ) -> Result<Running, SourceError> {
+        start_mysql(name, self, runtime_dir, stall)
     }
 
-    /// The process id (for tests and for stopping it).
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// The program's name, for messages.
-    pub fn tool(&self) -> &str {
-        &self.tool
-    }
-
-    /// Reads the next bytes of the stream (`None`: no stream). The time spent waiting here is
-    /// what the stall watchdog bounds.
-    pub fn read(&mut self, buf: &mut [u8]) -> Option<io::Result<usize>> {
-        let out = self.stdout.as_mut()?;
-        if let Some(w) = &self.watch {
-            w.waiting();
-        }
-        let r = out.read(buf);
-        if let Some(w) = &self.watch {
-            w.answered();
-        }
-        Some(r)
-    }
-
-    /// Starts the stall watchdog (`stall_timeout`), with an optional hook run when it fires; and
-    /// widens the pipe from the source to [`PIPE_BYTES`], so the dump tool and the agent trade
-    /// the stream in fewer, larger steps (best effort: the system may cap pipe sizes).
-    fn watch(mut self, timeout: Duration, on_stall: Option<stall::OnStall>) -> Running {
-        if let Some(out) = &self.stdout {
-            use std::os::fd::AsRawFd;
-            let _ = nix::fcntl::fcntl(
-                out.as_raw_fd(),
-                nix::fcntl::FcntlArg::F_SETPIPE_SZ(PIPE_BYTES),
-            );
-        }
-        match Watch::start(self.child.id(), timeout, on_stall) {
-            Ok(w) => self.watch = Some(w),
-            Err(e) => log::error!("cannot start the source watchdog: {e}"),
-        }
-        self
-    }
-
-    /// Stops the process and everything it started (used when every target failed or the agent
-    /// stops).
-    pub fn kill(&mut self) {
-        stall::kill_group(self.child.id() as i32);
-        let _ = self.child.kill();
-    }
-
-    /// Waits for the process and decides whether its output was complete. `tail` is the last
-    /// bytes of the stream.
-    pub fn finish(mut self, tail: &[u8]) -> Result<SourceInfo, SourceError> {
-        drop(self.stdout.take());
-        let status = self.child.wait().map_err(|e| SourceError::Read {
-            tool: self.tool.clone(),
-            detail: e.to_string(),
+    fn check_connection(&self, name: &str, runtime_dir: &Path) -> Result<String, SourceError> {
+        let m = self;
+        let client = find_tool(&["mariadb", "mysql"]).ok_or(SourceError::ToolMissing {
+            tool: "mariadb".into(),
+            package: "mariadb-client".into(),
         })?;
-        // Helpers the tool started (ssh's, a shell's) must not outlive the run.
-        stall::kill_group(self.child.id() as i32);
-        let stalled = self.watch.take().filter(|w| w.fired()).map(|w| w.timeout());
-        if let Some(after) = stalled {
-            if let Some(h) = self.stderr.take() {
-                let _ = h.join();
-            }
-            return Err(SourceError::Stalled {
-                tool: self.tool.clone(),
-                after,
-            });
-        }
-        let stderr = self
-            .stderr
-            .take()
-            .and_then(|h| h.join().ok())
-            .unwrap_or_default();
-        let stderr = String::from_utf8_lossy(&stderr).into_owned();
-        if let (Some(t), Some(code)) = (&self.ssh, status.code()) {
-            if code != 0 {
-                if let Some(e) = classify_ssh_error(t, code, &stderr) {
-                    return Err(e);
-                }
-            }
-        }
-        judge(&self.tool, status, &stderr, tail, self.needs_trailer)?;
-        let mut info = self.info.clone();
-        info.warnings = stderr
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(String::from)
-            .take(20)
-            .collect();
-        Ok(info)
-    }
-}
-
-/// Decides whether a finished tool produced a complete stream.
-fn judge(
-    tool: &str,
-    status: ExitStatus,
-    stderr: &str,
-    tail: &[u8],
-    needs_trailer: bool,
-) -> Result<(), SourceError> {
-    if let Some(signal) = status.signal() {
-        return Err(SourceError::Killed {
-            tool: tool.to_string(),
-            signal,
-        });
-    }
-    if !status.success() {
-        if needs_trailer {
-            if let Some(e) = classify_client_error(stderr, "", "") {
-                return Err(e);
-            }
-        }
-        return Err(SourceError::Failed {
-            tool: tool.to_string(),
-            code: status.code().unwrap_or(-1),
-            stderr: first_lines(stderr, 3),
-        });
-    }
-    if needs_trailer {
-        if let Some(line) = stderr
-            .lines()
-            .find(|l| l.to_ascii_lowercase().contains("error"))
-        {
-            return Err(SourceError::StderrError {
-                tool: tool.to_string(),
-                line: line.trim().to_string(),
-            });
-        }
-        if !has_dump_trailer(tail) {
-            return Err(SourceError::Truncated {
-                tool: tool.to_string(),
-            });
-        }
-    }
-    Ok(())
-}
-
-/// Whether the last non-empty line of a dump is `-- Dump completed…`.
-pub fn has_dump_trailer(tail: &[u8]) -> bool {
-    let text = String::from_utf8_lossy(tail);
-    text.lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .map(|l| l.trim_start().starts_with("-- Dump completed"))
-        .unwrap_or(false)
-}
-
-fn first_lines(s: &str, n: usize) -> String {
-    s.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .take(n)
-        .collect::<Vec<_>>()
-        .join(" / ")
-}
-
-/// Finds the first of `names` on `PATH`.
-pub fn find_tool(names: &[&str]) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
-    for name in names {
-        for dir in std::env::split_paths(&path) {
-            let p = dir.join(name);
-            if let Ok(m) = std::fs::metadata(&p) {
-                if m.is_file() && m.permissions().mode() & 0o111 != 0 {
-                    return Some(p);
-                }
-            }
-        }
-    }
-    None
-}
-
-/// Starts a source.
-/// Starts a source. `stall` bounds every wait on it: the client calls before the dump, a table
-/// lock the dump would wait for, and the gap between two reads of its output.
-pub fn start(
-    source: &SourceConfig,
-    runtime_dir: &Path,
-    stall: Duration,
-) -> Result<Running, SourceError> {
-    match &source.kind {
-        SourceKind::Mysql(m) => start_mysql(&source.name, m, runtime_dir, stall),
-        SourceKind::Command(c) => Ok(start_command(c)?.watch(stall, None)),
-        SourceKind::SshTar(t) => Ok(start_ssh_tar(t)?.watch(stall, None)),
+        find_tool(&["mariadb-dump", "mysqldump"]).ok_or(SourceError::ToolMissing {
+            tool: "mariadb-dump".into(),
+            package: "mariadb-client".into(),
+        })?;
+        let options = write_options_file(name, m, runtime_dir)?;
+        let defaults = options.argument();
+        let address = m.address.to_string();
+        let (pre, consistency) =
+            checked_preflight(&client, &defaults, m, &address, Duration::from_secs(120))?;
+        Ok(format!(
+            "OK: {} at {address}, {} table(s) in {}, grants complete, dump mode {} ({} non-transactional table(s))",
+            pre.version.as_deref().unwrap_or("server"),
+            pre.engines.len(),
+            m.databases.join(", "),
+            consistency.mode,
+            consistency.non_transactional_tables.len()
+        ))
     }
 }
 
@@ -575,171 +202,10 @@ fn kill_lock_waiters(client: PathBuf, defaults: String) -> stall::OnStall {
     })
 }
 
-/// Quotes a word for the remote POSIX shell.
-fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "'\\''"))
-}
-
-/// The `ssh` command line of an `ssh-tar` source (no secrets in it: the key is a file).
-pub fn ssh_tar_argv(t: &SshTarSource) -> Vec<String> {
-    let mut v: Vec<String> = vec!["-F".into(), "/dev/null".into()];
-    for o in [
-        "BatchMode=yes".to_string(),
-        "StrictHostKeyChecking=yes".to_string(),
-        format!("UserKnownHostsFile={}", t.known_hosts.display()),
-        "GlobalKnownHostsFile=/dev/null".to_string(),
-        "IdentitiesOnly=yes".to_string(),
-        format!("IdentityFile={}", t.key_file.display()),
-        "ConnectTimeout=15".to_string(),
-        "ServerAliveInterval=15".to_string(),
-        "ServerAliveCountMax=4".to_string(),
-        "LogLevel=ERROR".to_string(),
-    ] {
-        v.push("-o".into());
-        v.push(o);
-    }
-    v.extend([
-        "-T".into(),
-        "-p".into(),
-        t.port.to_string(),
-        "-l".into(),
-        t.user.clone(),
-        t.host.clone(),
-        "--".into(),
-        format!("tar -C {} -cf - .", shell_quote(&t.path)),
-    ]);
-    v
-}
-
-fn start_ssh_tar(t: &SshTarSource) -> Result<Running, SourceError> {
-    let ssh = find_tool(&["ssh"]).ok_or(SourceError::ToolMissing {
-        tool: "ssh".into(),
-        package: "openssh-client".into(),
-    })?;
-    let mut child = Command::new(&ssh)
-        .args(ssh_tar_argv(t))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .map_err(|e| SourceError::Spawn {
-            tool: "ssh".into(),
-            detail: e.to_string(),
-        })?;
-    let stdout = child.stdout.take();
-    let stderr = child.stderr.take().map(collect_stderr);
-    Ok(Running {
-        tool: "ssh".into(),
-        child,
-        stdout,
-        stderr,
-        needs_trailer: false,
-        ssh: Some(t.clone()),
-        info: SourceInfo {
-            extension: "tar".into(),
-            ..SourceInfo::default()
-        },
-        watch: None,
-        _options: None,
-    })
-}
-
-/// Names an `ssh … tar` failure in words.
-fn classify_ssh_error(t: &SshTarSource, code: i32, stderr: &str) -> Option<SourceError> {
-    let address = format!("{}:{}", t.host, t.port);
-    let low = stderr.to_ascii_lowercase();
-    if low.contains("host key verification failed")
-        || low.contains("remote host identification has changed")
-    {
-        return Some(SourceError::HostKey {
-            host: address,
-            known_hosts: t.known_hosts.clone(),
-        });
-    }
-    if low.contains("permission denied") && code == 255 {
-        return Some(SourceError::AccessDenied {
-            user: t.user.clone(),
-            detail: format!(
-                "the SSH server at {address} did not accept the key {}",
-                t.key_file.display()
-            ),
-        });
-    }
-    if code == 255 {
-        let detail = if low.contains("connection refused") {
-            "connection refused".to_string()
-        } else if low.contains("timed out") {
-            "no answer (timed out)".to_string()
-        } else if low.contains("could not resolve") {
-            "unknown host name".to_string()
-        } else {
-            first_lines(stderr, 2)
-        };
-        return Some(SourceError::Unreachable { address, detail });
-    }
-    if low.contains("cannot change to directory") || low.contains("cannot open: no such file") {
-        return Some(SourceError::Failed {
-            tool: "tar on the server".into(),
-            code,
-            stderr: format!("the directory {} does not exist on {}", t.path, t.host),
-        });
-    }
-    None
-}
-
-fn collect_stderr(mut r: impl Read + Send + 'static) -> JoinHandle<Vec<u8>> {
-    std::thread::spawn(move || {
-        let mut kept = Vec::new();
-        let mut buf = [0u8; 8192];
-        loop {
-            match r.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    let room = STDERR_KEEP.saturating_sub(kept.len());
-                    kept.extend_from_slice(&buf[..n.min(room)]);
-                }
-            }
-        }
-        kept
-    })
-}
-
-fn start_command(c: &CommandSource) -> Result<Running, SourceError> {
-    let tool = c.argv[0].clone();
-    let mut child = Command::new(&c.argv[0])
-        .args(&c.argv[1..])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .map_err(|e| SourceError::Spawn {
-            tool: tool.clone(),
-            detail: e.to_string(),
-        })?;
-    let stdout = child.stdout.take();
-    let stderr = child.stderr.take().map(collect_stderr);
-    Ok(Running {
-        tool,
-        child,
-        stdout,
-        stderr,
-        needs_trailer: false,
-        ssh: None,
-        info: SourceInfo {
-            extension: c.extension.clone(),
-            ..SourceInfo::default()
-        },
-        watch: None,
-        _options: None,
-    })
-}
-
 // ---- mysql ---------------------------------------------------------------------------------
 
 /// The 0600 options file holding the connection settings and password; removed when dropped.
-struct OptionsFile {
+pub(super) struct OptionsFile {
     path: PathBuf,
 }
 
@@ -901,7 +367,11 @@ fn write_options_file(
 }
 
 /// Reads a client error from stderr and names it in words.
-fn classify_client_error(stderr: &str, address: &str, user: &str) -> Option<SourceError> {
+pub(super) fn classify_client_error(
+    stderr: &str,
+    address: &str,
+    user: &str,
+) -> Option<SourceError> {
     for line in stderr.lines() {
         let l = line.trim();
         let code = l
@@ -985,81 +455,6 @@ fn checked_preflight(
         }
     }
     Ok((pre, consistency))
-}
-
-/// `config check --connect`: reaches the source and checks what a backup needs, without
-/// making one. Returns a one-line summary.
-pub fn check_connection(source: &SourceConfig, runtime_dir: &Path) -> Result<String, SourceError> {
-    match &source.kind {
-        SourceKind::Mysql(m) => {
-            let client = find_tool(&["mariadb", "mysql"]).ok_or(SourceError::ToolMissing {
-                tool: "mariadb".into(),
-                package: "mariadb-client".into(),
-            })?;
-            find_tool(&["mariadb-dump", "mysqldump"]).ok_or(SourceError::ToolMissing {
-                tool: "mariadb-dump".into(),
-                package: "mariadb-client".into(),
-            })?;
-            let options = write_options_file(&source.name, m, runtime_dir)?;
-            let defaults = options.argument();
-            let address = m.address.to_string();
-            let (pre, consistency) =
-                checked_preflight(&client, &defaults, m, &address, Duration::from_secs(120))?;
-            Ok(format!(
-                "OK: {} at {address}, {} table(s) in {}, grants complete, dump mode {} ({} non-transactional table(s))",
-                pre.version.as_deref().unwrap_or("server"),
-                pre.engines.len(),
-                m.databases.join(", "),
-                consistency.mode,
-                consistency.non_transactional_tables.len()
-            ))
-        }
-        SourceKind::SshTar(t) => {
-            let ssh = find_tool(&["ssh"]).ok_or(SourceError::ToolMissing {
-                tool: "ssh".into(),
-                package: "openssh-client".into(),
-            })?;
-            let mut argv = ssh_tar_argv(t);
-            if let Some(last) = argv.last_mut() {
-                *last = format!(
-                    "test -d {} && test -r {}",
-                    shell_quote(&t.path),
-                    shell_quote(&t.path)
-                );
-            }
-            let out = Command::new(ssh)
-                .args(argv)
-                .stdin(Stdio::null())
-                .output()
-                .map_err(|e| SourceError::Spawn {
-                    tool: "ssh".into(),
-                    detail: e.to_string(),
-                })?;
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            match out.status.code() {
-                Some(0) => Ok(format!(
-                    "OK: {}@{}:{} {} is readable",
-                    t.user, t.host, t.port, t.path
-                )),
-                Some(255) => Err(classify_ssh_error(t, 255, &stderr).unwrap_or(
-                    SourceError::Failed {
-                        tool: "ssh".into(),
-                        code: 255,
-                        stderr: first_lines(&stderr, 2),
-                    },
-                )),
-                code => Err(SourceError::Failed {
-                    tool: "ssh".into(),
-                    code: code.unwrap_or(-1),
-                    stderr: format!("{} is not a readable directory on {}", t.path, t.host),
-                }),
-            }
-        }
-        SourceKind::Command(c) => Ok(format!(
-            "a command source ({}); nothing to connect to",
-            c.argv[0]
-        )),
-    }
 }
 
 fn start_mysql(
@@ -1282,17 +677,7 @@ pub fn decide_consistency(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn trailer_detection() {
-        assert!(has_dump_trailer(
-            b"INSERT ...;\n-- Dump completed on 2026-11-26 10:00:01\n"
-        ));
-        assert!(has_dump_trailer(b"x\n-- Dump completed\n\n"));
-        assert!(!has_dump_trailer(b"INSERT INTO t VALUES (1,"));
-        assert!(!has_dump_trailer(b""));
-        assert!(!has_dump_trailer(b"-- Dump completed\nINSERT x;\n"));
-    }
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn options_file_names_are_matched_exactly() {
@@ -1313,6 +698,7 @@ mod tests {
 
     /// A source named `pmi` removes its own stale file and nothing of `pmi-x`, and no file of
     /// a process that still runs.
+
     #[test]
     fn stale_options_files_are_removed_by_exact_name_when_their_process_is_gone() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -1426,36 +812,5 @@ mod tests {
         assert!(c.guarantee.starts_with("partial"));
         assert!(dump_args("lock-tables").contains(&"--lock-tables"));
         assert!(dump_args("single-transaction").contains(&"--single-transaction"));
-    }
-
-    #[test]
-    fn judge_rules() {
-        let ok = ExitStatus::from_raw(0);
-        let t = b"-- Dump completed on x\n";
-        assert!(judge("d", ok, "", t, true).is_ok());
-        assert!(matches!(
-            judge("d", ok, "", b"INSERT", true),
-            Err(SourceError::Truncated { .. })
-        ));
-        assert!(matches!(
-            judge(
-                "d",
-                ok,
-                "mariadb-dump: Couldn't execute 'x': error 1",
-                t,
-                true
-            ),
-            Err(SourceError::StderrError { .. })
-        ));
-        assert!(judge("d", ok, "Warning: something", t, true).is_ok());
-        assert!(matches!(
-            judge("d", ExitStatus::from_raw(9), "", t, true),
-            Err(SourceError::Killed { signal: 9, .. })
-        ));
-        assert!(matches!(
-            judge("d", ExitStatus::from_raw(2 << 8), "boom", t, false),
-            Err(SourceError::Failed { code: 2, .. })
-        ));
-        assert!(judge("c", ok, "error text is fine for commands", b"", false).is_ok());
     }
 }
