@@ -340,6 +340,7 @@ class Campaign:
         res = self.check("setup", restore=True)
         if res["problems"]:
             raise RuntimeError(f"the check before any fault failed: {res['problems']}")
+        self.resume()  # the checker leaves the agent stopped
 
     def bulk(self, rows):
         """rows rows of 32 KiB of random bytes as base64 (TEXT holds 64 KiB), made by the server
