@@ -11,6 +11,7 @@ mod hostile;
 mod keycheck;
 mod panel;
 mod readback;
+mod readonly;
 mod report;
 mod restore_test;
 mod retention;
