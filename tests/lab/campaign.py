@@ -123,8 +123,13 @@ class Vm:
         path = os.path.join(self.work, f"{disk}.img")
         self.qmp.cmd("blockdev-add", **{"driver": "file", "node-name": f"f-{disk}",
                                          "filename": path, "cache": {"direct": False}})
-        below = f"f-{disk}"
+        self.qmp.cmd("blockdev-add", **{"driver": "throttle", "node-name": f"t-{disk}",
+                                         "throttle-group": f"tg-{disk}", "file": f"f-{disk}"})
+        below = f"t-{disk}"
         if io_error_from is not None:
+            # blkdebug's rules fire on the events the raw driver raises on the node right under
+            # it (read_aio, write_aio), so blkdebug sits directly under raw: with the throttle
+            # node between them (the first lab runs), no event reached it and no error came.
             size = os.path.getsize(path) // 512
             rules = []
             for ev in ("write_aio", "read_aio"):
@@ -133,10 +138,7 @@ class Vm:
             self.qmp.cmd("blockdev-add", **{"driver": "blkdebug", "node-name": f"e-{disk}",
                                              "image": below, "inject-error": rules})
             below = f"e-{disk}"
-        self.qmp.cmd("blockdev-add", **{"driver": "throttle", "node-name": f"t-{disk}",
-                                         "throttle-group": f"tg-{disk}", "file": below})
-        self.qmp.cmd("blockdev-add", **{"driver": "raw", "node-name": f"r-{disk}",
-                                         "file": f"t-{disk}"})
+        self.qmp.cmd("blockdev-add", **{"driver": "raw", "node-name": f"r-{disk}", "file": below})
         self.qmp.cmd("device_add", driver="usb-storage", bus="xhci.0", drive=f"r-{disk}",
                      id=f"usb-{disk}", serial=f"LAB{disk.upper()}2026", removable=True)
         self.attached.add(disk)
@@ -150,7 +152,7 @@ class Vm:
                 break
             time.sleep(0.2)
         time.sleep(0.5)
-        for node in (f"r-{disk}", f"t-{disk}", f"e-{disk}", f"f-{disk}"):
+        for node in (f"r-{disk}", f"e-{disk}", f"t-{disk}", f"f-{disk}"):
             try:
                 self.qmp.cmd("blockdev-del", **{"node-name": node})
             except RuntimeError:
