@@ -31,7 +31,7 @@ DISKS = [  # (id, file system, label, role by)
     ("d3", "ntfs", "LABNTFS", "marker"),
 ]
 DISK_MB = 160
-IO_SPAN = 64 << 11  # sectors an io-error fault covers (64 MiB)
+IO_EVERY = 2048  # an io-error fault breaks one sector in every IO_EVERY (1 MiB)
 SLOW_BPS = 1 << 20  # bytes a second each USB disk moves while a backup runs
 BULK_ROWS = 160  # rows of 32 KiB of random bytes (as base64) in the database from the start
 ASK_AGAIN = 30  # seconds without an answer before asking lab-shell for it again
@@ -133,8 +133,7 @@ class Vm:
             size = os.path.getsize(path) // 512
             rules = []
             for ev in ("write_aio", "read_aio"):
-                end = min(size, io_error_from + IO_SPAN)
-                rules += [{"event": ev, "sector": s} for s in range(io_error_from, end, 64)]
+                rules += [{"event": ev, "sector": s} for s in range(io_error_from, size, IO_EVERY)]
             self.qmp.cmd("blockdev-add", **{"driver": "blkdebug", "node-name": f"e-{disk}",
                                              "image": below, "inject-error": rules})
             below = f"e-{disk}"
@@ -507,11 +506,12 @@ class Campaign:
             struck = rc != 0
         elif kind == "io-error":
             size = DISK_MB << 11
-            # From somewhere in the first half, for 64 MiB (about 40 % of the disk), every 64th
-            # sector (32 KiB apart, so that every USB transfer of the span hits one): a few
-            # thousand blkdebug rules. Over 16 MiB most spans missed the next backup's clusters.
-            sector = self.rng.randrange(size // 32, size // 2)
-            self.io_span = (sector, min(size, sector + IO_SPAN))
+            # From somewhere in the first quarter (past the first 4 MiB, where every file system
+            # keeps its boot sector and first tables, so the disk still mounts) to the end, one
+            # sector every MiB: every copy of a few MiB runs into several. (A 64 MiB span from
+            # the first half missed the next copy on most cuts: file systems fill from low.)
+            sector = self.rng.randrange(4 << 11, size // 4)
+            self.io_span = (sector, size)
             self.vm.pull(disk)
             self.vm.plug(disk, sector)
             self.wait_disks(len(DISKS))
