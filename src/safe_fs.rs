@@ -412,6 +412,19 @@ pub fn sync_device(dev: &Path) -> io::Result<()> {
     nix::unistd::fsync(f.as_raw_fd()).map_err(errno)
 }
 
+/// Writes everything the file system holding `path` keeps dirty and waits (`syncfs`): data,
+/// metadata and the blocks that belong to no file any more (on FAT, the allocation table's entries
+/// freed by a removal), which no fsync of a file or folder reaches.
+pub fn sync_file_system(path: &Path) -> io::Result<()> {
+    let dir = File::open(path)?;
+    // SAFETY: syncfs only flushes the file system holding this open descriptor.
+    if unsafe { libc::syncfs(dir.as_raw_fd()) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 /// Empties a block device's buffer cache (written back first), so that the next read through a
 /// FUSE driver comes from the device itself: `BLKFLSBUF`, and without the privilege for it
 /// (`CAP_SYS_ADMIN`) `fsync` then `POSIX_FADV_DONTNEED` on the whole device, which drops the same
@@ -444,6 +457,14 @@ pub fn flush_device_cache(dev: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_system_is_flushed_through_a_folder_and_a_missing_folder_is_named() {
+        let t = tempfile::tempdir().expect("tempdir");
+        assert!(sync_file_system(t.path()).is_ok());
+        let e = sync_file_system(&t.path().join("gone")).expect_err("missing folder");
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+    }
 
     #[test]
     fn refuses_symlinked_directory() {

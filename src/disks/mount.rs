@@ -402,13 +402,8 @@ pub fn unmount(point: &Path) -> Result<Unmounted, MountError> {
     if mount_at(point).is_none() {
         return Ok(Unmounted::WasNot);
     }
-    if let Ok(d) = std::fs::File::open(point) {
-        use std::os::fd::AsRawFd;
-        // SAFETY: syncfs only flushes the file system holding this open descriptor.
-        unsafe {
-            libc::syncfs(d.as_raw_fd());
-        }
-    }
+    // Best effort: the unmount below writes what is left anyway, and reports if it cannot.
+    let _ = crate::safe_fs::sync_file_system(point);
     let daemons = fuse_daemons(point);
     let mut last = String::new();
     for attempt in 0..10 {

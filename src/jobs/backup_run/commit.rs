@@ -12,6 +12,7 @@ use chrono::Utc;
 use super::paperwork::{publish_disk_documents, publish_paperwork};
 use super::pruning::prune_target;
 use super::record::{record_end, summarize_copies};
+use super::settle::settle;
 use super::stream::Failed;
 use super::{rfc3339, Run, RunError, RunReport};
 use crate::backup::manifest::{Manifest, FORMAT};
@@ -132,6 +133,7 @@ pub(super) fn keep(
     report.manifest = manifest;
     record_end(run, &mut report, end)?;
     publish_disk_documents(config, catalog, &report.copies);
+    settle(&report.copies, run.stall);
     Ok(report)
 }
 
@@ -169,5 +171,6 @@ pub(super) fn discard(
         ..RunEnd::default()
     };
     record_end(run, &mut report, end)?;
+    settle(&report.copies, run.stall);
     Ok(report)
 }

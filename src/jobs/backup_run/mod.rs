@@ -35,6 +35,7 @@ mod paperwork;
 pub mod prepare;
 pub mod pruning;
 mod record;
+mod settle;
 mod stream;
 pub mod targets;
 
