@@ -46,21 +46,7 @@ pub(super) fn cmd_list(config_path: &Path, targets: &[PathBuf], json: bool) -> R
     } else {
         Config::load(config_path).ok()
     };
-    let roots: Vec<PathBuf> = if targets.is_empty() {
-        cfg.iter()
-            .flat_map(|c| c.targets.iter().map(|t| t.path.clone()))
-            .collect()
-    } else {
-        targets
-            .iter()
-            .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
-            .collect()
-    };
-    if roots.is_empty() {
-        return Err(Failure::Usage(
-            "no target to list: give --target DIR or add a [[target]] to the config".into(),
-        ));
-    }
+    let roots = target_roots(cfg.as_ref(), targets, "list")?;
     let mut entries = Vec::new();
     let mut problems = Vec::new();
     for root in &roots {
@@ -168,7 +154,7 @@ pub(super) fn cmd_verify(
         }
         Err(e) => return Err(Failure::Usage(e.to_string())),
     };
-    let roots = target_roots(cfg.as_ref(), targets)?;
+    let roots = target_roots(cfg.as_ref(), targets, "verify")?;
     let catalog = match &cfg {
         Some(c) => Some(Catalog::open(&c.state_dir).map_err(|e| Failure::Failed(e.to_string()))?),
         None => None,
@@ -240,7 +226,7 @@ pub(super) fn cmd_prune(
     json: bool,
 ) -> Result<(), Failure> {
     let cfg = load(config_path)?;
-    let roots = target_roots(Some(&cfg), targets)?;
+    let roots = target_roots(Some(&cfg), targets, "prune")?;
     let catalog = if dry_run {
         None
     } else {

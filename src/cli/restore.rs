@@ -52,7 +52,7 @@ pub(super) fn cmd_restore_test(
     let backups: Vec<PathBuf> = match file {
         Some(f) => vec![f.to_path_buf()],
         None => {
-            let mut roots = target_roots(Some(&cfg), targets).unwrap_or_default();
+            let mut roots = target_roots(Some(&cfg), targets, "restore from").unwrap_or_default();
             if targets.is_empty()
                 && crate::disks::device::udev_running()
                 && daemon_socket(&cfg).is_none()

@@ -74,9 +74,12 @@ pub(super) fn writable_roots(
     (ok, problems)
 }
 
+/// The targets a command works on: those given with `--target` (made absolute), else the
+/// config's `[[target]]`s; none is a usage error naming the command (`for_what`: "list", …).
 pub(super) fn target_roots(
     cfg: Option<&Config>,
     targets: &[PathBuf],
+    for_what: &str,
 ) -> Result<Vec<PathBuf>, Failure> {
     let roots: Vec<PathBuf> = if targets.is_empty() {
         cfg.map(|c| c.targets.iter().map(|t| t.path.clone()).collect())
@@ -88,9 +91,9 @@ pub(super) fn target_roots(
             .collect()
     };
     if roots.is_empty() {
-        return Err(Failure::Usage(
-            "no target: give --target DIR or add a [[target]] to the config".into(),
-        ));
+        return Err(Failure::Usage(format!(
+            "no target to {for_what}: give --target DIR or add a [[target]] to the config"
+        )));
     }
     Ok(roots)
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use simdondar_backup::catalog::Catalog;
 use simdondar_backup::kinds::CopyFailure;
 
-use crate::support::agent::{files_under, final_named, sha256sum_ok, show, Setup};
+use crate::support::agent::{final_named, partial_bytes, sha256sum_ok, show, Setup};
 use crate::support::loopfs::LoopFs;
 
 /// keep_last 1 and the SOP's floor of 5: each run past the fifth removes the oldest backup.
@@ -32,14 +32,6 @@ fn data_files(dir: &Path) -> Vec<PathBuf> {
         .collect();
     v.sort();
     v
-}
-
-fn partial_bytes(dir: &Path) -> u64 {
-    files_under(dir)
-        .iter()
-        .filter(|p| p.to_string_lossy().ends_with(".partial"))
-        .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
-        .sum()
 }
 
 /// Whether the file system refuses writes as read-only. Not /proc/mounts: since Linux 6.15 ext4's

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use simdondar_backup::catalog::Catalog;
 use simdondar_backup::kinds::{CopyFailure, RunFailure};
 
-use crate::support::agent::{files_under, final_named, sha256sum_ok, show, Setup, PASSWORD};
+use crate::support::agent::{
+    files_under, final_named, partial_bytes, sha256sum_ok, show, Setup, PASSWORD,
+};
 use crate::support::loopfs::LoopDisk;
 use crate::support::mariadb::MariaDb;
 
@@ -111,14 +113,6 @@ impl Drop for FuseMount {
         let _ = Command::new("umount").arg("-l").arg(self.path()).status();
         let _ = &self.disk;
     }
-}
-
-fn partial_bytes(dir: &Path) -> u64 {
-    files_under(dir)
-        .iter()
-        .filter(|p| p.to_string_lossy().ends_with(".partial"))
-        .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
-        .sum()
 }
 
 /// A `command` source writing `mb` MiB of incompressible bytes, a MiB at a time.

@@ -156,6 +156,15 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// Files below `dir` that carry a final name (not `.partial`).
+/// The bytes in `.partial` files under `dir`: how far a copy in progress has got.
+pub fn partial_bytes(dir: &Path) -> u64 {
+    files_under(dir)
+        .iter()
+        .filter(|p| p.to_string_lossy().ends_with(".partial"))
+        .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .sum()
+}
+
 pub fn final_named(dir: &Path) -> Vec<PathBuf> {
     files_under(dir)
         .into_iter()
