@@ -179,7 +179,7 @@ class Vm:
                 s.connect(self.lab_path)
                 self.chan = s
                 self.buf = b""
-                r = self.run("echo up", timeout=20, tries=1)
+                r = self.run("echo up", timeout=20)
                 if r[0] == 0:
                     return time.time() - self.started
             except (OSError, TimeoutError):
@@ -187,7 +187,7 @@ class Vm:
             time.sleep(1)
         raise TimeoutError("the guest's lab-shell never answered")
 
-    def run(self, script, timeout=600, tries=1):
+    def run(self, script, timeout=600):
         """Runs script in the guest; its exit status and output. An answer late by ASK_AGAIN
         seconds is asked for again (`? ID`, guest/lab-shell): lab-shell runs requests in order, so
         it answers once the command is done, from what it kept, or says the request never arrived
@@ -511,7 +511,6 @@ class Campaign:
             # sector every MiB: every copy of a few MiB runs into several. (A 64 MiB span from
             # the first half missed the next copy on most cuts: file systems fill from low.)
             sector = self.rng.randrange(4 << 11, size // 4)
-            self.io_span = (sector, size)
             self.vm.pull(disk)
             self.vm.plug(disk, sector)
             self.wait_disks(len(DISKS))
