@@ -17,7 +17,16 @@ PROVISION_PACKAGES=(
   python3-aiosmtpd openssl        # the alert mail's test relay (STARTTLS, AUTH) and its certificates
   sqlite3                         # the demo shows the catalog
   chromium fonts-liberation       # reports and receipts rendered to PNG in the tests
+  rclone                          # a second, independent S3 client for the off-site tests
+  prometheus python3-prometheus-client  # promtool (alert rules, metrics) and a metrics parser
 )
+
+# The Garage object store the off-site tests start on loopback (issue 16). Not in Debian 12: built
+# from crates.io once per machine (about 10 minutes on 2 cores) and kept under this cache folder, so
+# later runs of scripts/test and fresh clones on the same machine reuse it.
+GARAGE_VERSION=2.5.0
+GARAGE_ROOT=/var/cache/simdondar-test/garage-$GARAGE_VERSION
+export SIMDONDAR_GARAGE="$GARAGE_ROOT/bin/garage"
 
 # start_udevd: the disk tests need a running systemd-udevd (containers and CI have none).
 # The control socket file outlives a udevd that was killed, so ask udevd itself (ping).
@@ -29,6 +38,19 @@ start_udevd() {
     udevadm trigger --subsystem-match=block --action=change >/dev/null 2>&1 || true
     udevadm settle --timeout=10 || true
   fi
+}
+
+# provision_garage: builds the pinned Garage server into $GARAGE_ROOT unless it is there already.
+provision_garage() {
+  if [ -x "$SIMDONDAR_GARAGE" ]; then
+    return 0
+  fi
+  echo "==> building the Garage $GARAGE_VERSION object store for the off-site tests (once per machine, ~10 min)"
+  local started=$SECONDS
+  cargo install --locked --quiet garage --version "$GARAGE_VERSION" --root "$GARAGE_ROOT.partial"
+  rm -rf "$GARAGE_ROOT"
+  mv "$GARAGE_ROOT.partial" "$GARAGE_ROOT"
+  echo "==> Garage built in $((SECONDS - started)) s: $SIMDONDAR_GARAGE"
 }
 
 provision() {
