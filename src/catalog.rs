@@ -13,6 +13,9 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
+mod offsite;
+pub use offsite::{NewUpload, PartRow, UploadRow, UploadState};
+
 /// The catalog's file name inside `state_dir`.
 pub const FILE_NAME: &str = "catalog.sqlite";
 
@@ -101,6 +104,52 @@ pub const MIGRATIONS: &[&str] = &[
         file         TEXT    NOT NULL,
         words_sha256 TEXT    NOT NULL,
         confirmed_at TEXT
+    );",
+    // 6: off-site uploads (crate::offsite): the journal of each multipart upload and its parts,
+    // the sampled read-backs of remote copies, and each pass's outcome per store
+    "CREATE TABLE offsite_uploads (
+        id          INTEGER PRIMARY KEY,
+        offsite     TEXT    NOT NULL,
+        key         TEXT    NOT NULL,
+        source      TEXT    NOT NULL,
+        started_at  TEXT    NOT NULL,
+        local_path  TEXT    NOT NULL,
+        staged      INTEGER NOT NULL,
+        size        INTEGER NOT NULL,
+        sha256      TEXT    NOT NULL,
+        part_size   INTEGER NOT NULL,
+        manifest    TEXT    NOT NULL,
+        upload_id   TEXT,
+        created_at  TEXT    NOT NULL,
+        state       TEXT    NOT NULL CHECK (state IN ('uploading', 'verified', 'abandoned')),
+        finished_at TEXT,
+        verified_at TEXT,
+        UNIQUE (offsite, key)
+    );
+    CREATE TABLE offsite_parts (
+        upload      INTEGER NOT NULL REFERENCES offsite_uploads (id),
+        number      INTEGER NOT NULL,
+        size        INTEGER NOT NULL,
+        md5         TEXT    NOT NULL,
+        sha256      TEXT    NOT NULL,
+        etag        TEXT,
+        PRIMARY KEY (upload, number)
+    );
+    CREATE TABLE offsite_checks (
+        id          INTEGER PRIMARY KEY,
+        upload      INTEGER NOT NULL REFERENCES offsite_uploads (id),
+        checked_at  TEXT    NOT NULL,
+        ok          INTEGER NOT NULL,
+        failure     TEXT,
+        detail      TEXT
+    );
+    CREATE TABLE offsite_attempts (
+        id          INTEGER PRIMARY KEY,
+        offsite     TEXT    NOT NULL,
+        at          TEXT    NOT NULL,
+        ok          INTEGER NOT NULL,
+        failure     TEXT,
+        detail      TEXT
     );",
 ];
 

@@ -224,6 +224,115 @@ impl fmt::Display for RunFailure {
     }
 }
 
+/// Why an off-site upload or a remote check failed (issue 16, docs/offsite.md). Off-site failures
+/// are amber on the panel, never red: the local backups are whole whatever the store does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OffsiteFailure {
+    /// The store could not be reached (name lookup, connection refused, no route, proxy).
+    Unreachable,
+    /// The connection dropped or made no progress for `stall_timeout` in the middle of a
+    /// transfer; the upload resumes from its last finished part.
+    Dropped,
+    /// The store's TLS certificate is not trusted (set `ca_file`) or TLS failed.
+    Tls,
+    /// The store refused the access key (unknown key, wrong secret, no right on the bucket).
+    Credentials,
+    /// The appliance's clock is too far from the store's to sign requests (no NTP yet).
+    ClockSkew,
+    /// The bucket does not exist.
+    NoBucket,
+    /// The bucket's quota (or the store) is full.
+    Full,
+    /// What the store holds or received differs from the local copy (a part's checksum, the
+    /// object's size or ETag, a sampled read-back).
+    Mismatch,
+    /// The local copy to send could not be read, staged or encrypted.
+    Local,
+    /// The copy would leave unencrypted: refused.
+    Policy,
+    /// Anything else the store answered; the sentence says what.
+    Other,
+}
+
+impl OffsiteFailure {
+    /// Every kind, for tables and tests.
+    pub const ALL: [OffsiteFailure; 11] = [
+        OffsiteFailure::Unreachable,
+        OffsiteFailure::Dropped,
+        OffsiteFailure::Tls,
+        OffsiteFailure::Credentials,
+        OffsiteFailure::ClockSkew,
+        OffsiteFailure::NoBucket,
+        OffsiteFailure::Full,
+        OffsiteFailure::Mismatch,
+        OffsiteFailure::Local,
+        OffsiteFailure::Policy,
+        OffsiteFailure::Other,
+    ];
+
+    /// The stable name (catalog column, JSON, metrics).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OffsiteFailure::Unreachable => "unreachable",
+            OffsiteFailure::Dropped => "dropped",
+            OffsiteFailure::Tls => "tls",
+            OffsiteFailure::Credentials => "credentials",
+            OffsiteFailure::ClockSkew => "clock_skew",
+            OffsiteFailure::NoBucket => "no_bucket",
+            OffsiteFailure::Full => "full",
+            OffsiteFailure::Mismatch => "mismatch",
+            OffsiteFailure::Local => "local",
+            OffsiteFailure::Policy => "policy",
+            OffsiteFailure::Other => "other",
+        }
+    }
+
+    /// The kind with this stable name.
+    pub fn parse(s: &str) -> Option<OffsiteFailure> {
+        OffsiteFailure::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// Whether trying again soon may succeed without anyone acting (the link, the store's
+    /// availability); the others need a person (key, clock, bucket, quota, policy).
+    pub fn transient(self) -> bool {
+        matches!(
+            self,
+            OffsiteFailure::Unreachable | OffsiteFailure::Dropped | OffsiteFailure::Other
+        )
+    }
+}
+
+impl fmt::Display for OffsiteFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A failed off-site step: its kind and the sentence a person can act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OffsiteError {
+    pub kind: OffsiteFailure,
+    pub message: String,
+}
+
+impl OffsiteError {
+    pub fn new(kind: OffsiteFailure, message: impl Into<String>) -> OffsiteError {
+        OffsiteError {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for OffsiteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for OffsiteError {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -251,6 +360,19 @@ mod tests {
             let json = serde_json::to_string(&k).expect("json");
             assert_eq!(json, format!("\"{}\"", k.as_str()));
         }
+    }
+
+    #[test]
+    fn offsite_names_round_trip_and_are_distinct() {
+        let mut seen = std::collections::HashSet::new();
+        for k in OffsiteFailure::ALL {
+            assert_eq!(OffsiteFailure::parse(k.as_str()), Some(k));
+            assert!(seen.insert(k.as_str()), "{k} twice");
+            let json = serde_json::to_string(&k).expect("json");
+            assert_eq!(json, format!("\"{}\"", k.as_str()));
+        }
+        assert!(!OffsiteFailure::ClockSkew.transient());
+        assert!(OffsiteFailure::Dropped.transient());
     }
 
     #[test]

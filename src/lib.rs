@@ -37,6 +37,7 @@ pub mod disks;
 pub mod jobs;
 pub mod keycheck;
 pub mod kinds;
+pub mod offsite;
 pub mod panel;
 pub mod report;
 pub mod safe_fs;

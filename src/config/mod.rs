@@ -16,7 +16,10 @@ use std::time::Duration;
 use serde::Deserialize;
 
 mod check;
+pub mod offsite;
 mod raw;
+
+pub use offsite::{OffsiteConfig, OffsiteSchedule, S3Credentials};
 
 use check::Checker;
 use raw::RawConfig;
@@ -463,6 +466,8 @@ pub struct Config {
     pub compression: CompressionConfig,
     pub agent: AgentConfig,
     pub notify: NotifyConfig,
+    /// `[[offsite]]`: S3-compatible stores that receive encrypted copies (docs/offsite.md).
+    pub offsite: Vec<OffsiteConfig>,
 }
 
 impl Config {

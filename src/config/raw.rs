@@ -36,6 +36,26 @@ pub(super) struct RawConfig {
     pub(super) agent: RawAgent,
     #[serde(default)]
     pub(super) notify: RawNotify,
+    #[serde(default)]
+    pub(super) offsite: Vec<Spanned<RawOffsite>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawOffsite {
+    pub(super) name: Spanned<String>,
+    pub(super) endpoint: Spanned<String>,
+    pub(super) region: Option<Spanned<String>>,
+    pub(super) bucket: Spanned<String>,
+    pub(super) prefix: Option<Spanned<String>>,
+    pub(super) credentials_file: Spanned<String>,
+    pub(super) schedule: Option<Spanned<super::offsite::OffsiteSchedule>>,
+    pub(super) part_size: Option<Spanned<String>>,
+    pub(super) bandwidth: Option<Spanned<String>>,
+    pub(super) proxy: Option<Spanned<String>>,
+    pub(super) ca_file: Option<Spanned<String>>,
+    pub(super) check: Option<Spanned<String>>,
+    pub(super) check_parts: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize, Default)]

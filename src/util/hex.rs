@@ -13,6 +13,18 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
+/// The bytes of hex text (either case); `None` when it is not an even number of hex digits.
+pub fn unhex(s: &str) -> Option<Vec<u8>> {
+    let s = s.trim();
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -20,5 +32,9 @@ mod tests {
     #[test]
     fn hex_digits() {
         assert_eq!(hex(&[0, 15, 255]), "000fff");
+        assert_eq!(unhex("706D69"), Some(b"pmi".to_vec()));
+        assert_eq!(unhex(""), Some(Vec::new()));
+        assert_eq!(unhex("7"), None);
+        assert_eq!(unhex("ZZ"), None);
     }
 }

@@ -481,7 +481,7 @@ pub fn newest_backups(roots: &[PathBuf]) -> Vec<(String, PathBuf)> {
 
 #[cfg(test)]
 mod tests {
-    use super::scratch::{find_in, push_ident, unhex};
+    use super::scratch::{find_in, push_ident};
     use super::*;
     use crate::backup::manifest::{Manifest, FORMAT};
 
@@ -590,14 +590,6 @@ mod tests {
         remove_stale(w);
         assert!(!dead.exists());
         assert!(alive.exists() && other.exists() && mine.exists());
-    }
-
-    #[test]
-    fn hex_names_decode() {
-        assert_eq!(unhex("706D69"), Some(b"pmi".to_vec()));
-        assert_eq!(unhex(""), Some(Vec::new()));
-        assert_eq!(unhex("7"), None);
-        assert_eq!(unhex("ZZ"), None);
     }
 
     #[test]

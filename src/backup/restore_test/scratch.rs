@@ -582,7 +582,7 @@ impl Scratch {
         for line in out.lines() {
             let parsed = line
                 .split_once('\t')
-                .and_then(|(s, t)| Some((unhex(s)?, unhex(t)?)));
+                .and_then(|(s, t)| Some((crate::util::hex::unhex(s)?, crate::util::hex::unhex(t)?)));
             match parsed {
                 Some(p) => v.push(p),
                 None => {
@@ -714,17 +714,6 @@ pub(super) fn push_ident(sql: &mut Vec<u8>, name: &[u8]) {
         sql.push(b);
     }
     sql.push(b'`');
-}
-
-pub(super) fn unhex(s: &str) -> Option<Vec<u8>> {
-    let s = s.trim();
-    if s.len() % 2 != 0 {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 /// Reads a pipe to its end, keeping the first [`STDERR_KEEP`] bytes.

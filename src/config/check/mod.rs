@@ -9,6 +9,7 @@ use toml::Spanned;
 use super::raw::*;
 use super::*;
 
+mod offsite;
 mod sources;
 
 pub(super) struct Checker<'a> {
@@ -144,6 +145,18 @@ impl Checker<'_> {
 
         let retention = self.check_retention(&raw.retention)?;
 
+        let mut offsite: Vec<OffsiteConfig> = Vec::new();
+        for o in &raw.offsite {
+            let checked = self.check_offsite(o, &recipients)?;
+            if offsite.iter().any(|x| x.name == checked.name) {
+                return Err(self.err(
+                    o.get_ref().name.span(),
+                    format!("an off-site store named \"{}\" is already defined", checked.name),
+                ));
+            }
+            offsite.push(checked);
+        }
+
         let level = match &raw.compression.level {
             None => 3,
             Some(v) => {
@@ -216,6 +229,7 @@ impl Checker<'_> {
             compression: CompressionConfig { level, threads },
             agent: self.check_agent(&raw.agent)?,
             notify: self.check_notify(&raw.notify)?,
+            offsite,
         })
     }
 
