@@ -9,6 +9,7 @@ use toml::Spanned;
 use super::raw::*;
 use super::*;
 
+mod metrics;
 mod sources;
 
 pub(super) struct Checker<'a> {
@@ -216,6 +217,7 @@ impl Checker<'_> {
             compression: CompressionConfig { level, threads },
             agent: self.check_agent(&raw.agent)?,
             notify: self.check_notify(&raw.notify)?,
+            metrics: self.check_metrics(&raw.metrics)?,
         })
     }
 
