@@ -50,7 +50,9 @@ impl Parsed {
             .find(|(n, l, _)| {
                 n == name
                     && l.len() == labels.len()
-                    && labels.iter().all(|(k, v)| l.get(*k).and_then(|x| x.as_str()) == Some(v))
+                    && labels
+                        .iter()
+                        .all(|(k, v)| l.get(*k).and_then(|x| x.as_str()) == Some(v))
             })
             .map(|(_, _, v)| *v)
     }
@@ -230,10 +232,15 @@ fn a_daemon_exports_its_health_as_a_textfile_and_on_http() {
 
     let t0 = chrono::Utc::now().timestamp() as f64;
     let d = Daemon::start(&setup);
-    d.wait_until(Duration::from_secs(180), "the first backup in the textfile", || {
-        std::fs::read_to_string(&textfile)
-            .is_ok_and(|t| t.contains("simdondar_backup_last_success_timestamp_seconds{source=\"pmi\"}"))
-    });
+    d.wait_until(
+        Duration::from_secs(180),
+        "the first backup in the textfile",
+        || {
+            std::fs::read_to_string(&textfile).is_ok_and(|t| {
+                t.contains("simdondar_backup_last_success_timestamp_seconds{source=\"pmi\"}")
+            })
+        },
+    );
     let t1 = chrono::Utc::now().timestamp() as f64;
     let runs = setup.runs();
     assert_eq!(runs.len(), 1, "{runs:?}");
@@ -242,7 +249,11 @@ fn a_daemon_exports_its_health_as_a_textfile_and_on_http() {
 
     // The textfile: written atomically (no temporary left), 0644, read by real parsers.
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(&textfile).expect("meta").permissions().mode() & 0o777;
+    let mode = std::fs::metadata(&textfile)
+        .expect("meta")
+        .permissions()
+        .mode()
+        & 0o777;
     assert_eq!(mode, 0o644);
     let names: Vec<_> = std::fs::read_dir(&prom_dir)
         .expect("dir")
@@ -316,7 +327,10 @@ fn a_daemon_exports_its_health_as_a_textfile_and_on_http() {
     let (real_free, real_size) = simdondar_backup::util::space(&target).expect("statvfs");
     assert_eq!(size, real_size as f64);
     assert!(free > 0.0 && free <= size, "{free} of {size}");
-    assert!((free - real_free as f64).abs() < 1e9, "{free} vs {real_free}");
+    assert!(
+        (free - real_free as f64).abs() < 1e9,
+        "{free} vs {real_free}"
+    );
     // The SOP's state: no manual copy yet (absent, not 0), the reminder's interval.
     assert_eq!(
         m.value("simdondar_backup_last_manual_copy_timestamp_seconds", &[]),
@@ -352,14 +366,23 @@ fn a_daemon_exports_its_health_as_a_textfile_and_on_http() {
         ok.contains("Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"),
         "{ok}"
     );
-    let body = ok.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
+    let body = ok
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .unwrap_or_default();
     promtool_check_metrics(body);
     let over_http = parse_with_prometheus_client(body);
     assert_eq!(over_http.families, m.families);
     assert!(http(port, b"GET / HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 404"));
     assert!(http(port, b"POST /metrics HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 405"));
-    let garbage = http(port, b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03garbage\r\n\r\n");
-    assert!(garbage.is_empty() || garbage.starts_with("HTTP/1.1 400"), "{garbage}");
+    let garbage = http(
+        port,
+        b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03garbage\r\n\r\n",
+    );
+    assert!(
+        garbage.is_empty() || garbage.starts_with("HTTP/1.1 400"),
+        "{garbage}"
+    );
     let silent: Vec<_> = (0..3)
         .map(|_| TcpStream::connect(("127.0.0.1", port)).expect("connect"))
         .collect();
@@ -373,7 +396,11 @@ fn a_daemon_exports_its_health_as_a_textfile_and_on_http() {
     );
     drop(silent);
     // The daemon still answers its control socket.
-    let st = setup.cmd().args(["status", "--json"]).output().expect("status");
+    let st = setup
+        .cmd()
+        .args(["status", "--json"])
+        .output()
+        .expect("status");
     assert!(st.status.success(), "{}", show(&st));
 }
 
@@ -400,7 +427,11 @@ fn a_port_in_use_is_a_status_error_and_the_daemon_and_textfile_go_on() {
     d.wait_until(Duration::from_secs(20), "the control socket", || {
         std::os::unix::net::UnixStream::connect(&sock).is_ok()
     });
-    let out = setup.cmd().args(["status", "--json"]).output().expect("status");
+    let out = setup
+        .cmd()
+        .args(["status", "--json"])
+        .output()
+        .expect("status");
     assert!(out.status.success(), "{}", show(&out));
     let st: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     let problem = st["daemon"]["metrics_problem"].as_str().unwrap_or_default();
@@ -440,7 +471,11 @@ fn alert_rules_pass_promtool_and_every_alert_has_a_test() {
         .output()
         .expect("promtool test rules");
     assert!(test.status.success(), "{}", show(&test));
-    assert!(String::from_utf8_lossy(&test.stdout).contains("SUCCESS"), "{}", show(&test));
+    assert!(
+        String::from_utf8_lossy(&test.stdout).contains("SUCCESS"),
+        "{}",
+        show(&test)
+    );
 
     let rules = std::fs::read_to_string(dir.join("alerts.yml")).expect("alerts.yml");
     let tests = std::fs::read_to_string(dir.join("alerts.test.yml")).expect("alerts.test.yml");
@@ -452,15 +487,31 @@ fn alert_rules_pass_promtool_and_every_alert_has_a_test() {
             .map(str::trim)
             .filter(|l| *l == format!("alertname: {n}"))
             .collect();
-        assert!(cases.len() >= 2, "{n} needs a case firing and one not firing in alerts.test.yml");
+        assert!(
+            cases.len() >= 2,
+            "{n} needs a case firing and one not firing in alerts.test.yml"
+        );
     }
-    for n in ["NoVerifiedBackup", "ManualCopyOverdue", "RestoreTestFailed", "RestoreTestOverdue", "OffsiteStale", "DiskNearlyFull"] {
-        assert!(names.iter().any(|x| x.ends_with(n)), "{n} missing from {names:?}");
+    for n in [
+        "NoVerifiedBackup",
+        "ManualCopyOverdue",
+        "RestoreTestFailed",
+        "RestoreTestOverdue",
+        "OffsiteStale",
+        "DiskNearlyFull",
+    ] {
+        assert!(
+            names.iter().any(|x| x.ends_with(n)),
+            "{n} missing from {names:?}"
+        );
     }
     // The rules ask only for exported metrics.
     let exported: BTreeSet<&str> = FAMILIES.iter().map(|(n, ..)| *n).collect();
     for used in metric_names(&rules) {
-        assert!(exported.contains(used.as_str()), "alerts.yml uses {used}, which the agent does not export");
+        assert!(
+            exported.contains(used.as_str()),
+            "alerts.yml uses {used}, which the agent does not export"
+        );
     }
 }
 
@@ -484,7 +535,10 @@ fn the_dashboard_parses_and_asks_only_for_exported_metrics() {
     let path = repo().join("docs/fleet/dashboard.json");
     let text = std::fs::read_to_string(&path).expect("dashboard.json");
     let d: serde_json::Value = serde_json::from_str(&text).expect("the dashboard is JSON");
-    assert!(d["schemaVersion"].as_i64().is_some_and(|v| v >= 36), "schemaVersion");
+    assert!(
+        d["schemaVersion"].as_i64().is_some_and(|v| v >= 36),
+        "schemaVersion"
+    );
     assert_eq!(d["__inputs"][0]["name"], "DS_PROMETHEUS");
     let vars: Vec<_> = d["templating"]["list"]
         .as_array()
