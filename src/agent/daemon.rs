@@ -110,7 +110,20 @@ struct Daemon {
     /// The last [`Event::Records`] sent, and when the key checks were last read.
     records: (usize, Option<Option<i64>>),
     key_checks_read: Option<Instant>,
+    /// The Prometheus metrics, when `[metrics]` asks for them.
+    metrics: Option<MetricsPort>,
 }
+
+/// The metrics as the loop drives them: a new snapshot after every job or disk change, and at
+/// least every [`METRICS_EVERY`].
+struct MetricsPort {
+    exporter: super::metrics::Exporter,
+    dirty: bool,
+    last: Option<Instant>,
+}
+
+/// The metrics are refreshed at least this often.
+const METRICS_EVERY: Duration = Duration::from_secs(60);
 
 fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
@@ -217,6 +230,7 @@ pub fn run(cfg: Config, opts: Options) -> Result<(), String> {
     let (panel, panel_problems) = super::panel_port::make(&cfg, opts.sim, tx.clone());
     let mut state = State::new(&cfg, &hist, cfg.agent.schedule_offset);
     state.panel_problems = panel_problems;
+    let metrics = start_metrics(&cfg, &mut state);
     let mut d = Daemon {
         state,
         cfg: cfg.clone(),
@@ -238,6 +252,7 @@ pub fn run(cfg: Config, opts: Options) -> Result<(), String> {
         exit: false,
         records: (0, None),
         key_checks_read: None,
+        metrics,
         panel,
         catalog,
         scrub_pause: Arc::new(AtomicBool::new(false)),
@@ -255,6 +270,30 @@ pub fn run(cfg: Config, opts: Options) -> Result<(), String> {
     d.shutdown();
     drop(watcher);
     Ok(())
+}
+
+/// The metrics exporter and listener, when configured. A listener that cannot bind is an error in
+/// the log and in `status`; the daemon and the textfile go on.
+fn start_metrics(cfg: &Config, state: &mut State) -> Option<MetricsPort> {
+    let m = &cfg.metrics;
+    if m.textfile.is_none() && m.listen.is_none() {
+        return None;
+    }
+    let exporter = super::metrics::Exporter::start(m.textfile.clone());
+    if let Some(addr) = m.listen {
+        match super::metrics::serve::start(addr, exporter.latest.clone()) {
+            Ok(bound) => log::info!("metrics: serving http://{bound}/metrics"),
+            Err(e) => {
+                log::error!("{e}");
+                state.metrics_problem = Some(e.to_string());
+            }
+        }
+    }
+    Some(MetricsPort {
+        exporter,
+        dirty: true,
+        last: None,
+    })
 }
 
 /// Records the start, and a configuration change since the last start (by the file's SHA-256).
@@ -326,6 +365,19 @@ impl Daemon {
         };
         self.dispatch(e);
         self.check_records();
+        self.refresh_metrics();
+    }
+
+    /// A new metrics snapshot for the exporter when something changed or a minute passed. The
+    /// catalog reads are a few indexed queries; free space is measured by the exporter's thread.
+    fn refresh_metrics(&mut self) {
+        let Some(m) = &mut self.metrics else { return };
+        if !m.dirty && m.last.is_some_and(|t| t.elapsed() < METRICS_EVERY) {
+            return;
+        }
+        let snap = super::metrics::gather(&self.cfg, &self.state, &self.catalog, Utc::now());
+        m.dirty = !m.exporter.offer(snap);
+        m.last = Some(Instant::now());
     }
 
     /// Audit entries not written yet (every tick, in memory) and key checks due (the catalog,
@@ -400,6 +452,19 @@ impl Daemon {
     }
 
     fn dispatch(&mut self, e: Event) {
+        if let Some(m) = &mut self.metrics {
+            // A job ended or a disk came, went or changed: the metrics say so at the next tick.
+            m.dirty |= matches!(
+                e,
+                Event::JobFinished { .. }
+                    | Event::RestoreTestFinished { .. }
+                    | Event::ScrubFinished { .. }
+                    | Event::DiskChecked(_)
+                    | Event::DiskCheckFailed { .. }
+                    | Event::Ejected { .. }
+                    | Event::Disk(_)
+            );
+        }
         match &e {
             Event::Button(p) => {
                 self.panel.wake();

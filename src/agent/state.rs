@@ -392,6 +392,8 @@ pub struct State {
     pub audit_pending: usize,
     /// A recipient whose key custody check is due (amber), see [`Event::Records`].
     pub key_check_overdue: Option<Option<i64>>,
+    /// The metrics listener could not be opened (shown by `status`; the daemon runs on).
+    pub metrics_problem: Option<String>,
 }
 
 /// The job being run.
@@ -507,6 +509,7 @@ impl State {
             scrub_low: Vec::new(),
             audit_pending: 0,
             key_check_overdue: None,
+            metrics_problem: None,
         }
     }
 

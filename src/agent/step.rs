@@ -1049,6 +1049,8 @@ pub struct StatusReport {
     pub sources: Vec<SourceState>,
     pub disks: Vec<DiskEntry>,
     pub last_manual_copy: Option<DateTime<Utc>>,
+    /// Why the metrics listener is not serving (`[metrics] listen`), when it is not.
+    pub metrics_problem: Option<String>,
 }
 
 impl StatusReport {
@@ -1062,6 +1064,7 @@ impl StatusReport {
             sources: s.sources.clone(),
             disks: s.disks.values().cloned().collect(),
             last_manual_copy: s.last_manual_copy,
+            metrics_problem: s.metrics_problem.clone(),
         }
     }
 }

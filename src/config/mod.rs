@@ -376,6 +376,15 @@ impl SmtpCredentials {
     }
 }
 
+/// `[metrics]`: the Prometheus metrics of fleet health (docs/fleet.md). Both off by default.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MetricsConfig {
+    /// A node_exporter textfile (`….prom`), rewritten atomically; `None`: not written.
+    pub textfile: Option<PathBuf>,
+    /// Where the HTTP `/metrics` listener binds; `None`: no listener.
+    pub listen: Option<std::net::SocketAddr>,
+}
+
 /// `[panel] gpio_chip`: the GPIO character device chip of the LEDs and the button.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GpioChip {
@@ -468,6 +477,7 @@ pub struct Config {
     pub notify: NotifyConfig,
     /// `[[offsite]]`: S3-compatible stores that receive encrypted copies (docs/offsite.md).
     pub offsite: Vec<OffsiteConfig>,
+    pub metrics: MetricsConfig,
 }
 
 impl Config {

@@ -38,6 +38,15 @@ pub(super) struct RawConfig {
     pub(super) notify: RawNotify,
     #[serde(default)]
     pub(super) offsite: Vec<Spanned<RawOffsite>>,
+    #[serde(default)]
+    pub(super) metrics: RawMetrics,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMetrics {
+    pub(super) textfile: Option<Spanned<String>>,
+    pub(super) listen: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]

@@ -7,6 +7,7 @@ mod daemon;
 mod disks;
 mod encryption;
 mod failures;
+mod fleet;
 mod hostile;
 mod keycheck;
 mod panel;

@@ -9,6 +9,7 @@ use toml::Spanned;
 use super::raw::*;
 use super::*;
 
+mod metrics;
 mod offsite;
 mod sources;
 
@@ -230,6 +231,7 @@ impl Checker<'_> {
             agent: self.check_agent(&raw.agent)?,
             notify: self.check_notify(&raw.notify)?,
             offsite,
+            metrics: self.check_metrics(&raw.metrics)?,
         })
     }
 
