@@ -14,7 +14,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
 mod offsite;
-pub use offsite::{NewUpload, PartRow, UploadRow, UploadState};
+pub use offsite::{NewUpload, OffsiteAttempt, PartRow, UploadRow, UploadState};
 
 /// The catalog's file name inside `state_dir`.
 pub const FILE_NAME: &str = "catalog.sqlite";
@@ -149,7 +149,8 @@ pub const MIGRATIONS: &[&str] = &[
         at          TEXT    NOT NULL,
         ok          INTEGER NOT NULL,
         failure     TEXT,
-        detail      TEXT
+        detail      TEXT,
+        pending     INTEGER NOT NULL DEFAULT 0
     );",
 ];
 

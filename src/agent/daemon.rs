@@ -131,6 +131,36 @@ fn parse_time(s: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
+/// One off-site pass (its own thread): the stores that failed, and when the newest remote copy
+/// was verified. Another pass holding the lock (a `simdondar-backup offsite push`) is no failure.
+fn offsite_pass(
+    cfg: &Config,
+    roots: &[std::path::PathBuf],
+    stop: &AtomicBool,
+) -> (
+    Vec<(String, crate::kinds::OffsiteFailure, String)>,
+    Option<DateTime<Utc>>,
+) {
+    let problems = match crate::jobs::offsite::pass(cfg, roots, stop) {
+        Ok(outcomes) => outcomes
+            .into_iter()
+            .filter_map(|o| Some((o.name, o.failure?, o.message.unwrap_or_default())))
+            .collect(),
+        Err(busy) => {
+            log::info!("off-site: {busy}");
+            Vec::new()
+        }
+    };
+    let last = Catalog::open(&cfg.state_dir).ok().and_then(|c| {
+        cfg.offsite
+            .iter()
+            .filter_map(|o| c.last_offsite_verified(&o.name).ok().flatten())
+            .filter_map(|t| parse_time(&t))
+            .max()
+    });
+    (problems, last)
+}
+
 /// What the catalog remembers, for the schedule and the reminders.
 fn history(cfg: &Config, catalog: &Catalog) -> History {
     let mut h = History::default();
@@ -154,6 +184,12 @@ fn history(cfg: &Config, catalog: &Catalog) -> History {
         .last_finished
         .and_then(|t| DateTime::<Utc>::from_timestamp(t, 0));
     h.scrub_unfinished = scrub.pass_started.is_some();
+    h.last_offsite_verified = cfg
+        .offsite
+        .iter()
+        .filter_map(|o| catalog.last_offsite_verified(&o.name).ok().flatten())
+        .filter_map(|t| parse_time(&t))
+        .max();
     h.last_manual_copy = catalog
         .last_manual_copy()
         .ok()
@@ -601,6 +637,21 @@ impl Daemon {
                             complete: found.complete,
                             bad: found.bad,
                             low: found.low,
+                        },
+                    );
+                });
+            }
+            Action::Offsite { roots } => {
+                let cfg = self.cfg.clone();
+                let tx = self.tx.clone();
+                let stop = self.scrub_stop.clone();
+                std::thread::spawn(move || {
+                    let (problems, last_verified) = offsite_pass(&cfg, &roots, &stop);
+                    Daemon::send(
+                        &tx,
+                        Event::OffsiteFinished {
+                            problems,
+                            last_verified,
                         },
                     );
                 });

@@ -247,6 +247,10 @@ pub fn status_of(s: &State, language: crate::config::Language, tz: chrono_tz::Tz
             step::Attention::NoEncryptionKey => ps::Attention::NoEncryptionKey,
             step::Attention::AuditNotWritten { .. } => ps::Attention::AuditNotWritten,
             step::Attention::KeyCheckDue { .. } => ps::Attention::KeyCheckDue,
+            step::Attention::OffsiteFailed { failure, .. } => {
+                ps::Attention::OffsiteFailed { failure: *failure }
+            }
+            step::Attention::OffsiteOverdue { .. } => ps::Attention::OffsiteOverdue,
             // The panel adds its own hardware reasons.
             step::Attention::HardwareMissing { .. } => continue,
         });

@@ -195,6 +195,12 @@ pub enum Event {
         /// (disk label, source, good copies) below the floor of five.
         low: Vec<(String, String, usize)>,
     },
+    /// An off-site pass ended: each store that failed (name, kind, sentence), and when the newest
+    /// remote copy was verified.
+    OffsiteFinished {
+        problems: Vec<(String, crate::kinds::OffsiteFailure, String)>,
+        last_verified: Option<DateTime<Utc>>,
+    },
     /// SIGTERM or SIGINT.
     Stop,
 }
@@ -258,6 +264,10 @@ pub enum Action {
     /// Re-verify every copy on these disks (root, label).
     Scrub {
         disks: Vec<(PathBuf, String)>,
+    },
+    /// One pass over the off-site stores, taking backups from these disks.
+    Offsite {
+        roots: Vec<PathBuf>,
     },
     /// Stop the running job (the agent is stopping).
     CancelJob,
@@ -394,6 +404,18 @@ pub struct State {
     pub key_check_overdue: Option<Option<i64>>,
     /// The metrics listener could not be opened (shown by `status`; the daemon runs on).
     pub metrics_problem: Option<String>,
+    /// `[[offsite]]` stores are configured.
+    pub offsite_enabled: bool,
+    /// When the next off-site pass is due.
+    pub offsite_due: Option<Mono>,
+    /// An off-site pass is running.
+    pub offsite_running: bool,
+    /// A backup finished during the pass: another pass soon after it.
+    pub offsite_again: bool,
+    /// The stores the last pass failed on (name, kind, sentence): amber.
+    pub offsite_problems: Vec<(String, crate::kinds::OffsiteFailure, String)>,
+    /// When the newest remote copy was verified (any store).
+    pub offsite_last_verified: Option<DateTime<Utc>>,
 }
 
 /// The job being run.
@@ -444,6 +466,8 @@ pub struct History {
     pub last_scrub: Option<DateTime<Utc>>,
     /// A scrub pass was stopped part-way (it goes on soon after a start).
     pub scrub_unfinished: bool,
+    /// When the newest off-site copy was verified (any store).
+    pub last_offsite_verified: Option<DateTime<Utc>>,
 }
 
 /// The offset of scheduled runs after the slot boundary (e.g. 2 minutes past the hour).
@@ -510,6 +534,12 @@ impl State {
             audit_pending: 0,
             key_check_overdue: None,
             metrics_problem: None,
+            offsite_enabled: !cfg.offsite.is_empty(),
+            offsite_due: None,
+            offsite_running: false,
+            offsite_again: false,
+            offsite_problems: Vec::new(),
+            offsite_last_verified: history.last_offsite_verified,
         }
     }
 

@@ -77,7 +77,20 @@ pub enum Attention {
     KeyCheckDue {
         days: Option<i64>,
     },
+    /// The last pass over an off-site store failed (the local backups are not affected).
+    OffsiteFailed {
+        name: String,
+        failure: crate::kinds::OffsiteFailure,
+        message: String,
+    },
+    /// No off-site copy was verified for [`OFFSITE_STALE_DAYS`] days (`None`: never).
+    OffsiteOverdue {
+        days: Option<i64>,
+    },
 }
+
+/// An off-site copy older than this many days is amber (docs/panel.md).
+pub const OFFSITE_STALE_DAYS: i64 = 2;
 
 /// What is wrong now.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -188,6 +201,25 @@ pub fn health(s: &State) -> Health {
     if let Some(days) = s.key_check_overdue {
         h.attention.push(Attention::KeyCheckDue { days });
     }
+    for (name, failure, message) in &s.offsite_problems {
+        h.attention.push(Attention::OffsiteFailed {
+            name: name.clone(),
+            failure: *failure,
+            message: message.clone(),
+        });
+    }
+    if s.offsite_enabled && s.started {
+        let limit = OFFSITE_STALE_DAYS * 86_400_000;
+        let stale = match s.offsite_last_verified {
+            Some(t) => (s.wall - t).num_milliseconds() > limit,
+            None => s.now > limit,
+        };
+        if stale {
+            h.attention.push(Attention::OffsiteOverdue {
+                days: s.offsite_last_verified.map(|t| days(t, s.wall)),
+            });
+        }
+    }
     for (label, source, good) in &s.scrub_low {
         h.failures.push(Failure::FewGoodCopies {
             label: label.clone(),
@@ -264,6 +296,15 @@ impl std::fmt::Display for Attention {
             Attention::KeyCheckDue { days: Some(d) } => write!(
                 f,
                 "an encryption key was last checked {d} days ago (every 90 days): `simdondar-backup key status`"
+            ),
+            Attention::OffsiteFailed { message, .. } => write!(f, "{message}"),
+            Attention::OffsiteOverdue { days: Some(d) } => write!(
+                f,
+                "the newest off-site copy was verified {d} days ago: see `simdondar-backup offsite list`"
+            ),
+            Attention::OffsiteOverdue { days: None } => write!(
+                f,
+                "no off-site copy has been verified yet: see `simdondar-backup offsite list`"
             ),
         }
     }
@@ -577,6 +618,23 @@ fn press(s: &mut State, p: Press, out: &mut Vec<Action>) {
     }
 }
 
+/// The static targets and the mounted disks (root, label).
+fn disk_roots(s: &State) -> Vec<(PathBuf, String)> {
+    s.static_targets
+        .iter()
+        .map(|t| (t.root.clone(), t.root.display().to_string()))
+        .chain(
+            s.disks
+                .values()
+                .filter(|d| d.phase == DiskPhase::Ready)
+                .filter_map(|d| {
+                    let v = d.view.as_ref()?;
+                    Some((v.mounted_at.clone()?, v.label.clone()))
+                }),
+        )
+        .collect()
+}
+
 fn on_tick(s: &mut State, mono: Mono, wall: DateTime<Utc>, synced: bool, out: &mut Vec<Action>) {
     s.now = mono;
     s.wall = wall;
@@ -622,22 +680,25 @@ fn on_tick(s: &mut State, mono: Mono, wall: DateTime<Utc>, synced: bool, out: &m
             s.scrub_due = Some(mono + wait);
         }
     }
+    if s.offsite_enabled && s.offsite_due.is_none() && !s.offsite_running {
+        // Not at once after a start: the first backup comes first.
+        s.offsite_due = Some(mono + 5 * 60_000);
+    }
+    if !s.stopping
+        && !s.offsite_running
+        && s.running.is_none()
+        && s.offsite_due.is_some_and(|d| d <= mono)
+    {
+        s.offsite_running = true;
+        s.offsite_again = false;
+        s.offsite_due = None;
+        out.push(Action::Offsite {
+            roots: disk_roots(s).into_iter().map(|(r, _)| r).collect(),
+        });
+    }
     if !s.stopping && !s.scrubbing && s.scrub_due.is_some_and(|d| d <= mono) {
         s.scrubbing = true;
-        let disks = s
-            .static_targets
-            .iter()
-            .map(|t| (t.root.clone(), t.root.display().to_string()))
-            .chain(
-                s.disks
-                    .values()
-                    .filter(|d| d.phase == DiskPhase::Ready)
-                    .filter_map(|d| {
-                        let v = d.view.as_ref()?;
-                        Some((v.mounted_at.clone()?, v.label.clone()))
-                    }),
-            )
-            .collect();
+        let disks = disk_roots(s);
         out.push(Action::Scrub { disks });
     }
     // Never while a backup runs (issue 12): the restore test is the one that gives way.
@@ -983,8 +1044,37 @@ pub fn step(s: &mut State, event: Event) -> Vec<Action> {
             }
         }
         Event::JobFinished { id, results } => {
+            if s.offsite_enabled {
+                // A new backup: the off-site pass looks for it a minute later.
+                if s.offsite_running {
+                    s.offsite_again = true;
+                } else {
+                    s.offsite_due = Some(s.now + 60_000);
+                }
+            }
             finish_job(s, id, results, &mut out);
             start_next(s, &mut out);
+        }
+        Event::OffsiteFinished {
+            problems,
+            last_verified,
+        } => {
+            s.offsite_running = false;
+            if last_verified.is_some() {
+                s.offsite_last_verified = last_verified;
+            }
+            let wait = if s.offsite_again {
+                60_000
+            } else if problems.is_empty() {
+                6 * 3_600_000
+            } else if problems.iter().all(|p| p.1.transient()) {
+                15 * 60_000
+            } else {
+                3_600_000
+            };
+            s.offsite_problems = problems;
+            s.offsite_again = false;
+            s.offsite_due = Some(s.now + wait);
         }
         Event::Ejected { devnode, result } => on_ejected(s, devnode, result, &mut out),
         Event::RestoreTestFinished {

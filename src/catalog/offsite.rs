@@ -82,6 +82,16 @@ pub struct UploadRow {
     pub verified_at: Option<String>,
 }
 
+/// How a pass over one store ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OffsiteAttempt {
+    pub at: String,
+    pub failure: Option<OffsiteFailure>,
+    pub detail: String,
+    /// Bytes of chosen backups not yet verified on the store.
+    pub pending: u64,
+}
+
 /// One part of an upload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartRow {
@@ -177,14 +187,7 @@ impl Catalog {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT (upload, number) DO UPDATE SET size = ?3, md5 = ?4, sha256 = ?5,
                  etag = ?6",
-                params![
-                    upload,
-                    p.number,
-                    p.size as i64,
-                    p.md5,
-                    p.sha256,
-                    p.etag
-                ],
+                params![upload, p.number, p.size as i64, p.md5, p.sha256, p.etag],
             )
             .map_err(|e| self.err(e))?;
         Ok(())
@@ -324,51 +327,67 @@ impl Catalog {
             .map_err(|e| self.err(e))
     }
 
-    /// Records how a pass over store `offsite` ended.
+    /// Records how a pass over store `offsite` ended, with the bytes still waiting to go.
     pub fn record_offsite_attempt(
         &self,
         offsite: &str,
         at: &str,
         failure: Option<OffsiteFailure>,
         detail: &str,
+        pending: u64,
     ) -> Result<(), CatalogError> {
         self.conn
             .execute(
-                "INSERT INTO offsite_attempts (offsite, at, ok, failure, detail)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO offsite_attempts (offsite, at, ok, failure, detail, pending)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![
                     offsite,
                     at,
                     failure.is_none() as i64,
                     failure.map(|f| f.as_str()),
-                    detail
+                    detail,
+                    pending as i64
                 ],
             )
             .map_err(|e| self.err(e))?;
         Ok(())
     }
 
-    /// The newest pass over store `offsite`: (at, failure, detail).
+    /// The newest pass over store `offsite`.
     pub fn last_offsite_attempt(
         &self,
         offsite: &str,
-    ) -> Result<Option<(String, Option<OffsiteFailure>, String)>, CatalogError> {
+    ) -> Result<Option<OffsiteAttempt>, CatalogError> {
         self.conn
             .query_row(
-                "SELECT at, failure, detail FROM offsite_attempts WHERE offsite = ?1
+                "SELECT at, failure, detail, pending FROM offsite_attempts WHERE offsite = ?1
                  ORDER BY id DESC LIMIT 1",
                 [offsite],
                 |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, Option<String>>(1)?
+                    Ok(OffsiteAttempt {
+                        at: r.get::<_, String>(0)?,
+                        failure: r
+                            .get::<_, Option<String>>(1)?
                             .as_deref()
                             .and_then(OffsiteFailure::parse),
-                        r.get::<_, Option<String>>(2)?.unwrap_or_default(),
-                    ))
+                        detail: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                        pending: r.get::<_, i64>(3)?.max(0) as u64,
+                    })
                 },
             )
             .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// When the newest remote copy on store `offsite` was verified (RFC 3339).
+    pub fn last_offsite_verified(&self, offsite: &str) -> Result<Option<String>, CatalogError> {
+        self.conn
+            .query_row(
+                "SELECT MAX(verified_at) FROM offsite_uploads WHERE offsite = ?1
+                 AND state = 'verified'",
+                [offsite],
+                |r| r.get::<_, Option<String>>(0),
+            )
             .map_err(|e| self.err(e))
     }
 }

@@ -138,6 +138,11 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Off-site copies to S3-compatible stores (`[[offsite]]`, docs/offsite.md).
+    Offsite {
+        #[command(subcommand)]
+        command: OffsiteCommand,
+    },
     /// The key-custody check: prove that the holder of each encryption key can still decrypt.
     Key {
         #[command(subcommand)]
@@ -207,6 +212,26 @@ pub enum KeyCommand {
     },
     /// Each recipient: last confirmation, whether a check is due (every 90 days).
     Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OffsiteCommand {
+    /// One pass now: resume unfinished uploads, send the backups the schedule chooses (encrypted,
+    /// verified by read-back), re-check remote copies that are due. Exit 1 when a store failed.
+    Push {
+        /// Take backups from this target root (repeatable); default: the configured targets.
+        #[arg(long = "target", value_name = "DIR")]
+        targets: Vec<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The remote copies recorded as verified, unfinished uploads and each store's last pass.
+    List {
         /// Print JSON.
         #[arg(long)]
         json: bool,

@@ -23,6 +23,7 @@ mod copies;
 mod daemon;
 mod disks;
 mod keys;
+mod offsite;
 mod report;
 mod restore;
 mod targets;
@@ -105,6 +106,7 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
         } => cmd_restore(file, *stdout, identity.as_deref()),
         Command::Keygen { out } => cmd_keygen(out),
         Command::Key { command } => cmd_key(&cli.config, command),
+        Command::Offsite { command } => offsite::cmd_offsite(&cli.config, command),
         Command::Verify {
             targets,
             json: _,

@@ -10,9 +10,11 @@ domain module calls a job (docs/developer-guide.md §1, checked by `scripts/chec
 - [`prune`]: retention on a set of targets, all sources, recorded and audited.
 - [`restore_test`]: the scheduled restore test of the newest backups, recorded and audited.
 - [`scrub`]: one paced pass of the scrub over the automatic disks.
+- [`offsite`]: one pass over the off-site stores: uploads, read-backs, the outcome recorded.
 */
 
 pub mod backup_run;
+pub mod offsite;
 pub mod prune;
 pub mod restore_test;
 pub mod scrub;

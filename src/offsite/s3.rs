@@ -131,10 +131,7 @@ impl Store {
             name: cfg.name.clone(),
             endpoint: cfg.endpoint.clone(),
             bucket,
-            creds: Credentials::new(
-                creds.access_key_id.clone(),
-                creds.secret_access_key.clone(),
-            ),
+            creds: Credentials::new(creds.access_key_id.clone(), creds.secret_access_key.clone()),
             agent,
             stall,
         })
@@ -187,7 +184,10 @@ impl Store {
         let number16 = u16::try_from(number).map_err(|_| {
             OffsiteError::new(
                 OffsiteFailure::Other,
-                format!("{}: part {number} of {key}: more than 10000 parts (raise part_size)", self.name),
+                format!(
+                    "{}: part {number} of {key}: more than 10000 parts (raise part_size)",
+                    self.name
+                ),
             )
         })?;
         let url = UploadPart::new(&self.bucket, Some(&self.creds), key, number16, upload_id)
@@ -281,14 +281,16 @@ impl Store {
             let code = xml_value(&text, "Code");
             return Err(self.classify_code(200, code.as_deref(), &what, None));
         }
-        Ok(xml_value(&text, "ETag").map(|e| unquote(&e)).unwrap_or_default())
+        Ok(xml_value(&text, "ETag")
+            .map(|e| unquote(&e))
+            .unwrap_or_default())
     }
 
     /// Aborts an upload (the store drops its parts). An upload the store no longer knows is
     /// aborted already.
     pub fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), OffsiteError> {
-        let url =
-            AbortMultipartUpload::new(&self.bucket, Some(&self.creds), key, upload_id).sign(SIGNED_FOR);
+        let url = AbortMultipartUpload::new(&self.bucket, Some(&self.creds), key, upload_id)
+            .sign(SIGNED_FOR);
         let what = format!("aborting the upload of {key}");
         let resp = self.send(self.agent.delete(url.as_str()).call(), &what)?;
         if resp.status().as_u16() == 404 {
@@ -300,7 +302,10 @@ impl Store {
     /// Writes a small object in one request, with its checksums.
     pub fn put_small(&self, key: &str, bytes: &[u8]) -> Result<(), OffsiteError> {
         use md5::Digest as _;
-        let url = self.bucket.put_object(Some(&self.creds), key).sign(SIGNED_FOR);
+        let url = self
+            .bucket
+            .put_object(Some(&self.creds), key)
+            .sign(SIGNED_FOR);
         let what = format!("writing {key}");
         let b64 = base64::engine::general_purpose::STANDARD;
         let md5: [u8; 16] = md5::Md5::digest(bytes).into();
@@ -318,7 +323,10 @@ impl Store {
 
     /// An object's size and ETag; `Ok(None)` when it does not exist.
     pub fn head(&self, key: &str) -> Result<Option<ObjectInfo>, OffsiteError> {
-        let url = self.bucket.head_object(Some(&self.creds), key).sign(SIGNED_FOR);
+        let url = self
+            .bucket
+            .head_object(Some(&self.creds), key)
+            .sign(SIGNED_FOR);
         let what = format!("looking up {key}");
         let resp = self.send(self.agent.head(url.as_str()).call(), &what)?;
         if resp.status().as_u16() == 404 {
@@ -341,7 +349,10 @@ impl Store {
         len: u64,
         sink: &mut dyn FnMut(&[u8]),
     ) -> Result<u64, OffsiteError> {
-        let url = self.bucket.get_object(Some(&self.creds), key).sign(SIGNED_FOR);
+        let url = self
+            .bucket
+            .get_object(Some(&self.creds), key)
+            .sign(SIGNED_FOR);
         let what = format!("reading back {key}");
         let mut req = self.agent.get(url.as_str());
         if len > 0 {
@@ -400,7 +411,10 @@ impl Store {
             .limit(MAX_SMALL_BODY)
             .read_to_string()
             .unwrap_or_default();
-        (xml_value(&body, "Code"), xml_value(&body, "Message").unwrap_or_default())
+        (
+            xml_value(&body, "Code"),
+            xml_value(&body, "Message").unwrap_or_default(),
+        )
     }
 
     /// A non-2xx answer as its kind, the clock checked first.
@@ -475,7 +489,11 @@ impl Store {
             ),
             _ => (OffsiteFailure::Other, "see the store's log"),
         };
-        let code = if c.is_empty() { String::new() } else { format!(" {c}") };
+        let code = if c.is_empty() {
+            String::new()
+        } else {
+            format!(" {c}")
+        };
         OffsiteError::new(
             kind,
             format!("off-site {name}: {what}: HTTP {status}{code}: {hint}"),

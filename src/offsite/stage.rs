@@ -171,7 +171,8 @@ fn stage(
     let _ = crate::safe_fs::drop_cache(&out);
     drop(out);
     let partial_path = folder.join(&partial);
-    let (back_size, back_sha) = hash_files(std::slice::from_ref(&partial_path), &mut std::io::sink())?;
+    let (back_size, back_sha) =
+        hash_files(std::slice::from_ref(&partial_path), &mut std::io::sink())?;
     if back_sha != sha || back_size != size {
         let _ = dir.remove_file(&partial);
         return Err(local(format!(
@@ -195,7 +196,10 @@ fn stage(
 pub fn remove_staged(path: &Path) {
     if let Err(e) = std::fs::remove_file(path) {
         if e.kind() != std::io::ErrorKind::NotFound {
-            log::warn!("off-site: cannot remove the staging file {}: {e}", path.display());
+            log::warn!(
+                "off-site: cannot remove the staging file {}: {e}",
+                path.display()
+            );
         }
     }
 }
@@ -265,7 +269,10 @@ fn staging_error(root: &Path, e: &std::io::Error) -> OffsiteError {
                 root.display()
             )
         } else {
-            format!("off-site: staging the encrypted copy on {}: {e}", root.display())
+            format!(
+                "off-site: staging the encrypted copy on {}: {e}",
+                root.display()
+            )
         },
     )
 }

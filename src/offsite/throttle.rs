@@ -72,7 +72,11 @@ mod tests {
         .expect("read");
         assert_eq!(out, data);
         // 300 kB at 1 MB/s: about 0.3 s (the last sleep may be cut short by the end).
-        assert!(t.elapsed() >= Duration::from_millis(200), "{:?}", t.elapsed());
+        assert!(
+            t.elapsed() >= Duration::from_millis(200),
+            "{:?}",
+            t.elapsed()
+        );
         let mut free = Pace::new(None);
         let t = Instant::now();
         free.take(1 << 30);

@@ -66,7 +66,10 @@ pub fn send(
         ));
     }
     let db = |e: crate::catalog::CatalogError| {
-        OffsiteError::new(OffsiteFailure::Local, format!("off-site {}: {e}", row.offsite))
+        OffsiteError::new(
+            OffsiteFailure::Local,
+            format!("off-site {}: {e}", row.offsite),
+        )
     };
 
     // The upload id: the journalled one if the store still knows it, else a new one.
@@ -186,7 +189,10 @@ pub fn send(
 fn new_upload(store: &Store, catalog: &Catalog, row: &UploadRow) -> Result<String, OffsiteError> {
     let id = store.create_multipart(&row.key)?;
     catalog.set_upload_id(row.id, &id).map_err(|e| {
-        OffsiteError::new(OffsiteFailure::Local, format!("off-site {}: {e}", row.offsite))
+        OffsiteError::new(
+            OffsiteFailure::Local,
+            format!("off-site {}: {e}", row.offsite),
+        )
     })?;
     Ok(id)
 }

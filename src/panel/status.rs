@@ -249,6 +249,12 @@ pub enum Attention {
     AuditNotWritten,
     /// An encryption key's custody check is due.
     KeyCheckDue,
+    /// The last pass over an off-site store failed, of this kind.
+    OffsiteFailed {
+        failure: crate::kinds::OffsiteFailure,
+    },
+    /// No off-site copy was verified for two days.
+    OffsiteOverdue,
 }
 
 /// A reason for the red LED.

@@ -244,6 +244,9 @@ impl Texts {
             (Attention::AuditNotWritten, false) => "Audit log not saved".into(),
             (Attention::KeyCheckDue, true) => "Cek kunci enkripsi".into(),
             (Attention::KeyCheckDue, false) => "Key check due".into(),
+            (Attention::OffsiteFailed { failure }, id) => offsite_text(*failure, id).into(),
+            (Attention::OffsiteOverdue, true) => "Off-site telat".into(),
+            (Attention::OffsiteOverdue, false) => "Off-site overdue".into(),
             (Attention::HardwareMissing { part }, true) => {
                 format!("{} tidak ada", self.part(*part))
             }
@@ -395,6 +398,33 @@ pub fn failure_info(f: &Failure, language: Language) -> ErrorInfo {
     ErrorInfo { what, todo }
 }
 
+/// The panel's words for an off-site failure (at most 19 characters): what to look at.
+fn offsite_text(f: crate::kinds::OffsiteFailure, id: bool) -> &'static str {
+    use crate::kinds::OffsiteFailure as K;
+    match (f, id) {
+        (K::Unreachable | K::Dropped, true) => "Off-site: putus",
+        (K::Unreachable | K::Dropped, false) => "Off-site: no link",
+        (K::Tls, true) => "Off-site: sertifikat",
+        (K::Tls, false) => "Off-site: TLS cert",
+        (K::Credentials, true) => "Off-site: kunci S3",
+        (K::Credentials, false) => "Off-site: S3 key",
+        (K::ClockSkew, true) => "Off-site: jam salah",
+        (K::ClockSkew, false) => "Off-site: clock off",
+        (K::NoBucket, true) => "Off-site: no bucket",
+        (K::NoBucket, false) => "Off-site: no bucket",
+        (K::Full, true) => "Off-site: penuh",
+        (K::Full, false) => "Off-site: full",
+        (K::Mismatch, true) => "Off-site: beda isi",
+        (K::Mismatch, false) => "Off-site: mismatch",
+        (K::Local, true) => "Off-site: salinan",
+        (K::Local, false) => "Off-site: local copy",
+        (K::Policy, true) => "Off-site: ditolak",
+        (K::Policy, false) => "Off-site: refused",
+        (K::Other, true) => "Off-site: gagal",
+        (K::Other, false) => "Off-site failed",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -449,13 +479,19 @@ mod tests {
                 Attention::NoEncryptionKey,
                 Attention::AuditNotWritten,
                 Attention::KeyCheckDue,
+                Attention::OffsiteOverdue,
                 Attention::HardwareMissing {
                     part: HardwarePart::Button,
                 },
-                Attention::HardwareMissing {
-                    part: HardwarePart::Display,
-                },
-            ] {
+            ]
+            .into_iter()
+            .chain(
+                crate::kinds::OffsiteFailure::ALL
+                    .map(|failure| Attention::OffsiteFailed { failure }),
+            )
+            .chain([Attention::HardwareMissing {
+                part: HardwarePart::Display,
+            }]) {
                 assert!(
                     t.attention(&a, 25).chars().count() <= 19,
                     "{:?}",

@@ -185,8 +185,24 @@ pub fn gather(
             state.last_restore_test.map(|(t, ok)| (t.timestamp(), ok))
         }
     };
-    // filled by the off-site job (issue 16)
+    // Each store's last pass (pending bytes, success) and newest verified remote copy.
     snap.offsite = Vec::new();
+    for o in &cfg.offsite {
+        let attempt = catalog.last_offsite_attempt(&o.name).unwrap_or_else(|e| {
+            log::warn!("metrics: the off-site passes: {e}");
+            None
+        });
+        let verified = catalog.last_offsite_verified(&o.name).unwrap_or_else(|e| {
+            log::warn!("metrics: the off-site copies: {e}");
+            None
+        });
+        snap.offsite.push(OffsiteHealth {
+            name: o.name.clone(),
+            pending_bytes: attempt.as_ref().map(|a| a.pending).unwrap_or(0),
+            last_verified_unix: verified.as_deref().and_then(unix),
+            last_attempt_ok: attempt.map(|a| a.failure.is_none()),
+        });
+    }
     snap
 }
 

@@ -580,9 +580,9 @@ impl Scratch {
         }
         let mut v = Vec::new();
         for line in out.lines() {
-            let parsed = line
-                .split_once('\t')
-                .and_then(|(s, t)| Some((crate::util::hex::unhex(s)?, crate::util::hex::unhex(t)?)));
+            let parsed = line.split_once('\t').and_then(|(s, t)| {
+                Some((crate::util::hex::unhex(s)?, crate::util::hex::unhex(t)?))
+            });
             match parsed {
                 Some(p) => v.push(p),
                 None => {

@@ -152,7 +152,10 @@ impl Checker<'_> {
             if offsite.iter().any(|x| x.name == checked.name) {
                 return Err(self.err(
                     o.get_ref().name.span(),
-                    format!("an off-site store named \"{}\" is already defined", checked.name),
+                    format!(
+                        "an off-site store named \"{}\" is already defined",
+                        checked.name
+                    ),
                 ));
             }
             offsite.push(checked);

@@ -46,7 +46,12 @@ impl Checker<'_> {
                 ),
             ));
         }
-        let endpoint = o.endpoint.get_ref().trim().trim_end_matches('/').to_string();
+        let endpoint = o
+            .endpoint
+            .get_ref()
+            .trim()
+            .trim_end_matches('/')
+            .to_string();
         let rest = endpoint
             .strip_prefix("https://")
             .or_else(|| endpoint.strip_prefix("http://"));
@@ -79,7 +84,9 @@ impl Checker<'_> {
         {
             return Err(self.err(
                 o.bucket.span(),
-                format!("bucket \"{bucket}\" must be 3 to 63 lowercase letters, digits, '-' or '.'"),
+                format!(
+                    "bucket \"{bucket}\" must be 3 to 63 lowercase letters, digits, '-' or '.'"
+                ),
             ));
         }
         let prefix = match &o.prefix {
@@ -125,7 +132,10 @@ impl Checker<'_> {
                 _ => {
                     return Err(self.err(
                         v.span(),
-                        format!("part_size must be a size from 5MiB to 512MiB, e.g. \"16MiB\", got \"{}\"", v.get_ref()),
+                        format!(
+                        "part_size must be a size from 5MiB to 512MiB, e.g. \"16MiB\", got \"{}\"",
+                        v.get_ref()
+                    ),
                     ))
                 }
             },
