@@ -18,6 +18,7 @@ PROVISION_PACKAGES=(
   sqlite3                         # the demo shows the catalog
   chromium fonts-liberation       # reports and receipts rendered to PNG in the tests
   rclone                          # a second, independent S3 client for the off-site tests
+  faketime                        # a skewed clock for the off-site signing test
   prometheus python3-prometheus-client  # promtool (alert rules, metrics) and a metrics parser
 )
 

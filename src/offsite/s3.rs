@@ -190,16 +190,21 @@ impl Store {
                 ),
             )
         })?;
-        let url = UploadPart::new(&self.bucket, Some(&self.creds), key, number16, upload_id)
-            .sign(SIGNED_FOR);
-        let what = format!("sending part {number} of {key}");
         let b64 = base64::engine::general_purpose::STANDARD;
+        let sha_b64 = b64.encode(sums.sha256);
+        let mut action = UploadPart::new(&self.bucket, Some(&self.creds), key, number16, upload_id);
+        // Signed, as the store asks of checksum headers.
+        action
+            .headers_mut()
+            .insert("x-amz-checksum-sha256", sha_b64.clone());
+        let url = action.sign(SIGNED_FOR);
+        let what = format!("sending part {number} of {key}");
         let resp = self.send(
             self.agent
                 .put(url.as_str())
                 .header("content-length", len.to_string())
                 .header("content-md5", b64.encode(sums.md5))
-                .header("x-amz-checksum-sha256", b64.encode(sums.sha256))
+                .header("x-amz-checksum-sha256", &sha_b64)
                 .send(ureq::SendBody::from_reader(body)),
             &what,
         )?;
@@ -302,19 +307,21 @@ impl Store {
     /// Writes a small object in one request, with its checksums.
     pub fn put_small(&self, key: &str, bytes: &[u8]) -> Result<(), OffsiteError> {
         use md5::Digest as _;
-        let url = self
-            .bucket
-            .put_object(Some(&self.creds), key)
-            .sign(SIGNED_FOR);
-        let what = format!("writing {key}");
         let b64 = base64::engine::general_purpose::STANDARD;
         let md5: [u8; 16] = md5::Md5::digest(bytes).into();
         let sha: [u8; 32] = sha2::Sha256::digest(bytes).into();
+        let sha_b64 = b64.encode(sha);
+        let mut action = self.bucket.put_object(Some(&self.creds), key);
+        action
+            .headers_mut()
+            .insert("x-amz-checksum-sha256", sha_b64.clone());
+        let url = action.sign(SIGNED_FOR);
+        let what = format!("writing {key}");
         let resp = self.send(
             self.agent
                 .put(url.as_str())
                 .header("content-md5", b64.encode(md5))
-                .header("x-amz-checksum-sha256", b64.encode(sha))
+                .header("x-amz-checksum-sha256", &sha_b64)
                 .send(bytes),
             &what,
         )?;

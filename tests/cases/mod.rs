@@ -10,6 +10,7 @@ mod failures;
 mod fleet;
 mod hostile;
 mod keycheck;
+mod offsite;
 mod panel;
 mod readback;
 mod readonly;

@@ -1,0 +1,439 @@
+//! Off-site copies on a real Garage object store on loopback (issue 16): encrypted uploads that
+//! are verified, listed and restored byte-identical through an independent client (rclone, age,
+//! zstd); resumed without re-sending finished parts after the link drops and after the agent is
+//! killed; finished through a three-node cluster that loses a node; and each refusal (wrong key,
+//! missing bucket, skewed clock, full quota, clear text) named by its kind.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::agent::{data_files, require_tool, show, Setup};
+use crate::support::garage::Garage;
+
+/// A `command` source of `mib` MiB of random bytes (zstd leaves them as large), so an upload
+/// has several 5 MiB parts.
+fn random_source(mib: u32) -> String {
+    format!(
+        "[[source]]\nname = \"files\"\nkind = \"command\"\ncommand = [\"head\", \"-c\", \"{}\", \"/dev/urandom\"]\nextension = \"bin\"\n",
+        mib as u64 * (1 << 20)
+    )
+}
+
+/// An age key pair in the setting's folder: (identity file, recipient).
+fn keypair(dir: &Path) -> (PathBuf, String) {
+    let key = dir.join("unit.key");
+    let out = Command::new(crate::support::agent::bin())
+        .args(["keygen", "--out"])
+        .arg(&key)
+        .output()
+        .expect("keygen");
+    assert!(out.status.success(), "{}", show(&out));
+    let text = std::fs::read_to_string(&key).expect("key");
+    let recipient = text
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: "))
+        .expect("public key line")
+        .to_string();
+    (key, recipient)
+}
+
+struct World {
+    setup: Setup,
+    target: PathBuf,
+    identity: PathBuf,
+}
+
+/// A setting with one `[[offsite]]` store at `g` (with `extra` keys), a source, a target with one
+/// backup on it.
+fn world(g: &Garage, source: &str, extra: &str, creds: Option<&Path>) -> World {
+    let base = Setup::with_sources("", "");
+    let (identity, recipient) = keypair(base.dir.path());
+    let creds_file = base.dir.path().join("s3.credentials");
+    match creds {
+        Some(p) => {
+            std::fs::copy(p, &creds_file).expect("copy credentials");
+        }
+        None => g.write_credentials_file(&creds_file),
+    }
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&creds_file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let text = std::fs::read_to_string(&base.config).expect("config");
+    let cfg = format!(
+        "{text}[agent]\nstall_timeout = \"10s\"\n[encryption]\nrecipients = [\"{recipient}\"]\n[[offsite]]\nname = \"pusat\"\nendpoint = \"{}\"\nregion = \"{}\"\nbucket = \"{}\"\nprefix = \"utd-test/\"\ncredentials_file = \"{}\"\nschedule = \"each\"\npart_size = \"5MiB\"\n{extra}\n{source}",
+        g.endpoint(),
+        g.region(),
+        g.bucket(),
+        creds_file.display()
+    );
+    std::fs::write(&base.config, cfg).expect("write config");
+    let target = base.target("hdd");
+    let out = base.backup(&[&target]);
+    assert!(out.status.success(), "backup: {}", show(&out));
+    World {
+        setup: base,
+        target,
+        identity,
+    }
+}
+
+impl World {
+    fn push_cmd(&self) -> Command {
+        let mut c = self.setup.cmd();
+        c.args(["offsite", "push", "--json", "--target"])
+            .arg(&self.target);
+        c
+    }
+
+    fn push(&self) -> (Output, serde_json::Value) {
+        let out = self.push_cmd().output().expect("offsite push");
+        let v = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+        (out, v)
+    }
+
+    fn parts_acknowledged(&self) -> i64 {
+        let c = rusqlite::Connection::open(self.setup.state.join("catalog.sqlite")).expect("db");
+        c.query_row(
+            "SELECT COUNT(*) FROM offsite_parts WHERE etag IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap_or(0)
+    }
+}
+
+/// The first (only) store's outcome of a `push --json`.
+fn store(v: &serde_json::Value) -> serde_json::Value {
+    v.as_array()
+        .and_then(|a| a.first())
+        .cloned()
+        .unwrap_or_else(|| panic!("one store in {v}"))
+}
+
+/// Waits (bounded) until `f` holds.
+fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !f() {
+        assert!(t.elapsed() < limit, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The one uploaded key, downloaded with rclone, decrypted with age, checked with sha256sum
+/// against the remote sidecar, and compared with the local copy's decompressed bytes.
+fn restored_matches(g: &Garage, w: &World, key: &str) {
+    let dl = w.setup.dir.path().join("download");
+    std::fs::create_dir_all(&dl).expect("download dir");
+    let file = key.rsplit('/').next().expect("file name");
+    for k in [
+        key.to_string(),
+        format!("{key}.sha256"),
+        format!("{key}.json"),
+    ] {
+        let out = g.rclone(&[
+            "copyto",
+            &format!("g:{}/{k}", g.bucket()),
+            dl.join(k.rsplit('/').next().expect("n"))
+                .to_str()
+                .expect("utf-8"),
+        ]);
+        assert!(out.status.success(), "rclone copyto {k}: {}", show(&out));
+    }
+    let check = Command::new(require_tool("sha256sum", "coreutils"))
+        .args(["-c", &format!("{file}.sha256")])
+        .current_dir(&dl)
+        .output()
+        .expect("sha256sum");
+    assert!(
+        check.status.success(),
+        "sha256sum -c of the remote copy: {}",
+        show(&check)
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dl.join(format!("{file}.json"))).expect("manifest"))
+            .expect("manifest JSON");
+    assert_eq!(manifest["encrypted"], true, "{manifest}");
+    let remote_len = std::fs::metadata(dl.join(file)).expect("object").len();
+    assert_eq!(manifest["bytes_stored"], remote_len, "{manifest}");
+    // age -d | zstd -d, with the stock tools, equals the local copy decompressed.
+    let plain = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "{} -d -i '{}' '{}' | {} -d -c",
+            require_tool("age", "age").display(),
+            w.identity.display(),
+            dl.join(file).display(),
+            require_tool("zstd", "zstd").display()
+        ))
+        .output()
+        .expect("age | zstd");
+    assert!(plain.status.success(), "age -d | zstd -d: {}", show(&plain));
+    let local = data_files(&w.target).pop().expect("local copy");
+    let local_plain = Command::new(require_tool("zstd", "zstd"))
+        .args(["-d", "-c"])
+        .arg(&local)
+        .output()
+        .expect("zstd");
+    assert!(local_plain.status.success());
+    assert!(!plain.stdout.is_empty());
+    assert!(
+        plain.stdout == local_plain.stdout,
+        "the restored off-site copy differs from the local backup"
+    );
+}
+
+#[test]
+fn a_backup_goes_offsite_encrypted_verified_listed_and_restores_byte_identical() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let g = Garage::single(dir.path());
+    let w = world(&g, &random_source(12), "", None);
+    let (out, v) = w.push();
+    assert!(out.status.success(), "{}", show(&out));
+    let s = store(&v);
+    let key = s["uploaded"][0]
+        .as_str()
+        .expect("an uploaded key")
+        .to_string();
+    assert!(
+        key.starts_with("utd-test/files/") && key.ends_with(".bin.zst.age"),
+        "{key}"
+    );
+    assert_eq!(s["parts_sent"], 3, "12 MiB in 5 MiB parts: {s}");
+    assert_eq!(s["pending_bytes"], 0, "{s}");
+    // Nothing clear left the building; the staging file is gone.
+    let listing = g.rclone(&["lsf", "-R", &format!("g:{}", g.bucket())]);
+    let names = String::from_utf8_lossy(&listing.stdout).to_string();
+    assert!(
+        names
+            .lines()
+            .filter(|l| !l.ends_with('/'))
+            .all(|l| l.contains(".age")),
+        "{names}"
+    );
+    assert!(
+        crate::support::agent::files_under(&w.target)
+            .iter()
+            .all(|p| !p.to_string_lossy().contains("offsite-staging/files")),
+        "staging file left behind"
+    );
+    restored_matches(&g, &w, &key);
+    // Listed as verified; a second pass sends nothing again.
+    let list = w
+        .setup
+        .cmd()
+        .args(["offsite", "list", "--json"])
+        .output()
+        .expect("list");
+    assert!(list.status.success(), "{}", show(&list));
+    let l: serde_json::Value = serde_json::from_slice(&list.stdout).expect("json");
+    assert_eq!(l["offsite"][0]["copies"][0]["key"], key.as_str(), "{l}");
+    assert!(
+        l["offsite"][0]["copies"][0]["verified_at"].is_string(),
+        "{l}"
+    );
+    let (out, v) = w.push();
+    assert!(out.status.success(), "{}", show(&out));
+    assert_eq!(store(&v)["parts_sent"], 0, "{v}");
+    assert_eq!(
+        store(&v)["uploaded"].as_array().map(Vec::len),
+        Some(0),
+        "{v}"
+    );
+}
+
+#[test]
+fn the_upload_resumes_after_the_link_drops_without_resending_finished_parts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut g = Garage::single(dir.path());
+    let w = world(&g, &random_source(30), "bandwidth = \"4MiB\"\n", None);
+    let child = w
+        .push_cmd()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("push");
+    wait_until("two parts acknowledged", Duration::from_secs(60), || {
+        w.parts_acknowledged() >= 2
+    });
+    g.kill_node(0);
+    let out = child.wait_with_output().expect("push output");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the push must fail when the store goes away: {}",
+        show(&out)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let kind = store(&v)["failure"].as_str().unwrap_or("").to_string();
+    assert!(kind == "dropped" || kind == "unreachable", "{v}");
+    let done = w.parts_acknowledged();
+    g.start_node(0);
+    let (out, v) = w.push();
+    assert!(out.status.success(), "{}", show(&out));
+    let s = store(&v);
+    assert!(
+        s["parts_kept"].as_i64().expect("kept") >= done.min(6) - 1
+            && s["parts_kept"].as_i64() >= Some(2),
+        "{s}"
+    );
+    assert_eq!(
+        s["parts_kept"].as_i64().unwrap_or(0) + s["parts_sent"].as_i64().unwrap_or(0),
+        6,
+        "30 MiB in 5 MiB parts, each sent once after the restart: {s}"
+    );
+    let key = s["uploaded"][0].as_str().expect("uploaded").to_string();
+    restored_matches(&g, &w, &key);
+}
+
+#[test]
+fn the_agent_killed_mid_upload_resumes_after_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let g = Garage::single(dir.path());
+    let w = world(&g, &random_source(25), "bandwidth = \"4MiB\"\n", None);
+    let mut child = w
+        .push_cmd()
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("push");
+    wait_until("two parts acknowledged", Duration::from_secs(60), || {
+        w.parts_acknowledged() >= 2
+    });
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    let (out, v) = w.push();
+    assert!(out.status.success(), "{}", show(&out));
+    let s = store(&v);
+    assert!(s["parts_kept"].as_i64() >= Some(2), "{s}");
+    assert_eq!(
+        s["parts_kept"].as_i64().unwrap_or(0) + s["parts_sent"].as_i64().unwrap_or(0),
+        5,
+        "{s}"
+    );
+    let key = s["uploaded"][0].as_str().expect("uploaded").to_string();
+    restored_matches(&g, &w, &key);
+}
+
+#[test]
+fn a_three_node_cluster_loses_a_node_during_an_upload_and_it_still_finishes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut g = Garage::cluster(dir.path(), 3);
+    let w = world(&g, &random_source(20), "bandwidth = \"4MiB\"\n", None);
+    let child = w
+        .push_cmd()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("push");
+    wait_until("one part acknowledged", Duration::from_secs(60), || {
+        w.parts_acknowledged() >= 1
+    });
+    g.kill_node(2);
+    let out = child.wait_with_output().expect("push");
+    assert!(
+        out.status.success(),
+        "one of three nodes lost: {}",
+        show(&out)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let key = store(&v)["uploaded"][0]
+        .as_str()
+        .expect("uploaded")
+        .to_string();
+    restored_matches(&g, &w, &key);
+}
+
+/// The pass's failure kind and message for a setting that cannot work.
+fn refused(w: &World, faketime: Option<&str>) -> (String, String) {
+    let mut c = match faketime {
+        Some(offset) => {
+            let mut c = Command::new(require_tool("faketime", "faketime"));
+            c.args(["-f", offset]).arg(crate::support::agent::bin());
+            c.arg("--config").arg(&w.setup.config);
+            c
+        }
+        None => w.setup.cmd(),
+    };
+    c.args(["offsite", "push", "--json", "--target"])
+        .arg(&w.target);
+    let out = c.output().expect("push");
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let s = store(&v);
+    (
+        s["failure"].as_str().unwrap_or("").to_string(),
+        s["message"].as_str().unwrap_or("").to_string(),
+    )
+}
+
+#[test]
+fn wrong_key_missing_bucket_skewed_clock_and_full_quota_each_give_their_reason() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let g = Garage::single(dir.path());
+    let src = random_source(6);
+    // A key the store does not know.
+    let bad = dir.path().join("bad.credentials");
+    std::fs::write(&bad, "access_key_id = \"GK0000000000000000deadbeef\"\nsecret_access_key = \"0000000000000000000000000000000000000000000000000000000000000000\"\n").expect("write");
+    let w = world(&g, &src, "", Some(&bad));
+    let (kind, msg) = refused(&w, None);
+    assert_eq!(kind, "credentials", "{msg}");
+    assert!(msg.contains("credentials_file"), "{msg}");
+    // A known key with a wrong secret.
+    let (id, _) = g.create_key("other");
+    std::fs::write(
+        &bad,
+        format!(
+            "access_key_id = \"{id}\"\nsecret_access_key = \"{}\"\n",
+            "1".repeat(64)
+        ),
+    )
+    .expect("write");
+    let w = world(&g, &src, "", Some(&bad));
+    let (kind, msg) = refused(&w, None);
+    assert_eq!(kind, "credentials", "{msg}");
+    // A bucket that does not exist.
+    let w = world(&g, &src, "", None);
+    let cfg = std::fs::read_to_string(&w.setup.config)
+        .expect("cfg")
+        .replace("bucket = \"simdondar\"", "bucket = \"tidak-ada\"");
+    std::fs::write(&w.setup.config, cfg).expect("cfg");
+    let (kind, msg) = refused(&w, None);
+    assert_eq!(kind, "no_bucket", "{msg}");
+    // The appliance's clock three hours ahead (a Pi before NTP).
+    let w = world(&g, &src, "", None);
+    let (kind, msg) = refused(&w, Some("+3h"));
+    assert_eq!(kind, "clock_skew", "{msg}");
+    assert!(msg.contains("3 hours") && msg.contains("NTP"), "{msg}");
+    // A full quota.
+    g.set_quota_max_size(1 << 20);
+    let (kind, msg) = refused(&w, None);
+    assert_eq!(kind, "full", "{msg}");
+}
+
+#[test]
+fn a_store_without_an_encryption_recipient_is_refused_at_its_line() {
+    let setup = Setup::with_sources(&random_source(1), "");
+    let creds = setup.dir.path().join("s3.credentials");
+    std::fs::write(&creds, "access_key_id = \"a\"\nsecret_access_key = \"b\"\n").expect("write");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let text = std::fs::read_to_string(&setup.config).expect("cfg");
+    let line = text.lines().count() + 1;
+    std::fs::write(
+        &setup.config,
+        format!("{text}[[offsite]]\nname = \"pusat\"\nendpoint = \"http://127.0.0.1:9\"\nbucket = \"simdondar\"\ncredentials_file = \"{}\"\n", creds.display()),
+    )
+    .expect("cfg");
+    let out = setup
+        .cmd()
+        .args(["config", "check"])
+        .output()
+        .expect("config check");
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(":{line}:")),
+        "the [[offsite]] line {line}: {err}"
+    );
+    assert!(err.contains("only encrypted copies may leave"), "{err}");
+}
