@@ -7,6 +7,7 @@ mod daemon;
 mod disks;
 mod encryption;
 mod failures;
+mod garage;
 mod hostile;
 mod keycheck;
 mod panel;
