@@ -8,6 +8,7 @@ mod disks;
 mod encryption;
 mod failures;
 mod fleet;
+mod garage;
 mod hostile;
 mod keycheck;
 mod offsite;

@@ -2,6 +2,7 @@
 
 pub mod agent;
 pub mod eio;
+pub mod garage;
 pub mod loopfs;
 pub mod mariadb;
 pub mod procscan;
