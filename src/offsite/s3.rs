@@ -144,9 +144,14 @@ impl Store {
 
     /// Checks that the bucket exists and the key may use it (HEAD bucket).
     pub fn check_bucket(&self) -> Result<(), OffsiteError> {
+        let what = "checking the bucket";
         let url = self.bucket.head_bucket(Some(&self.creds)).sign(SIGNED_FOR);
-        let resp = self.send(self.agent.head(url.as_str()).call(), "checking the bucket")?;
-        self.expect_ok(resp, "checking the bucket").map(drop)
+        let resp = self.send(self.agent.head(url.as_str()).call(), what)?;
+        if resp.status().as_u16() == 404 {
+            // A HEAD answer has no body to name the error: 404 on the bucket is NoSuchBucket.
+            return Err(self.classify_code(404, Some("NoSuchBucket"), what, None, ""));
+        }
+        self.expect_ok(resp, what).map(drop)
     }
 
     /// Starts a multipart upload of `key`; its upload id.
@@ -239,7 +244,7 @@ impl Store {
                 if code.as_deref() == Some("NoSuchUpload") {
                     return Ok(None);
                 }
-                return Err(self.classify_code(404, code.as_deref(), &what, None));
+                return Err(self.classify_code(404, code.as_deref(), &what, None, ""));
             }
             let body = self.expect_ok(resp, &what)?;
             let page = ListParts::parse_response(&body).map_err(|e| {
@@ -284,7 +289,8 @@ impl Store {
         // Some stores answer 200 with an error document (S3 does, for a late failure).
         if text.contains("<Error>") {
             let code = xml_value(&text, "Code");
-            return Err(self.classify_code(200, code.as_deref(), &what, None));
+            let message = xml_value(&text, "Message").unwrap_or_default();
+            return Err(self.classify_code(200, code.as_deref(), &what, None, &message));
         }
         Ok(xml_value(&text, "ETag")
             .map(|e| unquote(&e))
@@ -429,25 +435,31 @@ impl Store {
         let status = resp.status().as_u16();
         let skew = header(&resp, "date").and_then(|d| skew_secs(&d));
         let (code, message) = self.error_of(resp);
-        let mut e = self.classify_code(status, code.as_deref(), what, skew);
+        let mut e = self.classify_code(status, code.as_deref(), what, skew, &message);
         if !message.is_empty() && e.kind != OffsiteFailure::ClockSkew {
             e.message.push_str(&format!(" (the store said: {message})"));
         }
         e
     }
 
-    /// The kind of an S3 error `code` (or of the bare status when there is none).
+    /// The kind of an S3 error `code` (or of the bare status when there is none). The store's
+    /// `message` is looked at only where S3 gives one code to several causes: Garage answers a
+    /// full quota with `AccessDenied` "Bucket size quota is reached" (docs/garage-facts.md).
     fn classify_code(
         &self,
         status: u16,
         code: Option<&str>,
         what: &str,
         skew: Option<i64>,
+        message: &str,
     ) -> OffsiteError {
         let name = &self.name;
         let c = code.unwrap_or("");
         let skewed = skew.filter(|s| s.abs() > SKEW_LIMIT_SECS);
-        if c == "RequestTimeTooSkewed" || (status == 403 && skewed.is_some()) {
+        // Stores refuse a signature from a clock far off with different codes (AWS:
+        // RequestTimeTooSkewed 403; Garage: InvalidRequest 400 "Date is too old"): any refusal
+        // from a store whose Date is far from ours is named as the clock.
+        if c == "RequestTimeTooSkewed" || ((400..500).contains(&status) && skewed.is_some()) {
             let how = skewed
                 .map(|s| {
                     format!(
@@ -464,7 +476,16 @@ impl Store {
                 ),
             );
         }
+        let quota = message.to_ascii_lowercase().contains("quota");
         let (kind, hint) = match (status, c) {
+            (_, "QuotaExceeded") | (_, "EntityTooLarge") | (507, _) => (
+                OffsiteFailure::Full,
+                "the bucket's quota or the store is full: ask the store's operator for room (the store's retention, not the appliance, removes old copies)",
+            ),
+            (403, "AccessDenied") if quota => (
+                OffsiteFailure::Full,
+                "the bucket's quota is reached: ask the store's operator for room (the store's retention, not the appliance, removes old copies)",
+            ),
             (_, "InvalidAccessKeyId") => (
                 OffsiteFailure::Credentials,
                 "the store does not know this access key: check access_key_id in credentials_file",
@@ -480,10 +501,6 @@ impl Store {
             (_, "NoSuchBucket") => (
                 OffsiteFailure::NoBucket,
                 "the bucket does not exist: check bucket = in [[offsite]] or ask the store's operator to create it",
-            ),
-            (_, "QuotaExceeded") | (_, "EntityTooLarge") | (507, _) => (
-                OffsiteFailure::Full,
-                "the bucket's quota or the store is full: ask the store's operator for room (the store's retention, not the appliance, removes old copies)",
             ),
             (_, "BadDigest") | (_, "InvalidDigest") | (_, "XAmzContentChecksumMismatch")
             | (_, "XAmzContentSHA256Mismatch") | (_, "InvalidPart") => (
