@@ -449,3 +449,121 @@ fn a_store_without_an_encryption_recipient_is_refused_at_its_line() {
     );
     assert!(err.contains("only encrypted copies may leave"), "{err}");
 }
+
+#[test]
+fn the_store_checks_each_parts_checksums_on_receipt() {
+    use simdondar_backup::offsite::s3::{BodySums, Store};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let g = Garage::single(dir.path());
+    let creds = simdondar_backup::config::S3Credentials {
+        access_key_id: g.access_key_id.clone(),
+        secret_access_key: g.secret_access_key.clone(),
+    };
+    let cfg_text = format!(
+        "[encryption]\nrecipients = [\"age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujwj\"]\n[[offsite]]\nname = \"pusat\"\nendpoint = \"{}\"\nregion = \"garage\"\nbucket = \"{}\"\ncredentials_file = \"{}\"\n",
+        g.endpoint(),
+        g.bucket(),
+        dir.path().join("c").display()
+    );
+    g.write_credentials_file(&dir.path().join("c"));
+    let cfg =
+        simdondar_backup::config::Config::parse(Path::new("t.toml"), &cfg_text).expect("config");
+    let store = Store::new(&cfg.offsite[0], &creds, Duration::from_secs(20)).expect("store");
+    let body = vec![42u8; 100_000];
+    let good_md5: [u8; 16] = {
+        use md5::Digest as _;
+        md5::Md5::digest(&body).into()
+    };
+    let good_sha: [u8; 32] = {
+        use sha2::Digest as _;
+        sha2::Sha256::digest(&body).into()
+    };
+    let (bad_md5, bad_sha) = ([0u8; 16], [0u8; 32]);
+    let id = store.create_multipart("t/obj").expect("create");
+    for (md5, sha) in [(&bad_md5, &good_sha), (&good_md5, &bad_sha)] {
+        let e = store
+            .upload_part(
+                "t/obj",
+                &id,
+                1,
+                &mut &body[..],
+                body.len() as u64,
+                BodySums { md5, sha256: sha },
+            )
+            .expect_err("a part whose checksum does not match must be refused");
+        assert_eq!(
+            e.kind,
+            simdondar_backup::kinds::OffsiteFailure::Mismatch,
+            "{e}"
+        );
+    }
+    assert_eq!(
+        store.list_parts("t/obj", &id).expect("list"),
+        Some(Vec::new())
+    );
+    let etag = store
+        .upload_part(
+            "t/obj",
+            &id,
+            1,
+            &mut &body[..],
+            body.len() as u64,
+            BodySums {
+                md5: &good_md5,
+                sha256: &good_sha,
+            },
+        )
+        .expect("the right checksums are accepted");
+    assert_eq!(etag, simdondar_backup::util::hex::hex(&good_md5));
+    store.abort_multipart("t/obj", &id).expect("abort");
+    assert_eq!(store.list_parts("t/obj", &id).expect("list"), None);
+}
+
+#[test]
+fn a_remote_copy_changed_on_the_store_is_caught_by_its_scheduled_read_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let g = Garage::single(dir.path());
+    let w = world(
+        &g,
+        &random_source(11),
+        "check = \"1s\"\ncheck_parts = 3\n",
+        None,
+    );
+    let (out, v) = w.push();
+    assert!(out.status.success(), "{}", show(&out));
+    let key = store(&v)["uploaded"][0]
+        .as_str()
+        .expect("uploaded")
+        .to_string();
+    // Someone with access to the store replaces the object with bytes of the same length.
+    let obj = format!("g:{}/{key}", g.bucket());
+    let cat = g.rclone(&["cat", &obj]);
+    assert!(cat.status.success(), "{}", show(&cat));
+    let mut bytes = cat.stdout;
+    let n = bytes.len();
+    for b in &mut bytes[n / 2..n / 2 + 16] {
+        *b ^= 0xff;
+    }
+    let f = dir.path().join("tampered");
+    std::fs::write(&f, &bytes).expect("write");
+    let put = g.rclone(&["copyto", f.to_str().expect("utf-8"), &obj]);
+    assert!(put.status.success(), "{}", show(&put));
+    std::thread::sleep(Duration::from_millis(1100));
+    let (out, v) = w.push();
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let s = store(&v);
+    assert_eq!(s["failure"], "mismatch", "{s}");
+    // It no longer counts as a remote copy.
+    let list = w
+        .setup
+        .cmd()
+        .args(["offsite", "list", "--json"])
+        .output()
+        .expect("list");
+    let l: serde_json::Value = serde_json::from_slice(&list.stdout).expect("json");
+    assert_eq!(
+        l["offsite"][0]["copies"].as_array().map(Vec::len),
+        Some(0),
+        "{l}"
+    );
+}
