@@ -932,3 +932,74 @@ fn unwritten_audit_entries_and_a_due_key_check_light_amber_until_cleared() {
         Attention::AuditNotWritten { .. } | Attention::KeyCheckDue { .. }
     )));
 }
+
+#[test]
+fn offsite_passes_follow_backups_never_delay_them_and_their_failures_are_amber() {
+    use crate::kinds::OffsiteFailure;
+    let mut sim = Sim::new(&history_with_last_run(wib(23, 10, 2)), wib(23, 10, 30));
+    sim.s.offsite_enabled = true;
+    let passes = |sim: &Sim| {
+        sim.actions
+            .iter()
+            .filter(|a| matches!(a, Action::Offsite { .. }))
+            .count()
+    };
+    sim.advance(4 * MIN);
+    assert_eq!(passes(&sim), 0, "not at once after a start");
+    sim.advance(2 * MIN);
+    assert_eq!(passes(&sim), 1);
+    let Some(Action::Offsite { roots }) = sim
+        .actions
+        .iter()
+        .find(|a| matches!(a, Action::Offsite { .. }))
+    else {
+        unreachable!()
+    };
+    assert_eq!(roots, &vec![PathBuf::from("/srv/backup")]);
+    // The pass is still running at 11:02: the hourly backup starts all the same.
+    let before = sim.runs.len();
+    sim.advance(HOUR);
+    assert_eq!(sim.runs.len(), before + 1, "{:?}", sim.runs);
+    assert!(sim.s.offsite_again, "the new backup asks for another pass");
+    let red_before = health(&sim.s).failures;
+    sim.feed(Event::OffsiteFinished {
+        problems: vec![(
+            "pusat".into(),
+            OffsiteFailure::ClockSkew,
+            "off-site pusat: the clock".into(),
+        )],
+        last_verified: None,
+    });
+    let h = health(&sim.s);
+    assert!(
+        h.attention.contains(&Attention::OffsiteFailed {
+            name: "pusat".into(),
+            failure: OffsiteFailure::ClockSkew,
+            message: "off-site pusat: the clock".into(),
+        }),
+        "{:?}",
+        h.attention
+    );
+    assert_eq!(h.failures, red_before, "an off-site failure is never red");
+    sim.advance(2 * MIN);
+    assert_eq!(passes(&sim), 2, "the pass the backup asked for, a minute later");
+    sim.feed(Event::OffsiteFinished {
+        problems: Vec::new(),
+        last_verified: Some(sim.wall),
+    });
+    assert!(!health(&sim.s)
+        .attention
+        .iter()
+        .any(|a| matches!(a, Attention::OffsiteFailed { .. })));
+    // No verified remote copy for two days: amber, with the age.
+    sim.s.offsite_due = None;
+    sim.s.offsite_running = true; // keep the simulated passes from finishing on their own
+    sim.advance(2 * DAY + HOUR);
+    assert!(
+        health(&sim.s)
+            .attention
+            .contains(&Attention::OffsiteOverdue { days: Some(2) }),
+        "{:?}",
+        health(&sim.s).attention
+    );
+}
