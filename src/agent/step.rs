@@ -1141,6 +1141,9 @@ pub struct StatusReport {
     pub last_manual_copy: Option<DateTime<Utc>>,
     /// Why the metrics listener is not serving (`[metrics] listen`), when it is not.
     pub metrics_problem: Option<String>,
+    /// Off-site: a pass is running now; when the newest remote copy was verified.
+    pub offsite_running: bool,
+    pub offsite_last_verified: Option<DateTime<Utc>>,
 }
 
 impl StatusReport {
@@ -1155,6 +1158,8 @@ impl StatusReport {
             disks: s.disks.values().cloned().collect(),
             last_manual_copy: s.last_manual_copy,
             metrics_problem: s.metrics_problem.clone(),
+            offsite_running: s.offsite_running,
+            offsite_last_verified: s.offsite_last_verified,
         }
     }
 }

@@ -982,7 +982,11 @@ fn offsite_passes_follow_backups_never_delay_them_and_their_failures_are_amber()
     );
     assert_eq!(h.failures, red_before, "an off-site failure is never red");
     sim.advance(2 * MIN);
-    assert_eq!(passes(&sim), 2, "the pass the backup asked for, a minute later");
+    assert_eq!(
+        passes(&sim),
+        2,
+        "the pass the backup asked for, a minute later"
+    );
     sim.feed(Event::OffsiteFinished {
         problems: Vec::new(),
         last_verified: Some(sim.wall),

@@ -81,15 +81,18 @@ pub(super) fn cmd_status(config_path: &Path, json: bool) -> Result<(), Failure> 
     print_catalog_status(&cfg)
 }
 
-/// `{"daemon": what the running daemon reports (or null), "sources": the catalog's view}`
+/// `{"daemon": what the running daemon reports (or null), "sources": the catalog's view,
+/// "offsite": each store's last pass and newest verified remote copy}`
 pub(super) fn print_catalog_status_json(
     cfg: &Config,
     daemon: serde_json::Value,
 ) -> Result<(), Failure> {
     let list = catalog_status(cfg)?;
-    let text =
-        serde_json::to_string_pretty(&serde_json::json!({ "daemon": daemon, "sources": list }))
-            .unwrap_or_else(|_| "{}".into());
+    let offsite = offsite_status(cfg)?;
+    let text = serde_json::to_string_pretty(
+        &serde_json::json!({ "daemon": daemon, "sources": list, "offsite": offsite }),
+    )
+    .unwrap_or_else(|_| "{}".into());
     println!("{text}");
     Ok(())
 }
@@ -112,9 +115,45 @@ pub(super) fn catalog_status(cfg: &Config) -> Result<Vec<SourceStatus>, Failure>
     Ok(list)
 }
 
+/// Each off-site store's last pass and newest verified remote copy, from the catalog.
+fn offsite_status(cfg: &Config) -> Result<Vec<serde_json::Value>, Failure> {
+    let catalog = Catalog::open(&cfg.state_dir).map_err(|e| Failure::Failed(e.to_string()))?;
+    let mut out = Vec::new();
+    for o in &cfg.offsite {
+        let last = catalog
+            .last_offsite_attempt(&o.name)
+            .map_err(|e| Failure::Failed(e.to_string()))?;
+        let verified = catalog
+            .last_offsite_verified(&o.name)
+            .map_err(|e| Failure::Failed(e.to_string()))?;
+        out.push(serde_json::json!({
+            "name": o.name,
+            "last_attempt": last,
+            "last_verified": verified,
+        }));
+    }
+    Ok(out)
+}
+
 pub(super) fn print_catalog_status(cfg: &Config) -> Result<(), Failure> {
     let list = catalog_status(cfg)?;
+    let offsite = offsite_status(cfg)?;
     let mut out = std::io::stdout().lock();
+    for o in &offsite {
+        let verified = o["last_verified"].as_str().unwrap_or("never");
+        let _ = writeln!(
+            out,
+            "off-site {}: newest verified copy {verified}",
+            o["name"].as_str().unwrap_or("")
+        );
+        if let Some(kind) = o["last_attempt"]["failure"].as_str() {
+            let _ = writeln!(
+                out,
+                "  last pass FAILED ({kind}): {}",
+                o["last_attempt"]["detail"].as_str().unwrap_or("")
+            );
+        }
+    }
     for s in &list {
         let _ = writeln!(
             out,

@@ -567,3 +567,121 @@ fn a_remote_copy_changed_on_the_store_is_caught_by_its_scheduled_read_back() {
         "{l}"
     );
 }
+
+/// `run --sim` at 120 times real time, killed when dropped.
+struct Daemon(std::process::Child, PathBuf);
+
+impl Daemon {
+    fn start(setup: &Setup) -> Daemon {
+        let log = setup.dir.path().join("daemon.log");
+        let f = std::fs::File::create(&log).expect("log");
+        let child = setup
+            .cmd()
+            .args(["run", "--sim", "--clock-speed", "120"])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(f))
+            .spawn()
+            .expect("daemon");
+        Daemon(child, log)
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.1).unwrap_or_default()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn status(setup: &Setup) -> serde_json::Value {
+    let out = setup
+        .cmd()
+        .args(["status", "--json"])
+        .output()
+        .expect("status");
+    serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+}
+
+#[test]
+fn the_daemon_sends_offsite_on_its_own_and_a_store_down_is_amber_while_backups_go_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut g = Garage::single(dir.path());
+    let w = world(&g, &random_source(6), "", None);
+    let text = std::fs::read_to_string(&w.setup.config).expect("cfg");
+    std::fs::write(
+        &w.setup.config,
+        format!(
+            "{text}\n[[target]]\npath = \"{}\"\n[schedule]\nrestore_test = \"0\"\nscrub = \"0\"\n",
+            w.target.display()
+        ),
+    )
+    .expect("cfg");
+    g.kill_node(0);
+    let d = Daemon::start(&w.setup);
+    // The store is down: the daemon's pass fails, amber, with its kind.
+    let t = Instant::now();
+    let amber = loop {
+        let s = status(&w.setup);
+        let found = s["daemon"]["health"]["attention"]
+            .as_array()
+            .and_then(|a| a.iter().find(|x| x["kind"] == "offsite_failed").cloned());
+        if let Some(a) = found {
+            break (a, s);
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(90),
+            "no off-site failure shown:\n{}",
+            d.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(amber.0["failure"], "unreachable", "{}", amber.1);
+    // A backup through the daemon still succeeds, and nothing about the store is red.
+    let out = w.setup.cmd().arg("backup").output().expect("backup");
+    assert!(out.status.success(), "{}\n{}", show(&out), d.log());
+    let s = status(&w.setup);
+    assert!(
+        s["daemon"]["health"]["failures"]
+            .as_array()
+            .is_some_and(|f| f.is_empty()),
+        "{s}"
+    );
+    // The store comes back: a later pass (15 minutes of the daemon's clock) sends both backups.
+    g.start_node(0);
+    let t = Instant::now();
+    loop {
+        let s = status(&w.setup);
+        let cleared = s["daemon"]["health"]["attention"]
+            .as_array()
+            .is_some_and(|a| !a.iter().any(|x| x["kind"] == "offsite_failed"));
+        if cleared
+            && s["daemon"]["offsite_last_verified"].is_string()
+            && s["offsite"][0]["last_verified"].is_string()
+        {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(120),
+            "the store came back but no copy was verified:\n{s}\n{}",
+            d.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let list = w
+        .setup
+        .cmd()
+        .args(["offsite", "list", "--json"])
+        .output()
+        .expect("list");
+    let l: serde_json::Value = serde_json::from_slice(&list.stdout).expect("json");
+    assert_eq!(
+        l["offsite"][0]["copies"].as_array().map(Vec::len),
+        Some(2),
+        "{l}"
+    );
+}
