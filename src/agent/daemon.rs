@@ -137,10 +137,7 @@ fn offsite_pass(
     cfg: &Config,
     roots: &[std::path::PathBuf],
     stop: &AtomicBool,
-) -> (
-    Vec<(String, crate::kinds::OffsiteFailure, String)>,
-    Option<DateTime<Utc>>,
-) {
+) -> (super::state::OffsiteProblems, Option<DateTime<Utc>>) {
     let problems = match crate::jobs::offsite::pass(cfg, roots, stop) {
         Ok(outcomes) => outcomes
             .into_iter()

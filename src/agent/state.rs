@@ -198,7 +198,7 @@ pub enum Event {
     /// An off-site pass ended: each store that failed (name, kind, sentence), and when the newest
     /// remote copy was verified.
     OffsiteFinished {
-        problems: Vec<(String, crate::kinds::OffsiteFailure, String)>,
+        problems: OffsiteProblems,
         last_verified: Option<DateTime<Utc>>,
     },
     /// SIGTERM or SIGINT.
@@ -413,10 +413,13 @@ pub struct State {
     /// A backup finished during the pass: another pass soon after it.
     pub offsite_again: bool,
     /// The stores the last pass failed on (name, kind, sentence): amber.
-    pub offsite_problems: Vec<(String, crate::kinds::OffsiteFailure, String)>,
+    pub offsite_problems: OffsiteProblems,
     /// When the newest remote copy was verified (any store).
     pub offsite_last_verified: Option<DateTime<Utc>>,
 }
+
+/// The off-site stores a pass failed on: (name, kind, sentence).
+pub type OffsiteProblems = Vec<(String, crate::kinds::OffsiteFailure, String)>;
 
 /// The job being run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

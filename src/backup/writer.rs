@@ -673,7 +673,7 @@ fn read_range(
 /// refuses the direct read (`EINVAL`), turns `O_DIRECT` off for the rest of the part.
 fn read_at(f: &File, buf: &mut [u8], want: usize, at: u64, direct: &mut bool) -> io::Result<usize> {
     use std::os::unix::fs::FileExt;
-    if *direct && at % DIRECT_ALIGN as u64 == 0 {
+    if *direct && at.is_multiple_of(DIRECT_ALIGN as u64) {
         let len = (want.div_ceil(DIRECT_ALIGN) * DIRECT_ALIGN).min(buf.len());
         match f.read_at(&mut buf[..len], at) {
             Ok(n) => return Ok(n.min(want)),

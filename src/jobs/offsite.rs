@@ -369,7 +369,7 @@ pub fn choose<'a>(
             (t >= oldest).then_some((r, e, t))
         })
         .collect();
-    list.sort_by(|a, b| b.2.cmp(&a.2));
+    list.sort_by_key(|x| std::cmp::Reverse(x.2));
     let mut out = Vec::new();
     for (root, e, _) in list {
         let Some(m) = e.good() else { continue };

@@ -342,7 +342,7 @@ impl Panel {
     fn page(&self, now: Instant) -> Page {
         let period = self.config.page_period.as_millis().max(1);
         let n = now.saturating_duration_since(self.page_epoch).as_millis() / period;
-        if n % 2 == 0 {
+        if n.is_multiple_of(2) {
             Page::Main
         } else {
             Page::Second
@@ -369,7 +369,7 @@ impl Panel {
         };
         let half = (self.config.blink_period.as_millis() / 2).max(1);
         let phase_on =
-            (now.saturating_duration_since(self.blink_epoch).as_millis() / half) % 2 == 0;
+            (now.saturating_duration_since(self.blink_epoch).as_millis() / half).is_multiple_of(2);
         let lit = pattern.lit(phase_on);
 
         if let Some(part) = &mut self.display {

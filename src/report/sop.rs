@@ -844,7 +844,7 @@ impl Report {
 
     fn limit_text(&self) -> String {
         let secs = self.manual_reminder.as_secs();
-        if secs % 86_400 == 0 {
+        if secs.is_multiple_of(86_400) {
             fill(self.t().limit_days, &[("d", &(secs / 86_400).to_string())])
         } else {
             span(self.t(), Duration::seconds(secs as i64))

@@ -16,7 +16,7 @@ pub fn hex(bytes: &[u8]) -> String {
 /// The bytes of hex text (either case); `None` when it is not an even number of hex digits.
 pub fn unhex(s: &str) -> Option<Vec<u8>> {
     let s = s.trim();
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())

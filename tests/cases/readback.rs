@@ -328,7 +328,7 @@ fn corruption_under_ext4_in_the_kernel_is_caught() {
     let step = writer::VERIFY_STEP as usize;
     // Where the first step was announced: the first chunk boundary at or past VERIFY_STEP.
     let first_step_end = step.div_ceil(CHUNK) * CHUNK;
-    assert!(first_step_end % 4096 != 0 && first_step_end - step < 4096);
+    assert!(!first_step_end.is_multiple_of(4096) && first_step_end - step < 4096);
     corruption_under_the_caches_is_caught(Case {
         fs: "ext4",
         driver: Driver::Kernel,
