@@ -492,6 +492,7 @@ impl Daemon {
                 Event::JobFinished { .. }
                     | Event::RestoreTestFinished { .. }
                     | Event::ScrubFinished { .. }
+                    | Event::OffsiteFinished { .. }
                     | Event::DiskChecked(_)
                     | Event::DiskCheckFailed { .. }
                     | Event::Ejected { .. }

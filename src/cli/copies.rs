@@ -96,6 +96,36 @@ pub(super) fn cmd_list(config_path: &Path, targets: &[PathBuf], json: bool) -> R
             Err(e) => problems.push(e),
         }
     }
+    // Without --target: the remote copies the catalog records as verified, one entry each
+    // (`target` = `offsite:<name>`, `path` = the object key). Unverified uploads do not count.
+    if targets.is_empty() {
+        if let Some(cfg) = cfg.as_ref().filter(|c| !c.offsite.is_empty()) {
+            match crate::catalog::Catalog::open(&cfg.state_dir).and_then(|c| c.uploads(None)) {
+                Ok(uploads) => {
+                    for u in uploads
+                        .into_iter()
+                        .rev()
+                        .filter(|u| u.state == crate::catalog::UploadState::Verified)
+                    {
+                        entries.push(ListEntry {
+                            target: format!("offsite:{}", u.offsite),
+                            source: u.source,
+                            path: u.key,
+                            started_at: Some(u.started_at),
+                            bytes_stored: Some(u.size),
+                            sha256: Some(u.sha256),
+                            error: None,
+                            state: "complete",
+                            problem: None,
+                            role: Some("offsite"),
+                            policy_problem: None,
+                        });
+                    }
+                }
+                Err(e) => problems.push(format!("the off-site copies: {e}")),
+            }
+        }
+    }
     let mut out = std::io::stdout().lock();
     if json {
         let text = serde_json::to_string_pretty(&entries).unwrap_or_else(|_| "[]".into());
@@ -113,7 +143,11 @@ pub(super) fn cmd_list(config_path: &Path, targets: &[PathBuf], json: bool) -> R
                         e.started_at.as_deref().unwrap_or("?"),
                         e.source,
                         human_bytes(e.bytes_stored.unwrap_or(0)),
-                        e.path,
+                        if e.role == Some("offsite") {
+                            format!("{} {}", e.target, e.path)
+                        } else {
+                            e.path.clone()
+                        },
                         match (&e.problem, &e.policy_problem) {
                             (Some(p), _) => format!("  NOT COUNTED: {p}"),
                             (None, Some(_)) =>

@@ -317,6 +317,33 @@ pub fn collect(
         .collect::<Result<_, _>>()
         .map_err(db_err)?;
 
+    // Verified off-site copies count as copies of their run, on the target `offsite:<name>`
+    // (matched by source and start time; an unverified upload does not count).
+    let uploads = catalog
+        .uploads(None)
+        .map_err(|e| ReportError::Catalog(e.to_string()))?;
+    for u in uploads
+        .iter()
+        .filter(|u| u.state == crate::catalog::UploadState::Verified)
+    {
+        let Ok(t) = chrono::DateTime::parse_from_rfc3339(&u.started_at) else {
+            continue;
+        };
+        let t = t.timestamp();
+        if let Some(run) = rows
+            .runs
+            .iter()
+            .find(|r| r.source == u.source && (r.started_unix - t).abs() <= 2)
+        {
+            rows.copies.push(CopyRec {
+                run_id: run.id,
+                target: format!("offsite:{}", u.offsite),
+                role: Some("offsite".into()),
+                ok: true,
+            });
+        }
+    }
+
     rows.manual_before = conn
         .query_row(
             "SELECT MAX(r.started_unix) FROM copies c JOIN runs r ON r.id = c.run_id

@@ -238,6 +238,22 @@ fn a_backup_goes_offsite_encrypted_verified_listed_and_restores_byte_identical()
         l["offsite"][0]["copies"][0]["verified_at"].is_string(),
         "{l}"
     );
+    // The SOP report counts the verified remote copy as a copy on `offsite:pusat`.
+    let today = chrono::Utc::now()
+        .with_timezone(&chrono_tz::Asia::Jakarta)
+        .format("%Y-%m-%d")
+        .to_string();
+    let report = w
+        .setup
+        .cmd()
+        .args([
+            "report", "--from", &today, "--to", &today, "--format", "csv",
+        ])
+        .output()
+        .expect("report");
+    assert!(report.status.success(), "{}", show(&report));
+    let csv = String::from_utf8_lossy(&report.stdout).to_string();
+    assert!(csv.contains("offsite:pusat"), "{csv}");
     let (out, v) = w.push();
     assert!(out.status.success(), "{}", show(&out));
     assert_eq!(store(&v)["parts_sent"], 0, "{v}");
@@ -616,8 +632,9 @@ fn the_daemon_sends_offsite_on_its_own_and_a_store_down_is_amber_while_backups_g
     std::fs::write(
         &w.setup.config,
         format!(
-            "{text}\n[[target]]\npath = \"{}\"\n[schedule]\nrestore_test = \"0\"\nscrub = \"0\"\n",
-            w.target.display()
+            "{text}\n[[target]]\npath = \"{}\"\n[schedule]\nrestore_test = \"0\"\nscrub = \"0\"\n[metrics]\ntextfile = \"{}\"\n",
+            w.target.display(),
+            w.setup.dir.path().join("simdondar.prom").display()
         ),
     )
     .expect("cfg");
@@ -641,6 +658,24 @@ fn the_daemon_sends_offsite_on_its_own_and_a_store_down_is_amber_while_backups_g
         std::thread::sleep(Duration::from_millis(200));
     };
     assert_eq!(amber.0["failure"], "unreachable", "{}", amber.1);
+    let prom = w.setup.dir.path().join("simdondar.prom");
+    let metric = |name: &str| -> Option<f64> {
+        let text = std::fs::read_to_string(&prom).unwrap_or_default();
+        text.lines()
+            .find(|l| l.starts_with(&format!("{name}{{offsite=\"pusat\"}} ")))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+    };
+    wait_until(
+        "the failed pass in the metrics",
+        Duration::from_secs(30),
+        || metric("simdondar_backup_offsite_last_attempt_success") == Some(0.0),
+    );
+    assert!(
+        metric("simdondar_backup_offsite_pending_bytes").is_some_and(|b| b > 0.0),
+        "{}",
+        std::fs::read_to_string(&prom).unwrap_or_default()
+    );
     // A backup through the daemon still succeeds, and nothing about the store is red.
     let out = w.setup.cmd().arg("backup").output().expect("backup");
     assert!(out.status.success(), "{}\n{}", show(&out), d.log());
@@ -684,4 +719,29 @@ fn the_daemon_sends_offsite_on_its_own_and_a_store_down_is_amber_while_backups_g
         Some(2),
         "{l}"
     );
+    wait_until(
+        "the verified copies in the metrics",
+        Duration::from_secs(30),
+        || {
+            metric("simdondar_backup_offsite_last_attempt_success") == Some(1.0)
+                && metric("simdondar_backup_offsite_pending_bytes") == Some(0.0)
+                && metric("simdondar_backup_offsite_last_verified_timestamp_seconds").is_some()
+        },
+    );
+    // `list` counts them beside the disk's copies, as `offsite:pusat`.
+    let list = w
+        .setup
+        .cmd()
+        .args(["list", "--json"])
+        .output()
+        .expect("list");
+    assert!(list.status.success(), "{}", show(&list));
+    let l: serde_json::Value = serde_json::from_slice(&list.stdout).expect("json");
+    let remote: Vec<_> = l
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter(|e| e["target"] == "offsite:pusat" && e["role"] == "offsite")
+        .collect();
+    assert_eq!(remote.len(), 2, "{l}");
 }
