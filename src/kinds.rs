@@ -294,11 +294,16 @@ impl OffsiteFailure {
     }
 
     /// Whether trying again soon may succeed without anyone acting (the link, the store's
-    /// availability); the others need a person (key, clock, bucket, quota, policy).
+    /// availability, NTP setting the clock, a part sent again); the others need a person (key,
+    /// bucket, quota, certificate, the local copy, policy).
     pub fn transient(self) -> bool {
         matches!(
             self,
-            OffsiteFailure::Unreachable | OffsiteFailure::Dropped | OffsiteFailure::Other
+            OffsiteFailure::Unreachable
+                | OffsiteFailure::Dropped
+                | OffsiteFailure::ClockSkew
+                | OffsiteFailure::Mismatch
+                | OffsiteFailure::Other
         )
     }
 }
@@ -371,7 +376,7 @@ mod tests {
             let json = serde_json::to_string(&k).expect("json");
             assert_eq!(json, format!("\"{}\"", k.as_str()));
         }
-        assert!(!OffsiteFailure::ClockSkew.transient());
+        assert!(!OffsiteFailure::Credentials.transient());
         assert!(OffsiteFailure::Dropped.transient());
     }
 

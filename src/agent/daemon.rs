@@ -104,7 +104,8 @@ struct Daemon {
     exit: bool,
     panel: Box<dyn PanelPort>,
     catalog: Catalog,
-    /// Set while a backup job runs (the scrub waits) and at shutdown (the scrub stops).
+    /// Set while a backup job runs (the scrub and the off-site pass wait) and at shutdown (they
+    /// stop).
     scrub_pause: Arc<AtomicBool>,
     scrub_stop: Arc<AtomicBool>,
     /// The last [`Event::Records`] sent, and when the key checks were last read.
@@ -137,8 +138,9 @@ fn offsite_pass(
     cfg: &Config,
     roots: &[std::path::PathBuf],
     stop: &AtomicBool,
+    pause: &AtomicBool,
 ) -> (super::state::OffsiteProblems, Option<DateTime<Utc>>) {
-    let problems = match crate::jobs::offsite::pass(cfg, roots, stop) {
+    let problems = match crate::jobs::offsite::pass(cfg, roots, stop, pause) {
         Ok(outcomes) => outcomes
             .into_iter()
             .filter_map(|o| Some((o.name, o.failure?, o.message.unwrap_or_default())))
@@ -642,9 +644,9 @@ impl Daemon {
             Action::Offsite { roots } => {
                 let cfg = self.cfg.clone();
                 let tx = self.tx.clone();
-                let stop = self.scrub_stop.clone();
+                let (pause, stop) = (self.scrub_pause.clone(), self.scrub_stop.clone());
                 std::thread::spawn(move || {
-                    let (problems, last_verified) = offsite_pass(&cfg, &roots, &stop);
+                    let (problems, last_verified) = offsite_pass(&cfg, &roots, &stop, &pause);
                     Daemon::send(
                         &tx,
                         Event::OffsiteFinished {

@@ -692,8 +692,14 @@ fn on_tick(s: &mut State, mono: Mono, wall: DateTime<Utc>, synced: bool, out: &m
         s.offsite_running = true;
         s.offsite_again = false;
         s.offsite_due = None;
+        // From the automatic disks only: a manual flashdisk read during an upload could not be
+        // ejected, and the automatic disk holds every backup anyway.
         out.push(Action::Offsite {
-            roots: disk_roots(s).into_iter().map(|(r, _)| r).collect(),
+            roots: s
+                .targets(&[Role::Auto])
+                .into_iter()
+                .map(|t| t.root)
+                .collect(),
         });
     }
     if !s.stopping && !s.scrubbing && s.scrub_due.is_some_and(|d| d <= mono) {

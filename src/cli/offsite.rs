@@ -33,7 +33,9 @@ pub(super) fn cmd_offsite(
 fn push(cfg: &crate::config::Config, given: &[PathBuf], json: bool) -> Result<(), Failure> {
     let roots = targets::target_roots(Some(cfg), given, "send off-site")?;
     let stop = AtomicBool::new(false);
-    let outcomes = crate::jobs::offsite::pass(cfg, &roots, &stop).map_err(Failure::Failed)?;
+    let pause = AtomicBool::new(false);
+    let outcomes =
+        crate::jobs::offsite::pass(cfg, &roots, &stop, &pause).map_err(Failure::Failed)?;
     if json {
         println!(
             "{}",

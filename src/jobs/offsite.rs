@@ -13,7 +13,7 @@ the daemon runs this job on its own thread.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::Serialize;
@@ -25,6 +25,7 @@ use crate::kinds::{OffsiteError, OffsiteFailure};
 use crate::offsite::keys::{manifest_key, object_key, sidecar_key};
 use crate::offsite::s3::Store;
 use crate::offsite::throttle::Pace;
+use crate::offsite::upload::Flags;
 use crate::offsite::{readback, stage, upload};
 
 /// Backups older than this are not chosen for a first upload (a store added to a unit with a
@@ -48,6 +49,9 @@ pub struct StoreOutcome {
     /// Why the pass stopped early (or a check failed).
     pub failure: Option<OffsiteFailure>,
     pub message: Option<String>,
+    /// Staging files whose copy this store verified in this pass.
+    #[serde(skip)]
+    pub staged_done: Vec<String>,
 }
 
 /// One off-site pass at a time, across the daemon and every CLI process
@@ -68,18 +72,20 @@ fn take_lock(state_dir: &Path) -> Result<nix::fcntl::Flock<std::fs::File>, Strin
     })
 }
 
-/// Runs one pass over every store, drawing backups from the disks at `roots`. `Err` when another
-/// pass holds the lock (nothing was done).
+/// Runs one pass over every store, drawing backups from the disks at `roots`. `stop` ends it
+/// (uploads resume later); `pause` holds it between parts while a backup runs. `Err` when
+/// another pass holds the lock (nothing was done).
 pub fn pass(
     cfg: &Config,
     roots: &[PathBuf],
     stop: &AtomicBool,
+    pause: &AtomicBool,
 ) -> Result<Vec<StoreOutcome>, String> {
     let _lock = take_lock(&cfg.state_dir)?;
-    Ok(pass_locked(cfg, roots, stop))
+    Ok(pass_locked(cfg, roots, Flags { stop, pause }))
 }
 
-fn pass_locked(cfg: &Config, roots: &[PathBuf], stop: &AtomicBool) -> Vec<StoreOutcome> {
+fn pass_locked(cfg: &Config, roots: &[PathBuf], flags: Flags<'_>) -> Vec<StoreOutcome> {
     let catalog = match Catalog::open(&cfg.state_dir) {
         Ok(c) => c,
         Err(e) => {
@@ -111,7 +117,14 @@ fn pass_locked(cfg: &Config, roots: &[PathBuf], stop: &AtomicBool) -> Vec<StoreO
             name: o.name.clone(),
             ..StoreOutcome::default()
         };
-        if let Err(e) = store_pass(cfg, o, &catalog, &entries, stop, &mut outcome) {
+        let pass = Pass {
+            cfg,
+            o,
+            catalog: &catalog,
+            roots,
+            flags,
+        };
+        if let Err(e) = pass.run(&entries, &mut outcome) {
             log::warn!("{e}");
             outcome.failure = Some(e.kind);
             outcome.message = Some(e.message);
@@ -139,62 +152,183 @@ fn pass_locked(cfg: &Config, roots: &[PathBuf], stop: &AtomicBool) -> Vec<StoreO
         crate::audit::record(&catalog, "agent", "offsite", &outcome);
         out.push(outcome);
     }
+    // Staging files whose copies are verified, once no store's unfinished upload reads them (the
+    // stores of one pass share one staging file of a backup).
+    let done: BTreeSet<&String> = out.iter().flat_map(|o| &o.staged_done).collect();
+    match catalog.uploads(None) {
+        Ok(all) => {
+            for path in done {
+                let in_use = all
+                    .iter()
+                    .any(|r| r.state == UploadState::Uploading && &r.local_path == path);
+                if !in_use {
+                    stage::remove_staged(Path::new(path));
+                }
+            }
+        }
+        Err(e) => log::warn!("off-site: the staging files are kept: {e}"),
+    }
     out
 }
 
-fn store_pass(
-    cfg: &Config,
-    o: &OffsiteConfig,
-    catalog: &Catalog,
-    entries: &[(PathBuf, Entry)],
-    stop: &AtomicBool,
-    outcome: &mut StoreOutcome,
-) -> Result<(), OffsiteError> {
-    let creds = S3Credentials::load(&o.credentials_file).map_err(|m| {
-        OffsiteError::new(
-            OffsiteFailure::Credentials,
-            format!(
-                "off-site {}: credentials_file {} {m}",
-                o.name,
-                o.credentials_file.display()
-            ),
-        )
-    })?;
-    let store = Store::new(o, &creds, cfg.agent.stall_timeout)?;
-    let db = |e: crate::catalog::CatalogError| {
-        OffsiteError::new(OffsiteFailure::Local, format!("off-site {}: {e}", o.name))
-    };
-    let chosen = choose(o, entries, Utc::now());
-    outcome.pending_bytes = pending(catalog, o, &chosen).map_err(db)?;
-    store.check_bucket()?;
-    let mut pace = Pace::new(o.bandwidth);
+/// One store's pass.
+struct Pass<'a> {
+    cfg: &'a Config,
+    o: &'a OffsiteConfig,
+    catalog: &'a Catalog,
+    roots: &'a [PathBuf],
+    flags: Flags<'a>,
+}
 
-    // Uploads an earlier pass left unfinished.
-    for row in catalog.uploads(Some(&o.name)).map_err(db)? {
-        if row.state != UploadState::Uploading {
-            continue;
-        }
-        if !Path::new(&row.local_path).exists() {
-            abandon(&store, catalog, &row);
-            continue;
-        }
-        finish_one(&store, catalog, o, &row, &mut pace, stop, outcome)?;
+impl Pass<'_> {
+    fn db(&self, e: crate::catalog::CatalogError) -> OffsiteError {
+        OffsiteError::new(
+            OffsiteFailure::Local,
+            format!("off-site {}: {e}", self.o.name),
+        )
     }
-    // The chosen backups not on the store yet, newest first.
-    for (root, e, key) in &chosen {
-        if stop.load(Ordering::Relaxed) {
-            break;
+
+    fn run(
+        &self,
+        entries: &[(PathBuf, Entry)],
+        outcome: &mut StoreOutcome,
+    ) -> Result<(), OffsiteError> {
+        let o = self.o;
+        let creds = S3Credentials::load(&o.credentials_file).map_err(|m| {
+            OffsiteError::new(
+                OffsiteFailure::Credentials,
+                format!(
+                    "off-site {}: credentials_file {} {m}",
+                    o.name,
+                    o.credentials_file.display()
+                ),
+            )
+        })?;
+        let store = Store::new(o, &creds, self.cfg.agent.stall_timeout)?;
+        let sent_groups = self.sent_groups()?;
+        let chosen = choose(o, entries, &sent_groups, Utc::now());
+        outcome.pending_bytes = pending(self.catalog, o, &chosen).map_err(|e| self.db(e))?;
+        store.check_bucket()?;
+        let mut pace = Pace::new(o.bandwidth);
+        // A failure of one backup's local file does not hold back the others; the first one is
+        // the pass's failure. Anything about the store or the link ends the pass.
+        let mut first_local: Option<OffsiteError> = None;
+        let mut local = |e: OffsiteError| -> Result<(), OffsiteError> {
+            if matches!(e.kind, OffsiteFailure::Local | OffsiteFailure::Policy) {
+                log::warn!("{e}");
+                first_local.get_or_insert(e);
+                Ok(())
+            } else {
+                Err(e)
+            }
+        };
+
+        // Uploads an earlier pass left unfinished.
+        let rows = self
+            .catalog
+            .uploads(Some(&o.name))
+            .map_err(|e| self.db(e))?;
+        for row in rows.iter().filter(|r| r.state == UploadState::Uploading) {
+            let path = Path::new(&row.local_path);
+            if !self.roots.iter().any(|r| path.starts_with(r)) {
+                // Its disk is not here now (unplugged, or not given): it waits for it.
+                continue;
+            }
+            if !path.exists() {
+                self.abandon(&store, row);
+                continue;
+            }
+            let r = self
+                .still_the_same(&store, row)
+                .and_then(|()| self.finish_one(&store, row, &mut pace, outcome));
+            if let Err(e) = r {
+                local(e)?;
+            }
         }
-        if catalog.upload_of(&o.name, key).map_err(db)?.is_some() {
-            continue;
+        // The chosen backups not on the store yet, newest first.
+        for (root, e, key) in &chosen {
+            if self.flags.stopped() {
+                break;
+            }
+            let known = self
+                .catalog
+                .upload_of(&o.name, key)
+                .map_err(|e| self.db(e))?;
+            if known
+                .as_ref()
+                .is_some_and(|r| r.state != UploadState::Abandoned)
+            {
+                continue;
+            }
+            if let Err(err) = self.start_one(&store, root, e, key, &mut pace, outcome) {
+                local(err)?;
+            }
         }
-        let recipients = crate::jobs::backup_run::encryption_recipients(cfg);
-        let prepared = stage::prepare(root, e, &recipients)?;
-        let Some(m) = e.good() else { continue };
+        outcome.pending_bytes = pending(self.catalog, o, &chosen).map_err(|e| self.db(e))?;
+        self.checks(&store, outcome)?;
+        match first_local {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// The schedule groups (source and day or week) that already have an upload on this store,
+    /// verified or under way: `daily` and `weekly` send one backup per group.
+    fn sent_groups(&self) -> Result<BTreeSet<String>, OffsiteError> {
+        let rows = self
+            .catalog
+            .uploads(Some(&self.o.name))
+            .map_err(|e| self.db(e))?;
+        Ok(rows
+            .iter()
+            .filter(|r| r.state != UploadState::Abandoned)
+            .filter_map(|r| {
+                let rest = r.key.strip_prefix(&self.o.prefix)?;
+                let parts: Vec<&str> = rest.split('/').collect();
+                let [source, y, m, d, _file] = parts.as_slice() else {
+                    return None;
+                };
+                let dirs = [y.to_string(), m.to_string(), d.to_string()];
+                group_of(self.o.schedule, source, &dirs)
+            })
+            .collect())
+    }
+
+    /// Prepares, journals and sends one chosen backup.
+    fn start_one(
+        &self,
+        store: &Store,
+        root: &Path,
+        e: &Entry,
+        key: &str,
+        pace: &mut Pace,
+        outcome: &mut StoreOutcome,
+    ) -> Result<(), OffsiteError> {
+        let o = self.o;
+        let Some(m) = e.good() else { return Ok(()) };
+        // A copy of ours that stopped counting (its read-back differed) is sent again under its
+        // key; any other object under the key (two units with one prefix) is never overwritten.
+        let ours = self
+            .catalog
+            .upload_of(&o.name, key)
+            .map_err(|e| self.db(e))?;
+        if let Some(old) = &ours {
+            self.catalog.forget_upload(old.id).map_err(|e| self.db(e))?;
+        } else if store.head(key)?.is_some() {
+            return Err(OffsiteError::new(
+                OffsiteFailure::Policy,
+                format!(
+                    "off-site {}: {key} is on the store already, but this appliance did not send it: is another unit using the same bucket and prefix? Give each unit its own prefix",
+                    o.name
+                ),
+            ));
+        }
+        let recipients = crate::jobs::backup_run::encryption_recipients(self.cfg);
+        let prepared = stage::prepare(root, e, &recipients, self.flags)?;
         let mut remote = m.clone();
         remote.encrypted = true;
         if !m.encrypted {
-            remote.recipients = cfg.encryption.recipients.clone();
+            remote.recipients = self.cfg.encryption.recipients.clone();
         }
         remote.bytes_stored = prepared.size;
         remote.sha256 = prepared.sha256.clone();
@@ -202,7 +336,8 @@ fn store_pass(
         let manifest = String::from_utf8_lossy(&remote.to_json()).into_owned();
         let now = Utc::now().to_rfc3339();
         let local_path = prepared.path.to_string_lossy().into_owned();
-        let id = catalog
+        let id = self
+            .catalog
             .begin_upload(&NewUpload {
                 offsite: &o.name,
                 key,
@@ -212,33 +347,112 @@ fn store_pass(
                 staged: prepared.staged,
                 size: prepared.size,
                 sha256: &prepared.sha256,
-                part_size: o.part_size,
+                part_size: part_size_for(o.part_size, prepared.size),
                 manifest: &manifest,
                 created_at: &now,
             })
-            .map_err(db)?;
-        let Some(row) = catalog
+            .map_err(|e| self.db(e))?;
+        let Some(row) = self
+            .catalog
             .uploads(Some(&o.name))
-            .map_err(db)?
+            .map_err(|e| self.db(e))?
             .into_iter()
             .find(|r| r.id == id)
         else {
-            continue;
+            return Ok(());
         };
-        finish_one(&store, catalog, o, &row, &mut pace, stop, outcome)?;
+        self.finish_one(store, &row, pace, outcome)
     }
-    outcome.pending_bytes = pending(catalog, o, &chosen).map_err(db)?;
 
-    // Remote copies whose read-back is due.
-    if let Some(every) = o.check_every {
+    /// Before a resumed upload sends anything: its local file must still be the bytes the
+    /// journal's parts were hashed from (the whole file's SHA-256). A changed file (a staging
+    /// file made again, a copy rewritten) is aborted on the store and forgotten: the backup is
+    /// prepared and sent again from the start at the next pass.
+    fn still_the_same(&self, store: &Store, row: &UploadRow) -> Result<(), OffsiteError> {
+        let path = Path::new(&row.local_path);
+        let (size, sha) = stage::hash_file(path, self.flags)?;
+        if size == row.size && sha == row.sha256 {
+            return Ok(());
+        }
+        self.abandon(store, row);
+        Err(OffsiteError::new(
+            OffsiteFailure::Local,
+            format!(
+                "off-site {}: {} changed since its upload began ({size} bytes, SHA-256 {sha}; the journal says {} bytes, {}): the upload was aborted and the backup is sent again from the start",
+                self.o.name, row.local_path, row.size, row.sha256
+            ),
+        ))
+    }
+
+    /// Sends what the store lacks of `row`, proves the remote copy, writes its sidecar and
+    /// manifest and records it verified.
+    fn finish_one(
+        &self,
+        store: &Store,
+        row: &UploadRow,
+        pace: &mut Pace,
+        outcome: &mut StoreOutcome,
+    ) -> Result<(), OffsiteError> {
+        let o = self.o;
+        let sent = upload::send(store, self.catalog, row, pace, self.flags)?;
+        outcome.parts_sent += sent.parts_sent;
+        outcome.parts_kept += sent.parts_kept;
+        outcome.bytes_sent += sent.bytes_sent;
+        let journal = self.catalog.parts_of(row.id).map_err(|e| self.db(e))?;
+        let parts = readback::pick_parts(journal.len() as u32, o.check_parts, true, seed(&row.key));
+        let checked = readback::check(store, row, &journal, &parts)?;
+        let file = crate::offsite::keys::file_name(&row.key);
+        store.put_small(
+            &sidecar_key(&row.key),
+            format!("{}  {file}\n", row.sha256).as_bytes(),
+        )?;
+        store.put_small(&manifest_key(&row.key), row.manifest.as_bytes())?;
+        let now = Utc::now().to_rfc3339();
+        self.catalog
+            .set_upload_state(row.id, UploadState::Verified, &now)
+            .map_err(|e| self.db(e))?;
+        let detail = format!(
+            "verified after upload: size, ETag, parts {:?} read back ({} bytes)",
+            checked.parts, checked.bytes_read
+        );
+        self.catalog
+            .record_remote_check(row.id, &now, None, &detail)
+            .map_err(|e| self.db(e))?;
+        if row.staged {
+            // Removed at the end of the pass, once no store's upload still reads it.
+            outcome.staged_done.push(row.local_path.clone());
+        }
+        log::info!(
+            "off-site {}: {} verified on the store ({} parts sent, {} kept)",
+            o.name,
+            row.key,
+            sent.parts_sent,
+            sent.parts_kept
+        );
+        outcome.uploaded.push(row.key.clone());
+        Ok(())
+    }
+
+    /// Reads back the remote copies whose `check` is due. A copy that no longer matches is
+    /// forgotten, so the next pass sends it again while the backup is still on a disk here.
+    fn checks(&self, store: &Store, outcome: &mut StoreOutcome) -> Result<(), OffsiteError> {
+        let o = self.o;
+        let Some(every) = o.check_every else {
+            return Ok(());
+        };
         let every = chrono::Duration::from_std(every).unwrap_or(chrono::Duration::days(7));
-        for row in catalog.uploads(Some(&o.name)).map_err(db)? {
-            if row.state != UploadState::Verified || stop.load(Ordering::Relaxed) {
-                continue;
+        let rows = self
+            .catalog
+            .uploads(Some(&o.name))
+            .map_err(|e| self.db(e))?;
+        for row in rows.iter().filter(|r| r.state == UploadState::Verified) {
+            if self.flags.stopped() {
+                break;
             }
-            let last = catalog
+            let last = self
+                .catalog
                 .last_remote_check(row.id)
-                .map_err(db)?
+                .map_err(|e| self.db(e))?
                 .map(|c| c.0)
                 .or(row.verified_at.clone());
             let due = last
@@ -247,118 +461,102 @@ fn store_pass(
             if !due {
                 continue;
             }
-            let journal = catalog.parts_of(row.id).map_err(db)?;
+            let journal = self.catalog.parts_of(row.id).map_err(|e| self.db(e))?;
             let parts =
                 readback::pick_parts(journal.len() as u32, o.check_parts, false, seed(&row.key));
             let now = Utc::now().to_rfc3339();
-            match readback::check(&store, &row, &journal, &parts) {
+            match readback::check(store, row, &journal, &parts) {
                 Ok(c) => {
                     outcome.checked += 1;
                     let detail = format!("parts {:?} read back, {} bytes", c.parts, c.bytes_read);
-                    catalog
+                    self.catalog
                         .record_remote_check(row.id, &now, None, &detail)
-                        .map_err(db)?;
+                        .map_err(|e| self.db(e))?;
                 }
-                Err(e) => {
-                    catalog
+                Err(e) if e.kind == OffsiteFailure::Mismatch => {
+                    // The copy no longer counts (abandoned); the next pass sends it again while
+                    // the backup is still on a disk here.
+                    log::error!("{e}");
+                    self.catalog
                         .record_remote_check(row.id, &now, Some(e.kind), &e.message)
-                        .map_err(db)?;
-                    if e.kind == OffsiteFailure::Mismatch {
-                        // The copy no longer counts; the next pass sends it again if the
-                        // backup is still on a disk here.
-                        catalog
-                            .set_upload_state(row.id, UploadState::Abandoned, &now)
-                            .map_err(db)?;
-                    }
-                    return Err(e);
+                        .map_err(|e| self.db(e))?;
+                    self.catalog
+                        .set_upload_state(row.id, UploadState::Abandoned, &now)
+                        .map_err(|e| self.db(e))?;
+                    return Err(OffsiteError::new(
+                        e.kind,
+                        format!(
+                            "{}: the remote copy no longer counts and is sent again",
+                            e.message
+                        ),
+                    ));
                 }
+                // The link or the store: the check stays due.
+                Err(e) => return Err(e),
             }
         }
+        Ok(())
     }
-    Ok(())
-}
 
-/// Sends what the store lacks of `row`, proves the remote copy, writes its sidecar and manifest
-/// and records it verified.
-fn finish_one(
-    store: &Store,
-    catalog: &Catalog,
-    o: &OffsiteConfig,
-    row: &UploadRow,
-    pace: &mut Pace,
-    stop: &AtomicBool,
-    outcome: &mut StoreOutcome,
-) -> Result<(), OffsiteError> {
-    let db = |e: crate::catalog::CatalogError| {
-        OffsiteError::new(OffsiteFailure::Local, format!("off-site {}: {e}", o.name))
-    };
-    let sent = upload::send(store, catalog, row, pace, stop)?;
-    outcome.parts_sent += sent.parts_sent;
-    outcome.parts_kept += sent.parts_kept;
-    outcome.bytes_sent += sent.bytes_sent;
-    let journal = catalog.parts_of(row.id).map_err(db)?;
-    let parts = readback::pick_parts(journal.len() as u32, o.check_parts, true, seed(&row.key));
-    let checked = readback::check(store, row, &journal, &parts)?;
-    let file = crate::offsite::keys::file_name(&row.key);
-    store.put_small(
-        &sidecar_key(&row.key),
-        format!("{}  {file}\n", row.sha256).as_bytes(),
-    )?;
-    store.put_small(&manifest_key(&row.key), row.manifest.as_bytes())?;
-    let now = Utc::now().to_rfc3339();
-    catalog
-        .set_upload_state(row.id, UploadState::Verified, &now)
-        .map_err(db)?;
-    let detail = format!(
-        "verified after upload: size, ETag, parts {:?} read back ({} bytes)",
-        checked.parts, checked.bytes_read
-    );
-    catalog
-        .record_remote_check(row.id, &now, None, &detail)
-        .map_err(db)?;
-    if row.staged {
-        stage::remove_staged(Path::new(&row.local_path));
-    }
-    log::info!(
-        "off-site {}: {} verified on the store ({} parts sent, {} kept)",
-        o.name,
-        row.key,
-        sent.parts_sent,
-        sent.parts_kept
-    );
-    outcome.uploaded.push(row.key.clone());
-    Ok(())
-}
-
-/// Gives up an upload whose local file is gone: aborted on the store, forgotten in the journal
-/// (the backup is chosen again if another disk holds it).
-fn abandon(store: &Store, catalog: &Catalog, row: &UploadRow) {
-    if let Some(id) = &row.upload_id {
-        if let Err(e) = store.abort_multipart(&row.key, id) {
-            log::warn!("{e}");
-            return;
+    /// Gives up an upload whose local file is gone or changed: aborted on the store, forgotten
+    /// in the journal (the backup is chosen again if a disk here holds it).
+    fn abandon(&self, store: &Store, row: &UploadRow) {
+        if let Some(id) = &row.upload_id {
+            if let Err(e) = store.abort_multipart(&row.key, id) {
+                log::warn!("{e}");
+                return;
+            }
+        }
+        log::warn!(
+            "off-site {}: the upload of {} from {} was given up and aborted on the store",
+            row.offsite,
+            row.key,
+            row.local_path
+        );
+        if let Err(e) = self.catalog.forget_upload(row.id) {
+            log::error!("off-site {}: {e}", row.offsite);
         }
     }
-    log::warn!(
-        "off-site {}: {} went away before its upload finished; the upload was aborted",
-        row.offsite,
-        row.local_path
-    );
-    if let Err(e) = catalog.forget_upload(row.id) {
-        log::error!("off-site {}: {e}", row.offsite);
+}
+
+/// S3 allows 10,000 parts: a file larger than 10,000 parts of `configured` gets larger parts
+/// (whole MiB).
+pub fn part_size_for(configured: u64, size: u64) -> u64 {
+    let needed = size.div_ceil(10_000).div_ceil(1 << 20) << 20;
+    configured.max(needed)
+}
+
+/// The schedule group of a backup of `source` in the day folders `date_dirs`: `None` for `each`.
+fn group_of(schedule: OffsiteSchedule, source: &str, date_dirs: &[String]) -> Option<String> {
+    match schedule {
+        OffsiteSchedule::Each => None,
+        OffsiteSchedule::Daily => Some(format!("{source}/{}", date_dirs.join("/"))),
+        OffsiteSchedule::Weekly => {
+            let date: Vec<u32> = date_dirs
+                .iter()
+                .map(|d| d.parse::<u32>().unwrap_or(0))
+                .collect();
+            let week = match date.as_slice() {
+                [y, mo, d] => NaiveDate::from_ymd_opt(*y as i32, *mo, *d)
+                    .map(|n| format!("{}-W{}", n.iso_week().year(), n.iso_week().week())),
+                _ => None,
+            };
+            Some(format!("{source}/{}", week.unwrap_or_default()))
+        }
     }
 }
 
 /// The backups `o.schedule` chooses among `entries` (one per key, newest first), with the key
-/// each gets on the store.
+/// each gets on the store; a group (day, week) in `sent` has its backup already.
 pub fn choose<'a>(
     o: &OffsiteConfig,
     entries: &'a [(PathBuf, Entry)],
+    sent: &BTreeSet<String>,
     now: DateTime<Utc>,
 ) -> Vec<(PathBuf, &'a Entry, String)> {
     let oldest = now - chrono::Duration::days(CATCH_UP_DAYS);
     let mut seen_keys = BTreeSet::new();
-    let mut seen_groups = BTreeSet::new();
+    let mut seen_groups = sent.clone();
     let mut list: Vec<(&PathBuf, &Entry, DateTime<Utc>)> = entries
         .iter()
         .filter_map(|(r, e)| {
@@ -374,24 +572,8 @@ pub fn choose<'a>(
     for (root, e, _) in list {
         let Some(m) = e.good() else { continue };
         let date_dirs: Vec<String> = e.dir_components.iter().skip(2).cloned().collect();
-        let group = match o.schedule {
-            OffsiteSchedule::Each => None,
-            OffsiteSchedule::Daily => Some(format!("{}/{}", e.source, date_dirs.join("/"))),
-            OffsiteSchedule::Weekly => {
-                let date = date_dirs
-                    .iter()
-                    .map(|d| d.parse::<u32>().unwrap_or(0))
-                    .collect::<Vec<_>>();
-                let week = match date.as_slice() {
-                    [y, mo, d] => NaiveDate::from_ymd_opt(*y as i32, *mo, *d)
-                        .map(|n| format!("{}-W{}", n.iso_week().year(), n.iso_week().week())),
-                    _ => None,
-                };
-                Some(format!("{}/{}", e.source, week.unwrap_or_default()))
-            }
-        };
-        if let Some(g) = &group {
-            if !seen_groups.insert(g.clone()) {
+        if let Some(g) = group_of(o.schedule, &e.source, &date_dirs) {
+            if !seen_groups.insert(g) {
                 continue;
             }
         }
@@ -434,4 +616,32 @@ fn seed(key: &str) -> u64 {
         h = h.wrapping_mul(0x100_0000_01b3);
     }
     h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_never_exceed_ten_thousand() {
+        assert_eq!(part_size_for(16 << 20, 1 << 30), 16 << 20);
+        let big = 200u64 << 30; // 200 GiB
+        let p = part_size_for(16 << 20, big);
+        assert!(p > 16 << 20 && p.is_multiple_of(1 << 20));
+        assert!(big.div_ceil(p) <= 10_000);
+    }
+
+    #[test]
+    fn groups() {
+        let d = ["2026".to_string(), "12".to_string(), "03".to_string()];
+        assert_eq!(group_of(OffsiteSchedule::Each, "pmi", &d), None);
+        assert_eq!(
+            group_of(OffsiteSchedule::Daily, "pmi", &d).as_deref(),
+            Some("pmi/2026/12/03")
+        );
+        assert_eq!(
+            group_of(OffsiteSchedule::Weekly, "pmi", &d).as_deref(),
+            Some("pmi/2026-W49")
+        );
+    }
 }

@@ -73,19 +73,19 @@ pub fn check(
             ),
         ));
     }
+    // Every copy is sent as a multipart upload: its ETag is the MD5 of the parts' MD5s and `-N`.
+    // Another ETag means the object was replaced (or the store computes ETags otherwise, as
+    // AWS does with SSE-KMS: docs/offsite.md).
     let md5s: Vec<String> = journal.iter().map(|p| p.md5.clone()).collect();
-    if info.etag.contains('-') {
-        if let Some(expected) = multipart_etag(&md5s) {
-            if info.etag != expected {
-                return Err(OffsiteError::new(
-                    OffsiteFailure::Mismatch,
-                    format!(
-                        "off-site {name}: {} has ETag {} on the store, the parts sent make {expected}",
-                        row.key, info.etag
-                    ),
-                ));
-            }
-        }
+    let expected = multipart_etag(&md5s).unwrap_or_default();
+    if info.etag != expected {
+        return Err(OffsiteError::new(
+            OffsiteFailure::Mismatch,
+            format!(
+                "off-site {name}: {} has ETag {} on the store, the parts sent make {expected}: the object was replaced",
+                row.key, info.etag
+            ),
+        ));
     }
     let mut done = Checked::default();
     for &n in parts {

@@ -22,6 +22,8 @@ use crate::kinds::{OffsiteError, OffsiteFailure};
 const SIGNED_FOR: Duration = Duration::from_secs(3600);
 /// A clock farther than this from the store's is named as the cause of a refusal.
 const SKEW_LIMIT_SECS: i64 = 10 * 60;
+/// At most this many pages of `ListParts` (1000 parts each).
+const MAX_LIST_PAGES: usize = 11;
 /// The largest error or listing body read into memory.
 const MAX_SMALL_BODY: u64 = 4 << 20;
 
@@ -232,7 +234,9 @@ impl Store {
         let mut out = Vec::new();
         let mut marker: Option<u16> = None;
         let what = format!("listing the sent parts of {key}");
-        loop {
+        // 1000 parts a page: 11 pages hold the 10,000 parts S3 allows. A store that keeps
+        // answering "truncated" (or with a marker that does not advance) is refused, not followed.
+        for _page in 0..MAX_LIST_PAGES {
             let mut action = ListParts::new(&self.bucket, Some(&self.creds), key, upload_id);
             if let Some(m) = marker {
                 action.set_part_number_marker(m);
@@ -261,10 +265,26 @@ impl Store {
                 });
             }
             match page.next_part_number_marker {
-                Some(m) => marker = Some(m),
+                Some(m) if marker.is_none_or(|prev| m > prev) => marker = Some(m),
+                Some(_) => {
+                    return Err(OffsiteError::new(
+                        OffsiteFailure::Other,
+                        format!(
+                            "off-site {}: {what}: the store's listing does not advance",
+                            self.name
+                        ),
+                    ))
+                }
                 None => return Ok(Some(out)),
             }
         }
+        Err(OffsiteError::new(
+            OffsiteFailure::Other,
+            format!(
+                "off-site {}: {what}: more than {MAX_LIST_PAGES} pages of parts",
+                self.name
+            ),
+        ))
     }
 
     /// Completes an upload from its parts' ETags in order; the object's ETag.
@@ -376,6 +396,16 @@ impl Store {
         if !(200..300).contains(&status) {
             return Err(self.refusal(resp, &what));
         }
+        if len > 0 && status != 206 {
+            // A proxy or store that ignores Range would send the whole object over the uplink.
+            return Err(OffsiteError::new(
+                OffsiteFailure::Other,
+                format!(
+                    "off-site {}: {what}: the store answered {status} to a ranged read, not 206: a proxy in the way may drop the Range header",
+                    self.name
+                ),
+            ));
+        }
         let mut reader = resp.body_mut().as_reader();
         let mut buf = vec![0u8; 256 << 10];
         let mut got = 0u64;
@@ -387,6 +417,15 @@ impl Store {
                 return Ok(got);
             }
             got += n as u64;
+            if len > 0 && got > len {
+                return Err(OffsiteError::new(
+                    OffsiteFailure::Mismatch,
+                    format!(
+                        "off-site {}: {what}: the store sent more than the {len} bytes asked for",
+                        self.name
+                    ),
+                ));
+            }
             sink(&buf[..n]);
         }
     }

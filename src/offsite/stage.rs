@@ -23,6 +23,8 @@ use crate::kinds::{OffsiteError, OffsiteFailure};
 use crate::safe_fs::Dir;
 use crate::util::hex::hex;
 
+use super::upload::Flags;
+
 /// The staging folder below `SIMDONDAR-BACKUP/` (not a source folder: the inventory never looks
 /// at files at this depth).
 pub const STAGING_DIR: &str = "offsite-staging";
@@ -51,6 +53,7 @@ pub fn prepare(
     root: &Path,
     e: &Entry,
     recipients: &[age::x25519::Recipient],
+    flags: Flags<'_>,
 ) -> Result<Prepared, OffsiteError> {
     let Some(m) = e.good() else {
         return Err(local(format!(
@@ -61,10 +64,11 @@ pub fn prepare(
     let files = data_files(e, m);
     if is_encrypted(m, &e.data_name) && files.len() == 1 {
         // Sent as it is; its bytes are checked now against the manifest.
-        let (size, sha) = hash_files(&files, &mut std::io::sink())?;
+        let (size, sha) = hash_files(&files, &mut std::io::sink(), flags)?;
         if sha != m.sha256 || size != m.bytes_stored {
             return Err(mismatch(e, m, &sha));
         }
+        require_age_header(&files[0])?;
         return Ok(Prepared {
             path: files[0].clone(),
             staged: false,
@@ -76,7 +80,7 @@ pub fn prepare(
     if m.encrypted {
         // A split encrypted copy: the parts are joined into one staging file (no second
         // encryption: the bytes are already the ciphertext).
-        return stage(root, e, m, &files, None);
+        return stage(root, e, m, &files, None, flags);
     }
     if recipients.is_empty() {
         return Err(OffsiteError::new(
@@ -84,7 +88,31 @@ pub fn prepare(
             "no age recipient to encrypt the off-site copy to: add one to [encryption] recipients",
         ));
     }
-    stage(root, e, m, &files, Some(recipients))
+    stage(root, e, m, &files, Some(recipients), flags)
+}
+
+/// The age format's first line: what every encrypted file starts with.
+pub const AGE_HEADER: &[u8] = b"age-encryption.org/v1";
+
+/// Refuses a file that does not start as an age file: whatever a manifest says, clear bytes never
+/// leave.
+fn require_age_header(path: &Path) -> Result<(), OffsiteError> {
+    let mut head = [0u8; 21];
+    let ok = File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok()
+        && head[..] == AGE_HEADER[..];
+    if ok {
+        Ok(())
+    } else {
+        Err(OffsiteError::new(
+            OffsiteFailure::Policy,
+            format!(
+                "off-site: {} is not an age-encrypted file: it is not sent",
+                path.display()
+            ),
+        ))
+    }
 }
 
 /// The staging file's name for backup `e`.
@@ -96,12 +124,22 @@ pub fn staged_name(e: &Entry, m: &Manifest) -> String {
     }
 }
 
+/// The room a staging file may take: its own size, and after it at least the backup's size again
+/// and 64 MiB, so the next backup run still fits.
+fn room_needed(bytes_stored: u64) -> u64 {
+    bytes_stored
+        .saturating_mul(2)
+        .saturating_add(bytes_stored / 10)
+        .saturating_add(64 << 20)
+}
+
 fn stage(
     root: &Path,
     e: &Entry,
     m: &Manifest,
     files: &[PathBuf],
     recipients: Option<&[age::x25519::Recipient]>,
+    flags: Flags<'_>,
 ) -> Result<Prepared, OffsiteError> {
     let name = staged_name(e, m);
     let top = Dir::open(root).map_err(|err| local(format!("{}: {err}", root.display())))?;
@@ -120,7 +158,8 @@ fn stage(
             .metadata()
             .map_err(|err| local(format!("{}: {err}", path.display())))?
             .len();
-        let (_, sha) = hash_files(std::slice::from_ref(&path), &mut std::io::sink())?;
+        let (_, sha) = hash_files(std::slice::from_ref(&path), &mut std::io::sink(), flags)?;
+        require_age_header(&path)?;
         return Ok(Prepared {
             path,
             staged: true,
@@ -129,10 +168,63 @@ fn stage(
             name,
         });
     }
+    let free = crate::util::space::free_bytes(&folder).unwrap_or(0);
+    if free < room_needed(m.bytes_stored) {
+        return Err(OffsiteError::new(
+            OffsiteFailure::Local,
+            format!(
+                "off-site: no room on {} to stage the encrypted copy of {} ({} free; it needs {} and room for the next backup): the off-site copy waits; the local backups are not affected",
+                root.display(),
+                e.data_name,
+                crate::util::human_bytes(free),
+                crate::util::human_bytes(m.bytes_stored)
+            ),
+        ));
+    }
     let partial = format!("{name}{PARTIAL_SUFFIX}");
     let _ = dir.remove_file(&partial);
+    let made = write_staged(
+        &dir, &folder, &partial, m, e, files, recipients, flags, root,
+    );
+    let (size, sha) = match made {
+        Ok(v) => v,
+        Err(err) => {
+            // Nothing half-written stays on the disk the backups need.
+            let _ = dir.remove_file(&partial);
+            return Err(err);
+        }
+    };
+    dir.rename(&partial, &name)
+        .and_then(|_| dir.sync())
+        .map_err(|err| {
+            let _ = dir.remove_file(&partial);
+            staging_error(root, &err)
+        })?;
+    Ok(Prepared {
+        path: folder.join(&name),
+        staged: true,
+        size,
+        sha256: sha,
+        name,
+    })
+}
+
+/// Writes the staging file `partial` (encrypting when `recipients`), checks the clear bytes
+/// against the manifest, fsyncs and reads it back from the device: its size and SHA-256.
+#[allow(clippy::too_many_arguments)]
+fn write_staged(
+    dir: &Dir,
+    folder: &Path,
+    partial: &str,
+    m: &Manifest,
+    e: &Entry,
+    files: &[PathBuf],
+    recipients: Option<&[age::x25519::Recipient]>,
+    flags: Flags<'_>,
+    root: &Path,
+) -> Result<(u64, String), OffsiteError> {
     let out = dir
-        .create_new(&partial)
+        .create_new(partial)
         .map_err(|err| staging_error(root, &err))?;
     let mut hashing = HashingWriter {
         inner: BufWriter::with_capacity(
@@ -149,14 +241,13 @@ fn stage(
             let mut w = enc
                 .wrap_output(&mut hashing)
                 .map_err(|err| staging_error(root, &err))?;
-            let got = hash_files(files, &mut w)?;
+            let got = hash_files(files, &mut w, flags)?;
             w.finish().map_err(|err| staging_error(root, &err))?;
             got
         }
-        None => hash_files(files, &mut hashing)?,
+        None => hash_files(files, &mut hashing, flags)?,
     };
     if clear_sha != m.sha256 || clear_size != m.bytes_stored {
-        let _ = dir.remove_file(&partial);
         return Err(mismatch(e, m, &clear_sha));
     }
     hashing
@@ -170,26 +261,25 @@ fn stage(
     // Read back from the device, not the page cache.
     let _ = crate::safe_fs::drop_cache(&out);
     drop(out);
-    let partial_path = folder.join(&partial);
-    let (back_size, back_sha) =
-        hash_files(std::slice::from_ref(&partial_path), &mut std::io::sink())?;
+    let partial_path = folder.join(partial);
+    let (back_size, back_sha) = hash_files(
+        std::slice::from_ref(&partial_path),
+        &mut std::io::sink(),
+        flags,
+    )?;
     if back_sha != sha || back_size != size {
-        let _ = dir.remove_file(&partial);
         return Err(local(format!(
             "the staging file {} read back differs from what was written: the disk may be failing; run `simdondar-backup verify`",
             partial_path.display()
         )));
     }
-    dir.rename(&partial, &name)
-        .and_then(|_| dir.sync())
-        .map_err(|err| staging_error(root, &err))?;
-    Ok(Prepared {
-        path: folder.join(&name),
-        staged: true,
-        size,
-        sha256: sha,
-        name,
-    })
+    require_age_header(&partial_path)?;
+    Ok((size, sha))
+}
+
+/// The size and SHA-256 of one file (a resumed upload's, before anything more is sent).
+pub fn hash_file(path: &Path, flags: Flags<'_>) -> Result<(u64, String), OffsiteError> {
+    hash_files(&[path.to_path_buf()], &mut std::io::sink(), flags)
 }
 
 /// Removes a staging file (after its remote copy is verified, or when its upload is abandoned).
@@ -213,14 +303,25 @@ fn data_files(e: &Entry, m: &Manifest) -> Vec<PathBuf> {
     m.parts.iter().map(|p| dir.join(p)).collect()
 }
 
-/// Copies `files` in order into `out`; their total size and SHA-256.
-fn hash_files(files: &[PathBuf], out: &mut dyn Write) -> Result<(u64, String), OffsiteError> {
+/// Copies `files` in order into `out`; their total size and SHA-256. Waits while a backup runs,
+/// and gives up when the agent stops.
+fn hash_files(
+    files: &[PathBuf],
+    out: &mut dyn Write,
+    flags: Flags<'_>,
+) -> Result<(u64, String), OffsiteError> {
     let mut sha = sha2::Sha256::new();
     let mut total = 0u64;
     let mut buf = vec![0u8; 256 << 10];
     for path in files {
         let mut f = File::open(path).map_err(|e| local(format!("{}: {e}", path.display())))?;
         loop {
+            if flags.stopped() {
+                return Err(OffsiteError::new(
+                    OffsiteFailure::Dropped,
+                    "off-site: stopped while preparing the encrypted copy; it is made again at the next pass",
+                ));
+            }
             let n = f
                 .read(&mut buf)
                 .map_err(|e| local(format!("{}: {e}", path.display())))?;
@@ -228,8 +329,13 @@ fn hash_files(files: &[PathBuf], out: &mut dyn Write) -> Result<(u64, String), O
                 break;
             }
             sha.update(&buf[..n]);
-            out.write_all(&buf[..n])
-                .map_err(|e| local(format!("writing the staging file: {e}")))?;
+            out.write_all(&buf[..n]).map_err(|e| {
+                if matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT)) {
+                    local(format!("writing the staging file: the disk is full ({e}): the off-site copy waits; the local backups are not affected"))
+                } else {
+                    local(format!("writing the staging file: {e}"))
+                }
+            })?;
             total += n as u64;
         }
     }

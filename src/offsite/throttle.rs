@@ -1,40 +1,47 @@
 /*!
 The upload's rate limit: a reader that holds its caller back so that the bytes it hands out, over
 the whole upload, stay under `bandwidth` bytes per second (a UTD's uplink is shared with
-SIMDONDAR's own users). Sleeps are short, so a stop request is seen within a fraction of a second.
+SIMDONDAR's own users), with at most a second of credit.
 */
 
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-/// Paces bytes to a rate, across every reader that borrows it.
+/// Paces bytes to a rate, across every reader that borrows it: a token bucket that holds at most
+/// one second of credit, so time spent on other things (staging, hashing, a pause) never turns
+/// into a burst at line rate.
 #[derive(Debug)]
 pub struct Pace {
     rate: Option<u64>,
-    started: Instant,
-    bytes: u64,
+    /// When the bytes counted so far are due, at the rate.
+    due: Instant,
 }
+
+/// The most credit the bucket holds.
+const BURST: Duration = Duration::from_secs(1);
 
 impl Pace {
     /// `rate` in bytes per second; `None`: no limit.
     pub fn new(rate: Option<u64>) -> Pace {
         Pace {
             rate,
-            started: Instant::now(),
-            bytes: 0,
+            due: Instant::now(),
         }
     }
 
     /// Counts `n` bytes and waits until they fit the rate.
     pub fn take(&mut self, n: usize) {
-        self.bytes += n as u64;
         let Some(rate) = self.rate.filter(|r| *r > 0) else {
             return;
         };
-        let due = Duration::from_secs_f64(self.bytes as f64 / rate as f64);
-        let elapsed = self.started.elapsed();
-        if due > elapsed {
-            std::thread::sleep((due - elapsed).min(Duration::from_secs(1)));
+        let now = Instant::now();
+        // Credit older than the burst is dropped.
+        if self.due + BURST < now {
+            self.due = now - BURST;
+        }
+        self.due += Duration::from_secs_f64(n as f64 / rate as f64);
+        if self.due > now {
+            std::thread::sleep(self.due - now);
         }
     }
 }
@@ -57,6 +64,22 @@ impl<R: Read> Read for Paced<'_, R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn idle_time_is_no_burst() {
+        let mut pace = Pace::new(Some(100_000));
+        std::thread::sleep(Duration::from_millis(300));
+        let t = Instant::now();
+        // 300 kB at 100 kB/s after 0.3 s idle: at most 1 s of credit, so at least ~2 s.
+        for _ in 0..30 {
+            pace.take(10_000);
+        }
+        assert!(
+            t.elapsed() >= Duration::from_millis(1900),
+            "{:?}",
+            t.elapsed()
+        );
+    }
 
     #[test]
     fn a_limited_read_takes_its_time() {

@@ -44,14 +44,32 @@ pub fn part_count(size: u64, part_size: u64) -> u32 {
     size.div_ceil(part_size.max(1)) as u32
 }
 
-/// Sends what the store lacks of upload `row` and completes it. `stop` is looked at between
-/// parts (and the store's answer to the part in flight is awaited, bounded by `stall_timeout`).
+/// Whether to go on between parts: `stop` ends the upload (it resumes later), `pause` (a backup
+/// is running) holds it until cleared.
+#[derive(Debug, Clone, Copy)]
+pub struct Flags<'a> {
+    pub stop: &'a AtomicBool,
+    pub pause: &'a AtomicBool,
+}
+
+impl Flags<'_> {
+    /// Waits while paused; whether to stop.
+    pub fn stopped(&self) -> bool {
+        while self.pause.load(Ordering::Relaxed) && !self.stop.load(Ordering::Relaxed) {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        self.stop.load(Ordering::Relaxed)
+    }
+}
+
+/// Sends what the store lacks of upload `row` and completes it. The flags are looked at between
+/// parts (the store's answer to the part in flight is awaited, bounded by `stall_timeout`).
 pub fn send(
     store: &Store,
     catalog: &Catalog,
     row: &UploadRow,
     pace: &mut Pace,
-    stop: &AtomicBool,
+    flags: Flags<'_>,
 ) -> Result<Sent, OffsiteError> {
     let local = Path::new(&row.local_path);
     let mut file = File::open(local).map_err(|e| local_error(row, &e))?;
@@ -82,6 +100,10 @@ pub fn send(
                 id.clone()
             }
             None => {
+                // Completed already (its answer, or the read-back after it, was lost)?
+                if let Some(sent) = completed_before(store, row, &journal, size)? {
+                    return Ok(sent);
+                }
                 log::warn!(
                     "off-site {}: the store no longer knows the upload of {}; it starts again",
                     row.offsite,
@@ -113,7 +135,7 @@ pub fn send(
                 continue;
             }
         }
-        if stop.load(Ordering::Relaxed) {
+        if flags.stopped() {
             return Err(OffsiteError::new(
                 OffsiteFailure::Dropped,
                 format!(
@@ -184,6 +206,33 @@ pub fn send(
         ));
     }
     Ok(sent)
+}
+
+/// When the store no longer knows an upload id whose every part the journal has acknowledged:
+/// the object, if it is there with the size and the multipart ETag of those parts, is this upload
+/// completed (nothing is sent again).
+fn completed_before(
+    store: &Store,
+    row: &UploadRow,
+    journal: &[PartRow],
+    size: u64,
+) -> Result<Option<Sent>, OffsiteError> {
+    let count = part_count(size, row.part_size) as usize;
+    if journal.len() != count || journal.iter().any(|p| p.etag.is_none()) {
+        return Ok(None);
+    }
+    let md5s: Vec<String> = journal.iter().map(|p| p.md5.clone()).collect();
+    let Some(expected) = super::s3::multipart_etag(&md5s) else {
+        return Ok(None);
+    };
+    match store.head(&row.key)? {
+        Some(info) if info.size == size && info.etag == expected => Ok(Some(Sent {
+            parts_kept: count as u32,
+            etag_ok: true,
+            ..Sent::default()
+        })),
+        _ => Ok(None),
+    }
 }
 
 fn new_upload(store: &Store, catalog: &Catalog, row: &UploadRow) -> Result<String, OffsiteError> {

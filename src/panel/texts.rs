@@ -404,7 +404,7 @@ fn offsite_text(f: crate::kinds::OffsiteFailure, id: bool) -> &'static str {
     match (f, id) {
         (K::Unreachable | K::Dropped, true) => "Off-site: putus",
         (K::Unreachable | K::Dropped, false) => "Off-site: no link",
-        (K::Tls, true) => "Off-site: sertifikat",
+        (K::Tls, true) => "Sertifikat off-site",
         (K::Tls, false) => "Off-site: TLS cert",
         (K::Credentials, true) => "Off-site: kunci S3",
         (K::Credentials, false) => "Off-site: S3 key",
@@ -417,7 +417,7 @@ fn offsite_text(f: crate::kinds::OffsiteFailure, id: bool) -> &'static str {
         (K::Mismatch, true) => "Off-site: beda isi",
         (K::Mismatch, false) => "Off-site: mismatch",
         (K::Local, true) => "Off-site: salinan",
-        (K::Local, false) => "Off-site: local copy",
+        (K::Local, false) => "Off-site: local",
         (K::Policy, true) => "Off-site: ditolak",
         (K::Policy, false) => "Off-site: refused",
         (K::Other, true) => "Off-site: gagal",

@@ -207,15 +207,12 @@ fn a_backup_goes_offsite_encrypted_verified_listed_and_restores_byte_identical()
     );
     assert_eq!(s["parts_sent"], 3, "12 MiB in 5 MiB parts: {s}");
     assert_eq!(s["pending_bytes"], 0, "{s}");
-    // Nothing clear left the building; the staging file is gone.
-    let listing = g.rclone(&["lsf", "-R", &format!("g:{}", g.bucket())]);
-    let names = String::from_utf8_lossy(&listing.stdout).to_string();
-    assert!(
-        names
-            .lines()
-            .filter(|l| !l.ends_with('/'))
-            .all(|l| l.contains(".age")),
-        "{names}"
+    // Nothing clear left the building: the data object is an age file; the staging file is gone.
+    let head = g.rclone(&["cat", "--count", "21", &format!("g:{}/{key}", g.bucket())]);
+    assert!(head.status.success(), "{}", show(&head));
+    assert_eq!(
+        head.stdout, b"age-encryption.org/v1",
+        "the object is not an age file"
     );
     assert!(
         crate::support::agent::files_under(&w.target)
@@ -582,6 +579,75 @@ fn a_remote_copy_changed_on_the_store_is_caught_by_its_scheduled_read_back() {
         Some(0),
         "{l}"
     );
+    // The next pass sends it again, whole.
+    let (out, v) = w.push();
+    assert!(out.status.success(), "{}", show(&out));
+    assert_eq!(store(&v)["uploaded"][0], key.as_str(), "{v}");
+    restored_matches(&g, &w, &key);
+}
+
+#[test]
+fn daily_sends_one_backup_a_day_and_two_stores_share_one_staging_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let g = Garage::single(dir.path());
+    g.cli_ok(&["bucket", "create", "cadangan"]);
+    g.cli_ok(&[
+        "bucket",
+        "allow",
+        "--read",
+        "--write",
+        "cadangan",
+        "--key",
+        &g.access_key_id,
+    ]);
+    let w = world(&g, &random_source(7), "", None);
+    let text = std::fs::read_to_string(&w.setup.config)
+        .expect("cfg")
+        .replace("schedule = \"each\"", "schedule = \"daily\"");
+    let second = text
+        .split("[[offsite]]")
+        .nth(1)
+        .and_then(|t| t.split("[[source]]").next())
+        .expect("the [[offsite]] table")
+        .replace("name = \"pusat\"", "name = \"cadangan\"")
+        .replace("bucket = \"simdondar\"", "bucket = \"cadangan\"");
+    std::fs::write(&w.setup.config, format!("{text}\n[[offsite]]{second}")).expect("cfg");
+    let (out, v) = w.push();
+    assert!(out.status.success(), "{}", show(&out));
+    let all = v.as_array().expect("stores");
+    assert_eq!(all.len(), 2, "{v}");
+    let mut keys = Vec::new();
+    for s in all {
+        assert_eq!(s["uploaded"].as_array().map(Vec::len), Some(1), "{s}");
+        keys.push(s["uploaded"][0].as_str().expect("key").to_string());
+    }
+    assert_eq!(keys[0], keys[1]);
+    // Both stores sent the same encrypted bytes: one staging file, removed after both.
+    let sums: Vec<String> = ["simdondar", "cadangan"]
+        .iter()
+        .map(|b| {
+            let o = g.rclone(&["cat", &format!("g:{b}/{}.sha256", keys[0])]);
+            String::from_utf8_lossy(&o.stdout).to_string()
+        })
+        .collect();
+    assert_eq!(sums[0], sums[1]);
+    assert!(!sums[0].is_empty());
+    assert!(
+        crate::support::agent::files_under(&w.target)
+            .iter()
+            .all(|p| !p.to_string_lossy().contains("offsite-staging/files")),
+        "staging file left behind"
+    );
+    // A second backup on the same day is not sent: `daily` sends one a day.
+    std::thread::sleep(Duration::from_millis(1100));
+    let out = w.setup.backup(&[&w.target]);
+    assert!(out.status.success(), "{}", show(&out));
+    let (out, v) = w.push();
+    assert!(out.status.success(), "{}", show(&out));
+    for s in v.as_array().expect("stores") {
+        assert_eq!(s["uploaded"].as_array().map(Vec::len), Some(0), "{s}");
+        assert_eq!(s["pending_bytes"], 0, "{s}");
+    }
 }
 
 /// `run --sim` at 120 times real time, killed when dropped.

@@ -149,6 +149,16 @@ impl Checker<'_> {
         let mut offsite: Vec<OffsiteConfig> = Vec::new();
         for o in &raw.offsite {
             let checked = self.check_offsite(o, &recipients)?;
+            if offsite.iter().any(|x| {
+                x.endpoint == checked.endpoint
+                    && x.bucket == checked.bucket
+                    && x.prefix == checked.prefix
+            }) {
+                return Err(self.err(
+                    o.get_ref().bucket.span(),
+                    "another [[offsite]] uses the same endpoint, bucket and prefix: each store needs its own place",
+                ));
+            }
             if offsite.iter().any(|x| x.name == checked.name) {
                 return Err(self.err(
                     o.get_ref().name.span(),
