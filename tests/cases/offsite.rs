@@ -811,3 +811,53 @@ fn the_daemon_sends_offsite_on_its_own_and_a_store_down_is_amber_while_backups_g
         .collect();
     assert_eq!(remote.len(), 2, "{l}");
 }
+
+#[test]
+fn no_room_to_stage_fails_the_pass_and_leaves_the_disk_as_it_was() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let g = Garage::single(dir.path());
+    let w = world(&g, &random_source(2), "", None);
+    // A 40 MiB disk: room for backups of 2 MiB, not for a staging file plus the next backup
+    // plus the 64 MiB margin.
+    let small = w.setup.target("small");
+    let mount = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=40m", "tmpfs"])
+        .arg(&small)
+        .output()
+        .expect("mount");
+    assert!(
+        mount.status.success(),
+        "mounting a tmpfs needs root: {}",
+        show(&mount)
+    );
+    struct Umount<'a>(&'a Path);
+    impl Drop for Umount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _guard = Umount(&small);
+    let out = w.setup.backup(&[&small]);
+    assert!(out.status.success(), "{}", show(&out));
+    let before = crate::support::agent::files_under(&small);
+    let out = w
+        .setup
+        .cmd()
+        .args(["offsite", "push", "--json", "--target"])
+        .arg(&small)
+        .output()
+        .expect("push");
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let s = store(&v);
+    assert_eq!(s["failure"], "local", "{s}");
+    assert!(
+        s["message"].as_str().is_some_and(|m| m.contains("no room")),
+        "{s}"
+    );
+    assert_eq!(s["uploaded"].as_array().map(Vec::len), Some(0), "{s}");
+    // Nothing was left on the disk but the (empty) staging folder; the backup is whole.
+    let after: Vec<_> = crate::support::agent::files_under(&small);
+    assert_eq!(after, before);
+    crate::support::agent::sha256sum_all(&small);
+}
