@@ -151,6 +151,13 @@ fn cases(language: Language) -> Vec<(&'static str, Status, Page)> {
     });
     out.push(("idle-many-disks", s, Page::Main));
 
+    // Healthy backups, the off-site store refusing the clock (amber only, issue 16).
+    let mut s = healthy(language);
+    s.attention = vec![Attention::OffsiteFailed {
+        failure: simdondar_backup::kinds::OffsiteFailure::ClockSkew,
+    }];
+    out.push(("idle-offsite-clock", s, Page::Main));
+
     // Nothing yet: no disk, no backup, the clock not synchronised (a Pi without RTC at boot),
     // LEDs missing; no address, database not checked.
     let mut s = Status::booting(
