@@ -79,8 +79,12 @@ fn accept_loop(listener: TcpListener, latest: Latest) {
         let spawned = std::thread::Builder::new()
             .name("metrics-conn".into())
             .spawn(move || {
-                handle(stream, &latest);
+                let mut stream = stream;
+                handle(&mut stream, &latest);
+                // The slot is free before the client sees the connection close: a client that
+                // asks again at once is never turned away by its own previous request.
                 busy2.fetch_sub(1, Ordering::SeqCst);
+                drop(stream);
             });
         if spawned.is_err() {
             busy.fetch_sub(1, Ordering::SeqCst);
@@ -150,9 +154,9 @@ fn read_head(stream: &mut TcpStream) -> Option<Vec<u8>> {
     }
 }
 
-fn handle(mut stream: TcpStream, latest: &Latest) {
+fn handle(stream: &mut TcpStream, latest: &Latest) {
     let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
-    let Some(head) = read_head(&mut stream) else {
+    let Some(head) = read_head(stream) else {
         return; // nothing (complete) arrived in time: just close
     };
     let asked = if head.is_empty() {
