@@ -329,6 +329,22 @@ impl NotifyConfig {
     }
 }
 
+/// Reads a small TOML file of secrets (the SMTP login, the S3 key) into `T`; the error says what
+/// is wrong, with line and column for TOML.
+fn read_secret_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot be read: {e}"))?;
+    toml::from_str(&text).map_err(|e| {
+        let at = e
+            .span()
+            .map(|s| {
+                let (l, c) = line_col(&text, s.start);
+                format!("line {l}, column {c}: ")
+            })
+            .unwrap_or_default();
+        format!("{at}{}", tidy_toml_message(e.message()))
+    })
+}
+
 /// The SMTP relay's login, read from `smtp_credentials` when a mail is sent (never kept in
 /// [`Config`]). The file is TOML: `username = "…"` and `password = "…"`.
 #[derive(Clone, PartialEq, Eq)]
@@ -355,17 +371,7 @@ impl SmtpCredentials {
             username: String,
             password: String,
         }
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot be read: {e}"))?;
-        let raw: Raw = toml::from_str(&text).map_err(|e| {
-            let at = e
-                .span()
-                .map(|s| {
-                    let (l, c) = line_col(&text, s.start);
-                    format!("line {l}, column {c}: ")
-                })
-                .unwrap_or_default();
-            format!("{at}{}", tidy_toml_message(e.message()))
-        })?;
+        let raw: Raw = read_secret_toml(path)?;
         if raw.username.is_empty() || raw.password.is_empty() {
             return Err("username and password must not be empty".into());
         }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{line_col, tidy_toml_message};
+use super::read_secret_toml;
 
 /// Which verified backups go to the store (a UTD's uplink may be 10 Mbit/s, shared).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -87,17 +87,7 @@ impl S3Credentials {
             access_key_id: String,
             secret_access_key: String,
         }
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot be read: {e}"))?;
-        let raw: Raw = toml::from_str(&text).map_err(|e| {
-            let at = e
-                .span()
-                .map(|s| {
-                    let (l, c) = line_col(&text, s.start);
-                    format!("line {l}, column {c}: ")
-                })
-                .unwrap_or_default();
-            format!("{at}{}", tidy_toml_message(e.message()))
-        })?;
+        let raw: Raw = read_secret_toml(path)?;
         let (id, secret) = (raw.access_key_id.trim(), raw.secret_access_key.trim());
         if id.is_empty() || secret.is_empty() {
             return Err("access_key_id and secret_access_key must not be empty".into());

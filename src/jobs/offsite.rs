@@ -336,8 +336,7 @@ impl Pass<'_> {
         let manifest = String::from_utf8_lossy(&remote.to_json()).into_owned();
         let now = Utc::now().to_rfc3339();
         let local_path = prepared.path.to_string_lossy().into_owned();
-        let id = self
-            .catalog
+        self.catalog
             .begin_upload(&NewUpload {
                 offsite: &o.name,
                 key,
@@ -354,10 +353,8 @@ impl Pass<'_> {
             .map_err(|e| self.db(e))?;
         let Some(row) = self
             .catalog
-            .uploads(Some(&o.name))
+            .upload_of(&o.name, key)
             .map_err(|e| self.db(e))?
-            .into_iter()
-            .find(|r| r.id == id)
         else {
             return Ok(());
         };

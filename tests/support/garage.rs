@@ -20,10 +20,9 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::{mpsc, OnceLock};
+
 use std::time::{Duration, Instant};
 
 use super::agent::{require_tool, show};
@@ -255,7 +254,7 @@ impl Garage {
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(err));
-        let child = spawn_killed_with_process(cmd).unwrap_or_else(|e| {
+        let child = crate::support::mariadb::spawn_killed_with_process(cmd).unwrap_or_else(|e| {
             panic!(
                 "cannot start {}: {e}; {MISSING_HINT}",
                 self.binary.display()
@@ -620,43 +619,4 @@ fn random_hex(bytes: usize) -> String {
         .and_then(|mut f| f.read_exact(&mut buf))
         .expect("read /dev/urandom");
     buf.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-type SpawnRequest = (Command, mpsc::Sender<io::Result<Child>>);
-
-/// Spawns `cmd` from a thread that lives as long as the test process, with
-/// `PR_SET_PDEATHSIG = SIGKILL`: the kernel kills the child when that thread, and so the
-/// process, ends, even if no `Drop` runs (same as the MariaDB helper's).
-fn spawn_killed_with_process(mut cmd: Command) -> io::Result<Child> {
-    static SPAWNER: OnceLock<mpsc::Sender<SpawnRequest>> = OnceLock::new();
-    let spawner = SPAWNER.get_or_init(|| {
-        let (tx, rx) = mpsc::channel::<SpawnRequest>();
-        std::thread::Builder::new()
-            .name("garage-spawner".into())
-            .spawn(move || {
-                for (mut cmd, reply) in rx {
-                    let _ = reply.send(cmd.spawn());
-                }
-            })
-            .expect("start the garage-spawner thread");
-        tx
-    });
-    let parent = std::process::id() as libc::pid_t;
-    // SAFETY: the closure only calls async-signal-safe functions (prctl, getppid).
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(io::Error::last_os_error());
-            }
-            if libc::getppid() != parent {
-                return Err(io::Error::from_raw_os_error(libc::ESRCH));
-            }
-            Ok(())
-        });
-    }
-    let (reply_tx, reply_rx) = mpsc::channel();
-    spawner
-        .send((cmd, reply_tx))
-        .expect("the garage-spawner thread is alive");
-    reply_rx.recv().expect("the garage-spawner thread answers")
 }

@@ -660,7 +660,7 @@ type SpawnRequest = (Command, mpsc::Sender<io::Result<Child>>);
 /// `PR_SET_PDEATHSIG = SIGKILL`: the kernel kills the child when that thread, and so the
 /// process, ends, even if no `Drop` runs. (The death signal follows the *thread* that forked,
 /// which is why the spawning is not done by the short-lived test thread itself.)
-fn spawn_killed_with_process(mut cmd: Command) -> io::Result<Child> {
+pub fn spawn_killed_with_process(mut cmd: Command) -> io::Result<Child> {
     static SPAWNER: OnceLock<mpsc::Sender<SpawnRequest>> = OnceLock::new();
     let spawner = SPAWNER.get_or_init(|| {
         let (tx, rx) = mpsc::channel::<SpawnRequest>();

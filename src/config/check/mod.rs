@@ -43,6 +43,26 @@ impl Checker<'_> {
         Ok(p)
     }
 
+    /// A name that becomes a folder, a file name or a label: 1 to 64 lowercase letters, digits,
+    /// '-' or '_'. `what` starts the error ("source name", "off-site name"), `why` ends it.
+    fn check_name(&self, v: &Spanned<String>, what: &str, why: &str) -> Result<(), ConfigError> {
+        let name = v.get_ref();
+        if name.is_empty()
+            || name.len() > 64
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        {
+            return Err(self.err(
+                v.span(),
+                format!(
+                    "{what} \"{name}\" must be 1 to 64 lowercase letters, digits, '-' or '_'{why}"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     fn count(&self, v: &Option<Spanned<i64>>, key: &str, default: u32) -> Result<u32, ConfigError> {
         match v {
             None => Ok(default),

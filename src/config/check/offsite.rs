@@ -27,17 +27,7 @@ impl Checker<'_> {
         let span = o.span();
         let o = o.get_ref();
         let name = o.name.get_ref();
-        if name.is_empty()
-            || name.len() > 64
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
-        {
-            return Err(self.err(
-                o.name.span(),
-                format!("off-site name \"{name}\" must be 1 to 64 lowercase letters, digits, '-' or '_'"),
-            ));
-        }
+        self.check_name(&o.name, "off-site name", "")?;
         if recipients.is_empty() {
             return Err(self.err(
                 span,

@@ -12,19 +12,11 @@ use super::Checker;
 impl Checker<'_> {
     pub(super) fn check_source(&self, s: &RawSource) -> Result<SourceConfig, ConfigError> {
         let name = s.name.get_ref();
-        if name.is_empty()
-            || name.len() > 64
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
-        {
-            return Err(self.err(
-                s.name.span(),
-                format!(
-                    "source name \"{name}\" must be 1 to 64 lowercase letters, digits, '-' or '_' (it becomes a folder and file name)"
-                ),
-            ));
-        }
+        self.check_name(
+            &s.name,
+            "source name",
+            " (it becomes a folder and file name)",
+        )?;
         let kind = s.kind.get_ref().as_str();
         let default_interval = match kind {
             "mysql" => Duration::from_secs(3600),
