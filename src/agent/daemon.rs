@@ -547,20 +547,24 @@ impl Daemon {
             Action::CheckDisk(dev) => {
                 let cfg = self.cfg.clone();
                 let tx = self.tx.clone();
+                let limit = check_limit(cfg.agent.stall_timeout);
                 std::thread::spawn(move || {
-                    let disks = Disks::new(&cfg);
-                    let view = disks.inspect(&dev);
-                    let e = if view.role.is_some() {
-                        match disks.attach(&dev) {
-                            Ok(a) => Event::DiskChecked(a.view),
-                            Err(reason) => Event::DiskCheckFailed {
-                                devnode: dev.devnode.clone(),
-                                reason,
-                            },
+                    let devnode = dev.devnode.clone();
+                    let e = check_bounded(limit, devnode, move || {
+                        let disks = Disks::new(&cfg);
+                        let view = disks.inspect(&dev);
+                        if view.role.is_some() {
+                            match disks.attach(&dev) {
+                                Ok(a) => Event::DiskChecked(a.view),
+                                Err(reason) => Event::DiskCheckFailed {
+                                    devnode: dev.devnode.clone(),
+                                    reason,
+                                },
+                            }
+                        } else {
+                            Event::DiskChecked(view)
                         }
-                    } else {
-                        Event::DiskChecked(view)
-                    };
+                    });
                     Daemon::send(&tx, e);
                 });
             }
@@ -877,6 +881,34 @@ fn failed(name: &str, reason: String, kind: RunFailure) -> SourceResult {
     }
 }
 
+/// How long a disk's check (mounts, the marker, free space, the enrolment's read-write mount) may
+/// take in all: three stall timeouts, at least two minutes.
+fn check_limit(stall_timeout: Duration) -> Duration {
+    (stall_timeout * 3).max(Duration::from_secs(120))
+}
+
+/// Runs a disk's check, but never waits longer than `limit` for it: a mount that hangs (the lab
+/// saw a disk that had stopped answering come back while the kernel still held its earlier,
+/// stuck mount, and its check never ended) makes the check fail with words IT Support can act
+/// on, instead of "checking" for ever. The hung call is left behind on its own thread.
+fn check_bounded(
+    limit: Duration,
+    devnode: PathBuf,
+    check: impl FnOnce() -> Event + Send + 'static,
+) -> Event {
+    match crate::bounded::within(limit, "check a disk", check) {
+        Ok(e) => e,
+        Err(_) => Event::DiskCheckFailed {
+            reason: format!(
+                "{} did not answer within {} s while it was mounted and read; unplug it, check it on a PC, and plug it back in",
+                devnode.display(),
+                limit.as_secs()
+            ),
+            devnode,
+        },
+    }
+}
+
 #[cfg(test)]
 mod caught_tests {
     use super::*;
@@ -896,5 +928,55 @@ mod caught_tests {
         }
         let fine = caught(&sources, Vec::new);
         assert!(fine.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod check_tests {
+    use super::*;
+
+    #[test]
+    fn a_disk_check_that_hangs_fails_at_its_limit_in_words() {
+        let started = Instant::now();
+        let e = check_bounded(
+            Duration::from_millis(200),
+            PathBuf::from("/dev/sdz"),
+            || {
+                std::thread::sleep(Duration::from_secs(600));
+                Event::DiskCheckFailed {
+                    devnode: PathBuf::from("/dev/sdz"),
+                    reason: "never".into(),
+                }
+            },
+        );
+        assert!(started.elapsed() < Duration::from_secs(30));
+        let Event::DiskCheckFailed { devnode, reason } = e else {
+            panic!("a hung check must end as a failed check");
+        };
+        assert_eq!(devnode, PathBuf::from("/dev/sdz"));
+        assert!(
+            reason.contains("/dev/sdz did not answer within 0 s"),
+            "{reason}"
+        );
+        assert!(reason.contains("unplug it"), "{reason}");
+
+        // A check that ends in time is passed on as it is.
+        let ok = check_bounded(Duration::from_secs(30), PathBuf::from("/dev/sdy"), || {
+            Event::DiskCheckFailed {
+                devnode: PathBuf::from("/dev/sdy"),
+                reason: "no file system".into(),
+            }
+        });
+        assert!(matches!(ok, Event::DiskCheckFailed { reason, .. } if reason == "no file system"));
+
+        // Three stall timeouts, never under two minutes.
+        assert_eq!(
+            check_limit(Duration::from_secs(20)),
+            Duration::from_secs(120)
+        );
+        assert_eq!(
+            check_limit(Duration::from_secs(60)),
+            Duration::from_secs(180)
+        );
     }
 }

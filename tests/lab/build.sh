@@ -1,7 +1,9 @@
 # The lab's build steps, sourced by scripts/lab (tests/lab/README.md):
 #   lab_provision         the host's tools (qemu, mmdebstrap, mkfs for the USB disks)
-#   lab_rootfs REBUILD    target/lab/rootfs/: Debian bookworm amd64 from Debian's archive with
-#                         mmdebstrap (systemd, udev, MariaDB, the kernel), kept between runs
+#   lab_rootfs REBUILD    $LAB_ROOTFS: Debian bookworm amd64 from Debian's archive with
+#                         mmdebstrap (systemd, udev, MariaDB, the kernel), kept between runs and
+#                         clones in /var/cache/simdondar-test/ under a name that changes with the
+#                         suite and the package list (so a changed list builds a new one)
 #   lab_image             target/lab/root.img (ext4, no partition table), vmlinuz, initrd.img: the
 #                         rootfs with the project's amd64 .deb (built by scripts/lib/package.sh
 #                         when missing or older than the sources) and the lab's guest files
@@ -27,14 +29,19 @@ lab_provision() {
   fi
 }
 
+# The cached root file system's directory: one per suite and package list.
+LAB_CACHE=${LAB_CACHE:-/var/cache/simdondar-test}
+LAB_ROOTFS=$LAB_CACHE/lab-rootfs-$LAB_SUITE-$(echo "$LAB_SUITE ${LAB_PACKAGES[*]}" | sha256sum | cut -c1-12)
+
 lab_rootfs() {
-  local rebuild=$1 dir=$OUT/rootfs
+  local rebuild=$1 dir=$LAB_ROOTFS
+  mkdir -p "$LAB_CACHE"
   if [ "$rebuild" = 0 ] && [ -x "$dir/usr/bin/mariadb" ]; then
     echo "==> reusing $dir (--rebuild to make it again)"
     return
   fi
   rm -rf "$dir" "$dir.tmp"
-  echo "==> mmdebstrap $LAB_SUITE amd64 into $dir (a few minutes)"
+  echo "==> mmdebstrap $LAB_SUITE amd64 into $dir (about 4 minutes, once per machine)"
   local started=$SECONDS
   mmdebstrap --mode=root --variant=apt --arch=amd64 \
     --include="$(IFS=,; echo "${LAB_PACKAGES[*]}")" \
@@ -64,7 +71,7 @@ lab_deb() {
 lab_image() {
   local deb stamp
   deb=$(lab_deb) || return 1
-  stamp=$( (cat "$deb"; find "$REPO/tests/lab/guest" -type f -exec cat {} +; stat -c %Y "$OUT/rootfs") | sha256sum | cut -c1-16)
+  stamp=$( (cat "$deb"; find "$REPO/tests/lab/guest" -type f -exec cat {} +; stat -c %Y "$LAB_ROOTFS") | sha256sum | cut -c1-16)
   if [ -s "$OUT/root.img" ] && [ "$(cat "$OUT/root.stamp" 2>/dev/null)" = "$stamp" ]; then
     echo "==> reusing $OUT/root.img"
     return
@@ -72,7 +79,7 @@ lab_image() {
   echo "==> the VM's root file system: rootfs + $(basename "$deb") + the lab's guest files"
   local dir=$OUT/rootdir
   rm -rf "$dir"
-  cp -a "$OUT/rootfs" "$dir"
+  cp -a "$LAB_ROOTFS" "$dir"
   cp "$deb" "$dir/tmp/simdondar-backup.deb"
   chroot "$dir" dpkg -i /tmp/simdondar-backup.deb >"$OUT/image.log" 2>&1 \
     || { tail -n 20 "$OUT/image.log" >&2; return 1; }

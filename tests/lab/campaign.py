@@ -31,7 +31,9 @@ DISKS = [  # (id, file system, label, role by)
     ("d3", "ntfs", "LABNTFS", "marker"),
 ]
 DISK_MB = 160
-IO_EVERY = 2048  # an io-error fault breaks one sector in every IO_EVERY (1 MiB)
+IO_EVERY = 512  # an io-error fault breaks one sector in every IO_EVERY (256 KiB)
+IO_FROM = 4 << 11  # from the first 256 KiB past 4 MiB (sectors): below, every file system keeps
+                   # its boot sector and first tables, so the disk still mounts
 SLOW_BPS = 1 << 20  # bytes a second each USB disk moves while a backup runs
 BULK_ROWS = 160  # rows of 32 KiB of random bytes (as base64) in the database from the start
 ASK_AGAIN = 30  # seconds without an answer before asking lab-shell for it again
@@ -168,6 +170,19 @@ class Vm:
                   "fast": {"iops-total": 0, "bps-total": 0}}[mode]
         self.qmp.cmd("qom-set", path=f"tg-{disk}", property="limits", value=limits)
 
+    def release(self, disk):
+        """Lets the requests a "stuck" throttle held back go at once: new limits apply only to
+        requests queued after them, so those held back would drain on the old schedule
+        (minutes). Reopening the throttle node drains it, and a throttle node lifts its limits
+        while drained. Returns the QMP error, if any (then they drain on their own)."""
+        below = f"f-{disk}"  # the throttle node sits on the file node (plug)
+        try:
+            self.qmp.cmd("blockdev-reopen", options=[{"driver": "throttle", "node-name": f"t-{disk}",
+                                                      "throttle-group": f"tg-{disk}", "file": below}])
+            return None
+        except RuntimeError as e:
+            return str(e)
+
     # the command channel -------------------------------------------------------------------
     def connect(self, timeout=600):
         deadline = time.time() + timeout
@@ -268,6 +283,8 @@ class Campaign:
         self.timing = {}  # the first word of each command sent -> seconds spent in it
         self.known = {}  # disk uuid -> {path: sha256} of whole backups seen by the last check
         self.rows = 0
+        self.known_started = {}  # (disk uuid, path) -> started_at of every backup seen
+        self.typical = 8.0
 
     def boot(self):
         self.boot_no += 1
@@ -279,6 +296,13 @@ class Campaign:
         rc, text = self.vm.run("systemctl is-system-running --wait; systemctl is-active simdondar-backup", timeout=600)
         if "active" not in text.split():
             raise RuntimeError(f"the agent is not active after boot: {text}")
+        if self.boot_no > 1:
+            # The database runs in the VM too, so a power cut crashes it: its MyISAM table may
+            # be marked crashed, and a dump of it then fails (rightly). The unit's DBA repairs it
+            # after a crash; so does the lab, before the next run.
+            rc, text = self.vm.run("mariadb -N -e 'REPAIR TABLE pmi.hasilelisa' | cut -f3-", timeout=300)
+            if rc != 0 or "OK" not in text:
+                log(self.out, f"  REPAIR TABLE pmi.hasilelisa after boot {self.boot_no}: {text.strip()[-200:]}")
 
     def sh(self, script, timeout=600):
         t0 = time.time()
@@ -308,6 +332,25 @@ class Campaign:
             time.sleep(2)
         raise RuntimeError(f"the daemon does not hold {n} ready disks: {seen}")
 
+    def disk_phase(self, disk, disks, settle=45):
+        """The daemon's phase for one of the lab's disks (by label), waiting up to `settle`
+        seconds for it to become ready; "absent" when the daemon does not list it."""
+        label = dict((x[0], x[2]) for x in DISKS)[disk]
+        deadline = time.time() + settle
+        while True:
+            phase = "absent"
+            for d in disks:
+                if (d.get("view") or {}).get("label") == label:
+                    phase = d.get("phase") or "unknown"
+            if phase == "ready" or time.time() > deadline:
+                return phase
+            time.sleep(2)
+            rc, text = self.sh("simdondar-backup status --json", timeout=60)
+            try:
+                disks = json.loads(text)["daemon"]["disks"]
+            except (ValueError, KeyError, TypeError):
+                disks = []
+
     def with_disk_rw(self, disk, script):
         """Runs `script` with the disk mounted read-write at /mnt/fill, the agent stopped (what
         somebody filling the disk on another computer would do)."""
@@ -320,6 +363,11 @@ class Campaign:
 
     def setup(self):
         os.makedirs(self.work, exist_ok=True)
+        try:
+            with open(os.path.join(self.out, "root.stamp")) as f:
+                self.summary["image"] = f.read().strip()  # the .deb and guest files it runs
+        except OSError:
+            pass
         shutil.copyfile(os.path.join(self.out, "root.img"), os.path.join(self.work, "root.img"))
         make_disks(self.work)
         self.boot()
@@ -357,8 +405,12 @@ class Campaign:
         n = self.rng.randrange(1, 40)
         self.rows += n
         vals = ",".join(f"('donor {self.rows}-{i}','O+','catatan ''{i}''; ),(')" for i in range(n))
+        # hasilelisa is MyISAM: after a power cut its auto-increment counter can lag behind its
+        # rows (seed 41: "Duplicate entry '50' for key 'PRIMARY'"), so its ids are given.
         rc, t = self.sh(f"mariadb pmi -e \"INSERT INTO pendonor (nama, gol, catatan) VALUES {vals}; "
-                        f"INSERT INTO hasilelisa (pendonor, hasil) SELECT id, 'NR' FROM pendonor ORDER BY id DESC LIMIT {n};\"")
+                        f"INSERT INTO hasilelisa (id, pendonor, hasil) SELECT m.top + ROW_NUMBER() OVER (), p.id, 'NR' "
+                        f"FROM (SELECT id FROM pendonor ORDER BY id DESC LIMIT {n}) p, "
+                        f"(SELECT COALESCE(MAX(id), 0) AS top FROM hasilelisa) m;\"")
         if rc != 0:
             raise RuntimeError(f"adding rows failed: {t[-400:]}")
         # And 64 KiB more of incompressible text a run: the copies grow into new sectors.
@@ -454,8 +506,6 @@ class Campaign:
         return {"problems": problems, "lost": lost, "incomplete": incomplete, "checked": checked,
                 "disks": {d.get("label"): len(d.get("backups", [])) for d in res["disks"]}}
 
-    known_started = {}
-
     def resume(self):
         self.sh("systemctl start simdondar-backup", timeout=200)
         self.wait_disks(len(DISKS))
@@ -465,7 +515,9 @@ class Campaign:
         self.summary["cuts"][kind] += 1
         disk = self.rng.choice([d[0] for d in DISKS])
         # Within the run: a clean backup's length includes the CLI's and the shell's overhead.
-        instant = round(self.rng.uniform(0.0, 0.8 * self.typical), 2)
+        # A dump lives only through the first part of a run (the copies' read-backs follow it):
+        # its kill is drawn from the first 40 % (seed 41's at 0.67 of the run came after it).
+        instant = round(self.rng.uniform(0.0, (0.4 if kind == "dump-kill" else 0.8) * self.typical), 2)
         log(self.out, f"cut {n}: {kind} on {disk} at {instant} s")
         note = ""
         struck = False  # the fault came while the run was running (or, for a disk fault, failed it)
@@ -505,18 +557,21 @@ class Campaign:
             note += "; backup exit " + str(rc) + ": " + t[-300:]
             struck = rc != 0
         elif kind == "io-error":
-            size = DISK_MB << 11
-            # From somewhere in the first quarter (past the first 4 MiB, where every file system
-            # keeps its boot sector and first tables, so the disk still mounts) to the end, one
-            # sector every MiB: every copy of a few MiB runs into several. (A 64 MiB span from
-            # the first half missed the next copy on most cuts: file systems fill from low.)
-            sector = self.rng.randrange(4 << 11, size // 4)
+            # One sector in every 256 KiB is broken, from somewhere in the first 256 KiB past
+            # 4 MiB to the end: a copy of a few MiB lands on dozens of them wherever the file
+            # system puts it. (From a random sector in the first quarter, one every MiB, seed 15's
+            # copy landed below the first broken sector and nothing failed.)
+            sector = self.rng.randrange(IO_FROM, IO_FROM + IO_EVERY)
             self.vm.pull(disk)
             self.vm.plug(disk, sector)
-            self.wait_disks(len(DISKS))
+            # The broken disk may not mount at all (its metadata can sit on a broken sector):
+            # the run goes on with the other three, and the disk's phase says what the daemon
+            # made of it.
+            disks = self.wait_disks(len(DISKS) - 1)
+            phase = self.disk_phase(disk, disks)
             rc, t = self.backup()
-            note = f"errors from sector {sector}; backup exit {rc}: {t[-300:]}"
-            struck = rc != 0
+            note = f"errors from sector {sector}; the disk was {phase}; backup exit {rc}: {t[-300:]}"
+            struck = rc != 0 or phase != "ready"
             self.vm.pull(disk)
             self.vm.plug(disk)
         elif kind == "not-answering":
@@ -527,12 +582,22 @@ class Campaign:
             note = self.wait_backup(timeout=900)
             self.vm.throttle(disk, "fast")
             # qemu keeps the requests it held back on their old schedule after the limits are
-            # lifted, so the disk answers again only once they have drained (minutes): wait for
-            # the guest's in-flight counts, as IT Support waits for the panel's "safe".
+            # lifted, so the disk would answer again only once they had drained (minutes):
+            # release them, then wait for the guest's in-flight counts to reach zero, as IT
+            # Support waits for the panel's "safe".
             t0 = time.time()
-            rc, t = self.sh("for i in $(seq 900); do grep -qv '^ *0 *0$' /sys/block/sd*/inflight || "
-                            "{ echo drained; break; }; sleep 1; done", timeout=960)
-            note += f"; the held-back requests drained in {time.time() - t0:.0f} s ({t.strip()})"
+            err = self.vm.release(disk)
+            if err:
+                note += f"; releasing the held-back requests failed ({err}), waited for them"
+            rc, t = self.sh("for i in $(seq 300); do grep -qv '^ *0 *0$' /sys/block/sd*/inflight || "
+                            "{ echo drained; break; }; sleep 1; done", timeout=360)
+            note += f"; the held-back requests drained in {time.time() - t0:.0f} s ({t.strip() or 'not drained'})"
+            # The daemon cut the disk off and says "unplug it and check it on a PC": IT Support
+            # unplugs it and plugs it back in. (Left in, the guest kernel still held the old
+            # mount's stuck writeback, and the daemon's next look at the same device stayed
+            # "checking": seed 4 and seed 41, L4.)
+            self.vm.pull(disk)
+            self.vm.plug(disk)
         res = self.check(f"cut {n}", restore=True)
         if kind == "disk-full":
             self.with_disk_rw(disk, "rm -f /mnt/fill/lab-filler")
@@ -566,6 +631,37 @@ class Campaign:
         log(self.out, f"cut {n}: {'PASS' if result['ok'] else 'FAIL'}{'' if struck else ' (after the run)'} {res['problems'][:3]}")
         self.write()
 
+    # a campaign in pieces ---------------------------------------------------------------------
+    def save(self, next_cut):
+        """Everything a later `--resume` needs to go on from cut next_cut with the disks and the
+        root image as they are now: written after the set-up and after every cut."""
+        state = {"seed": self.seed, "next": next_cut, "summary": self.summary, "known": self.known,
+                 "known_started": [[u, p, t] for (u, p), t in self.known_started.items()],
+                 "rows": self.rows, "typical": self.typical, "timing": self.timing,
+                 "lines_lost": self.lines_lost + (self.vm.recovered if self.vm else 0),
+                 "boot_no": self.boot_no, "rng": [self.rng.getstate()[0], list(self.rng.getstate()[1]),
+                                                  self.rng.getstate()[2]]}
+        tmp = os.path.join(self.work, "state.json.tmp")
+        with open(tmp, "w") as f:
+            json.dump(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.rename(tmp, os.path.join(self.work, "state.json"))
+
+    def load(self):
+        """The state save() left; the next cut to run."""
+        with open(os.path.join(self.work, "state.json")) as f:
+            state = json.load(f)
+        self.seed = state["seed"]
+        self.summary = state["summary"]
+        self.known = state["known"]
+        self.known_started = {(u, p): t for u, p, t in state["known_started"]}
+        self.rows, self.typical, self.timing = state["rows"], state["typical"], state["timing"]
+        self.lines_lost, self.boot_no = state["lines_lost"], state["boot_no"]
+        v, internal, gauss = state["rng"]
+        self.rng.setstate((v, tuple(internal), gauss))
+        return state["next"]
+
     def write(self):
         s = dict(self.summary)
         s["passed"] = sum(1 for r in s["results"] if r["ok"])
@@ -584,38 +680,76 @@ def main():
     ap.add_argument("--cuts", type=int)
     ap.add_argument("--seed", type=int)
     ap.add_argument("--kinds")
+    ap.add_argument("--resume", action="store_true",
+                    help="go on with the campaign a --budget (or an interruption) stopped")
+    ap.add_argument("--budget", type=float,
+                    help="minutes: after the first cut that ends past them, power the VM off "
+                         "cleanly and stop; --resume goes on from there")
     args = ap.parse_args()
     kinds = args.kinds.split(",") if args.kinds else KINDS
     for k in kinds:
         if k not in KINDS:
             sys.exit(f"unknown fault kind {k}; known: {', '.join(KINDS)}")
-    if os.path.exists(os.path.join(args.out, "campaign.log")):
-        os.rename(os.path.join(args.out, "campaign.log"), os.path.join(args.out, "campaign.log.old"))
     c = Campaign(args)
-    log(args.out, f"seed {c.seed} (scripts/lab --seed {c.seed} repeats these kinds and instants)")
-    if args.quick:
-        plan = [k for k in kinds for _ in range(2)]
-        c.rng.shuffle(plan)
-    else:
-        n = args.cuts or 200
-        # Every kind at least n/10 times, power cuts at least 30 %, the rest drawn.
-        plan = [k for k in kinds for _ in range(max(1, n // 10))]
-        if "power-cut" in kinds:
-            plan += ["power-cut"] * max(0, int(n * 0.3) - plan.count("power-cut"))
-        while len(plan) < n:
-            plan.append(c.rng.choice(kinds))
-        plan = plan[:n] if len(plan) > n else plan
-        c.rng.shuffle(plan)
     started = time.time()
-    c.summary["plan"] = plan
+    if args.resume:
+        if not os.path.exists(os.path.join(c.work, "state.json")):
+            sys.exit(f"nothing to resume: no {os.path.join(c.work, 'state.json')} (start a campaign first)")
+        first = c.load()
+        if args.seed is not None and args.seed != c.seed:
+            sys.exit(f"the campaign to resume has seed {c.seed}, not {args.seed}")
+        plan = c.summary["plan"]
+        log(args.out, f"seed {c.seed}: resuming at cut {first} of {len(plan)}")
+    else:
+        if os.path.exists(os.path.join(args.out, "campaign.log")):
+            os.rename(os.path.join(args.out, "campaign.log"), os.path.join(args.out, "campaign.log.old"))
+        log(args.out, f"seed {c.seed} (scripts/lab --seed {c.seed} repeats these kinds and instants)")
+        if args.quick:
+            plan = [k for k in kinds for _ in range(2)]
+            c.rng.shuffle(plan)
+        else:
+            n = args.cuts or 200
+            # Every kind at least n/10 times, power cuts at least 30 %, the rest drawn.
+            plan = [k for k in kinds for _ in range(max(1, n // 10))]
+            if "power-cut" in kinds:
+                plan += ["power-cut"] * max(0, int(n * 0.3) - plan.count("power-cut"))
+            while len(plan) < n:
+                plan.append(c.rng.choice(kinds))
+            plan = plan[:n] if len(plan) > n else plan
+            c.rng.shuffle(plan)
+        c.summary["plan"] = plan
+        c.summary["pieces"] = []
+        first = 1
+    piece = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "first_cut": first}
+    c.summary["pieces"].append(piece)
+    paused = False
+    ran = 0
     try:
-        c.setup()
-        c.typical = 8.0
-        t0 = time.time()
-        rc, _ = c.backup()
-        c.typical = max(2.0, time.time() - t0)
-        log(args.out, f"a backup onto {len(DISKS)} disks takes {c.typical:.1f} s: instants are drawn from [0, that]")
+        if args.resume:
+            # The disks and the root image as the last piece left them (powered off after a
+            # whole cut, or killed mid-cut: then that cut runs again, and the check below is the
+            # check after an unplanned power cut).
+            c.boot()
+            c.resume()
+            res = c.check(f"resume at cut {first}", restore=False)
+            if res["problems"]:
+                r = {"cut": f"resume {first}", "kind": "resume", "ok": False, "problems": res["problems"]}
+                c.summary["results"].append(r)
+                c.summary["failures"].append(r)
+                log(args.out, f"resume: FAIL {res['problems'][:3]}")
+            c.resume()
+        else:
+            c.setup()
+            c.typical = 8.0
+            t0 = time.time()
+            rc, _ = c.backup()
+            c.typical = max(2.0, time.time() - t0)
+            log(args.out, f"a backup onto {len(DISKS)} disks takes {c.typical:.1f} s: instants are drawn from [0, that]")
+            c.save(1)
         for n, kind in enumerate(plan, 1):
+            if n < first:
+                continue
+            ran += 1
             try:
                 c.cut(n, kind)
             except Exception as e:  # noqa: BLE001 - a cut that breaks the lab is a failure
@@ -629,16 +763,26 @@ def main():
                     pass
                 c.boot()
                 c.resume()
+            c.save(n + 1)
+            if args.budget is not None and n < len(plan) and time.time() - started > args.budget * 60:
+                paused = True
+                log(args.out, f"paused after cut {n} of {len(plan)}: scripts/lab --resume goes on")
+                break
     except Exception as e:  # noqa: BLE001
         c.summary["error"] = str(e)
         log(args.out, f"the lab stopped: {e}")
     finally:
         if c.vm:
             c.vm.poweroff()
-    c.summary["duration_s"] = round(time.time() - started)
+    piece["seconds"] = round(time.time() - started)
+    piece["cuts_run"] = ran
+    c.summary["duration_s"] = sum(p.get("seconds", 0) for p in c.summary["pieces"])
+    c.summary["paused"] = paused
     s = c.write()
     if "error" in s:
         s["failed"] += 1
+    if paused:
+        print(f"paused: {len(s['results'])} of {len(plan)} cuts run")
     print(f"{s['passed']} passed, {s['failed']} failed")
     sys.exit(0 if s["failed"] == 0 else 1)
 
