@@ -396,6 +396,11 @@ pub fn fuse_block_device(file: &File) -> Option<std::path::PathBuf> {
     })
 }
 
+/// Whether `path` is (still) a block device: a pulled USB disk's node leaves `/dev` with it.
+pub fn is_block_device(path: &Path) -> bool {
+    nix::sys::stat::stat(path).is_ok_and(|s| s.st_mode & libc::S_IFMT == libc::S_IFBLK)
+}
+
 fn open_device(dev: &Path) -> io::Result<File> {
     // Read-only: closing a block device opened for writing makes udev probe it again.
     let fd =

@@ -147,12 +147,41 @@ pub fn request(path: &Path, req: &Request, timeout: Option<Duration>) -> Result<
     BufReader::new(s.take(16 << 20))
         .read_line(&mut line)
         .map_err(|e| format!("no answer from the daemon: {e}"))?;
+    if line.is_empty() {
+        // The connection closed without a word: the daemon ended (killed, restarted by systemd)
+        // while this request was in its hands.
+        return Err(format!(
+            "the daemon at {} stopped before it answered (it was stopped or restarted during the request); `simdondar-backup status` shows what it recorded",
+            path.display()
+        ));
+    }
     serde_json::from_str(&line).map_err(|e| format!("the daemon's answer is not valid: {e}"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_daemon_that_ends_before_answering_is_said_so() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("control.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&path).expect("bind");
+        let server = std::thread::spawn(move || {
+            let (s, _) = listener.accept().expect("accept");
+            let mut line = String::new();
+            BufReader::new(&s)
+                .read_line(&mut line)
+                .expect("the request");
+            // Dies here, as a SIGKILLed daemon does: the connection closes, no answer.
+        });
+        let e = request(&path, &Request::Status, Some(Duration::from_secs(30)))
+            .expect_err("no answer is not an answer");
+        server.join().expect("the fake daemon");
+        assert!(e.contains("stopped before it answered"), "{e}");
+        assert!(e.contains("simdondar-backup status"), "{e}");
+        assert!(!e.contains("EOF"), "{e}");
+    }
 
     #[test]
     fn requests_parse_and_garbage_is_refused() {

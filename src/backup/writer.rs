@@ -320,6 +320,30 @@ pub fn io_error(root: &Path, what: &str, e: &io::Error) -> CopyError {
     CopyError::new(CopyFailure::of_io(e), describe_io(root, what, e))
 }
 
+/// A FUSE driver whose disk was pulled out answers what it likes: ntfs-3g says "no space left"
+/// (the lab, seed 42, cut 8). When the block device under a FUSE target is gone, the copy failed
+/// because the disk went away, whatever errno the driver chose, and IT Support is told so.
+pub fn gone_if_device_gone(
+    err: CopyError,
+    root: &Path,
+    what: &str,
+    device: Option<&Path>,
+) -> CopyError {
+    match device {
+        Some(dev) if err.kind != CopyFailure::Gone && !safe_fs::is_block_device(dev) => {
+            CopyError::new(
+                CopyFailure::Gone,
+                format!(
+                    "{}: the disk was removed ({} is gone) while {what}",
+                    root.display(),
+                    dev.display()
+                ),
+            )
+        }
+        _ => err,
+    }
+}
+
 /// Describes an I/O error on a target in words.
 pub fn describe_io(root: &Path, what: &str, e: &io::Error) -> String {
     let base = match e.raw_os_error() {
@@ -775,7 +799,12 @@ impl Job {
     }
 
     fn fail(mut self, what: &str, e: io::Error) -> CopyOutcome {
-        let err = io_error(&self.target.root, what, &e);
+        let err = gone_if_device_gone(
+            io_error(&self.target.root, what, &e),
+            &self.target.root,
+            what,
+            self.fuse_device.as_deref(),
+        );
         self.remove_partials();
         self.outcome(Err(err))
     }
@@ -1324,5 +1353,40 @@ mod tests {
         );
         let e = io::Error::from_raw_os_error(libc::EROFS);
         assert!(describe_io(Path::new("/t"), "writing", &e).contains("read-only"));
+    }
+
+    #[test]
+    fn a_fuse_disk_pulled_out_is_gone_whatever_its_driver_answered() {
+        let root = Path::new("/run/simdondar-backup/disks/d1");
+        let full = || io_error(root, "writing", &io::Error::from_raw_os_error(libc::ENOSPC));
+        // ntfs-3g answers ENOSPC once its device is gone: the device node decides, not the errno.
+        let gone = gone_if_device_gone(full(), root, "writing", Some(Path::new("/dev/sdzz9")));
+        assert_eq!(gone.kind, CopyFailure::Gone);
+        assert_eq!(
+            gone.message,
+            "/run/simdondar-backup/disks/d1: the disk was removed (/dev/sdzz9 is gone) while writing"
+        );
+        // A device that is still there: the driver's answer stands (a genuinely full disk).
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let dev = dir.path().join("loop-like");
+        nix::sys::stat::mknod(
+            &dev,
+            nix::sys::stat::SFlag::S_IFBLK,
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+            libc::makedev(7, 200),
+        )
+        .expect("mknod a block device node (the tests run as root)");
+        let still = gone_if_device_gone(full(), root, "writing", Some(&dev));
+        assert_eq!(still.kind, CopyFailure::Full);
+        // An in-kernel target (no FUSE device known): unchanged.
+        assert_eq!(
+            gone_if_device_gone(full(), root, "writing", None).kind,
+            CopyFailure::Full
+        );
+        // A plain file where the device was is not a device.
+        std::fs::remove_file(&dev).expect("remove the node");
+        std::fs::write(&dev, b"").expect("a plain file");
+        let file = gone_if_device_gone(full(), root, "writing", Some(&dev));
+        assert_eq!(file.kind, CopyFailure::Gone);
     }
 }
