@@ -59,9 +59,10 @@ fn main() {
     });
     eprintln!("stage_cost: {tables} tables counted");
 
-    let mut stored = Vec::with_capacity(raw.len() / 2);
-    stage("zstd3_one_thread", raw.len(), || {
-        let enc = zstd::stream::write::Encoder::new(&mut stored, 3).and_then(|mut e| {
+    // Level 3 (the one-liner's, and the agent's default before issue 17) and level 1 (the
+    // agent's default since): the later stages hash level 1's output, what the agent stores.
+    let compress = |level: i32, out: &mut Vec<u8>| {
+        let enc = zstd::stream::write::Encoder::new(out, level).and_then(|mut e| {
             e.include_checksum(true)?;
             for b in raw.chunks(READ_BLOCK) {
                 e.write_all(b)?;
@@ -69,10 +70,17 @@ fn main() {
             e.finish()
         });
         if let Err(e) = enc {
-            eprintln!("stage_cost: compressing: {e}");
+            eprintln!("stage_cost: compressing at level {level}: {e}");
             std::process::exit(1);
         }
-    });
+    };
+    let mut level3 = Vec::with_capacity(raw.len() / 2);
+    stage("zstd3_one_thread", raw.len(), || compress(3, &mut level3));
+    eprintln!("stage_cost: level 3 stored {} bytes", level3.len());
+    drop(level3);
+    let mut stored = Vec::with_capacity(raw.len() / 2);
+    stage("zstd1_one_thread", raw.len(), || compress(1, &mut stored));
+    eprintln!("stage_cost: level 1 stored {} bytes", stored.len());
     drop(raw);
 
     let mut sink = 0u8;

@@ -722,7 +722,7 @@ mod tests {
         assert_eq!(c.timezone, chrono_tz::Asia::Jakarta);
         assert_eq!(c.sources[0].interval, Duration::from_secs(3600));
         assert_eq!(c.retention.min_keep, 5);
-        assert_eq!(c.compression.level, 3);
+        assert_eq!(c.compression.level, 1);
         assert_eq!(c.encryption.require_for, vec![Role::Manual]);
     }
 

@@ -192,13 +192,15 @@ impl Checker<'_> {
         }
 
         let level = match &raw.compression.level {
-            None => 3,
+            // Level 1: on SIMDONDAR's dumps (hex-encoded photos) it stores no more than level 3
+            // and compresses 2-2.5 times as fast (docs/decisions.md, issue 17).
+            None => 1,
             Some(v) => {
                 let l = *v.get_ref();
                 if !(1..=19).contains(&l) {
                     return Err(self.err(
                         v.span(),
-                        format!("compression level must be between 1 and 19 (3 is a good default), got {l}"),
+                        format!("compression level must be between 1 and 19 (1, the default, is the fastest and stores SIMDONDAR's dumps as small as 3), got {l}"),
                     ));
                 }
                 l as i32
