@@ -672,6 +672,20 @@ class Campaign:
         self.rng.setstate((v, tuple(internal), gauss))
         return state["next"]
 
+    def load_elsewhere(self, path):
+        """A state save() left in another place (kept in git from an earlier session, whose
+        machine and disks are gone): the seed, the plan, the results and the draws go on; what
+        the checker knew of the old disks does not. The next cut to run."""
+        with open(path) as f:
+            state = json.load(f)
+        self.seed = state["seed"]
+        self.summary = state["summary"]
+        self.timing = state["timing"]
+        self.lines_lost, self.boot_no = state["lines_lost"], state["boot_no"]
+        v, internal, gauss = state["rng"]
+        self.rng.setstate((v, tuple(internal), gauss))
+        return state["next"]
+
     def write(self):
         s = dict(self.summary)
         s["passed"] = sum(1 for r in s["results"] if r["ok"])
@@ -692,6 +706,9 @@ def main():
     ap.add_argument("--kinds")
     ap.add_argument("--resume", action="store_true",
                     help="go on with the campaign a --budget (or an interruption) stopped")
+    ap.add_argument("--continue", dest="cont", metavar="STATE",
+                    help="go on with the campaign whose state.json is STATE (kept from a piece on "
+                         "a machine that is gone) on fresh disks: a new set-up, then its next cut")
     ap.add_argument("--budget", type=float,
                     help="minutes: after the first cut that ends past them, power the VM off "
                          "cleanly and stop; --resume goes on from there")
@@ -700,9 +717,19 @@ def main():
     for k in kinds:
         if k not in KINDS:
             sys.exit(f"unknown fault kind {k}; known: {', '.join(KINDS)}")
+    if args.cont and (args.resume or args.quick or args.cuts or args.kinds):
+        sys.exit("--continue takes the plan from its state: not with --resume, --quick, --cuts or --kinds")
     c = Campaign(args)
     started = time.time()
-    if args.resume:
+    if args.cont:
+        first = c.load_elsewhere(args.cont)
+        if args.seed is not None and args.seed != c.seed:
+            sys.exit(f"the campaign to continue has seed {c.seed}, not {args.seed}")
+        plan = c.summary["plan"]
+        if first > len(plan):
+            sys.exit(f"the campaign in {args.cont} has run all its {len(plan)} cuts")
+        log(args.out, f"seed {c.seed}: continuing at cut {first} of {len(plan)} on fresh disks ({args.cont})")
+    elif args.resume:
         if not os.path.exists(os.path.join(c.work, "state.json")):
             sys.exit(f"nothing to resume: no {os.path.join(c.work, 'state.json')} (start a campaign first)")
         first = c.load()
@@ -730,7 +757,8 @@ def main():
         c.summary["plan"] = plan
         c.summary["pieces"] = []
         first = 1
-    piece = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "first_cut": first}
+    piece = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "first_cut": first,
+             "fresh_disks": not args.resume}
     c.summary["pieces"].append(piece)
     paused = False
     ran = 0
@@ -756,7 +784,7 @@ def main():
             c.typical = max(2.0, time.time() - t0)
             log(args.out, f"a backup onto {len(DISKS)} disks takes {c.typical:.1f} s: instants are drawn from [0, that]")
             piece["seconds"] = round(time.time() - started)
-            c.save(1)
+            c.save(first)
         for n, kind in enumerate(plan, 1):
             if n < first:
                 continue
