@@ -193,7 +193,7 @@ impl Checker<'_> {
 
         let level = match &raw.compression.level {
             // Level 1: on SIMDONDAR's dumps (hex-encoded photos) it stores no more than level 3
-            // and compresses 2-2.5 times as fast (docs/decisions.md, issue 17).
+            // at a quarter of the CPU (docs/decisions.md, issue 17).
             None => 1,
             Some(v) => {
                 let l = *v.get_ref();
