@@ -798,13 +798,19 @@ impl Job {
         }
     }
 
-    fn fail(mut self, what: &str, e: io::Error) -> CopyOutcome {
-        let err = gone_if_device_gone(
-            io_error(&self.target.root, what, &e),
+    /// This copy's I/O error, with its kind: every failure of the job's disk goes through here,
+    /// so a FUSE disk pulled out is `gone` wherever the pull caught it.
+    fn io_error(&self, what: &str, e: &io::Error) -> CopyError {
+        gone_if_device_gone(
+            io_error(&self.target.root, what, e),
             &self.target.root,
             what,
             self.fuse_device.as_deref(),
-        );
+        )
+    }
+
+    fn fail(mut self, what: &str, e: io::Error) -> CopyOutcome {
+        let err = self.io_error(what, &e);
         self.remove_partials();
         self.outcome(Err(err))
     }
@@ -1037,7 +1043,7 @@ impl Job {
             (&manifest_name, manifest.to_json()),
         ] {
             if let Err(e) = write_partial(&self.dir, name, &bytes) {
-                let msg = io_error(&self.target.root, &format!("writing {name}"), &e);
+                let msg = self.io_error(&format!("writing {name}"), &e);
                 let _ = self
                     .dir
                     .remove_file(&format!("{sidecar_name}{PARTIAL_SUFFIX}"));
@@ -1063,7 +1069,7 @@ impl Job {
                     "flushing the folders above the backup (fsync)".to_string()
                 }
             };
-            let msg = io_error(&self.target.root, &what, &e);
+            let msg = self.io_error(&what, &e);
             // Not on the disk for sure, so not a backup: nothing of it keeps a final name.
             publish::unpublish(&self.dir, &finals, &sidecar_name, &manifest_name);
             for name in [&sidecar_name, &manifest_name] {

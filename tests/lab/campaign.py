@@ -522,7 +522,8 @@ class Campaign:
         disk = self.rng.choice([d[0] for d in DISKS])
         # Within the run: a clean backup's length includes the CLI's and the shell's overhead.
         # A dump-kill's instant counts from when the dump itself started (see below), from
-        # [0, 0.04 x a run]: the lab's dump lives under a second (seed 5: 0.68 s in struck, 0.94 s did not).
+        # [0, 0.04 x a run]: the lab's dump lives under a second (seed 5: 0.68 s in struck,
+        # 0.94 s did not).
         instant = round(self.rng.uniform(0.0, (0.04 if kind == "dump-kill" else 0.8) * self.typical), 2)
         log(self.out, f"cut {n}: {kind} on {disk} at {instant} s")
         note = ""
@@ -667,25 +668,11 @@ class Campaign:
             os.fsync(f.fileno())
         os.rename(tmp, os.path.join(self.work, "state.json"))
 
-    def load(self):
-        """The state save() left; the next cut to run."""
-        with open(os.path.join(self.work, "state.json")) as f:
-            state = json.load(f)
-        self.seed = state["seed"]
-        self.summary = state["summary"]
-        self.known = state["known"]
-        self.known_started = {(u, p): t for u, p, t in state["known_started"]}
-        self.rows, self.typical, self.timing = state["rows"], state["typical"], state["timing"]
-        self.lines_lost, self.boot_no = state["lines_lost"], state["boot_no"]
-        v, internal, gauss = state["rng"]
-        self.rng.setstate((v, tuple(internal), gauss))
-        return state["next"]
-
-    def load_elsewhere(self, path):
-        """A state save() left in another place (kept in git from an earlier session, whose
-        machine and disks are gone): the seed, the plan, the results and the draws go on; what
-        the checker knew of the old disks does not. The next cut to run."""
-        with open(path) as f:
+    def load(self, path=None):
+        """The state save() left; the next cut to run. With `path`, a state kept elsewhere (in git
+        from an earlier session, whose machine and disks are gone): the seed, the plan, the
+        results and the draws go on; what the checker knew of the old disks does not."""
+        with open(path or os.path.join(self.work, "state.json")) as f:
             state = json.load(f)
         self.seed = state["seed"]
         self.summary = state["summary"]
@@ -693,6 +680,10 @@ class Campaign:
         self.lines_lost, self.boot_no = state["lines_lost"], state["boot_no"]
         v, internal, gauss = state["rng"]
         self.rng.setstate((v, tuple(internal), gauss))
+        if path is None:
+            self.known = state["known"]
+            self.known_started = {(u, p): t for u, p, t in state["known_started"]}
+            self.rows, self.typical = state["rows"], state["typical"]
         return state["next"]
 
     def write(self):
@@ -731,7 +722,7 @@ def main():
     c = Campaign(args)
     started = time.time()
     if args.cont:
-        first = c.load_elsewhere(args.cont)
+        first = c.load(args.cont)
         if args.seed is not None and args.seed != c.seed:
             sys.exit(f"the campaign to continue has seed {c.seed}, not {args.seed}")
         plan = c.summary["plan"]
