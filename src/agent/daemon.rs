@@ -104,10 +104,10 @@ struct Daemon {
     exit: bool,
     panel: Box<dyn PanelPort>,
     catalog: Catalog,
-    /// Set while a backup job runs (the scrub and the off-site pass wait) and at shutdown (they
-    /// stop).
-    scrub_pause: Arc<AtomicBool>,
-    scrub_stop: Arc<AtomicBool>,
+    /// The background passes' (scrub, off-site) two flags: `background_pause` is set while a
+    /// backup job runs (they wait), `background_stop` at shutdown (they stop).
+    background_pause: Arc<AtomicBool>,
+    background_stop: Arc<AtomicBool>,
     /// The last [`Event::Records`] sent, and when the key checks were last read.
     records: (usize, Option<Option<i64>>),
     key_checks_read: Option<Instant>,
@@ -290,8 +290,8 @@ pub fn run(cfg: Config, opts: Options) -> Result<(), String> {
         metrics,
         panel,
         catalog,
-        scrub_pause: Arc::new(AtomicBool::new(false)),
-        scrub_stop: Arc::new(AtomicBool::new(false)),
+        background_pause: Arc::new(AtomicBool::new(false)),
+        background_stop: Arc::new(AtomicBool::new(false)),
     };
     log::info!(
         "simdondar-backup {} running: {} source(s), control socket {}",
@@ -632,7 +632,7 @@ impl Daemon {
             Action::Scrub { disks } => {
                 let cfg = self.cfg.clone();
                 let tx = self.tx.clone();
-                let (pause, stop) = (self.scrub_pause.clone(), self.scrub_stop.clone());
+                let (pause, stop) = (self.background_pause.clone(), self.background_stop.clone());
                 std::thread::spawn(move || {
                     let found = crate::jobs::scrub::pass(&cfg, disks, &pause, &stop);
                     Daemon::send(
@@ -648,7 +648,7 @@ impl Daemon {
             Action::Offsite { roots } => {
                 let cfg = self.cfg.clone();
                 let tx = self.tx.clone();
-                let (pause, stop) = (self.scrub_pause.clone(), self.scrub_stop.clone());
+                let (pause, stop) = (self.background_pause.clone(), self.background_stop.clone());
                 std::thread::spawn(move || {
                     let (problems, last_verified) = offsite_pass(&cfg, &roots, &stop, &pause);
                     Daemon::send(
@@ -704,8 +704,8 @@ impl Daemon {
             JobTrigger::Button => Trigger::Button,
             JobTrigger::Request => Trigger::Cli,
         };
-        self.scrub_pause.store(true, Ordering::Relaxed);
-        let pause = self.scrub_pause.clone();
+        self.background_pause.store(true, Ordering::Relaxed);
+        let pause = self.background_pause.clone();
         let join = std::thread::spawn(move || {
             let (id, sources) = (spec.id, spec.sources.clone());
             let results = caught(&sources, || run_job(&cfg, &spec, trigger, &cancel2, &tx));
@@ -717,7 +717,7 @@ impl Daemon {
 
     fn shutdown(&mut self) {
         self.sd.stopping();
-        self.scrub_stop.store(true, Ordering::Relaxed);
+        self.background_stop.store(true, Ordering::Relaxed);
         if let Some(j) = self.job.take() {
             j.cancel.store(true, Ordering::Relaxed);
             // systemd's TimeoutStopSec is 90 s: 45 s for the job, then its disks are cut off.

@@ -3,100 +3,13 @@
 //! and SIGKILL during a run, then a restart.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::agent::{files_under, final_named, show, Setup, PASSWORD};
+use crate::support::daemon::Daemon;
 use crate::support::loopfs::LoopDisk;
 use crate::support::mariadb::MariaDb;
 use crate::support::udev::{disks_lock, Events};
-
-struct Daemon {
-    child: Option<Child>,
-    log: PathBuf,
-}
-
-impl Daemon {
-    /// `run --sim` started, without waiting for anything.
-    fn spawn(setup: &Setup, speed: u32) -> Daemon {
-        let log = setup.dir.path().join(format!(
-            "daemon-{}.log",
-            Instant::now().elapsed().as_nanos()
-        ));
-        let f = std::fs::File::create(&log).expect("log file");
-        let child = setup
-            .cmd()
-            .args(["run", "--sim", "--clock-speed", &speed.to_string()])
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(f))
-            .spawn()
-            .expect("start the daemon");
-        Daemon {
-            child: Some(child),
-            log,
-        }
-    }
-
-    /// `run --sim`, once its control socket answers.
-    fn start(setup: &Setup, speed: u32) -> Daemon {
-        let d = Daemon::spawn(setup, speed);
-        let sock = setup.runtime.join("control.sock");
-        wait_until(
-            Duration::from_secs(20),
-            "the control socket",
-            || std::os::unix::net::UnixStream::connect(&sock).is_ok(),
-            &d,
-        );
-        d
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn pid(&self) -> i32 {
-        self.child.as_ref().map(|c| c.id() as i32).unwrap_or(0)
-    }
-
-    fn signal(&mut self, sig: nix::sys::signal::Signal) -> Option<i32> {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid()), sig);
-        let mut c = self.child.take()?;
-        let deadline = Instant::now() + Duration::from_secs(90);
-        loop {
-            if let Ok(Some(st)) = c.try_wait() {
-                return st.code();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the daemon did not stop within 90 s:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn wait_until(limit: Duration, what: &str, mut f: impl FnMut() -> bool, d: &Daemon) {
-    let deadline = Instant::now() + limit;
-    while !f() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}; daemon log:\n{}",
-            d.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 fn status(setup: &Setup) -> serde_json::Value {
     let out = setup
@@ -157,12 +70,9 @@ fn scheduled_runs_button_and_long_press_with_real_disks() {
             .filter(|r| r.trigger == "schedule" && r.status == "ok")
             .count()
     };
-    wait_until(
-        Duration::from_secs(60),
-        "two scheduled backups",
-        || sched_ok(&setup) >= 2,
-        &d,
-    );
+    d.wait_until(Duration::from_secs(60), "two scheduled backups", || {
+        sched_ok(&setup) >= 2
+    });
     let st = status(&setup);
     // Only this test's disks: other loop devices may exist on the machine (match = "any").
     let ours = [hdd.device.as_str(), flash.device.as_str()];
@@ -192,7 +102,7 @@ fn scheduled_runs_button_and_long_press_with_real_disks() {
     // The button: a manual backup onto every attached disk, then the manual disk is ejected.
     let p = setup.cmd().arg("press").output().expect("press");
     assert!(p.status.success(), "{}", show(&p));
-    wait_until(
+    d.wait_until(
         Duration::from_secs(60),
         "the button's backup and the eject",
         || {
@@ -203,7 +113,6 @@ fn scheduled_runs_button_and_long_press_with_real_disks() {
                 })
             })
         },
-        &d,
     );
     let button = setup
         .runs()
@@ -292,12 +201,9 @@ fn sigterm_and_sigkill_during_a_run_then_restart() {
 
     // A first daemon makes a good backup, then is stopped.
     let mut d = Daemon::start(&setup, 1);
-    wait_until(
-        Duration::from_secs(90),
-        "the first backup",
-        || data_on(&target).len() == 1,
-        &d,
-    );
+    d.wait_until(Duration::from_secs(90), "the first backup", || {
+        data_on(&target).len() == 1
+    });
     assert_eq!(
         d.signal(nix::sys::signal::Signal::SIGTERM),
         Some(0),
@@ -310,12 +216,9 @@ fn sigterm_and_sigkill_during_a_run_then_restart() {
     let mut d = Daemon::start(&setup, 1);
     let p = setup.cmd().arg("press").output().expect("press");
     assert!(p.status.success(), "{}", show(&p));
-    wait_until(
-        Duration::from_secs(60),
-        "the run to write",
-        || partial_growing(&target),
-        &d,
-    );
+    d.wait_until(Duration::from_secs(60), "the run to write", || {
+        partial_growing(&target)
+    });
     let t0 = Instant::now();
     assert_eq!(
         d.signal(nix::sys::signal::Signal::SIGTERM),
@@ -349,12 +252,9 @@ fn sigterm_and_sigkill_during_a_run_then_restart() {
     let mut d = Daemon::start(&setup, 1);
     let p = setup.cmd().arg("press").output().expect("press");
     assert!(p.status.success(), "{}", show(&p));
-    wait_until(
-        Duration::from_secs(60),
-        "the run to write",
-        || partial_growing(&target),
-        &d,
-    );
+    d.wait_until(Duration::from_secs(60), "the run to write", || {
+        partial_growing(&target)
+    });
     d.signal(nix::sys::signal::Signal::SIGKILL);
     assert_eq!(setup.runs()[0].status, "running");
     let mut d = Daemon::start(&setup, 1);
@@ -366,18 +266,14 @@ fn sigterm_and_sigkill_during_a_run_then_restart() {
     assert_eq!(killed.status, "failed");
     let p = setup.cmd().arg("press").output().expect("press");
     assert!(p.status.success(), "{}", show(&p));
-    wait_until(
+    d.wait_until(
         Duration::from_secs(90),
         "a good backup after the restart",
         || data_on(&target).len() >= 2,
-        &d,
     );
-    wait_until(
-        Duration::from_secs(30),
-        "the run to finish",
-        || setup.runs()[0].status != "running",
-        &d,
-    );
+    d.wait_until(Duration::from_secs(30), "the run to finish", || {
+        setup.runs()[0].status != "running"
+    });
     // The run's paperwork (receipts, the month's report) is written after the run is recorded,
     // each through a `.partial` name: give it time, then nothing may be left.
     let partials = || -> Vec<_> {
@@ -426,13 +322,12 @@ fn a_broken_config_is_shown_and_waited_for_then_used() {
             .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
             .is_some_and(|v| v["red"] == "on" && v["green"] == "off")
     };
-    wait_until(Duration::from_secs(20), "the red LED", red_on, &d);
+    d.wait_until(Duration::from_secs(20), "the red LED", red_on);
     assert!(setup.state.join("panel").join("oled.png").exists());
     // Through at least one re-read, still waiting and still saying where the problem is.
     std::thread::sleep(Duration::from_secs(7));
-    let c = d.child.as_mut().expect("child");
     assert!(
-        c.try_wait().expect("try_wait").is_none(),
+        d.running(),
         "the daemon exited on a bad config:\n{}",
         d.log()
     );
@@ -449,11 +344,10 @@ fn a_broken_config_is_shown_and_waited_for_then_used() {
     // Fixed: the daemon proper starts with it, and answers on its socket.
     std::fs::write(&setup.config, &good).expect("config");
     let sock = setup.runtime.join("control.sock");
-    wait_until(
+    d.wait_until(
         Duration::from_secs(20),
         "the control socket after the fix",
         || std::os::unix::net::UnixStream::connect(&sock).is_ok(),
-        &d,
     );
     let st = status(&setup);
     assert!(st.is_object(), "{st}");
@@ -480,12 +374,9 @@ fn a_broken_config_daemon_stops_on_sigterm() {
     )
     .expect("config");
     let mut d = Daemon::spawn(&setup, 1);
-    wait_until(
-        Duration::from_secs(20),
-        "the error in the log",
-        || d.log().contains("config.toml:2:"),
-        &d,
-    );
+    d.wait_until(Duration::from_secs(20), "the error in the log", || {
+        d.log().contains("config.toml:2:")
+    });
     assert!(setup.state.join("panel").join("leds.json").exists());
     assert_eq!(
         d.signal(nix::sys::signal::Signal::SIGTERM),
@@ -516,12 +407,9 @@ fn a_frozen_disk_does_not_keep_the_daemon_from_stopping_or_starting() {
                 .and_then(|x| x["view"]["mounted_at"].as_str().map(PathBuf::from))
         })
     };
-    wait_until(
-        Duration::from_secs(30),
-        "the flashdisk mounted",
-        || mounted().is_some(),
-        &d,
-    );
+    d.wait_until(Duration::from_secs(30), "the flashdisk mounted", || {
+        mounted().is_some()
+    });
     let point = mounted().expect("mounted");
     let drivers = simdondar_backup::disks::mount::fuse_daemons(&point);
     assert!(
@@ -583,11 +471,10 @@ fn status_polls_write_no_audit_entry_and_an_unchecked_key_is_amber() {
             .expect("count")
     };
     // The amber reason arrives within a tick or two.
-    wait_until(
+    d.wait_until(
         Duration::from_secs(20),
         "the key-check reason in status",
         || status(&setup).to_string().contains("key_check_due"),
-        &d,
     );
     let before = audit_rows();
     for _ in 0..10 {

@@ -7,12 +7,13 @@ use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use simdondar_backup::agent::metrics::render::FAMILIES;
 
 use crate::support::agent::{files_under, require_tool, show, Setup, PASSWORD};
+use crate::support::daemon::Daemon;
 use crate::support::mariadb::MariaDb;
 
 fn repo() -> PathBuf {
@@ -152,50 +153,6 @@ fn http(port: u16, request: &[u8]) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// `run --sim`, killed when dropped.
-struct Daemon {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Daemon {
-    fn start(setup: &Setup) -> Daemon {
-        let log = setup.dir.path().join("daemon.log");
-        let child = setup
-            .cmd()
-            .args(["run", "--sim"])
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(std::fs::File::create(&log).expect("log")))
-            .spawn()
-            .expect("start the daemon");
-        Daemon { child, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn wait_until(&self, limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
-        let deadline = Instant::now() + limit;
-        while !f() {
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}; daemon log:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn unix(s: &str) -> f64 {
     chrono::DateTime::parse_from_rfc3339(s)
         .expect("RFC 3339")
@@ -231,7 +188,7 @@ fn a_daemon_exports_its_health_as_a_textfile_and_on_http() {
     .expect("config");
 
     let t0 = chrono::Utc::now().timestamp() as f64;
-    let d = Daemon::start(&setup);
+    let d = Daemon::spawn(&setup, 1);
     d.wait_until(
         Duration::from_secs(180),
         "the first backup in the textfile",
@@ -422,11 +379,7 @@ fn a_port_in_use_is_a_status_error_and_the_daemon_and_textfile_go_on() {
         ),
     )
     .expect("config");
-    let d = Daemon::start(&setup);
-    let sock = setup.runtime.join("control.sock");
-    d.wait_until(Duration::from_secs(20), "the control socket", || {
-        std::os::unix::net::UnixStream::connect(&sock).is_ok()
-    });
+    let d = Daemon::start(&setup, 1);
     let out = setup
         .cmd()
         .args(["status", "--json"])

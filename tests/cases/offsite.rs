@@ -9,6 +9,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::agent::{data_files, require_tool, show, Setup};
+use crate::support::daemon::Daemon;
 use crate::support::garage::Garage;
 
 /// A `command` source of `mib` MiB of random bytes (zstd leaves them as large), so an upload
@@ -650,36 +651,6 @@ fn daily_sends_one_backup_a_day_and_two_stores_share_one_staging_file() {
     }
 }
 
-/// `run --sim` at 120 times real time, killed when dropped.
-struct Daemon(std::process::Child, PathBuf);
-
-impl Daemon {
-    fn start(setup: &Setup) -> Daemon {
-        let log = setup.dir.path().join("daemon.log");
-        let f = std::fs::File::create(&log).expect("log");
-        let child = setup
-            .cmd()
-            .args(["run", "--sim", "--clock-speed", "120"])
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(f))
-            .spawn()
-            .expect("daemon");
-        Daemon(child, log)
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.1).unwrap_or_default()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn status(setup: &Setup) -> serde_json::Value {
     let out = setup
         .cmd()
@@ -705,7 +676,7 @@ fn the_daemon_sends_offsite_on_its_own_and_a_store_down_is_amber_while_backups_g
     )
     .expect("cfg");
     g.kill_node(0);
-    let d = Daemon::start(&w.setup);
+    let d = Daemon::spawn(&w.setup, 120);
     // The store is down: the daemon's pass fails, amber, with its kind.
     let t = Instant::now();
     let amber = loop {

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests (one test binary, `tests/e2e.rs`).
 
 pub mod agent;
+pub mod daemon;
 pub mod eio;
 pub mod garage;
 pub mod loopfs;
