@@ -281,16 +281,31 @@ class Campaign:
         self.boot_no = 0
         self.vm = None
         self.rules = {}
-        self.summary = {"seed": self.seed, "command": " ".join(sys.argv), "cuts": {k: 0 for k in KINDS},
-                        "backups_checked": 0, "backups_lost": 0, "incomplete_final": 0,
-                        "recoveries_failed": 0, "failures": [], "boots": [], "results": [],
-                        "struck_a_running_backup": {k: 0 for k in KINDS}}
+        self.summary = self.fresh_summary()
         self.lines_lost = 0  # requests or answers lost between host and guest, sent again
         self.timing = {}  # the first word of each command sent -> seconds spent in it
         self.known = {}  # disk uuid -> {path: sha256} of whole backups seen by the last check
         self.rows = 0
         self.known_started = {}  # (disk uuid, path) -> started_at of every backup seen
         self.typical = 8.0
+
+    def fresh_summary(self):
+        return {"seed": self.seed, "command": " ".join(sys.argv), "cuts": {k: 0 for k in KINDS},
+                "backups_checked": 0, "backups_lost": 0, "incomplete_final": 0,
+                "recoveries_failed": 0, "failures": [], "boots": [], "results": [],
+                "struck_a_running_backup": {k: 0 for k in KINDS}}
+
+    def lane(self, first, last):
+        """Turns the campaign load() read into a new lane of it: cuts first..last of the same plan,
+        run beside the lane that goes on from that state (on another LAB_OUT, so its own VM and
+        disks), with a summary of its own cuts only (merge() adds the lanes up) and draws from a
+        random generator of its own, seeded from the campaign's seed and `first` (so the lane
+        repeats as it is; a run in one go would have drawn other instants for these cuts)."""
+        plan = self.summary["plan"]
+        self.summary = self.fresh_summary()
+        self.summary.update({"plan": plan, "pieces": [], "lane": [first, last], "last": last})
+        self.rng = random.Random(f"{self.seed}:{first}")
+        self.timing, self.lines_lost, self.boot_no = {}, 0, 0
 
     def boot(self):
         self.boot_no += 1
@@ -697,6 +712,65 @@ class Campaign:
         return s
 
 
+COUNTS = ["backups_checked", "backups_lost", "incomplete_final", "recoveries_failed"]
+
+
+def merge(out, paths):
+    """Adds up the lanes of one campaign (their kept states) into OUT/summary.json: the cuts each
+    ran, their counts and results; says which cuts of the plan no lane has run yet. Exit status 0
+    only when every cut has run and passed."""
+    states = []
+    for p in paths:
+        with open(p) as f:
+            states.append(json.load(f))
+    first = states[0]["summary"]
+    for p, st in zip(paths, states):
+        if st["seed"] != first["seed"] or st["summary"]["plan"] != first["plan"]:
+            sys.exit(f"{p} is a lane of another campaign (seed {st['seed']}, not {first['seed']})")
+    m = {"seed": first["seed"], "plan": first["plan"], "lanes": [], "pieces": [], "boots": [],
+         "results": [], "failures": [], "cuts": {k: 0 for k in KINDS},
+         "struck_a_running_backup": {k: 0 for k in KINDS}, "channel_lines_resent": 0,
+         "seconds_by_command": {}}
+    for k in COUNTS:
+        m[k] = 0
+    ran = {}
+    for p, st in zip(paths, states):
+        s = st["summary"]
+        cuts = [r["cut"] for r in s["results"] if isinstance(r["cut"], int)]
+        for c in cuts:
+            if c in ran:
+                sys.exit(f"cut {c} was run by two lanes: {ran[c]} and {p}")
+            ran[c] = p
+        m["lanes"].append({"state": os.path.basename(p), "cuts": [min(cuts, default=0), max(cuts, default=0)],
+                           "command": s.get("command"),
+                           "seconds": sum(x.get("seconds", 0) for x in s.get("pieces", []))})
+        for k in COUNTS:
+            m[k] += s[k]
+        for k in KINDS:
+            m["cuts"][k] += s["cuts"][k]
+            m["struck_a_running_backup"][k] += s["struck_a_running_backup"][k]
+        for k in ("pieces", "boots", "results", "failures"):
+            m[k] += s.get(k, [])
+        m["channel_lines_resent"] += st.get("lines_lost", 0)
+        for k, v in st.get("timing", {}).items():
+            m["seconds_by_command"][k] = m["seconds_by_command"].get(k, 0) + round(v)
+    key = lambda r: (r["cut"] if isinstance(r["cut"], int) else 0, str(r["cut"]))  # noqa: E731
+    m["results"].sort(key=key)
+    m["failures"].sort(key=key)
+    m["pieces"].sort(key=lambda x: x["started"])
+    m["duration_s"] = sum(x.get("seconds", 0) for x in m["pieces"])
+    m["missing"] = [n for n in range(1, len(m["plan"]) + 1) if n not in ran]
+    m["passed"] = sum(1 for r in m["results"] if r["ok"])
+    m["failed"] = len(m["results"]) - m["passed"]
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "summary.json"), "w") as f:
+        json.dump(m, f, indent=2)
+    if m["missing"]:
+        print(f"not run yet: {len(m['missing'])} of {len(m['plan'])} cuts (from cut {m['missing'][0]})")
+    print(f"{m['passed']} passed, {m['failed']} failed")
+    sys.exit(0 if m["failed"] == 0 and not m["missing"] else 1)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
@@ -709,10 +783,22 @@ def main():
     ap.add_argument("--continue", dest="cont", metavar="STATE",
                     help="go on with the campaign whose state.json is STATE (kept from a piece on "
                          "a machine that is gone) on fresh disks: a new set-up, then its next cut")
+    ap.add_argument("--lane", metavar="FIRST-LAST",
+                    help="with --continue: begin a new lane of that campaign, its cuts FIRST to LAST, "
+                         "beside the lane that goes on from STATE (which must stop before FIRST: "
+                         "--last); --merge adds the lanes' states up")
+    ap.add_argument("--last", type=int,
+                    help="stop after this cut of the plan (kept in the state for later pieces)")
+    ap.add_argument("--merge", nargs="+", metavar="STATE",
+                    help="add up the kept states of one campaign's lanes into OUT/summary.json")
     ap.add_argument("--budget", type=float,
                     help="minutes: after the first cut that ends past them, power the VM off "
                          "cleanly and stop; --resume goes on from there")
     args = ap.parse_args()
+    if args.merge:
+        merge(args.out, args.merge)
+    if (args.lane or args.last) and not (args.cont or args.resume):
+        sys.exit("--lane and --last go with --continue (--last also with --resume)")
     kinds = args.kinds.split(",") if args.kinds else KINDS
     for k in kinds:
         if k not in KINDS:
@@ -726,9 +812,21 @@ def main():
         if args.seed is not None and args.seed != c.seed:
             sys.exit(f"the campaign to continue has seed {c.seed}, not {args.seed}")
         plan = c.summary["plan"]
-        if first > len(plan):
-            sys.exit(f"the campaign in {args.cont} has run all its {len(plan)} cuts")
-        log(args.out, f"seed {c.seed}: continuing at cut {first} of {len(plan)} on fresh disks ({args.cont})")
+        if args.lane:
+            try:
+                lo, hi = (int(x) for x in args.lane.split("-"))
+            except ValueError:
+                sys.exit(f"--lane {args.lane}: give the first and last cut, as 121-200")
+            bound = c.summary.get("last") or len(plan)
+            if not first <= lo <= hi <= bound:
+                sys.exit(f"--lane {args.lane}: the campaign in {args.cont} has cuts {first} to {bound} "
+                         "still to run; a lane takes some of them, first to last")
+            c.lane(lo, hi)
+            first = lo
+            log(args.out, f"seed {c.seed}: a new lane of the campaign in {args.cont}, its cuts {lo} to {hi}, "
+                          "on fresh disks (draws seeded from the seed and the lane's first cut)")
+        else:
+            log(args.out, f"seed {c.seed}: continuing at cut {first} of {len(plan)} on fresh disks ({args.cont})")
     elif args.resume:
         if not os.path.exists(os.path.join(c.work, "state.json")):
             sys.exit(f"nothing to resume: no {os.path.join(c.work, 'state.json')} (start a campaign first)")
@@ -757,6 +855,11 @@ def main():
         c.summary["plan"] = plan
         c.summary["pieces"] = []
         first = 1
+    if args.last:
+        c.summary["last"] = args.last
+    last = min(c.summary.get("last") or len(plan), len(plan)) if (args.cont or args.resume) else len(plan)
+    if first > last:
+        sys.exit(f"the campaign (or lane) has run all its cuts, to cut {last}")
     piece = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "first_cut": first,
              "fresh_disks": not args.resume}
     c.summary["pieces"].append(piece)
@@ -788,6 +891,8 @@ def main():
         for n, kind in enumerate(plan, 1):
             if n < first:
                 continue
+            if n > last:
+                break
             ran += 1
             try:
                 c.cut(n, kind)
@@ -804,7 +909,7 @@ def main():
                 c.resume()
             piece["seconds"], piece["cuts_run"] = round(time.time() - started), ran
             c.save(n + 1)
-            if args.budget is not None and n < len(plan) and time.time() - started > args.budget * 60:
+            if args.budget is not None and n < last and time.time() - started > args.budget * 60:
                 paused = True
                 log(args.out, f"paused after cut {n} of {len(plan)}: scripts/lab --resume goes on")
                 break
