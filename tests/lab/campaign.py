@@ -13,6 +13,7 @@ checker looks again. Results: OUT/summary.json and OUT/campaign.log; last line `
 """
 import argparse
 import base64
+import calendar
 import json
 import os
 import random
@@ -759,16 +760,47 @@ def merge(out, paths):
     m["failures"].sort(key=key)
     m["pieces"].sort(key=lambda x: x["started"])
     m["duration_s"] = sum(x.get("seconds", 0) for x in m["pieces"])
+    # Wall time: the pieces' spans joined (lanes run at the same time).
+    spans = sorted((calendar.timegm(time.strptime(x["started"], "%Y-%m-%dT%H:%M:%SZ")), x.get("seconds", 0))
+                   for x in m["pieces"])
+    m["wall_s"], end = 0, None
+    for t, d in spans:
+        m["wall_s"] += max(0, t + d - max(t, end)) if end is not None else d
+        end = max(end or 0, t + d)
     m["missing"] = [n for n in range(1, len(m["plan"]) + 1) if n not in ran]
     m["passed"] = sum(1 for r in m["results"] if r["ok"])
     m["failed"] = len(m["results"]) - m["passed"]
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "summary.json"), "w") as f:
         json.dump(m, f, indent=2)
+    with open(os.path.join(out, "table.md"), "w") as f:
+        f.write(table(m))
     if m["missing"]:
         print(f"not run yet: {len(m['missing'])} of {len(m['plan'])} cuts (from cut {m['missing'][0]})")
     print(f"{m['passed']} passed, {m['failed']} failed")
     sys.exit(0 if m["failed"] == 0 and not m["missing"] else 1)
+
+
+def table(m):
+    """The merged campaign as docs/reliability.md shows it: a row per fault kind, then the totals."""
+    rows = ["| fault | cuts | struck a running backup | passed | failed |", "|---|---|---|---|---|"]
+    for k in KINDS:
+        rs = [r for r in m["results"] if r.get("kind") == k]
+        ok = sum(1 for r in rs if r["ok"])
+        rows.append(f"| {k} | {len(rs)} | {m['struck_a_running_backup'][k]} | {ok} | {len(rs) - ok} |")
+    other = [r for r in m["results"] if r.get("kind") not in KINDS]
+    if other:
+        rows.append(f"| (resume checks) | {len(other)} | | {sum(1 for r in other if r['ok'])} | "
+                    f"{sum(1 for r in other if not r['ok'])} |")
+    rows.append(f"| **all** | **{len(m['results'])}** | **{sum(m['struck_a_running_backup'].values())}** | "
+                f"**{m['passed']}** | **{m['failed']}** |")
+    h, mi = divmod(m["duration_s"] // 60, 60)
+    wh, wm = divmod(int(m["wall_s"]) // 60, 60)
+    rows += ["", f"Seed {m['seed']}; {len(m['lanes'])} lane(s), {len(m['pieces'])} pieces, {h} h {mi} min of "
+             f"pieces in all ({wh} h {wm} min of wall time); {m['backups_checked']} backups checked, {m['backups_lost']} lost, "
+             f"{m['incomplete_final']} incomplete under a final name, {m['recoveries_failed']} failed "
+             f"recoveries; cuts not run yet: {len(m['missing'])}.", ""]
+    return "\n".join(rows)
 
 
 def main():
