@@ -15,6 +15,7 @@ use simdondar_backup::agent::alerts::{self, AlertError};
 use simdondar_backup::config::{NotifyConfig, SmtpTls};
 
 use crate::support::agent::{data_files, show, Setup, PASSWORD};
+use crate::support::daemon::Daemon;
 use crate::support::mariadb::MariaDb;
 use crate::support::procscan::ProcScan;
 use crate::support::smtpd::{Smtpd, SMTP_USER};
@@ -351,33 +352,19 @@ fn no_secret_in_any_process_during_an_alert_a_dump_and_an_ssh_tar_run() {
     let scan = ProcScan::start(&refs);
 
     // (a) An alert: with no backup disk at all the daemon is failing at its first tick.
-    let log = alert_setup.dir.path().join("daemon.log");
-    let mut daemon = alert_setup
-        .cmd()
-        .args(["run", "--sim"])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(std::fs::File::create(&log).expect("log")))
-        .spawn()
-        .expect("start the daemon");
+    let mut daemon = Daemon::spawn(&alert_setup, 1);
     let deadline = Instant::now() + Duration::from_secs(60);
     while hook.requests().is_empty() || smtpd.mails().is_empty() {
-        if Instant::now() > deadline {
-            let _ = daemon.kill();
-            panic!(
-                "no alert within 60 s (webhook requests {:?}, mails {:?}); daemon log:\n{}",
-                hook.requests(),
-                smtpd.events(),
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
-        }
+        assert!(
+            Instant::now() <= deadline,
+            "no alert within 60 s (webhook requests {:?}, mails {:?}); daemon log:\n{}",
+            hook.requests(),
+            smtpd.events(),
+            daemon.log()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
-    let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(daemon.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    );
-    let _ = daemon.wait();
+    daemon.signal(nix::sys::signal::Signal::SIGTERM);
 
     // (b) and (c): a MariaDB dump and an ssh-tar run.
     let target = backup_setup.target("t");

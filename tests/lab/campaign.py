@@ -704,8 +704,7 @@ class Campaign:
 
     def write(self):
         s = dict(self.summary)
-        s["passed"] = sum(1 for r in s["results"] if r["ok"])
-        s["failed"] = len(s["results"]) - s["passed"]
+        s["passed"], s["failed"] = tally(s["results"])
         s["channel_lines_resent"] = self.lines_lost + (self.vm.recovered if self.vm else 0)
         s["seconds_by_command"] = {k: round(v) for k, v in sorted(self.timing.items(), key=lambda x: -x[1])}
         with open(os.path.join(self.out, "summary.json"), "w") as f:
@@ -714,6 +713,23 @@ class Campaign:
 
 
 COUNTS = ["backups_checked", "backups_lost", "incomplete_final", "recoveries_failed"]
+
+
+def tally(results):
+    """(passed, failed) of a list of cut results."""
+    passed = sum(1 for r in results if r["ok"])
+    return passed, len(results) - passed
+
+
+def cut_no(r):
+    """The cut a result belongs to, for ordering: a resume check ("resume N") goes before cut N."""
+    c = r["cut"]
+    if isinstance(c, int):
+        return (c, 1)
+    try:
+        return (int(str(c).split()[-1]), 0)
+    except ValueError:
+        return (0, 0)
 
 
 def merge(out, paths):
@@ -742,8 +758,8 @@ def merge(out, paths):
             if c in ran:
                 sys.exit(f"cut {c} was run by two lanes: {ran[c]} and {p}")
             ran[c] = p
-        m["lanes"].append({"state": os.path.basename(p), "cuts": [min(cuts, default=0), max(cuts, default=0)],
-                           "command": s.get("command"),
+        m["lanes"].append({"state": p, "cuts": [min(cuts, default=0), max(cuts, default=0)],
+                           "command": s.get("command"), "image": s.get("image"),
                            "seconds": sum(x.get("seconds", 0) for x in s.get("pieces", []))})
         for k in COUNTS:
             m[k] += s[k]
@@ -755,9 +771,8 @@ def merge(out, paths):
         m["channel_lines_resent"] += st.get("lines_lost", 0)
         for k, v in st.get("timing", {}).items():
             m["seconds_by_command"][k] = m["seconds_by_command"].get(k, 0) + round(v)
-    key = lambda r: (r["cut"] if isinstance(r["cut"], int) else 0, str(r["cut"]))  # noqa: E731
-    m["results"].sort(key=key)
-    m["failures"].sort(key=key)
+    m["results"].sort(key=cut_no)
+    m["failures"].sort(key=cut_no)
     m["pieces"].sort(key=lambda x: x["started"])
     m["duration_s"] = sum(x.get("seconds", 0) for x in m["pieces"])
     # Wall time: the pieces' spans joined (lanes run at the same time).
@@ -768,8 +783,7 @@ def merge(out, paths):
         m["wall_s"] += max(0, t + d - max(t, end)) if end is not None else d
         end = max(end or 0, t + d)
     m["missing"] = [n for n in range(1, len(m["plan"]) + 1) if n not in ran]
-    m["passed"] = sum(1 for r in m["results"] if r["ok"])
-    m["failed"] = len(m["results"]) - m["passed"]
+    m["passed"], m["failed"] = tally(m["results"])
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "summary.json"), "w") as f:
         json.dump(m, f, indent=2)
@@ -782,7 +796,8 @@ def merge(out, paths):
 
 
 def table(m):
-    """The merged campaign as docs/reliability.md shows it: a row per fault kind, then the totals."""
+    """The merged campaign as a Markdown table for docs/reliability.md: a row per fault kind, then
+    the totals."""
     rows = ["| fault | cuts | struck a running backup | passed | failed |", "|---|---|---|---|---|"]
     for k in KINDS:
         rs = [r for r in m["results"] if r.get("kind") == k]
@@ -829,8 +844,12 @@ def main():
     args = ap.parse_args()
     if args.merge:
         merge(args.out, args.merge)
-    if (args.lane or args.last) and not (args.cont or args.resume):
-        sys.exit("--lane and --last go with --continue (--last also with --resume)")
+    if args.lane and not args.cont:
+        sys.exit("--lane goes with --continue (a new lane starts from a kept state, on fresh disks)")
+    if args.last is not None and not (args.cont or args.resume):
+        sys.exit("--last goes with --continue or --resume")
+    if args.last is not None and (args.lane or args.last < 1):
+        sys.exit("--last N: N >= 1, and not with --lane (a lane's last cut is its LAST)")
     kinds = args.kinds.split(",") if args.kinds else KINDS
     for k in kinds:
         if k not in KINDS:
@@ -887,16 +906,22 @@ def main():
         c.summary["plan"] = plan
         c.summary["pieces"] = []
         first = 1
-    if args.last:
-        c.summary["last"] = args.last
     last = min(c.summary.get("last") or len(plan), len(plan)) if (args.cont or args.resume) else len(plan)
+    if args.last is not None:
+        # Only ever lower: the cuts past a bound belong to another lane.
+        if args.last > last:
+            sys.exit(f"--last {args.last}: the plan has {len(plan)} cuts" if last == len(plan) else
+                     f"--last {args.last}: this lane stops at cut {last}; the cuts past it belong to "
+                     "another lane")
+        last = c.summary["last"] = args.last
     if first > last:
         sys.exit(f"the campaign (or lane) has run all its cuts, to cut {last}")
     piece = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "first_cut": first,
-             "fresh_disks": not args.resume}
+             "fresh_disks": not args.resume, "command": " ".join(sys.argv)}
     c.summary["pieces"].append(piece)
     paused = False
     ran = 0
+    next_cut = first
     try:
         if args.resume:
             # The disks and the root image as the last piece left them (powered off after a
@@ -940,10 +965,12 @@ def main():
                 c.boot()
                 c.resume()
             piece["seconds"], piece["cuts_run"] = round(time.time() - started), ran
-            c.save(n + 1)
+            next_cut = n + 1
+            c.save(next_cut)
             if args.budget is not None and n < last and time.time() - started > args.budget * 60:
                 paused = True
-                log(args.out, f"paused after cut {n} of {len(plan)}: scripts/lab --resume goes on")
+                log(args.out, f"paused after cut {n} (this run goes to cut {last}): --resume, or --continue "
+                              "of work/state.json on fresh disks, goes on")
                 break
     except Exception as e:  # noqa: BLE001
         c.summary["error"] = str(e)
@@ -954,12 +981,14 @@ def main():
     piece["seconds"] = round(time.time() - started)
     piece["cuts_run"] = ran
     c.summary["duration_s"] = sum(p.get("seconds", 0) for p in c.summary["pieces"])
+    if "error" not in c.summary and ran:
+        c.save(next_cut)  # the piece's whole time, the power-off included
     c.summary["paused"] = paused
     s = c.write()
     if "error" in s:
         s["failed"] += 1
     if paused:
-        print(f"paused: {len(s['results'])} of {len(plan)} cuts run")
+        print(f"paused before cut {next_cut} (this run goes to cut {last})")
     print(f"{s['passed']} passed, {s['failed']} failed")
     sys.exit(0 if s["failed"] == 0 else 1)
 
