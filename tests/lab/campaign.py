@@ -916,6 +916,7 @@ def main():
         last = c.summary["last"] = args.last
     if first > last:
         sys.exit(f"the campaign (or lane) has run all its cuts, to cut {last}")
+    draws = c.rng.getstate()
     piece = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "first_cut": first,
              "fresh_disks": not args.resume, "command": " ".join(sys.argv)}
     c.summary["pieces"].append(piece)
@@ -943,6 +944,10 @@ def main():
             rc, _ = c.backup()
             c.typical = max(2.0, time.time() - t0)
             log(args.out, f"a backup onto {len(DISKS)} disks takes {c.typical:.1f} s: instants are drawn from [0, that]")
+            if args.cont:
+                # The set-up's runs drew their rows from the generator: the cuts go on with the
+                # draws they would have had in one go.
+                c.rng.setstate(draws)
             piece["seconds"] = round(time.time() - started)
             c.save(first)
         for n, kind in enumerate(plan, 1):
