@@ -342,7 +342,7 @@ pub fn restore_test_with(
     sandbox::check_room(work_dir, &limits, manifest.bytes_raw)
         .map_err(RestoreTestError::Sandbox)?;
     remove_stale(work_dir);
-    let mut server = Scratch::start(&tools, work_dir, &who, &limits)?;
+    let mut server = Scratch::start(&tools, work_dir, &who, &limits, probe.as_ref())?;
     let watch = Watch::start(Watched {
         dir: server.dir.clone(),
         pid: server.pid(),

@@ -2,19 +2,22 @@
 The restore test's throw-away MariaDB server: the programs it needs, its fresh directory under the
 work directory (and what an earlier test left there), `mariadb-install-db` then `mariadbd` in the
 sandbox, the load of the dump through a client, the table list and the counts, and its removal
-whatever happens.
+whatever happens. Until the server answers, a backup that starts (its lock) stops the start-up
+at once, as the watch does afterwards.
 */
 
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 
+use crate::backup::busy;
 use crate::backup::restore::{self, RestoreError};
 use crate::backup::sandbox::{self, Identity, Limits};
 
@@ -114,11 +117,11 @@ pub(super) const LOADER_GRANTS: &str =
      ALTER, CREATE TEMPORARY TABLES, LOCK TABLES, EXECUTE, CREATE VIEW, SHOW VIEW, \
      CREATE ROUTINE, ALTER ROUTINE, EVENT, TRIGGER, SET USER";
 
-/// The throw-away server: its directory and process. Dropping it kills the server and removes
-/// the directory.
 /// How long a server that stopped answering is given to exit, so that its end says why.
 pub(super) const DEATH_GRACE: Duration = Duration::from_secs(2);
 
+/// The throw-away server: its directory and process. Dropping it kills the server and removes
+/// the directory.
 pub(super) struct Scratch {
     pub(super) dir: PathBuf,
     socket: PathBuf,
@@ -148,12 +151,14 @@ impl Drop for Scratch {
 
 impl Scratch {
     /// Creates the directory, installs a data directory and starts the server as the sandbox
-    /// user, confined; creates the loader account; returns once it answers.
+    /// user, confined; creates the loader account; returns once it answers. With `yield_to`,
+    /// gives way ([`RestoreTestError::Yielded`]) as soon as a backup takes that lock.
     pub(super) fn start(
         tools: &Tools,
         work_dir: &Path,
         who: &Identity,
         limits: &Limits,
+        yield_to: Option<&busy::Probe>,
     ) -> Result<Scratch, RestoreTestError> {
         let stamp = Utc::now().timestamp_nanos_opt().unwrap_or_default();
         let dir = work_dir.join(format!("{DIR_PREFIX}{}-{stamp}", std::process::id()));
@@ -229,23 +234,36 @@ impl Scratch {
             .arg("--skip-name-resolve")
             // Its bootstrap server's temporary tables too: never the shared /tmp, where anything
             // else on the machine may clean up under it.
-            .arg(format!("--tmpdir={}", tmpdir.display()))
-            .stdin(Stdio::null());
+            .arg(format!("--tmpdir={}", tmpdir.display()));
         who.confine(&mut install, &s.dir, limits.cpu_seconds, limits.disk);
-        let out = install.output().map_err(|e| RestoreTestError::Spawn {
-            tool: tools.install_db.display().to_string(),
-            detail: e.to_string(),
-        })?;
-        if !out.status.success() {
-            let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-            text.push_str(&String::from_utf8_lossy(&out.stderr));
-            return Err(RestoreTestError::InstallDb {
-                detail: format!(
-                    "{}: {}",
-                    describe_status(&out.status),
-                    last_lines(&text, 20)
-                ),
-            });
+        let install_log = s.dir.join("install-db.out");
+        let status =
+            run_giving_way(&mut install, &install_log, START_TIMEOUT, yield_to).map_err(|e| {
+                RestoreTestError::Spawn {
+                    tool: tools.install_db.display().to_string(),
+                    detail: e.to_string(),
+                }
+            })?;
+        let text = std::fs::read(&install_log)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
+        match status {
+            Ended::Exited(st) if st.success() => {}
+            Ended::Exited(st) => {
+                return Err(RestoreTestError::InstallDb {
+                    detail: format!("{}: {}", describe_status(&st), last_lines(&text, 20)),
+                })
+            }
+            Ended::Yielded => return Err(RestoreTestError::Yielded),
+            Ended::TimedOut => {
+                return Err(RestoreTestError::InstallDb {
+                    detail: format!(
+                        "it did not finish within {} s and was stopped: {}",
+                        START_TIMEOUT.as_secs(),
+                        last_lines(&text, 20)
+                    ),
+                })
+            }
         }
 
         let mut cmd = Command::new(&tools.server);
@@ -291,7 +309,7 @@ impl Scratch {
         })?;
         sandbox::oom_first(child.id());
         s.child = Some(child);
-        s.wait_ready()?;
+        s.wait_ready(yield_to)?;
         s.create_loader()?;
         Ok(s)
     }
@@ -412,10 +430,17 @@ impl Scratch {
         }
     }
 
-    pub(super) fn wait_ready(&mut self) -> Result<(), RestoreTestError> {
+    pub(super) fn wait_ready(
+        &mut self,
+        yield_to: Option<&busy::Probe>,
+    ) -> Result<(), RestoreTestError> {
         let deadline = Instant::now() + START_TIMEOUT;
         let mut last = String::new();
         loop {
+            if yield_to.is_some_and(busy::Probe::busy) {
+                self.stop();
+                return Err(RestoreTestError::Yielded);
+            }
             if let Some(child) = self.child.as_mut() {
                 if let Ok(Some(status)) = child.try_wait() {
                     self.child = None;
@@ -636,6 +661,56 @@ impl Scratch {
 /// work directory is in it, gains search permission for others (0751 as the package installs
 /// it: others may pass through, never list or read). Folders the agent does not own are left as
 /// they are; [`Identity::can_reach`] then names the one in the way.
+/// How a start-up step that [`run_giving_way`] waited for ended.
+#[derive(Debug)]
+pub(super) enum Ended {
+    Exited(ExitStatus),
+    /// A backup took the lock: the step's processes were killed.
+    Yielded,
+    /// It did not end within its limit: its processes were killed.
+    TimedOut,
+}
+
+/// Runs `cmd` in a process group of its own, its output (both streams) into the file `log`,
+/// waiting at most `limit` and, with `yield_to`, only while no backup holds that lock. When it
+/// gives up it kills the whole group (`mariadb-install-db` is a script whose bootstrap server
+/// is its child) and reaps the command.
+pub(super) fn run_giving_way(
+    cmd: &mut Command,
+    log: &Path,
+    limit: Duration,
+    yield_to: Option<&busy::Probe>,
+) -> io::Result<Ended> {
+    let out = File::create(log)?;
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::from(out.try_clone()?))
+        .stderr(Stdio::from(out))
+        .process_group(0);
+    let mut child = cmd.spawn()?;
+    let deadline = Instant::now() + limit;
+    let ended = loop {
+        if let Some(st) = child.try_wait()? {
+            return Ok(Ended::Exited(st));
+        }
+        if yield_to.is_some_and(busy::Probe::busy) {
+            break Ended::Yielded;
+        }
+        if Instant::now() >= deadline {
+            break Ended::TimedOut;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    if let Ok(pid) = i32::try_from(child.id()) {
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    Ok(ended)
+}
+
 pub(super) fn prepare_work_dir(work_dir: &Path, state_dir: Option<&Path>) -> io::Result<()> {
     use std::os::unix::fs::MetadataExt;
     std::fs::create_dir_all(work_dir)?;
@@ -779,4 +854,156 @@ pub(super) fn first_lines(text: &str, n: usize) -> String {
 pub(super) fn last_lines(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whether process `pid` still runs (a zombie waiting for its reaper does not).
+    fn alive(pid: i32) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|st| st.rsplit(')').next().map(str::trim).map(str::to_string))
+            .is_some_and(|rest| !rest.starts_with('Z') && !rest.starts_with('X'))
+    }
+
+    /// `sh` that starts a `sleep` of its own (as mariadb-install-db starts its bootstrap
+    /// server), writes that child's pid to `pid_file` and waits.
+    fn script_with_child(pid_file: &Path) -> Command {
+        let mut c = Command::new("sh");
+        c.arg("-c").arg(format!(
+            "echo starting; sleep 60 & echo $! > {}; wait",
+            pid_file.display()
+        ));
+        c
+    }
+
+    fn pid_in(file: &Path) -> i32 {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(p) = std::fs::read_to_string(file)
+                .ok()
+                .and_then(|t| t.trim().parse().ok())
+            {
+                return p;
+            }
+            assert!(Instant::now() < deadline, "the script wrote no pid");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    fn a_step_that_ends_gives_its_status_and_output() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let log = d.path().join("out");
+        let mut c = Command::new("sh");
+        c.args(["-c", "echo to-stdout; echo to-stderr >&2; exit 3"]);
+        match run_giving_way(&mut c, &log, Duration::from_secs(30), None) {
+            Ok(Ended::Exited(st)) => assert_eq!(st.code(), Some(3)),
+            other => panic!("expected the exit status, got {other:?}"),
+        }
+        let text = std::fs::read_to_string(&log).expect("log");
+        assert!(
+            text.contains("to-stdout") && text.contains("to-stderr"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_backup_starting_during_the_install_stops_it_and_its_child_at_once() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let state = d.path().join("state");
+        std::fs::create_dir(&state).expect("mkdir");
+        let probe = busy::Probe::new(&state);
+        let pid_file = d.path().join("pid");
+        let waiter = {
+            let (log, pid_file) = (d.path().join("out"), pid_file.clone());
+            std::thread::spawn(move || {
+                let started = Instant::now();
+                let r = run_giving_way(
+                    &mut script_with_child(&pid_file),
+                    &log,
+                    Duration::from_secs(120),
+                    Some(&probe),
+                );
+                (r, started.elapsed())
+            })
+        };
+        let grandchild = pid_in(&pid_file);
+        assert!(alive(grandchild));
+        let held = busy::hold(&state);
+        let asked = Instant::now();
+        let (r, _) = waiter.join().expect("thread");
+        assert!(matches!(r, Ok(Ended::Yielded)), "{r:?}");
+        assert!(
+            asked.elapsed() < Duration::from_secs(5),
+            "it gave way after {:?}",
+            asked.elapsed()
+        );
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while alive(grandchild) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(!alive(grandchild), "the step's own child was left running");
+        drop(held);
+    }
+
+    #[test]
+    fn a_step_that_hangs_is_stopped_at_its_limit() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let pid_file = d.path().join("pid");
+        let started = Instant::now();
+        let r = run_giving_way(
+            &mut script_with_child(&pid_file),
+            &d.path().join("out"),
+            Duration::from_millis(500),
+            None,
+        );
+        assert!(matches!(r, Ok(Ended::TimedOut)), "{r:?}");
+        assert!(started.elapsed() < Duration::from_secs(10));
+        let grandchild = pid_in(&pid_file);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while alive(grandchild) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(!alive(grandchild), "the step's own child was left running");
+    }
+
+    #[test]
+    fn waiting_for_the_server_gives_way_to_a_backup_and_stops_it() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let state = d.path().join("state");
+        std::fs::create_dir(&state).expect("mkdir");
+        let dir = d.path().join("scratch");
+        std::fs::create_dir(&dir).expect("mkdir");
+        // A "server" that never opens its socket.
+        let child = Command::new("sleep").arg("60").spawn().expect("sleep");
+        let pid = i32::try_from(child.id()).expect("pid");
+        let mut s = Scratch {
+            socket: dir.join("s.sock"),
+            error_log: dir.join("error.log"),
+            loader_cnf: dir.join("loader.cnf"),
+            client: PathBuf::from("/bin/false"),
+            user: "root".into(),
+            who: Identity {
+                name: "nobody".into(),
+                uid: nix::unistd::getuid(),
+                gid: nix::unistd::getgid(),
+                switch: false,
+            },
+            limits: Limits::for_dump(0),
+            child: Some(child),
+            _lock: None,
+            dir: dir.clone(),
+        };
+        let _held = busy::hold(&state);
+        let started = Instant::now();
+        let r = s.wait_ready(Some(&busy::Probe::new(&state)));
+        assert!(matches!(r, Err(RestoreTestError::Yielded)), "{r:?}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(!alive(pid), "the server was left running");
+        drop(s);
+        assert!(!dir.exists(), "the scratch directory was left behind");
+    }
 }
