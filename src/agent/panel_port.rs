@@ -240,6 +240,9 @@ pub fn status_of(s: &State, language: crate::config::Language, tz: chrono_tz::Tz
             step::Attention::DiskNearlyFull { label } => ps::Attention::DiskNearlyFull {
                 label: label.clone(),
             },
+            step::Attention::DiskUnreadable { label } => ps::Attention::DiskUnreadable {
+                label: label.clone(),
+            },
             step::Attention::ClockNotSynced => ps::Attention::ClockNotSynced,
             step::Attention::CopyWentBad { label } => ps::Attention::CopyWentBad {
                 label: label.clone(),

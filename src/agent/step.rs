@@ -60,6 +60,11 @@ pub enum Attention {
     DiskNearlyFull {
         label: String,
     },
+    /// A disk is plugged in whose file system cannot be mounted or read (damaged): it gets no
+    /// backups, and whatever it held cannot be used until it is repaired.
+    DiskUnreadable {
+        label: String,
+    },
     ClockNotSynced,
     NoEncryptionKey,
     HardwareMissing {
@@ -164,6 +169,11 @@ pub fn health(s: &State) -> Health {
         }
         if matches!(d.phase, DiskPhase::NotAnswering(_)) {
             h.failures.push(Failure::DiskNotAnswering {
+                label: v.label.clone(),
+            });
+        }
+        if v.unreadable {
+            h.attention.push(Attention::DiskUnreadable {
                 label: v.label.clone(),
             });
         }
@@ -277,6 +287,10 @@ impl std::fmt::Display for Attention {
                 write!(f, "no manual copy has been made yet")
             }
             Attention::DiskNearlyFull { label } => write!(f, "disk {label} is nearly full"),
+            Attention::DiskUnreadable { label } => write!(
+                f,
+                "disk {label} cannot be read (its file system may be damaged): check it on a PC or replace it"
+            ),
             Attention::ClockNotSynced => write!(f, "the clock is not synchronised"),
             Attention::NoEncryptionKey => write!(f, "no encryption key for removable copies"),
             Attention::HardwareMissing { part } => write!(f, "front panel: {part}"),
@@ -818,6 +832,9 @@ fn on_checked(s: &mut State, view: crate::disks::DiskView) {
                 .unwrap_or_else(|| "the disk does not answer".into()),
         ),
         (Some(_), Some(_), _) => DiskPhase::Ready,
+        // Not "unknown, enroll it": nothing on it can be read, a backup disk's earlier backups
+        // included (lab, 2026-12-07: an NTFS disk torn by a power cut showed as UNKNOWN).
+        (None, _, Some(p)) if view.unreadable => DiskPhase::Failed(p.clone()),
         (None, _, None) => DiskPhase::Unknown,
         (None, _, Some(_)) => DiskPhase::Unknown,
         (Some(_), None, p) => DiskPhase::Failed(p.clone().unwrap_or_else(|| "not mounted".into())),

@@ -240,6 +240,7 @@ fn disk(devnode: &str, label: &str, role: Option<Role>) -> (BlockDev, DiskView) 
         id: None,
         problem: None,
         not_answering: false,
+        unreadable: false,
         driver: None,
         mounted_at: role.map(|_| PathBuf::from(format!("/run/s/disks/UUID-{label}"))),
         free_bytes: Some(32 << 30),
@@ -1006,4 +1007,52 @@ fn offsite_passes_follow_backups_never_delay_them_and_their_failures_are_amber()
         "{:?}",
         health(&sim.s).attention
     );
+}
+
+#[test]
+fn a_disk_whose_file_system_cannot_be_read_is_failed_and_amber_not_unknown() {
+    let mut sim = Sim::new(&history_with_last_run(wib(23, 10, 2)), wib(23, 10, 30));
+    sim.tick();
+    // A plain stranger: "unknown disk, enroll it".
+    plug(&mut sim, "/dev/sdd1", "PRIBADI", None);
+    assert!(matches!(
+        &sim.s.overlay,
+        Some((Overlay::UnknownDisk { .. }, _))
+    ));
+    sim.s.overlay = None;
+    // A disk whose file system is torn (the lab: NTFS after a power cut mid-write): its marker
+    // cannot be read, so it has no role, but it must not be offered for enrolment.
+    let (dev, mut view) = disk("/dev/sde1", "LABNTFS", None);
+    view.unreadable = true;
+    view.problem = Some(format!(
+        "cannot mount /dev/sde1: ntfs-3g failed: Incomplete multi-sector transfer\n{}",
+        crate::disks::REPAIR
+    ));
+    sim.feed(Event::Disk(DiskEvent::Present(dev)));
+    sim.feed(Event::DiskChecked(view));
+    assert!(
+        !matches!(&sim.s.overlay, Some((Overlay::UnknownDisk { .. }, _))),
+        "{:?}",
+        sim.s.overlay
+    );
+    assert!(matches!(
+        sim.s.disks.get(&PathBuf::from("/dev/sde1")).map(|d| &d.phase),
+        Some(DiskPhase::Failed(p)) if p.contains("chkdsk")
+    ));
+    let h = health(&sim.s);
+    assert!(
+        h.attention.contains(&Attention::DiskUnreadable {
+            label: "LABNTFS".into()
+        }),
+        "{h:?}"
+    );
+    // Unplugged, the amber reason goes with it.
+    sim.feed(Event::Disk(DiskEvent::Removed {
+        devnode: "/dev/sde1".into(),
+        devnum: "8:65".into(),
+    }));
+    assert!(!health(&sim.s)
+        .attention
+        .iter()
+        .any(|a| matches!(a, Attention::DiskUnreadable { .. })));
 }

@@ -26,11 +26,12 @@ pub(super) fn cmd_disks(config_path: &Path, json: bool) -> Result<(), Failure> {
     for v in &views {
         let role = match v.role {
             Some(r) => r.as_str(),
+            None if v.unreadable => "UNREADABLE",
             None => "UNKNOWN",
         };
         let _ = writeln!(
             out,
-            "{:<12} {:<14} {:<6} {:<8} {:>10}  free {:>10}  {}{}  last backup {}",
+            "{:<12} {:<14} {:<6} {:<10} {:>10}  free {:>10}  {}{}  last backup {}",
             v.devnode.display(),
             if v.label.is_empty() {
                 "-"

@@ -29,6 +29,10 @@ use mount::Unmounted;
 /// The largest file FAT can hold.
 pub const FAT_MAX_FILE: u64 = (4 << 30) - 1;
 
+/// What to do with a disk whose file system cannot be mounted or read.
+pub const REPAIR: &str = "its file system may be damaged (a power cut or an unplug while it was \
+being written): it gets no backups; check it on a PC (Windows: chkdsk /f; Linux: fsck) or replace it";
+
 /// How a disk is enrolled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -58,6 +62,10 @@ pub struct DiskView {
     /// The disk did not answer when it was looked at (within `stall_timeout`): it is not safe
     /// to pull until it is gone, and it is not written.
     pub not_answering: bool,
+    /// Its file system could not be mounted or read (most often damaged by a power cut or an
+    /// unplug while it was being written): nothing on it can be used, whether or not it was a
+    /// backup disk, until it is repaired on a PC.
+    pub unreadable: bool,
     /// How its file system is driven when mounted: `kernel` or `fuse`.
     pub driver: Option<String>,
     /// Where it is mounted read-write by the appliance, if it is.
@@ -161,6 +169,7 @@ impl<'a> Disks<'a> {
             id: None,
             problem: None,
             not_answering: false,
+            unreadable: false,
             driver: None,
             mounted_at: None,
             free_bytes: None,
@@ -208,7 +217,10 @@ impl<'a> Disks<'a> {
                 view.enrolled_by = Some(EnrolledBy::Label);
             }
             Ok(MarkerRead::Absent) => {}
-            Err(e) => view.problem = Some(format!("cannot read the disk: {e}")),
+            Err(e) => {
+                view.unreadable = true;
+                view.problem = Some(format!("cannot read the disk: {e}; {REPAIR}"));
+            }
         }
         view.free_bytes = found.free_bytes;
         view.last_backup = found.last_backup;
@@ -255,7 +267,14 @@ impl<'a> Disks<'a> {
                 }
                 let _ = std::fs::remove_dir(&probe);
             }
-            Err(e) => view.problem = Some(e.to_string()),
+            Err(e) => {
+                if matches!(e, mount::MountError::Failed { .. }) {
+                    view.unreadable = true;
+                    view.problem = Some(format!("{e}\n{REPAIR}"));
+                } else {
+                    view.problem = Some(e.to_string());
+                }
+            }
         }
         view
     }

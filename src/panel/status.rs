@@ -237,6 +237,8 @@ pub enum Attention {
     ManualOverdue,
     /// A backup disk is nearly full.
     DiskNearlyFull { label: String },
+    /// A disk's file system cannot be mounted or read (damaged).
+    DiskUnreadable { label: String },
     /// The wall clock is not synchronised.
     ClockNotSynced,
     /// Manual (removable) copies must be encrypted but no key is configured.

@@ -234,6 +234,8 @@ impl Texts {
             (Attention::ManualOverdue, false) => "Manual copy overdue".into(),
             (Attention::DiskNearlyFull { label: l }, true) => label("Hampir penuh: ", l),
             (Attention::DiskNearlyFull { label: l }, false) => label("Nearly full: ", l),
+            (Attention::DiskUnreadable { label: l }, true) => label("Tak terbaca: ", l),
+            (Attention::DiskUnreadable { label: l }, false) => label("Unreadable: ", l),
             (Attention::ClockNotSynced, true) => "Jam belum sinkron".into(),
             (Attention::ClockNotSynced, false) => "Clock not synced".into(),
             (Attention::NoEncryptionKey, true) => "Enkripsi belum siap".into(),

@@ -696,3 +696,70 @@ fn a_disk_whose_driver_stops_answering_is_never_waited_on_forever() {
     let _ = nix::mount::umount2(&point, nix::mount::MntFlags::MNT_DETACH);
     assert!(setup.our_mounts().is_empty(), "{:?}", setup.our_mounts());
 }
+
+/// Tears the first records of an NTFS image's `$MFT` the way a write cut off by a power cut
+/// does: each 512-byte sector of a record ends with its update sequence number, and a sector
+/// that was not written with the rest carries an old one ("Incomplete multi-sector transfer").
+fn tear_ntfs_mft(image: &Path) {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(image)
+        .expect("open the image");
+    let mut boot = [0u8; 512];
+    f.read_exact(&mut boot).expect("read the boot sector");
+    assert_eq!(&boot[3..11], b"NTFS    ", "not an NTFS image");
+    let bytes_per_sector = u64::from(u16::from_le_bytes([boot[0x0b], boot[0x0c]]));
+    let sectors_per_cluster = u64::from(boot[0x0d]);
+    let mut lcn = [0u8; 8];
+    lcn.copy_from_slice(&boot[0x30..0x38]);
+    let mft = u64::from_le_bytes(lcn) * bytes_per_sector * sectors_per_cluster;
+    // Records 0-3 ($MFT, $MFTMirr, $LogFile, $Volume): 4 KiB, 8 sectors.
+    for sector in 0..8u64 {
+        f.seek(SeekFrom::Start(mft + sector * 512 + 510))
+            .expect("seek");
+        f.write_all(&[0xde, 0xad]).expect("tear");
+    }
+    f.sync_all().expect("sync the image");
+}
+
+#[test]
+fn a_backup_disk_whose_file_system_is_torn_is_unreadable_not_unknown() {
+    let _lock = disks_lock();
+    let setup = disk_setup(1);
+    let events = Events::start();
+    let mut disk = LoopDisk::create("ntfs", "LABNTFS", 32);
+    events.wait_present(&disk.device, Duration::from_secs(15));
+    let enroll = setup
+        .cmd()
+        .args(["disk", "enroll", &disk.device, "--role", "auto"])
+        .output()
+        .expect("enroll");
+    assert!(enroll.status.success(), "{}", show(&enroll));
+    let out = setup.cmd().arg("backup").output().expect("backup");
+    assert!(out.status.success(), "{}", show(&out));
+
+    // The lab (seed 20261206, 2026-12-07): power cut while ntfs-3g wrote to the disk; after the
+    // boot the daemon listed it as an unknown disk to enroll.
+    disk.detach();
+    tear_ntfs_mft(&disk.image);
+    disk.reattach();
+    events.wait_present(&disk.device, Duration::from_secs(15));
+    let views = disks_json(&setup);
+    let v = view_of(&views, &disk.device);
+    assert_eq!(v["unreadable"], true, "{v}");
+    assert!(v["role"].is_null(), "{v}");
+    let problem = v["problem"].as_str().unwrap_or_default();
+    assert!(
+        problem.contains("cannot mount") && problem.contains("chkdsk"),
+        "the problem says what failed and what to do: {problem}"
+    );
+    let out = setup.cmd().arg("disks").output().expect("disks");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&disk.device))
+        .unwrap_or_default();
+    assert!(line.contains("UNREADABLE"), "{text}");
+}
