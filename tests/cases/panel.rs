@@ -158,6 +158,14 @@ fn cases(language: Language) -> Vec<(&'static str, Status, Page)> {
     }];
     out.push(("idle-offsite-clock", s, Page::Main));
 
+    // A backup disk whose file system a power cut tore (the lab, 2026-12-07): amber, named, never
+    // "unknown disk, enroll it".
+    let mut s = healthy(language);
+    s.attention = vec![Attention::DiskUnreadable {
+        label: "HDD-AUTO-2".into(),
+    }];
+    out.push(("idle-disk-unreadable", s, Page::Main));
+
     // Nothing yet: no disk, no backup, the clock not synchronised (a Pi without RTC at boot),
     // LEDs missing; no address, database not checked.
     let mut s = Status::booting(
