@@ -206,6 +206,7 @@ pub fn status_of(s: &State, language: crate::config::Language, tz: chrono_tz::Tz
                 role: v.and_then(|v| v.role),
                 free_bytes: v.and_then(|v| v.free_bytes),
                 size_bytes: d.dev.size_bytes,
+                unreadable: v.is_some_and(|v| v.unreadable),
             }
         })
         .collect();

@@ -174,7 +174,11 @@ pub fn health(s: &State) -> Health {
         }
         if v.unreadable {
             h.attention.push(Attention::DiskUnreadable {
-                label: v.label.clone(),
+                label: if v.label.is_empty() {
+                    d.dev.sysname.clone()
+                } else {
+                    v.label.clone()
+                },
             });
         }
         if let (Some(free), true) = (v.free_bytes, v.size_bytes > 0) {

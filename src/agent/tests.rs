@@ -1026,7 +1026,7 @@ fn a_disk_whose_file_system_cannot_be_read_is_failed_and_amber_not_unknown() {
     view.unreadable = true;
     view.problem = Some(format!(
         "cannot mount /dev/sde1: ntfs-3g failed: Incomplete multi-sector transfer\n{}",
-        crate::disks::REPAIR
+        crate::disks::repair_advice(Some("ntfs"))
     ));
     sim.feed(Event::Disk(DiskEvent::Present(dev)));
     sim.feed(Event::DiskChecked(view));

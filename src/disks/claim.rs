@@ -57,12 +57,16 @@ pub enum ClaimError {
     Unenrolled { root: PathBuf, device: PathBuf },
     /// A marker that cannot be used.
     BadMarker { root: PathBuf, problem: String },
+    /// The file system failed reading the marker (damage): enrolled or not cannot be told.
+    Unreadable { root: PathBuf, problem: String },
 }
 
 impl ClaimError {
     pub fn root(&self) -> &Path {
         match self {
-            ClaimError::Unenrolled { root, .. } | ClaimError::BadMarker { root, .. } => root,
+            ClaimError::Unenrolled { root, .. }
+            | ClaimError::BadMarker { root, .. }
+            | ClaimError::Unreadable { root, .. } => root,
         }
     }
 }
@@ -81,6 +85,11 @@ impl fmt::Display for ClaimError {
                 f,
                 "{}: the enrollment marker cannot be used ({problem}): nothing is written there. Re-enroll the disk with `simdondar-backup disk enroll {} --role manual|auto --force`",
                 root.display(),
+                root.display()
+            ),
+            ClaimError::Unreadable { root, problem } => write!(
+                f,
+                "{}: its enrollment marker cannot be read ({problem}): its file system may be damaged; nothing is written there. Check the disk (fsck, or chkdsk /f on a PC) before anything else; do not re-enroll it while its backups may be needed",
                 root.display()
             ),
         }
@@ -102,6 +111,9 @@ pub fn claim(cfg: Option<&Config>, root: &Path) -> Result<Claim, ClaimError> {
     let read = match Dir::open(root) {
         Ok(dir) => marker::read(&dir),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => MarkerRead::Absent,
+        Err(e) if marker::is_damage(&e) => {
+            MarkerRead::Unreadable(format!("{}: {e}", root.display()))
+        }
         Err(e) => MarkerRead::Invalid(format!("{}: {e}", root.display())),
     };
     let stricter = |r: Role| match configured {
@@ -116,6 +128,12 @@ pub fn claim(cfg: Option<&Config>, root: &Path) -> Result<Claim, ClaimError> {
                 label: m.label,
             },
         ),
+        MarkerRead::Unreadable(problem) => {
+            return Err(ClaimError::Unreadable {
+                root: root.to_path_buf(),
+                problem,
+            })
+        }
         MarkerRead::Invalid(problem) => {
             return Err(ClaimError::BadMarker {
                 root: root.to_path_buf(),

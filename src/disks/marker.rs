@@ -40,23 +40,48 @@ pub enum MarkerRead {
     Present(Marker),
     /// A marker that cannot be used, and why.
     Invalid(String),
+    /// The file system answered reading it with an error that means damage (EIO, EUCLEAN,
+    /// EBADMSG): the disk may well be enrolled, and cannot be told apart from a stranger.
+    Unreadable(String),
+}
+
+/// Whether an I/O error means the file system (or the device under it) is damaged rather than
+/// the file being absent or badly written.
+pub fn is_damage(e: &std::io::Error) -> bool {
+    use nix::errno::Errno;
+    matches!(
+        e.raw_os_error().map(Errno::from_raw),
+        Some(Errno::EIO | Errno::EUCLEAN | Errno::EBADMSG)
+    )
+}
+
+/// What an error opening or reading the marker means.
+fn read_error(what: &str, e: std::io::Error) -> MarkerRead {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        MarkerRead::Absent
+    } else if is_damage(&e) {
+        MarkerRead::Unreadable(format!("{what}: {e}"))
+    } else {
+        MarkerRead::Invalid(format!("{what}: {e}"))
+    }
 }
 
 /// Reads the marker below a mounted disk's root.
 pub fn read(root: &Dir) -> MarkerRead {
     let dir = match root.open_dir(ROOT_DIR) {
         Ok(d) => d,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return MarkerRead::Absent,
-        Err(e) => return MarkerRead::Invalid(format!("{ROOT_DIR}: {e}")),
+        Err(e) => return read_error(ROOT_DIR, e),
     };
     let f = match dir.open_read(FILE_NAME) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return MarkerRead::Absent,
-        Err(e) => return MarkerRead::Invalid(format!("{FILE_NAME}: {e}")),
+        Err(e) => return read_error(FILE_NAME, e),
     };
     let mut bytes = Vec::new();
     if let Err(e) = f.take(MAX_BYTES + 1).read_to_end(&mut bytes) {
-        return MarkerRead::Invalid(format!("{FILE_NAME}: {e}"));
+        return match read_error(FILE_NAME, e) {
+            MarkerRead::Absent => MarkerRead::Invalid(format!("{FILE_NAME}: vanished while read")),
+            other => other,
+        };
     }
     parse(&bytes)
 }
@@ -118,6 +143,25 @@ pub fn display_label(label: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_read_error_that_means_damage_is_unreadable_not_invalid() {
+        let os = std::io::Error::from_raw_os_error;
+        for errno in [libc::EIO, libc::EUCLEAN, libc::EBADMSG] {
+            assert!(
+                matches!(read_error(FILE_NAME, os(errno)), MarkerRead::Unreadable(_)),
+                "{errno}"
+            );
+        }
+        assert_eq!(read_error(FILE_NAME, os(libc::ENOENT)), MarkerRead::Absent);
+        // A dead FUSE driver or a permission problem is not damage of the file system.
+        for errno in [libc::ENOTCONN, libc::EACCES, libc::ENOTDIR] {
+            assert!(
+                matches!(read_error(FILE_NAME, os(errno)), MarkerRead::Invalid(_)),
+                "{errno}"
+            );
+        }
+    }
 
     #[test]
     fn round_trip_and_garbage() {

@@ -29,9 +29,20 @@ use mount::Unmounted;
 /// The largest file FAT can hold.
 pub const FAT_MAX_FILE: u64 = (4 << 30) - 1;
 
-/// What to do with a disk whose file system cannot be mounted or read.
-pub const REPAIR: &str = "its file system may be damaged (a power cut or an unplug while it was \
-being written): it gets no backups; check it on a PC (Windows: chkdsk /f; Linux: fsck) or replace it";
+/// What to do with a disk whose file system is damaged, by its type: Windows repairs the ones
+/// it reads, an ext4 disk needs Linux.
+pub fn repair_advice(fs_type: Option<&str>) -> String {
+    let check = match fs_type {
+        Some("ext4" | "ext3" | "ext2") => "check it on a Linux PC (e2fsck -f)",
+        Some("ntfs") => "check it on a Windows PC (chkdsk /f; if Windows was hibernated, shut it down fully first)",
+        _ => "check it on a Windows PC (chkdsk /f) or on Linux (fsck)",
+    };
+    format!(
+        "most often a power cut or an unplug while it was being written: it gets no backups; \
+unplug it, {check}, and plug it back in; if it stays unreadable, replace it. Do not re-enroll or \
+format it while its backups may be needed"
+    )
+}
 
 /// How a disk is enrolled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -99,9 +110,11 @@ struct Look {
 
 fn look(root: &Path) -> Look {
     Look {
-        marker: Dir::open(root)
-            .map(|d| marker::read(&d))
-            .map_err(|e| e.to_string()),
+        marker: match Dir::open(root) {
+            Ok(d) => Ok(marker::read(&d)),
+            Err(e) if marker::is_damage(&e) => Ok(MarkerRead::Unreadable(e.to_string())),
+            Err(e) => Err(e.to_string()),
+        },
         free_bytes: free_bytes(root),
         last_backup: newest_backup(root),
     }
@@ -217,10 +230,14 @@ impl<'a> Disks<'a> {
                 view.enrolled_by = Some(EnrolledBy::Label);
             }
             Ok(MarkerRead::Absent) => {}
-            Err(e) => {
+            Ok(MarkerRead::Unreadable(why)) => {
                 view.unreadable = true;
-                view.problem = Some(format!("cannot read the disk: {e}; {REPAIR}"));
+                view.problem = Some(format!(
+                    "its file system gives read errors ({why}); {}",
+                    repair_advice(dev.fs_type.as_deref())
+                ));
             }
+            Err(e) => view.problem = Some(format!("cannot read the disk: {e}")),
         }
         view.free_bytes = found.free_bytes;
         view.last_backup = found.last_backup;
@@ -268,9 +285,9 @@ impl<'a> Disks<'a> {
                 let _ = std::fs::remove_dir(&probe);
             }
             Err(e) => {
-                if matches!(e, mount::MountError::Failed { .. }) {
+                if matches!(e, mount::MountError::Damaged { .. }) {
                     view.unreadable = true;
-                    view.problem = Some(format!("{e}\n{REPAIR}"));
+                    view.problem = Some(format!("{e}: {}", repair_advice(Some(&fs_type))));
                 } else {
                     view.problem = Some(e.to_string());
                 }

@@ -23,6 +23,10 @@ pub enum MountError {
     NoDriver { fs_type: String, package: String },
     /// The mount call or the helper failed.
     Failed { device: PathBuf, detail: String },
+    /// The driver refused the file system as damaged (the kernel: EINVAL, EUCLEAN, EIO,
+    /// EBADMSG; ntfs-3g: not NTFS, corrupt, not cleanly unmounted): most often a power cut or
+    /// an unplug while it was written. Nothing on it can be used until it is repaired.
+    Damaged { device: PathBuf, detail: String },
     /// The mount point could not be prepared.
     MountPoint { path: PathBuf, detail: String },
     /// The unmount failed even lazily.
@@ -43,6 +47,11 @@ impl fmt::Display for MountError {
             MountError::Failed { device, detail } => {
                 write!(f, "cannot mount {}: {detail}", device.display())
             }
+            MountError::Damaged { device, detail } => write!(
+                f,
+                "cannot mount {}: {detail}; its file system looks damaged",
+                device.display()
+            ),
             MountError::MountPoint { path, detail } => {
                 write!(f, "cannot prepare the mount point {}: {detail}", path.display())
             }
@@ -96,17 +105,31 @@ enum AfterKernel {
     TryFuse,
     /// No driver in the kernel and no FUSE helper for the type.
     NoDriver,
-    /// The kernel has the driver and refused this disk (a damaged file system, a busy device):
-    /// that answer stands; a FUSE driver is not asked to second-guess it.
+    /// The kernel has the driver and refused this disk's file system as damaged (a bad
+    /// superblock, a corrupt structure, a read error): that answer stands; a FUSE driver is not
+    /// asked to second-guess it.
+    Damaged,
+    /// The kernel has the driver and refused for another reason (a busy device, a vanished
+    /// medium): that answer stands too.
     Fail,
 }
 
 fn after_kernel(e: nix::errno::Errno, fs_type: &str) -> AfterKernel {
+    use nix::errno::Errno;
     match (e, fuse_helper(fs_type)) {
-        (nix::errno::Errno::ENODEV, Some(_)) => AfterKernel::TryFuse,
-        (nix::errno::Errno::ENODEV, None) => AfterKernel::NoDriver,
+        (Errno::ENODEV, Some(_)) => AfterKernel::TryFuse,
+        (Errno::ENODEV, None) => AfterKernel::NoDriver,
+        (Errno::EINVAL | Errno::EUCLEAN | Errno::EIO | Errno::EBADMSG, _) => AfterKernel::Damaged,
         _ => AfterKernel::Fail,
     }
+}
+
+/// Whether a FUSE helper's exit status says the file system is damaged. Only ntfs-3g has
+/// typed exit statuses (`ntfs-3g.probe(8)`): 12 not NTFS, 13 corrupt, 15 not cleanly unmounted;
+/// others (14 hibernated, 16 in use, 19 no privilege, 21 FUSE error, …) are not damage, and
+/// exfat-fuse and fusefat exit 1 for everything, so their failures stay plain failures.
+fn fuse_exit_damaged(helper: &str, code: Option<i32>) -> bool {
+    helper == "ntfs-3g" && matches!(code, Some(12 | 13 | 15))
 }
 
 /// The FUSE helper for a type, and the package that has it.
@@ -241,6 +264,12 @@ pub fn mount(
                     package: "a kernel with this file system".into(),
                 })
             }
+            AfterKernel::Damaged => {
+                return Err(MountError::Damaged {
+                    device: device.to_path_buf(),
+                    detail: e.desc().to_string(),
+                })
+            }
             AfterKernel::Fail => {
                 return Err(MountError::Failed {
                     device: device.to_path_buf(),
@@ -322,12 +351,15 @@ pub fn fuse_mount(
             detail: format!("cannot run {helper}: {e}"),
         })?;
     if !out.status.success() {
-        return Err(MountError::Failed {
-            device: device.to_path_buf(),
-            detail: format!(
-                "{helper} failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ),
+        let device = device.to_path_buf();
+        let detail = format!(
+            "{helper} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        return Err(if fuse_exit_damaged(helper, out.status.code()) {
+            MountError::Damaged { device, detail }
+        } else {
+            MountError::Failed { device, detail }
         });
     }
     // Helpers daemonize once mounted; make sure the mount is really there.
@@ -501,9 +533,24 @@ mod tests {
         assert_eq!(after_kernel(Errno::ENODEV, "vfat"), AfterKernel::TryFuse);
         assert_eq!(after_kernel(Errno::ENODEV, "ext4"), AfterKernel::NoDriver);
         // The kernel has the driver and refused the disk: no second opinion from FUSE.
-        assert_eq!(after_kernel(Errno::EINVAL, "exfat"), AfterKernel::Fail);
-        assert_eq!(after_kernel(Errno::EIO, "ntfs"), AfterKernel::Fail);
+        assert_eq!(after_kernel(Errno::EINVAL, "exfat"), AfterKernel::Damaged);
+        assert_eq!(after_kernel(Errno::EUCLEAN, "ext4"), AfterKernel::Damaged);
+        assert_eq!(after_kernel(Errno::EIO, "ntfs"), AfterKernel::Damaged);
         assert_eq!(after_kernel(Errno::EBUSY, "vfat"), AfterKernel::Fail);
+        assert_eq!(after_kernel(Errno::ENOMEDIUM, "ext4"), AfterKernel::Fail);
+    }
+
+    #[test]
+    fn only_ntfs_3g_s_typed_exit_statuses_say_damaged() {
+        for code in [12, 13, 15] {
+            assert!(fuse_exit_damaged("ntfs-3g", Some(code)), "{code}");
+        }
+        for code in [1, 11, 14, 16, 19, 20, 21] {
+            assert!(!fuse_exit_damaged("ntfs-3g", Some(code)), "{code}");
+        }
+        assert!(!fuse_exit_damaged("ntfs-3g", None), "killed by a signal");
+        assert!(!fuse_exit_damaged("mount.exfat-fuse", Some(1)));
+        assert!(!fuse_exit_damaged("fusefat", Some(13)));
     }
 
     #[test]

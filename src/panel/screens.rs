@@ -190,7 +190,7 @@ fn disk_lines(disks: &[DiskLine], rows: usize, s: &Status, t: &Texts) -> Vec<Row
     };
     let cols = |disk: &DiskLine| {
         (
-            t.role(disk.role).chars().count(),
+            t.disk_role(disk).chars().count(),
             free(disk).chars().count(),
         )
     };
@@ -203,7 +203,7 @@ fn disk_lines(disks: &[DiskLine], rows: usize, s: &Status, t: &Texts) -> Vec<Row
             let left = format!(
                 "{:<label_w$} {}",
                 fit_middle(&disk.label, label_w),
-                t.role(disk.role)
+                t.disk_role(disk)
             );
             Row::lr(left, &free(disk), disk.is_full())
         })

@@ -170,6 +170,8 @@ pub struct DiskLine {
     pub free_bytes: Option<u64>,
     /// The file system's size.
     pub size_bytes: u64,
+    /// Its file system cannot be mounted or read (damaged): shown as such, never as unknown.
+    pub unreadable: bool,
 }
 
 /// Below this much free space a disk shows as full: 1 % of its size, at least 100 MB.
@@ -449,6 +451,7 @@ mod tests {
             role: Some(Role::Auto),
             free_bytes: Some(5_000_000_000),
             size_bytes: 1_000_000_000_000,
+            unreadable: false,
         };
         assert!(d.is_full(), "5 GB of 1 TB is under 1 %");
         d.free_bytes = Some(20_000_000_000);

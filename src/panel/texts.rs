@@ -10,7 +10,7 @@ needs shortening.
 use crate::config::{Language, Role};
 use crate::kinds::{CopyFailure, EjectFailure, RunFailure};
 
-use super::status::{Attention, ErrorInfo, Failure, HardwarePart, Notice};
+use super::status::{Attention, DiskLine, ErrorInfo, Failure, HardwarePart, Notice};
 
 /// The fixed texts of one language.
 #[derive(Debug)]
@@ -38,6 +38,8 @@ pub struct Texts {
     pub role_auto: &'static str,
     pub role_manual: &'static str,
     pub role_unknown: &'static str,
+    /// Disk line: a disk whose file system cannot be read (damaged).
+    pub role_unreadable: &'static str,
     /// Disk line: no free space left.
     pub disk_full: &'static str,
     /// Idle: label before the age of the last manual copy, long and (when the age is long) short.
@@ -101,6 +103,7 @@ pub const ID: Texts = Texts {
     role_auto: "auto",
     role_manual: "manual",
     role_unknown: "asing",
+    role_unreadable: "rusak",
     disk_full: "PENUH",
     manual_long: "Backup manual",
     manual: "Manual",
@@ -150,6 +153,7 @@ pub const EN: Texts = Texts {
     role_auto: "auto",
     role_manual: "manual",
     role_unknown: "unknown",
+    role_unreadable: "damaged",
     disk_full: "FULL",
     manual_long: "Manual backup",
     manual: "Manual",
@@ -199,6 +203,15 @@ impl Texts {
             Some(Role::Auto) => self.role_auto,
             Some(Role::Manual) => self.role_manual,
             None => self.role_unknown,
+        }
+    }
+
+    /// The role word of a disk line: "damaged" for a disk that cannot be read, whatever else.
+    pub fn disk_role(&self, disk: &DiskLine) -> &'static str {
+        if disk.unreadable {
+            self.role_unreadable
+        } else {
+            self.role(disk.role)
         }
     }
 

@@ -41,6 +41,7 @@ fn disk(label: &str, role: Option<Role>, free: Option<u64>, size: u64) -> DiskLi
         role,
         free_bytes: free,
         size_bytes: size,
+        unreadable: false,
     }
 }
 
@@ -161,6 +162,9 @@ fn cases(language: Language) -> Vec<(&'static str, Status, Page)> {
     // A backup disk whose file system a power cut tore (the lab, 2026-12-07): amber, named, never
     // "unknown disk, enroll it".
     let mut s = healthy(language);
+    let mut torn = disk("HDD-AUTO-2", None, None, 1_000 * GB);
+    torn.unreadable = true;
+    s.disks.insert(1, torn);
     s.attention = vec![Attention::DiskUnreadable {
         label: "HDD-AUTO-2".into(),
     }];
