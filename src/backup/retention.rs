@@ -1,7 +1,8 @@
 /*!
 Applying retention to a target: read its backups, ask the pure policy ([`crate::backup::prune`])
-which to keep, and remove the others — manifest first (so a half-removed backup has stopped being a
-backup), then the sidecar, then the data.
+which to keep, and remove the others — the manifest renamed `.partial` first (so a half-removed
+backup has stopped being a backup), then the sidecar and the data, then the `.partial`, each stage
+fsynced before the next ([`removal_plan`]).
 
 Only complete copies count ([`inventory::Completeness`]): a backup whose data file was deleted or
 truncated behind the appliance's back, that a verification could not read, or whose manifest
@@ -147,28 +148,61 @@ pub fn apply(root: &Path, items: &mut [Item], before: &mut dyn FnMut(&Item)) {
     }
 }
 
-/// Removes one backup's `files` (the manifest first in the list) from `dir`, as [`apply`] says.
-fn remove_backup(dir: &Dir, files: &[String]) -> std::io::Result<()> {
+/// One step of removing a backup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Removal {
+    Rename {
+        from: String,
+        to: String,
+    },
+    Unlink(String),
+    /// fsync of the day folder: every step before it is on the disk.
+    SyncDir,
+}
+
+/// The steps that remove one backup's `files` (the manifest first in the list), as [`apply`]
+/// says. FAT and exFAT write directory entries back in no particular order, so each stage is
+/// fsynced before the next: the data and the sidecar are gone on the disk before the
+/// `.partial` that tells the sweep they were being removed is unlinked. (Lab, seed 20261206 cut
+/// 74, a power cut on a FAT32 disk: the `.partial`'s unlink reached the disk and the data's and
+/// sidecar's did not, leaving them final-named with nothing to say why, for good.)
+fn removal_plan(files: &[String]) -> Vec<Removal> {
     let Some((manifest, rest)) = files.split_first() else {
-        return Ok(());
+        return Vec::new();
     };
     let retired = format!("{manifest}{PARTIAL_SUFFIX}");
-    match dir.rename(manifest, &retired) {
-        Ok(()) => crash_point("prune: manifest renamed"),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
-    }
-    dir.sync()?;
-    crash_point("prune: day folder fsynced");
-    for f in rest.iter().chain(std::iter::once(&retired)) {
-        match dir.remove_file(f) {
-            Ok(()) => crash_point("prune: file unlinked"),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
+    let mut steps = vec![
+        Removal::Rename {
+            from: manifest.clone(),
+            to: retired.clone(),
+        },
+        Removal::SyncDir,
+    ];
+    steps.extend(rest.iter().cloned().map(Removal::Unlink));
+    steps.extend([Removal::SyncDir, Removal::Unlink(retired), Removal::SyncDir]);
+    steps
+}
+
+/// Removes one backup's `files` (the manifest first in the list) from `dir`, as [`apply`] says.
+fn remove_backup(dir: &Dir, files: &[String]) -> std::io::Result<()> {
+    for step in removal_plan(files) {
+        match step {
+            Removal::Rename { from, to } => match dir.rename(&from, &to) {
+                Ok(()) => crash_point("prune: manifest renamed"),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            },
+            Removal::Unlink(f) => match dir.remove_file(&f) {
+                Ok(()) => crash_point("prune: file unlinked"),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            },
+            Removal::SyncDir => {
+                dir.sync()?;
+                crash_point("prune: day folder fsynced");
+            }
         }
     }
-    dir.sync()?;
-    crash_point("prune: day folder fsynced");
     Ok(())
 }
 
@@ -179,4 +213,98 @@ pub fn reclaimable(items: &[Item]) -> u64 {
         .filter(|i| !i.decision.keep())
         .map(|i| i.bytes_stored)
         .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backup::publish::sweep;
+
+    const DATA: &str = "pmi_20261202-100000.sql.zst";
+
+    fn files() -> Vec<String> {
+        vec![
+            format!("{DATA}.json"),
+            format!("{DATA}.sha256"),
+            DATA.to_string(),
+        ]
+    }
+
+    /// The folder as a set of names after `steps` (renames and unlinks) are applied to it.
+    fn apply_names(names: &mut std::collections::BTreeSet<String>, steps: &[&Removal]) {
+        for s in steps {
+            match s {
+                Removal::Rename { from, to } => {
+                    if names.remove(from) {
+                        names.insert(to.clone());
+                    }
+                }
+                Removal::Unlink(f) => {
+                    names.remove(f);
+                }
+                Removal::SyncDir => {}
+            }
+        }
+    }
+
+    #[test]
+    fn a_cut_at_any_point_of_a_removal_losing_any_unsynced_steps_leaves_the_backup_or_nothing() {
+        // A power cut on FAT: every step before the last fsync of the folder is on the disk; of
+        // the steps after it, any subset (FAT promises no order). Whatever is left, the next
+        // run's sweep must leave either the whole backup or none of it final-named.
+        let plan = removal_plan(&files());
+        for cut in 0..=plan.len() {
+            let synced = plan[..cut]
+                .iter()
+                .rposition(|s| *s == Removal::SyncDir)
+                .map_or(0, |i| i + 1);
+            let unsynced: Vec<&Removal> = plan[synced..cut]
+                .iter()
+                .filter(|s| **s != Removal::SyncDir)
+                .collect();
+            for mask in 0u32..(1 << unsynced.len()) {
+                let mut names: std::collections::BTreeSet<String> = files().into_iter().collect();
+                apply_names(&mut names, &plan[..synced].iter().collect::<Vec<_>>());
+                let kept: Vec<&Removal> = unsynced
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| mask & (1 << i) != 0)
+                    .map(|(_, s)| *s)
+                    .collect();
+                apply_names(&mut names, &kept);
+
+                let t = tempfile::tempdir().expect("tempdir");
+                for n in &names {
+                    std::fs::write(t.path().join(n), b"x").expect("write");
+                }
+                let dir = Dir::open(t.path()).expect("dir");
+                sweep(&dir, "pmi");
+                let mut left: Vec<String> = dir
+                    .entries()
+                    .expect("ls")
+                    .into_iter()
+                    .map(|(n, _)| n)
+                    .filter(|n| !n.ends_with(PARTIAL_SUFFIX))
+                    .collect();
+                left.sort();
+                let mut whole = files();
+                whole.sort();
+                assert!(
+                    left.is_empty() || left == whole,
+                    "cut after {cut} steps, unsynced steps kept {mask:b}: {names:?} swept to {left:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_removal_removes_every_file() {
+        let t = tempfile::tempdir().expect("tempdir");
+        for n in files() {
+            std::fs::write(t.path().join(n), b"x").expect("write");
+        }
+        let dir = Dir::open(t.path()).expect("dir");
+        remove_backup(&dir, &files()).expect("remove");
+        assert!(dir.entries().expect("ls").is_empty());
+    }
 }

@@ -477,6 +477,7 @@ class Campaign:
         except (ValueError, IndexError):
             return {"problems": [f"checker output unreadable: {text[-500:]}"], "lost": 0, "incomplete": 0}
         lost = incomplete = checked = 0
+        interrupted = []
         new_known = {}
         for d in res["disks"]:
             uuid = d.get("uuid") or d["dev"]
@@ -492,6 +493,14 @@ class Campaign:
             for s in d["strays"]:
                 incomplete += 1
                 problems.append(f"{d['label']}: {s} is final-named but belongs to no backup")
+            # Right after a fault, a publish or removal it interrupted (final-named files of no
+            # backup next to their .partial) is expected; the next run's sweep must undo it.
+            if label.endswith("recovered"):
+                for s in d.get("interrupted", []):
+                    incomplete += 1
+                    problems.append(f"{d['label']}: {s} of an interrupted publish or removal is still there after the next run")
+            elif d.get("interrupted"):
+                interrupted.extend(f"{d['label']}: {s}" for s in d["interrupted"])
             # Earlier backups: each still whole, unless retention removed it (older than the
             # newest FLOOR whole ones, which must then be there).
             times = sorted((b["started_at"] for b in d["backups"] if b["ok"]), reverse=True)
@@ -526,6 +535,7 @@ class Campaign:
                 problems.append(f"restore of {r['path']} failed: {r['output'][-400:]}")
         self.known = new_known
         return {"problems": problems, "lost": lost, "incomplete": incomplete, "checked": checked,
+                "interrupted": interrupted,
                 "disks": {d.get("label"): len(d.get("backups", [])) for d in res["disks"]}}
 
     def resume(self):
@@ -635,6 +645,8 @@ class Campaign:
             self.vm.pull(disk)
             self.vm.plug(disk)
         res = self.check(f"cut {n}", restore=True)
+        if res.get("interrupted"):
+            note += "; interrupted, for the next run to undo: " + ", ".join(res["interrupted"])
         if kind == "disk-full":
             self.with_disk_rw(disk, "rm -f /mnt/fill/lab-filler")
         self.resume()

@@ -208,5 +208,46 @@ class CampaignBookkeeping(unittest.TestCase):
         self.assertIn("--lane goes with --continue", text)
 
 
+class GuestChecker(unittest.TestCase):
+    """The guest's checker (tests/lab/guest/lab-check) on a folder tree, no VM: what it calls a
+    backup, a stray, and a publish or removal a cut interrupted."""
+
+    def test_final_named_files_next_to_their_partial_are_interrupted_not_strays(self):
+        import hashlib
+        import importlib.machinery
+        import importlib.util
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "guest", "lab-check")
+        loader = importlib.machinery.SourceFileLoader("lab_check", path)
+        spec = importlib.util.spec_from_loader("lab_check", loader)
+        lab_check = importlib.util.module_from_spec(spec)
+        loader.exec_module(lab_check)
+        with tempfile.TemporaryDirectory() as mnt:
+            day = os.path.join(mnt, "SIMDONDAR-BACKUP", "pmi", "2026", "12", "07")
+            os.makedirs(day)
+
+            def backup(name, manifest_suffix=".json"):
+                data = os.path.join(day, name)
+                with open(data, "wb") as f:
+                    f.write(name.encode())
+                sha = hashlib.sha256(name.encode()).hexdigest()
+                with open(data + ".sha256", "w") as f:
+                    f.write(f"{sha}  {name}\n")
+                with open(data + manifest_suffix, "w") as f:
+                    json.dump({"started_at": "2026-12-07T09:20:54+07:00", "sha256": sha,
+                               "parts": [name]}, f)
+
+            backup("pmi_20261207-100000.sql.zst")                       # whole
+            backup("pmi_20261207-092054.sql.zst", ".json.partial")      # cut 74: removal cut
+            with open(os.path.join(day, "pmi_20261207-080000.sql.zst"), "w") as f:
+                f.write("no manifest, no .partial")                     # a stray
+            backups, strays, partials, interrupted = lab_check.scan_tree(mnt)
+        self.assertEqual([b["ok"] for b in backups], [True])
+        self.assertEqual([os.path.basename(s) for s in strays], ["pmi_20261207-080000.sql.zst"])
+        self.assertEqual(sorted(os.path.basename(s) for s in interrupted),
+                         ["pmi_20261207-092054.sql.zst", "pmi_20261207-092054.sql.zst.sha256"])
+        self.assertEqual(len(partials), 1)
+        self.assertEqual(lab_check.data_name("/d/x.sql.zst.part002.partial"), "/d/x.sql.zst")
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
