@@ -226,23 +226,25 @@ pub fn sweep(dir: &Dir, source: &str) -> usize {
     undone
 }
 
+/// The final-named files in a folder, sorted (tests of publish and retention).
+#[cfg(test)]
+pub(crate) fn finals_in(dir: &Dir) -> Vec<String> {
+    let mut v: Vec<String> = dir
+        .entries()
+        .expect("ls")
+        .into_iter()
+        .map(|(n, _)| n)
+        .filter(|n| !n.ends_with(PARTIAL_SUFFIX))
+        .collect();
+    v.sort();
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const DATA: &str = "pmi_20261202-100000.sql.zst";
-
-    fn finals_in(dir: &Dir) -> Vec<String> {
-        let mut v: Vec<String> = dir
-            .entries()
-            .expect("ls")
-            .into_iter()
-            .map(|(n, _)| n)
-            .filter(|n| !n.ends_with(PARTIAL_SUFFIX))
-            .collect();
-        v.sort();
-        v
-    }
 
     fn prepared(parts: usize) -> (tempfile::TempDir, Dir, Vec<Step>) {
         let t = tempfile::tempdir().expect("tempdir");

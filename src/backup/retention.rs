@@ -218,7 +218,7 @@ pub fn reclaimable(items: &[Item]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backup::publish::sweep;
+    use crate::backup::publish::{finals_in, sweep};
 
     const DATA: &str = "pmi_20261202-100000.sql.zst";
 
@@ -279,14 +279,7 @@ mod tests {
                 }
                 let dir = Dir::open(t.path()).expect("dir");
                 sweep(&dir, "pmi");
-                let mut left: Vec<String> = dir
-                    .entries()
-                    .expect("ls")
-                    .into_iter()
-                    .map(|(n, _)| n)
-                    .filter(|n| !n.ends_with(PARTIAL_SUFFIX))
-                    .collect();
-                left.sort();
+                let left = finals_in(&dir);
                 let mut whole = files();
                 whole.sort();
                 assert!(
