@@ -218,6 +218,24 @@ pub enum EjectFailure {
     StillMounted,
 }
 
+/// Why a disk that is not enrolled cannot be used at all, not even enrolled as it is (what the
+/// panel's screen for a plugged-in disk decides on). A damaged file system is not among them: that
+/// disk is unreadable, and may be a backup disk (`DiskView::unreadable`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DiskUnusable {
+    /// Its file system is one the appliance does not write (an installer stick's iso9660, a
+    /// Mac's HFS+, swap): it would have to be formatted first.
+    NotSupported,
+    /// It could not be mounted or its top folder not opened, for a reason other than damage (a
+    /// missing driver, the mount point); the sentence beside it says which.
+    CannotOpen,
+    /// The system has it mounted elsewhere (never touched).
+    InUse,
+    /// It carries an enrollment marker that cannot be used (garbage, too large, unknown role).
+    BadMarker,
+}
+
 impl fmt::Display for RunFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -314,8 +314,9 @@ pub fn status_of(s: &State, language: crate::config::Language, tz: chrono_tz::Tz
         (Some((Overlay::SafeToRemove { labels }, _)), _) => Screen::SafeToRemove {
             labels: labels.clone(),
         },
-        (Some((Overlay::UnknownDisk { label }, _)), _) => Screen::UnknownDisk {
+        (Some((Overlay::UnknownDisk { label, why }, _)), _) => Screen::UnknownDisk {
             label: label.clone(),
+            why: *why,
         },
         (
             Some((
@@ -396,6 +397,7 @@ mod tests {
         s.overlay = Some((
             Overlay::UnknownDisk {
                 label: "FLASH".into(),
+                why: None,
             },
             i64::MAX,
         ));

@@ -212,8 +212,11 @@ pub enum Overlay {
     SafeToRemove {
         labels: Vec<String>,
     },
+    /// A disk that is not enrolled was plugged in; `why`: it cannot be used even by enrolling
+    /// it as it is.
     UnknownDisk {
         label: String,
+        why: Option<crate::kinds::DiskUnusable>,
     },
     /// A backup started by a person failed: the engine's reason (shown in the panel's language
     /// with what to do, by `panel::texts::backup_failed_info`).

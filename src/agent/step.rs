@@ -852,6 +852,7 @@ fn on_checked(s: &mut State, view: crate::disks::DiskView) {
                 } else {
                     view.label.clone()
                 },
+                why: view.unusable,
             },
         );
     }

@@ -241,6 +241,7 @@ fn disk(devnode: &str, label: &str, role: Option<Role>) -> (BlockDev, DiskView) 
         problem: None,
         not_answering: false,
         unreadable: false,
+        unusable: None,
         driver: None,
         mounted_at: role.map(|_| PathBuf::from(format!("/run/s/disks/UUID-{label}"))),
         free_bytes: Some(32 << 30),
@@ -1055,4 +1056,60 @@ fn a_disk_whose_file_system_cannot_be_read_is_failed_and_amber_not_unknown() {
         .attention
         .iter()
         .any(|a| matches!(a, Attention::DiskUnreadable { .. })));
+}
+
+/// A plugged-in disk that enrolling would not make usable (an installer stick's iso9660, a marker
+/// that is garbage, a disk the system has mounted) gets the unknown-disk screen with its reason,
+/// not "enroll it"; a plain stranger still gets "enroll it".
+#[test]
+fn a_disk_that_enrolling_would_not_help_says_why_not_enroll_it() {
+    use crate::kinds::DiskUnusable;
+    let mut sim = Sim::new(&history_with_last_run(wib(23, 10, 2)), wib(23, 10, 30));
+    sim.tick();
+    plug(&mut sim, "/dev/sdd1", "PRIBADI", None);
+    assert!(
+        matches!(
+            &sim.s.overlay,
+            Some((Overlay::UnknownDisk { why: None, .. }, _))
+        ),
+        "{:?}",
+        sim.s.overlay
+    );
+    for (n, why) in [
+        DiskUnusable::NotSupported,
+        DiskUnusable::CannotOpen,
+        DiskUnusable::InUse,
+        DiskUnusable::BadMarker,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        sim.s.overlay = None;
+        let devnode = format!("/dev/sd{}1", (b'e' + n as u8) as char);
+        let (dev, mut view) = disk(&devnode, "STICK", None);
+        view.unusable = Some(why);
+        view.problem = Some("the sentence the disks module wrote".into());
+        sim.feed(Event::Disk(DiskEvent::Present(dev)));
+        sim.feed(Event::DiskChecked(view));
+        assert!(
+            matches!(
+                &sim.s.overlay,
+                Some((Overlay::UnknownDisk { why: Some(w), label }, _)) if *w == why && label == "STICK"
+            ),
+            "{why:?}: {:?}",
+            sim.s.overlay
+        );
+        // Not a failed backup disk: no amber reason, no failed phase.
+        assert_eq!(
+            sim.s.disks.get(&PathBuf::from(&devnode)).map(|d| &d.phase),
+            Some(&DiskPhase::Unknown)
+        );
+        assert!(
+            !health(&sim.s)
+                .attention
+                .iter()
+                .any(|a| matches!(a, Attention::DiskUnreadable { .. })),
+            "{why:?}"
+        );
+    }
 }

@@ -27,6 +27,7 @@ pub(super) fn cmd_disks(config_path: &Path, json: bool) -> Result<(), Failure> {
         let role = match v.role {
             Some(r) => r.as_str(),
             None if v.unreadable => "UNREADABLE",
+            None if v.unusable.is_some() => "UNUSABLE",
             None => "UNKNOWN",
         };
         let _ = writeln!(

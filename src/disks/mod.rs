@@ -20,7 +20,7 @@ use serde::Serialize;
 use crate::backup::inventory;
 use crate::backup::writer::Target;
 use crate::config::{Config, Role};
-use crate::kinds::EjectFailure;
+use crate::kinds::{DiskUnusable, EjectFailure};
 use crate::safe_fs::Dir;
 use device::BlockDev;
 use marker::MarkerRead;
@@ -77,6 +77,9 @@ pub struct DiskView {
     /// unplug while it was being written): nothing on it can be used, whether or not it was a
     /// backup disk, until it is repaired on a PC.
     pub unreadable: bool,
+    /// Why a disk that is not enrolled cannot be used even by enrolling it (then `problem` says
+    /// it in words): not "unknown, enroll it".
+    pub unusable: Option<DiskUnusable>,
     /// How its file system is driven when mounted: `kernel` or `fuse`.
     pub driver: Option<String>,
     /// Where it is mounted read-write by the appliance, if it is.
@@ -183,6 +186,7 @@ impl<'a> Disks<'a> {
             problem: None,
             not_answering: false,
             unreadable: false,
+            unusable: None,
             driver: None,
             mounted_at: None,
             free_bytes: None,
@@ -221,6 +225,7 @@ impl<'a> Disks<'a> {
                 }
             }
             Ok(MarkerRead::Invalid(why)) => {
+                view.unusable = Some(DiskUnusable::BadMarker);
                 view.problem = Some(format!(
                     "its enrollment marker cannot be used ({why}); re-enroll it with `simdondar-backup disk enroll`"
                 ));
@@ -237,7 +242,10 @@ impl<'a> Disks<'a> {
                     repair_advice(dev.fs_type.as_deref())
                 ));
             }
-            Err(e) => view.problem = Some(format!("cannot read the disk: {e}")),
+            Err(e) => {
+                view.unusable = Some(DiskUnusable::CannotOpen);
+                view.problem = Some(format!("cannot read the disk: {e}"));
+            }
         }
         view.free_bytes = found.free_bytes;
         view.last_backup = found.last_backup;
@@ -255,6 +263,7 @@ impl<'a> Disks<'a> {
             return view;
         }
         if let Some(other) = self.mounted_elsewhere(dev) {
+            view.unusable = Some(DiskUnusable::InUse);
             view.problem = Some(format!(
                 "mounted by the system at {}; not used for backups",
                 other.display()
@@ -262,6 +271,7 @@ impl<'a> Disks<'a> {
             return view;
         }
         let Some(fs_type) = dev.fs_type.clone() else {
+            view.unusable = Some(DiskUnusable::NotSupported);
             view.problem = Some("no file system".into());
             return view;
         };
@@ -285,12 +295,18 @@ impl<'a> Disks<'a> {
                 let _ = std::fs::remove_dir(&probe);
             }
             Err(e) => {
-                if matches!(e, mount::MountError::Damaged { .. }) {
-                    view.unreadable = true;
-                    view.problem = Some(format!("{e}: {}", repair_advice(Some(&fs_type))));
-                } else {
-                    view.problem = Some(e.to_string());
+                match e {
+                    mount::MountError::Damaged { .. } => view.unreadable = true,
+                    mount::MountError::Unsupported { .. } => {
+                        view.unusable = Some(DiskUnusable::NotSupported)
+                    }
+                    _ => view.unusable = Some(DiskUnusable::CannotOpen),
                 }
+                view.problem = Some(if view.unreadable {
+                    format!("{e}: {}", repair_advice(Some(&fs_type)))
+                } else {
+                    e.to_string()
+                });
             }
         }
         view

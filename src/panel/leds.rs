@@ -162,7 +162,10 @@ mod tests {
     fn a_run_blinks_whatever_screen_is_over_it() {
         use Led::*;
         for screen in [
-            Screen::UnknownDisk { label: "X".into() },
+            Screen::UnknownDisk {
+                label: "X".into(),
+                why: None,
+            },
             Screen::SafeToRemove { labels: vec![] },
             Screen::Idle,
         ] {

@@ -22,6 +22,7 @@ use super::status::{
     Status,
 };
 use super::texts::{texts, Texts};
+use crate::kinds::DiskUnusable;
 
 /// The small font: 5×8, 25 characters a line.
 const SMALL: &MonoFont = &FONT_5X8;
@@ -63,7 +64,7 @@ where
         Screen::Error(e) => error(e, page, t, target),
         Screen::Ejecting { labels } => ejecting(labels, t, target),
         Screen::SafeToRemove { labels } => safe_to_remove(labels, t, target),
-        Screen::UnknownDisk { label } => unknown_disk(label, t, target),
+        Screen::UnknownDisk { label, why } => unknown_disk(label, *why, t, target),
     }
 }
 
@@ -440,12 +441,17 @@ fn safe_to_remove<D: DrawTarget<Color = BinaryColor>>(
 
 fn unknown_disk<D: DrawTarget<Color = BinaryColor>>(
     label: &str,
+    why: Option<DiskUnusable>,
     t: &Texts,
     d: &mut D,
 ) -> Result<(), D::Error> {
-    title_bar(d, t.unknown_title)?;
+    let (title, body) = match why {
+        None => (t.unknown_title, t.unknown_body),
+        Some(why) => (t.unusable_title, t.unusable_body(why)),
+    };
+    title_bar(d, title)?;
     centered(d, BODY, 13, &fit_middle(label, BODY_COLS), ON)?;
-    for (i, line) in wrap(t.unknown_body, SMALL_COLS, 4).iter().enumerate() {
+    for (i, line) in wrap(body, SMALL_COLS, 4).iter().enumerate() {
         draw_text(d, SMALL, 1, 27 + TEXT_PITCH * i as i32, line, ON)?;
     }
     Ok(())

@@ -102,6 +102,8 @@ pub enum Screen {
     UnknownDisk {
         /// Its file-system label (or device name when it has none).
         label: String,
+        /// Why it cannot be used even by enrolling it; `None`: enroll it to use it.
+        why: Option<crate::kinds::DiskUnusable>,
     },
 }
 

@@ -8,7 +8,7 @@ needs shortening.
 */
 
 use crate::config::{Language, Role};
-use crate::kinds::{CopyFailure, EjectFailure, RunFailure};
+use crate::kinds::{CopyFailure, DiskUnusable, EjectFailure, RunFailure};
 
 use super::status::{Attention, DiskLine, ErrorInfo, Failure, HardwarePart, Notice};
 
@@ -70,6 +70,13 @@ pub struct Texts {
     /// Unknown disk: title and explanation.
     pub unknown_title: &'static str,
     pub unknown_body: &'static str,
+    /// A plugged-in disk that cannot be used even by enrolling it: title, and the explanation
+    /// by why (`unusable_body`).
+    pub unusable_title: &'static str,
+    pub unusable_not_supported: &'static str,
+    pub unusable_cannot_open: &'static str,
+    pub unusable_in_use: &'static str,
+    pub unusable_bad_marker: &'static str,
     /// Network page: title and labels.
     pub network_title: &'static str,
     pub host: &'static str,
@@ -124,6 +131,14 @@ pub const ID: Texts = Texts {
     unknown_title: "DISK TIDAK DIKENAL",
     unknown_body:
         "Disk ini tidak dipakai dan tidak ditulis. Untuk backup, daftarkan dulu (disk enroll).",
+    unusable_title: "DISK TAK BISA DIPAKAI",
+    unusable_not_supported:
+        "Tidak ditulis: formatnya tidak didukung. Format exFAT atau ext4 agar bisa dipakai.",
+    unusable_cannot_open:
+        "Tidak ditulis: disk tidak bisa dibuka. Alasannya: simdondar-backup disks",
+    unusable_in_use: "Tidak ditulis: disk ini sedang dipakai sistem (di-mount di tempat lain).",
+    unusable_bad_marker:
+        "Tidak ditulis: penanda pendaftarannya rusak. Daftarkan ulang (disk enroll).",
     network_title: "JARINGAN",
     host: "Nama",
     no_address: "belum ada alamat IP",
@@ -174,6 +189,14 @@ pub const EN: Texts = Texts {
     unknown_title: "UNKNOWN DISK",
     unknown_body:
         "This disk is not used and not written. To back up to it, enroll it first (disk enroll).",
+    unusable_title: "DISK NOT USABLE",
+    unusable_not_supported:
+        "Not written: its format is not supported. Format it exFAT or ext4 to use it.",
+    unusable_cannot_open:
+        "Not written: the box could not open it. `simdondar-backup disks` says why.",
+    unusable_in_use: "Not written: the system is using it (mounted elsewhere).",
+    unusable_bad_marker:
+        "Not written: its enrollment marker is damaged. Enroll it again (disk enroll).",
     network_title: "NETWORK",
     host: "Host",
     no_address: "no IP address yet",
@@ -212,6 +235,16 @@ impl Texts {
             self.role_unreadable
         } else {
             self.role(disk.role)
+        }
+    }
+
+    /// Why a plugged-in disk cannot be used, and what to do.
+    pub fn unusable_body(&self, why: DiskUnusable) -> &'static str {
+        match why {
+            DiskUnusable::NotSupported => self.unusable_not_supported,
+            DiskUnusable::CannotOpen => self.unusable_cannot_open,
+            DiskUnusable::InUse => self.unusable_in_use,
+            DiskUnusable::BadMarker => self.unusable_bad_marker,
         }
     }
 
@@ -462,6 +495,7 @@ mod tests {
                 t.error_title,
                 t.error_todo_title,
                 t.unknown_title,
+                t.unusable_title,
                 t.network_title,
             ] {
                 assert!(s.chars().count() <= 21, "{s:?} is longer than 21");
@@ -513,6 +547,25 @@ mod tests {
                     t.attention(&a, 25)
                 );
             }
+        }
+    }
+
+    /// Each reason a disk is unusable fits the unknown-disk screen's four small lines whole: a
+    /// cut-off sentence would lose what to do.
+    #[test]
+    fn every_unusable_disk_body_fits_its_screen_whole() {
+        use crate::kinds::DiskUnusable::*;
+        for t in [&ID, &EN] {
+            for why in [NotSupported, CannotOpen, InUse, BadMarker] {
+                let body = t.unusable_body(why);
+                let lines = crate::panel::screens::wrap(body, 25, usize::MAX);
+                assert!(lines.len() <= 4, "{why:?}: {lines:?}");
+            }
+            assert!(
+                crate::panel::screens::wrap(t.unknown_body, 25, usize::MAX).len() <= 4,
+                "{:?}",
+                t.unknown_body
+            );
         }
     }
 

@@ -269,7 +269,8 @@ fn an_unknown_disk_is_listed_and_never_written() {
     let known = LoopDisk::create("ext4", "HDD", 32);
     let stranger_ext4 = LoopDisk::create("ext4", "PRIBADI", 32);
     let stranger_exfat = LoopDisk::create("exfat", "KELUARGA", 32);
-    for d in [&known, &stranger_ext4, &stranger_exfat] {
+    let unsupported = LoopDisk::create("minix", "", 32);
+    for d in [&known, &stranger_ext4, &stranger_exfat, &unsupported] {
         events.wait_present(&d.device, Duration::from_secs(15));
     }
     let enroll = setup
@@ -278,13 +279,37 @@ fn an_unknown_disk_is_listed_and_never_written() {
         .output()
         .expect("enroll");
     assert!(enroll.status.success(), "{}", show(&enroll));
-    let before = (image_sha(&stranger_ext4), image_sha(&stranger_exfat));
+    let before = (
+        image_sha(&stranger_ext4),
+        image_sha(&stranger_exfat),
+        image_sha(&unsupported),
+    );
 
     let views = disks_json(&setup);
     for d in [&stranger_ext4, &stranger_exfat] {
         let v = view_of(&views, &d.device);
         assert!(v["role"].is_null(), "unknown disk must have no role: {v}");
+        assert!(v["unusable"].is_null(), "enrolling it would do: {v}");
     }
+    // A file system the appliance does not write is not "unknown, enroll it": enrolling would
+    // fail; it says why and what to do.
+    let v = view_of(&views, &unsupported.device);
+    assert!(v["role"].is_null(), "{v}");
+    assert_eq!(v["unusable"], "not_supported", "{v}");
+    assert_eq!(v["unreadable"], false, "not damaged: {v}");
+    assert!(
+        v["problem"]
+            .as_str()
+            .is_some_and(|p| p.contains("minix") && p.contains("format")),
+        "{v}"
+    );
+    let out = setup.cmd().arg("disks").output().expect("disks");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with(&unsupported.device) && l.contains("UNUSABLE")),
+        "{text}"
+    );
     let out = setup.cmd().arg("backup").output().expect("backup");
     assert!(out.status.success(), "{}", show(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -304,7 +329,11 @@ fn an_unknown_disk_is_listed_and_never_written() {
         "an unknown disk is never mounted, so there is nothing to eject"
     );
     assert_eq!(
-        (image_sha(&stranger_ext4), image_sha(&stranger_exfat)),
+        (
+            image_sha(&stranger_ext4),
+            image_sha(&stranger_exfat),
+            image_sha(&unsupported)
+        ),
         before,
         "unknown disks changed"
     );
@@ -464,6 +493,7 @@ fn hostile_disks_neither_crash_nor_escape() {
             v["problem"].as_str().unwrap_or("").contains("marker"),
             "{v}"
         );
+        assert_eq!(v["unusable"], "bad_marker", "{v}");
     }
     let out = setup.cmd().arg("backup").output().expect("backup");
     // The trap disk refuses the symlinked folder; the label-enrolled disk is written.

@@ -259,8 +259,23 @@ fn cases(language: Language) -> Vec<(&'static str, Status, Page)> {
     let mut s = healthy(language);
     s.screen = Screen::UnknownDisk {
         label: "KINGSTON DataTraveler 3.0".into(),
+        why: None,
     };
     out.push(("unknown-disk", s, Page::Main));
+    // A plugged-in disk that enrolling would not help: an installer stick (iso9660), and a disk
+    // whose marker is garbage.
+    let mut s = healthy(language);
+    s.screen = Screen::UnknownDisk {
+        label: "Debian 13.2.0 amd64 1".into(),
+        why: Some(simdondar_backup::kinds::DiskUnusable::NotSupported),
+    };
+    out.push(("unusable-disk-not-supported", s, Page::Main));
+    let mut s = healthy(language);
+    s.screen = Screen::UnknownDisk {
+        label: "SIMDONDAR02".into(),
+        why: Some(simdondar_backup::kinds::DiskUnusable::BadMarker),
+    };
+    out.push(("unusable-disk-bad-marker", s, Page::Main));
     // A button backup that failed because the disk is full, as the daemon words it.
     let mut s = healthy(language);
     s.screen = Screen::Error(simdondar_backup::panel::texts::backup_failed_info(

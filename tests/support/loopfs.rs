@@ -89,7 +89,8 @@ pub struct LoopDisk {
 }
 
 impl LoopDisk {
-    /// Makes an image of `mib` MiB with `fs` (`ext4`, `exfat`, `ntfs`, `vfat`) labelled `label`.
+    /// Makes an image of `mib` MiB with `fs` (`ext4`, `exfat`, `ntfs`, `vfat`) labelled `label`, or
+    /// `minix` (unlabelled).
     pub fn create(fs: &str, label: &str, mib: u64) -> LoopDisk {
         let dir = tempfile::tempdir().expect("tempdir");
         let image = dir.path().join(format!("{fs}.img"));
@@ -123,6 +124,12 @@ impl LoopDisk {
                 let mut c = Command::new("mkfs.vfat");
                 c.args(["-n", label]);
                 c
+            }
+            // A file system the appliance does not write (standing in for an installer stick's
+            // iso9660 or a Mac's HFS+); it has no label.
+            "minix" => {
+                require_tool("mkfs.minix", "util-linux");
+                Command::new("mkfs.minix")
             }
             other => panic!("no mkfs for {other}"),
         };
