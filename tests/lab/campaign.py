@@ -22,6 +22,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 KINDS = ["power-cut", "usb-pull", "io-error", "agent-kill", "dump-kill", "disk-full", "not-answering"]
@@ -807,6 +808,88 @@ def merge(out, paths):
     sys.exit(0 if m["failed"] == 0 and not m["missing"] else 1)
 
 
+def spawn_lane(argv, log_path, prefix):
+    """Starts one lane's driver (this file, in another process) with its output in log_path and
+    relayed to ours, each line after `prefix`. Returns the process; wait() gives its status."""
+    f = open(log_path, "w")
+    p = subprocess.Popen([sys.executable, os.path.abspath(__file__), *argv], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, bufsize=1)
+
+    def relay():
+        for line in p.stdout:
+            f.write(line)
+            f.flush()
+            print(prefix + line, end="", flush=True)
+        f.close()
+
+    t = threading.Thread(target=relay, daemon=True)
+    t.start()
+    waited = p.wait
+
+    def wait():
+        rc = waited()
+        t.join()
+        return rc
+
+    p.wait = wait
+    return p
+
+
+def split(n, k):
+    """Cuts 1..n in k contiguous ranges whose sizes differ by at most one."""
+    k = max(1, min(k, n))
+    bounds, lo = [], 1
+    for i in range(k):
+        size = n // k + (1 if i < n % k else 0)
+        bounds.append((lo, lo + size - 1))
+        lo += size
+    return bounds
+
+
+def run_lanes(c, args):
+    """A new campaign (its plan already drawn into c.summary) run as args.lanes lanes at once,
+    each the driver with `--continue` of the plan and `--lane FIRST-LAST`, in OUT/lane-N (its own
+    VM, disks and set-up; the image and kernel of OUT shared, read-only), then --merge of their
+    states into OUT/summary.json. Two VMs keep this 2-core machine busy where one leaves part of
+    it idle (docs/testing.md). Exit status 0 only when every cut ran and passed."""
+    plan = c.summary["plan"]
+    os.makedirs(c.work, exist_ok=True)
+    c.save(1)  # the plan and seed the lanes continue from (nothing run yet)
+    plan_state = os.path.join(args.out, "plan.json")
+    os.replace(os.path.join(c.work, "state.json"), plan_state)
+    lanes = split(len(plan), args.lanes)
+    log(args.out, f"seed {c.seed}: {len(plan)} cuts in {len(lanes)} lanes at once: "
+                  + ", ".join(f"cuts {lo}-{hi} in lane-{i}" for i, (lo, hi) in enumerate(lanes, 1)))
+    procs = []
+    for i, (lo, hi) in enumerate(lanes, 1):
+        lane_out = os.path.join(args.out, f"lane-{i}")
+        os.makedirs(os.path.join(lane_out, "work"), exist_ok=True)
+        for name in ("root.img", "vmlinuz", "initrd.img", "root.stamp"):
+            src, dst = os.path.join(args.out, name), os.path.join(lane_out, name)
+            if os.path.lexists(dst):
+                os.unlink(dst)
+            if os.path.exists(src):
+                os.symlink(os.path.abspath(src), dst)
+        argv = ["--out", lane_out, "--continue", plan_state, "--lane", f"{lo}-{hi}"]
+        if args.budget is not None:
+            argv += ["--budget", str(args.budget)]
+        procs.append((i, lane_out, spawn_lane(argv, os.path.join(lane_out, "driver.out"), f"[lane-{i}] ")))
+    states = []
+    for i, lane_out, p in procs:
+        rc = p.wait()
+        state = os.path.join(lane_out, "work", "state.json")
+        if os.path.exists(state):
+            states.append(state)
+        else:
+            log(args.out, f"lane-{i} left no state (status {rc}): its set-up failed; see {lane_out}/driver.out")
+        if rc != 0:
+            log(args.out, f"lane-{i} ended with status {rc}")
+    if not states:
+        print(f"0 passed, {len(plan)} failed")
+        sys.exit(1)
+    merge(args.out, states)
+
+
 def table(m):
     """The merged campaign as a Markdown table for docs/reliability.md: a row per fault kind, then
     the totals."""
@@ -850,6 +933,9 @@ def main():
                     help="stop after this cut of the plan (kept in the state for later pieces)")
     ap.add_argument("--merge", nargs="+", metavar="STATE",
                     help="add up the kept states of one campaign's lanes into OUT/summary.json")
+    ap.add_argument("--lanes", type=int,
+                    help="a new campaign (--quick or --cuts) run as this many lanes at once, each "
+                         "its own VM, merged into OUT/summary.json")
     ap.add_argument("--budget", type=float,
                     help="minutes: after the first cut that ends past them, power the VM off "
                          "cleanly and stop; --resume goes on from there")
@@ -866,6 +952,8 @@ def main():
     for k in kinds:
         if k not in KINDS:
             sys.exit(f"unknown fault kind {k}; known: {', '.join(KINDS)}")
+    if args.lanes is not None and (args.cont or args.resume or args.last is not None or args.lanes < 1):
+        sys.exit("--lanes K (K >= 1) starts a new campaign: not with --continue, --resume or --last")
     if args.cont and (args.resume or args.quick or args.cuts or args.kinds):
         sys.exit("--continue takes the plan from its state: not with --resume, --quick, --cuts or --kinds")
     c = Campaign(args)
@@ -918,6 +1006,8 @@ def main():
         c.summary["plan"] = plan
         c.summary["pieces"] = []
         first = 1
+        if args.lanes and args.lanes > 1:
+            run_lanes(c, args)
     last = min(c.summary.get("last") or len(plan), len(plan)) if (args.cont or args.resume) else len(plan)
     if args.last is not None:
         # Only ever lower: the cuts past a bound belong to another lane.

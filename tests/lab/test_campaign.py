@@ -172,6 +172,69 @@ class CampaignBookkeeping(unittest.TestCase):
             table = f.read()
         self.assertIn("| **all** | **40** | **40** | **39** | **1** |", table)
 
+    def lanes(self, out, argv, skip=()):
+        """main() with --lanes, each lane's driver run in this process (stubbed like the rest)
+        instead of in a process of its own; the lanes in `skip` end at once with status 1 and no
+        state, as a lane whose set-up failed."""
+        spawned = []
+
+        class Done:
+            def __init__(self, code):
+                self.code = code
+
+            def wait(self):
+                return self.code
+
+        def spawn(lane_argv, log_path, prefix):
+            spawned.append(lane_argv)
+            if len(spawned) in skip:
+                return Done(1)
+            code, text = run(*lane_argv)
+            with open(log_path, "w") as f:
+                f.write(text)
+            return Done(code)
+
+        saved = C.spawn_lane
+        C.spawn_lane = spawn
+        try:
+            code, text = run("--out", out, *argv)
+        finally:
+            C.spawn_lane = saved
+        return code, text, spawned
+
+    def test_lanes_at_once_split_a_new_campaign_and_merge_it(self):
+        out = self.out("q")
+        with Stubbed() as s:
+            code, text, spawned = self.lanes(out, ["--quick", "--seed", "5", "--lanes", "2"])
+        self.assertEqual(code, 0, text)
+        self.assertEqual(text.strip().splitlines()[-1], "14 passed, 0 failed")
+        self.assertEqual(sorted(n for n, _, _ in s.ran), list(range(1, 15)), "every cut once")
+        self.assertEqual([a[a.index("--lane") + 1] for a in spawned], ["1-7", "8-14"])
+        with open(os.path.join(out, "summary.json")) as f:
+            m = json.load(f)
+        self.assertEqual(m["missing"], [])
+        self.assertEqual(len(m["lanes"]), 2)
+        for k in C.KINDS:
+            self.assertEqual(m["cuts"][k], 2, k)
+        # The same seed, the same plan as a quick campaign in one lane.
+        one = self.out("one")
+        with Stubbed():
+            run("--out", one, "--quick", "--seed", "5")
+        self.assertEqual(m["plan"], self.state(one)["summary"]["plan"])
+        # A failed cut in a lane fails the whole.
+        with Stubbed(failing={9}):
+            code, text, _ = self.lanes(self.out("f"), ["--quick", "--seed", "5", "--lanes", "2"])
+        self.assertEqual(code, 1, text)
+        self.assertEqual(text.strip().splitlines()[-1], "13 passed, 1 failed")
+        # A lane that left nothing (its set-up failed): its cuts are missing, and that fails too.
+        with Stubbed():
+            code, text, _ = self.lanes(self.out("g"), ["--quick", "--seed", "5", "--lanes", "2"], skip={2})
+        self.assertEqual(code, 1, text)
+        self.assertIn("lane-2 left no state", text)
+        self.assertIn("not run yet: 7 of 14 cuts (from cut 8)", text)
+        self.assertEqual(C.split(14, 3), [(1, 5), (6, 10), (11, 14)])
+        self.assertEqual(C.split(2, 4), [(1, 1), (2, 2)])
+
     def test_merge_refuses_a_cut_run_twice_and_lists_the_cuts_not_run(self):
         start = self.out("start")
         with Stubbed():
