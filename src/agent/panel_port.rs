@@ -199,10 +199,7 @@ pub fn status_of(s: &State, language: crate::config::Language, tz: chrono_tz::Tz
         .map(|d| {
             let v = d.view.as_ref();
             ps::DiskLine {
-                label: v
-                    .map(|v| v.label.clone())
-                    .filter(|l| !l.is_empty())
-                    .unwrap_or_else(|| d.dev.sysname.clone()),
+                label: d.shown_label(),
                 role: v.and_then(|v| v.role),
                 free_bytes: v.and_then(|v| v.free_bytes),
                 size_bytes: d.dev.size_bytes,
@@ -307,7 +304,7 @@ pub fn status_of(s: &State, language: crate::config::Language, tz: chrono_tz::Tz
         .disks
         .values()
         .filter(|d| d.phase == DiskPhase::Ejecting)
-        .map(|d| d.view.as_ref().map(|v| v.label.clone()).unwrap_or_default())
+        .map(|d| d.shown_label())
         .collect();
     st.busy = s.running.is_some() || !ejecting.is_empty();
     st.screen = match (&s.overlay, &s.running) {

@@ -313,6 +313,15 @@ pub struct DiskEntry {
 }
 
 impl DiskEntry {
+    /// The name a person sees for the disk: its label, or its kernel name (`sdb1`) before it is
+    /// checked or when it has no label.
+    pub fn shown_label(&self) -> String {
+        match &self.view {
+            Some(v) => v.shown_label(),
+            None => self.dev.sysname.clone(),
+        }
+    }
+
     /// Whether an eject can be asked for: mounted and ready, or an earlier eject failed (the
     /// device was still in use) and may be tried again.
     pub fn ejectable(&self) -> bool {

@@ -164,27 +164,23 @@ pub fn health(s: &State) -> Health {
         let Some(v) = &d.view else { continue };
         if matches!(d.phase, DiskPhase::Failed(_)) && v.mounted_at.is_some() {
             h.failures.push(Failure::DiskNotSafe {
-                label: v.label.clone(),
+                label: v.shown_label(),
             });
         }
         if matches!(d.phase, DiskPhase::NotAnswering(_)) {
             h.failures.push(Failure::DiskNotAnswering {
-                label: v.label.clone(),
+                label: v.shown_label(),
             });
         }
         if v.unreadable {
             h.attention.push(Attention::DiskUnreadable {
-                label: if v.label.is_empty() {
-                    d.dev.sysname.clone()
-                } else {
-                    v.label.clone()
-                },
+                label: v.shown_label(),
             });
         }
         if let (Some(free), true) = (v.free_bytes, v.size_bytes > 0) {
             if v.role.is_some() && free.saturating_mul(10) < v.size_bytes {
                 h.attention.push(Attention::DiskNearlyFull {
-                    label: v.label.clone(),
+                    label: v.shown_label(),
                 });
             }
         }
@@ -647,7 +643,7 @@ fn disk_roots(s: &State) -> Vec<(PathBuf, String)> {
                 .filter(|d| d.phase == DiskPhase::Ready)
                 .filter_map(|d| {
                     let v = d.view.as_ref()?;
-                    Some((v.mounted_at.clone()?, v.label.clone()))
+                    Some((v.mounted_at.clone()?, v.shown_label()))
                 }),
         )
         .collect()
@@ -847,11 +843,7 @@ fn on_checked(s: &mut State, view: crate::disks::DiskView) {
         set_overlay(
             s,
             Overlay::UnknownDisk {
-                label: if view.label.is_empty() {
-                    devnode.display().to_string()
-                } else {
-                    view.label.clone()
-                },
+                label: view.shown_label(),
                 why: view.unusable,
             },
         );
@@ -880,7 +872,7 @@ fn on_ejected(
                 .disks
                 .values()
                 .filter(|d| d.phase == DiskPhase::SafeToRemove)
-                .map(|d| d.view.as_ref().map(|v| v.label.clone()).unwrap_or_default())
+                .map(|d| d.shown_label())
                 .collect();
             set_overlay(s, Overlay::SafeToRemove { labels });
         }

@@ -1113,3 +1113,46 @@ fn a_disk_that_enrolling_would_not_help_says_why_not_enroll_it() {
         );
     }
 }
+
+/// A disk with no label (an ext4 disk enrolled without `--label`, a stranger) is named by its
+/// kernel name (`sdf1`) everywhere a person reads it: the red and amber reasons, the unknown-disk
+/// screen and the disk list; an empty name left "Not answering: " with nothing after it.
+#[test]
+fn a_disk_without_a_label_is_named_by_its_kernel_name_everywhere() {
+    let mut sim = Sim::new(&history_with_last_run(wib(23, 10, 2)), wib(23, 10, 30));
+    sim.tick();
+    let (dev, mut view) = disk("/dev/sdf1", "", Some(Role::Auto));
+    view.not_answering = true;
+    sim.feed(Event::Disk(DiskEvent::Present(dev)));
+    sim.feed(Event::DiskChecked(view));
+    let h = health(&sim.s);
+    assert!(
+        h.failures.contains(&Failure::DiskNotAnswering {
+            label: "sdf1".into()
+        }),
+        "{:?}",
+        h.failures
+    );
+    let (dev, mut view) = disk("/dev/sdg1", "", None);
+    view.unreadable = true;
+    view.problem = Some("cannot mount /dev/sdg1: damaged".into());
+    sim.feed(Event::Disk(DiskEvent::Present(dev)));
+    sim.feed(Event::DiskChecked(view));
+    assert!(
+        health(&sim.s)
+            .attention
+            .contains(&Attention::DiskUnreadable {
+                label: "sdg1".into()
+            }),
+        "{:?}",
+        health(&sim.s).attention
+    );
+    plug(&mut sim, "/dev/sdh1", "", None);
+    assert!(
+        matches!(&sim.s.overlay, Some((Overlay::UnknownDisk { label, .. }, _)) if label == "sdh1"),
+        "{:?}",
+        sim.s.overlay
+    );
+    let names: Vec<String> = sim.s.disks.values().map(|d| d.shown_label()).collect();
+    assert_eq!(names, ["sdf1", "sdg1", "sdh1"]);
+}

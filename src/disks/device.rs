@@ -96,6 +96,14 @@ impl BlockDev {
     }
 }
 
+/// A device node's kernel name (`/dev/sdb1` → `sdb1`), for a disk with no label.
+pub fn short_name(devnode: &std::path::Path) -> String {
+    devnode
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| devnode.display().to_string())
+}
+
 /// Why a block device is not considered.
 pub fn candidate_problem(d: &BlockDev, want: DiskMatch) -> Option<&'static str> {
     if d.fs_type.is_none() {

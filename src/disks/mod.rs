@@ -89,6 +89,18 @@ pub struct DiskView {
     pub last_backup: Option<String>,
 }
 
+impl DiskView {
+    /// The name a person sees for the disk (panel lines, amber reasons, screens): its label, or
+    /// the kernel's device name (`sdb1`) when it has none.
+    pub fn shown_label(&self) -> String {
+        if self.label.is_empty() {
+            device::short_name(&self.devnode)
+        } else {
+            self.label.clone()
+        }
+    }
+}
+
 /// An enrolled disk mounted read-write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attached {

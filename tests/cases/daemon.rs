@@ -377,7 +377,13 @@ fn a_broken_config_daemon_stops_on_sigterm() {
     d.wait_until(Duration::from_secs(20), "the error in the log", || {
         d.log().contains("config.toml:2:")
     });
-    assert!(setup.state.join("panel").join("leds.json").exists());
+    // The panel draws the error just after it is logged (on a loaded machine, seconds after).
+    let leds = setup.state.join("panel").join("leds.json");
+    d.wait_until(
+        Duration::from_secs(20),
+        "the panel's LEDs under state_dir",
+        || leds.exists(),
+    );
     assert_eq!(
         d.signal(nix::sys::signal::Signal::SIGTERM),
         Some(0),

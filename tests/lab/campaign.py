@@ -355,6 +355,46 @@ class Campaign:
             time.sleep(2)
         raise RuntimeError(f"the daemon does not hold {n} ready disks: {seen}")
 
+    def guest_sees(self, disk, present, timeout=90):
+        """Waits until the guest's kernel and udev list the USB disk (by its serial) or, with
+        present=False, no longer list it. Whether they did."""
+        serial = f"LAB{disk.upper()}2026"
+        deadline = time.time() + timeout
+        while True:
+            rc, text = self.sh("lab-check list", timeout=120)
+            try:
+                seen = any(d.get("serial") == serial for d in json.loads(text))
+            except (ValueError, AttributeError):
+                seen = None
+            if seen is present:
+                return True
+            if time.time() > deadline:
+                return False
+            time.sleep(2)
+
+    def plug_seen(self, disk, io_error_from=None):
+        """Plugs the disk in and waits until the guest sees it, as a person waits for the
+        panel: a plug the guest never noticed (seed 20261206 cut 50, on a loaded host: the
+        guest's kernel logged the disconnect and never a connect, so the daemon had three disks;
+        L9) is pulled and plugged again, up to three times. Returns a note when it took more than
+        one plug."""
+        for attempt in range(1, 4):
+            self.vm.plug(disk, io_error_from)
+            if self.guest_sees(disk, True):
+                return "" if attempt == 1 else f"the guest saw {disk} after plug {attempt}"
+            log(self.out, f"  the guest did not see {disk} after plug {attempt}: pulled and plugged again")
+            self.vm.pull(disk)
+            self.guest_sees(disk, False)
+        raise RuntimeError(f"the guest did not see {disk} after three plugs")
+
+    def replug(self, disk, io_error_from=None):
+        """Pulls the disk, waits until the guest has let go of it, and plugs it back in
+        (plug_seen)."""
+        self.vm.pull(disk)
+        if not self.guest_sees(disk, False):
+            log(self.out, f"  the guest still lists {disk} 90 s after it was pulled")
+        return self.plug_seen(disk, io_error_from)
+
     def disk_phase(self, disk, disks, settle=45):
         """The daemon's phase for one of the lab's disks (by label), waiting up to `settle`
         seconds for it to become ready; "absent" when the daemon does not list it."""
@@ -567,7 +607,11 @@ class Campaign:
             struck = self.running()
             self.vm.pull(disk)
             note = self.wait_backup()
-            self.vm.plug(disk)
+            if not self.guest_sees(disk, False):
+                note += f"; the guest still listed {disk} after the run"
+            plugged = self.plug_seen(disk)
+            if plugged:
+                note += "; " + plugged
         elif kind == "agent-kill":
             self.start_backup()
             time.sleep(instant)
@@ -609,8 +653,7 @@ class Campaign:
             # system puts it. (From a random sector in the first quarter, one every MiB, seed 15's
             # copy landed below the first broken sector and nothing failed.)
             sector = self.rng.randrange(IO_FROM, IO_FROM + IO_EVERY)
-            self.vm.pull(disk)
-            self.vm.plug(disk, sector)
+            plugged = self.replug(disk, sector)
             # The broken disk may not mount at all (its metadata can sit on a broken sector):
             # the run goes on with the other three, and the disk's phase says what the daemon
             # made of it.
@@ -619,8 +662,9 @@ class Campaign:
             rc, t = self.backup()
             note = f"errors from sector {sector}; the disk was {phase}; backup exit {rc}: {t[-300:]}"
             struck = rc != 0 or phase != "ready"
-            self.vm.pull(disk)
-            self.vm.plug(disk)
+            extra = [x for x in (plugged, self.replug(disk)) if x]
+            if extra:
+                note += "; " + "; ".join(extra)
         elif kind == "not-answering":
             self.start_backup()
             time.sleep(instant)
@@ -643,8 +687,9 @@ class Campaign:
             # unplugs it and plugs it back in. (Left in, the guest kernel still held the old
             # mount's stuck writeback, and the daemon's next look at the same device stayed
             # "checking": seed 4 and seed 41, L4.)
-            self.vm.pull(disk)
-            self.vm.plug(disk)
+            replugged = self.replug(disk)
+            if replugged:
+                note += "; " + replugged
         res = self.check(f"cut {n}", restore=True)
         if res.get("interrupted"):
             note += "; interrupted, for the next run to undo: " + ", ".join(res["interrupted"])
