@@ -9,6 +9,7 @@ Mount points live under `runtime_dir/disks/<fs-uuid>` (and `runtime_dir/probe/` 
 
 pub mod claim;
 pub mod device;
+pub mod fsck;
 pub mod marker;
 pub mod mount;
 pub mod stuck;

@@ -237,6 +237,9 @@ pub fn mount(
     read_only: bool,
 ) -> Result<Driver, MountError> {
     prepare(fs_type, point)?;
+    if !read_only {
+        check_before_writing(device, fs_type)?;
+    }
     if let Some(kt) = kernel_type(fs_type) {
         let mut flags =
             MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_NOATIME;
@@ -279,6 +282,38 @@ pub fn mount(
         }
     }
     fuse_mount(device, fs_type, point, read_only)
+}
+
+/// A FAT32 or exFAT volume left dirty is checked and repaired before a read-write mount
+/// ([`super::fsck`]); one its checker cannot make whole is damaged.
+fn check_before_writing(device: &Path, fs_type: &str) -> Result<(), MountError> {
+    use super::fsck::Checked;
+    match super::fsck::before_rw_mount(device, fs_type, super::fsck::CHECK_LIMIT) {
+        Checked::NotNeeded => {}
+        Checked::Clean => log::info!(
+            "{}: was not unmounted cleanly (a power cut or an unplug); checked, nothing to repair",
+            device.display()
+        ),
+        Checked::Repaired { report } => log::warn!(
+            "{}: was not unmounted cleanly (a power cut or an unplug); its file system checker repaired it: {}",
+            device.display(),
+            report.replace('\n', "; ")
+        ),
+        Checked::NotChecked { why } => log::warn!(
+            "{}: was not unmounted cleanly, and it could not be checked before writing: {why}",
+            device.display()
+        ),
+        Checked::Damaged { report } => {
+            return Err(MountError::Damaged {
+                device: device.to_path_buf(),
+                detail: format!(
+                    "its file system checker could not repair it ({})",
+                    report.lines().last().unwrap_or("no output")
+                ),
+            })
+        }
+    }
+    Ok(())
 }
 
 /// Checks the type and makes the mount point (its parent root's alone).

@@ -15,7 +15,16 @@ pub fn space(path: &Path) -> std::io::Result<(u64, u64)> {
     ))
 }
 
-/// Free bytes for an unprivileged writer on the file system holding `root`.
+/// Free bytes for an unprivileged writer on the file system holding `root`. A file system that
+/// reports no size at all (fusefat answers `statvfs` with zeros) does not say how much is free:
+/// an error, not "0 bytes free" (which made every backup after the first "disk full" on a FAT
+/// disk mounted through FUSE).
 pub fn free_bytes(root: &Path) -> std::io::Result<u64> {
-    space(root).map(|(free, _)| free)
+    match space(root)? {
+        (_, 0) => Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "the file system does not report its size",
+        )),
+        (free, _) => Ok(free),
+    }
 }

@@ -793,3 +793,135 @@ fn a_backup_disk_whose_file_system_is_torn_is_unreadable_not_unknown() {
         .unwrap_or_default();
     assert!(line.contains("UNREADABLE"), "{text}");
 }
+
+/// Leaves a FAT32 image as a power cut mid-write does: the dirty bit set (the kernel sets it while
+/// the volume is mounted read-write) and a cluster chain that no file owns, in every FAT copy.
+fn dirty_fat32_with_a_lost_chain(image: &Path) {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(image)
+        .expect("open image");
+    let mut boot = [0u8; 512];
+    f.read_exact(&mut boot).expect("boot sector");
+    assert_eq!(u16::from_le_bytes([boot[22], boot[23]]), 0, "FAT32");
+    boot[0x41] |= 1;
+    f.seek(SeekFrom::Start(0)).expect("seek");
+    f.write_all(&boot).expect("dirty bit");
+    let sector = u64::from(u16::from_le_bytes([boot[11], boot[12]]));
+    let reserved = u64::from(u16::from_le_bytes([boot[14], boot[15]]));
+    let fats = u64::from(boot[16]);
+    let fat_sectors = u64::from(u32::from_le_bytes([boot[36], boot[37], boot[38], boot[39]]));
+    // A free cluster well past what two small backups use, made the end of a chain of one.
+    let first = reserved * sector;
+    let mut entry = [0u8; 4];
+    let mut lost = None;
+    for cluster in (2000u64..(fat_sectors * sector / 4)).step_by(97) {
+        f.seek(SeekFrom::Start(first + cluster * 4)).expect("seek");
+        f.read_exact(&mut entry).expect("FAT entry");
+        if u32::from_le_bytes(entry) & 0x0FFF_FFFF == 0 {
+            lost = Some(cluster);
+            break;
+        }
+    }
+    let lost = lost.expect("a free cluster");
+    for copy in 0..fats {
+        f.seek(SeekFrom::Start(
+            first + copy * fat_sectors * sector + lost * 4,
+        ))
+        .expect("seek");
+        f.write_all(&0x0FFF_FFFFu32.to_le_bytes())
+            .expect("lost chain");
+    }
+    f.sync_all().expect("sync");
+}
+
+/// The lab (seed 20261206 cut 128): a power cut while a backup was written to a FAT32 disk left
+/// its allocation table inconsistent, and in the next run the kernel set the volume read-only as
+/// the sweep freed the cut run's `.partial`: that disk got no backup until repaired on a PC. Now
+/// a FAT32 (or exFAT) volume left dirty is repaired by its own checker before it is mounted
+/// read-write, and the run writes it.
+#[test]
+fn a_fat32_disk_left_dirty_by_a_cut_is_repaired_before_it_is_written() {
+    let _lock = disks_lock();
+    let setup = disk_setup(1);
+    let events = Events::start();
+    let mut disk = LoopDisk::create("fat32", "LABFAT32", 64);
+    events.wait_present(&disk.device, Duration::from_secs(15));
+    let enroll = setup
+        .cmd()
+        .args(["disk", "enroll", &disk.device, "--role", "auto"])
+        .output()
+        .expect("enroll");
+    assert!(enroll.status.success(), "{}", show(&enroll));
+    let out = setup.cmd().arg("backup").output().expect("backup");
+    assert!(out.status.success(), "{}", show(&out));
+
+    disk.detach();
+    dirty_fat32_with_a_lost_chain(&disk.image);
+    let before = Command::new("fsck.vfat")
+        .arg("-n")
+        .arg(&disk.image)
+        .output()
+        .expect("fsck.vfat");
+    assert_ne!(
+        before.status.code(),
+        Some(0),
+        "the image is dirty and has a lost chain: {}",
+        show(&before)
+    );
+    disk.reattach();
+    events.wait_present(&disk.device, Duration::from_secs(15));
+    let out = setup.cmd().arg("backup").output().expect("backup");
+    assert!(out.status.success(), "{}", show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("was not unmounted cleanly") && stderr.contains("repaired"),
+        "the repair is logged: {}",
+        show(&out)
+    );
+    disk.detach();
+    let after = Command::new("fsck.vfat")
+        .arg("-n")
+        .arg(&disk.image)
+        .output()
+        .expect("fsck.vfat");
+    assert_eq!(
+        after.status.code(),
+        Some(0),
+        "whole, and no longer dirty: {}",
+        show(&after)
+    );
+    // Both backups are on it, whole.
+    disk.reattach();
+    events.wait_present(&disk.device, Duration::from_secs(15));
+    let dev = simdondar_backup::disks::device::enumerate()
+        .expect("enumerate")
+        .into_iter()
+        .find(|d| d.devnode.to_string_lossy() == disk.device)
+        .expect("the FAT32 disk");
+    let cfg = simdondar_backup::config::Config::load(&setup.config).expect("config");
+    let attached = simdondar_backup::disks::Disks::new(&cfg)
+        .attach(&dev)
+        .expect("attach");
+    let v = setup
+        .cmd()
+        .args(["verify", "--target"])
+        .arg(&attached.target.root)
+        .output()
+        .expect("verify");
+    assert!(v.status.success(), "{}", show(&v));
+    assert_eq!(
+        String::from_utf8_lossy(&v.stdout).matches("OK").count(),
+        2,
+        "{}",
+        show(&v)
+    );
+    let e = setup
+        .cmd()
+        .args(["eject", "LABFAT32"])
+        .output()
+        .expect("eject");
+    assert!(e.status.success(), "{}", show(&e));
+}

@@ -89,8 +89,8 @@ pub struct LoopDisk {
 }
 
 impl LoopDisk {
-    /// Makes an image of `mib` MiB with `fs` (`ext4`, `exfat`, `ntfs`, `vfat`) labelled `label`, or
-    /// `minix` (unlabelled).
+    /// Makes an image of `mib` MiB with `fs` (`ext4`, `exfat`, `ntfs`, `vfat`) labelled `label`,
+    /// `fat32` (FAT32 whatever the size), or `minix` (unlabelled).
     pub fn create(fs: &str, label: &str, mib: u64) -> LoopDisk {
         let dir = tempfile::tempdir().expect("tempdir");
         let image = dir.path().join(format!("{fs}.img"));
@@ -123,6 +123,14 @@ impl LoopDisk {
                 require_tool("fusefat", "fusefat");
                 let mut c = Command::new("mkfs.vfat");
                 c.args(["-n", label]);
+                c
+            }
+            // FAT32 as a large flashdisk comes (mkfs.vfat picks FAT16 for a small image).
+            "fat32" => {
+                require_tool("mkfs.vfat", "dosfstools");
+                require_tool("fusefat", "fusefat");
+                let mut c = Command::new("mkfs.vfat");
+                c.args(["-F", "32", "-n", label]);
                 c
             }
             // A file system the appliance does not write (standing in for an installer stick's

@@ -1,0 +1,260 @@
+/*!
+A FAT32 or exFAT disk left "dirty" (mounted read-write when the power went or it was pulled) is
+checked and repaired by its own file system checker, the least destructive way and bounded in
+time (`fsck.vfat -a -w`, `fsck.exfat -p`), before the appliance mounts it read-write again, as
+Android's vold does before every FAT mount. Neither file system keeps a journal: a cut can leave
+the allocation table torn, and the kernel sets such a volume read-only at the first write that
+touches the damage, so the disk would get no backup until somebody repaired it on a PC (lab, seed
+20261206 cut 128: "deleting FAT entry beyond EOF" as the run after a power cut swept the cut
+run's `.partial`). ext4 replays its own journal; NTFS is left to ntfs-3g.
+
+What the checker changes is what a cut left half-done (lost clusters, a file whose length and
+chain disagree: the `.partial` being written); a backup that was published was fsynced whole
+before, and the next verification reads every copy back anyway.
+*/
+
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The longest a check may take before it is stopped (a large exFAT disk on the Pi's USB 2).
+pub const CHECK_LIMIT: Duration = Duration::from_secs(600);
+
+/// The file-system state bit the kernel sets while a FAT volume is mounted read-write.
+const FAT_STATE_DIRTY: u8 = 0x01;
+/// exFAT's VolumeFlags: VolumeDirty.
+const EXFAT_VOLUME_DIRTY: u16 = 0x0002;
+
+/// Whether the boot sector says the volume was not unmounted cleanly; `None` when the type is
+/// not one this module checks, or the sector is not of that type.
+pub fn dirty_flag(fs_type: &str, boot: &[u8]) -> Option<bool> {
+    if boot.len() < 512 || boot[510] != 0x55 || boot[511] != 0xAA {
+        return None;
+    }
+    match fs_type {
+        "vfat" => {
+            // BPB_FATSz16 is 0 on FAT32, whose extended boot record is longer: its state byte
+            // sits at 0x41, FAT12/16's at 0x25 (the kernel's `fat_boot_sector`).
+            let fat32 = u16::from_le_bytes([boot[22], boot[23]]) == 0;
+            let state = if fat32 { boot[0x41] } else { boot[0x25] };
+            Some(state & FAT_STATE_DIRTY != 0)
+        }
+        "exfat" => {
+            if &boot[3..11] != b"EXFAT   " {
+                return None;
+            }
+            let flags = u16::from_le_bytes([boot[106], boot[107]]);
+            Some(flags & EXFAT_VOLUME_DIRTY != 0)
+        }
+        _ => None,
+    }
+}
+
+/// What the check before a read-write mount found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Checked {
+    /// Not a type that is checked, or its volume was unmounted cleanly: nothing was run.
+    NotNeeded,
+    /// The volume was dirty; the checker found nothing to repair.
+    Clean,
+    /// The volume was dirty; the checker repaired it and a second, read-only pass finds it whole.
+    Repaired { report: String },
+    /// The checker could not make it whole: it is damaged beyond an automatic repair.
+    Damaged { report: String },
+    /// The check could not be made (no checker installed, it timed out, it could not run): the
+    /// disk is mounted as it is, and the reason logged.
+    NotChecked { why: String },
+}
+
+/// The checker and its arguments for repairing and for only looking.
+fn checker(fs_type: &str) -> Option<(&'static str, &'static str, &'static [&'static str])> {
+    match fs_type {
+        "vfat" => Some(("fsck.vfat", "dosfstools", &["-a", "-w"])),
+        "exfat" => Some(("fsck.exfat", "exfatprogs", &["-p"])),
+        _ => None,
+    }
+}
+
+/// Reads the first sector of `device`.
+fn boot_sector(device: &Path) -> std::io::Result<Vec<u8>> {
+    let mut f = std::fs::File::open(device)?;
+    let mut b = vec![0u8; 512];
+    f.read_exact(&mut b)?;
+    Ok(b)
+}
+
+/// Checks (and repairs) a dirty FAT32 or exFAT volume before it is mounted read-write.
+pub fn before_rw_mount(device: &Path, fs_type: &str, limit: Duration) -> Checked {
+    let Some((tool, package, repair_args)) = checker(fs_type) else {
+        return Checked::NotNeeded;
+    };
+    match boot_sector(device).map(|b| dirty_flag(fs_type, &b)) {
+        Ok(Some(true)) => {}
+        Ok(_) => return Checked::NotNeeded,
+        Err(e) => {
+            return Checked::NotChecked {
+                why: format!("cannot read its boot sector: {e}"),
+            }
+        }
+    }
+    let Some(path) = crate::util::find_tool(&[tool]) else {
+        return Checked::NotChecked {
+            why: format!("{tool} is not installed (apt-get install {package})"),
+        };
+    };
+    let deadline = Instant::now() + limit;
+    let repair = match run(&path, repair_args, device, deadline) {
+        Ok(r) => r,
+        Err(why) => return Checked::NotChecked { why },
+    };
+    // A second pass that only looks decides, whatever the first one's status meant.
+    let look = match run(&path, &["-n"], device, deadline) {
+        Ok(r) => r,
+        Err(why) => return Checked::NotChecked { why },
+    };
+    match (repair.0, look.0) {
+        (Some(0), Some(0)) => Checked::Clean,
+        (_, Some(0)) => Checked::Repaired { report: repair.1 },
+        _ => Checked::Damaged {
+            report: format!("{}\n{}", repair.1, look.1).trim().to_string(),
+        },
+    }
+}
+
+/// Runs `tool args device` until it exits or `deadline` (then it is killed): its exit status
+/// and the tail of what it printed.
+fn run(
+    tool: &Path,
+    args: &[&str],
+    device: &Path,
+    deadline: Instant,
+) -> Result<(Option<i32>, String), String> {
+    let name = tool.display().to_string();
+    let mut child = Command::new(tool)
+        .args(args)
+        .arg(device)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run {name}: {e}"))?;
+    let readers: Vec<_> = [
+        child
+            .stdout
+            .take()
+            .map(|o| Box::new(o) as Box<dyn Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|e| Box::new(e) as Box<dyn Read + Send>),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|mut r| {
+        std::thread::spawn(move || {
+            let mut out = Vec::new();
+            let _ = r.read_to_end(&mut out);
+            out
+        })
+    })
+    .collect();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(st)) => break st,
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("{name} did not finish in time and was stopped"));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(100)),
+            Err(e) => return Err(format!("{name}: {e}")),
+        }
+    };
+    let mut text = String::new();
+    for r in readers {
+        if let Ok(bytes) = r.join() {
+            text.push_str(&String::from_utf8_lossy(&bytes));
+        }
+    }
+    Ok((status.code(), tail(&text, 1500)))
+}
+
+/// The last `max` bytes of `text` (on a character boundary).
+fn tail(text: &str, max: usize) -> String {
+    let t = text.trim();
+    let mut start = t.len().saturating_sub(max);
+    while !t.is_char_boundary(start) {
+        start += 1;
+    }
+    t[start..].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sector() -> Vec<u8> {
+        let mut b = vec![0u8; 512];
+        b[510] = 0x55;
+        b[511] = 0xAA;
+        b
+    }
+
+    #[test]
+    fn the_dirty_bit_of_fat32_fat16_and_exfat() {
+        // FAT32: BPB_FATSz16 = 0, state at 0x41.
+        let mut b = sector();
+        assert_eq!(dirty_flag("vfat", &b), Some(false));
+        b[0x25] = 1; // FAT16's place: not FAT32's
+        assert_eq!(dirty_flag("vfat", &b), Some(false));
+        b[0x41] = 1;
+        assert_eq!(dirty_flag("vfat", &b), Some(true));
+        // FAT16: BPB_FATSz16 != 0, state at 0x25.
+        let mut b = sector();
+        b[22] = 0x20;
+        assert_eq!(dirty_flag("vfat", &b), Some(false));
+        b[0x41] = 1;
+        assert_eq!(dirty_flag("vfat", &b), Some(false));
+        b[0x25] = 1;
+        assert_eq!(dirty_flag("vfat", &b), Some(true));
+        // exFAT: VolumeFlags bit 1 at 106.
+        let mut b = sector();
+        assert_eq!(dirty_flag("exfat", &b), None, "not an exFAT boot sector");
+        b[3..11].copy_from_slice(b"EXFAT   ");
+        b[106] = 0x04; // MediaFailure, not dirty
+        assert_eq!(dirty_flag("exfat", &b), Some(false));
+        b[106] |= 0x02;
+        assert_eq!(dirty_flag("exfat", &b), Some(true));
+        // No boot signature, or another type: not judged.
+        let mut b = sector();
+        b[0x41] = 1;
+        b[510] = 0;
+        assert_eq!(dirty_flag("vfat", &b), None);
+        assert_eq!(dirty_flag("ext4", &sector()), None);
+        assert_eq!(dirty_flag("vfat", &[0u8; 100]), None);
+    }
+
+    #[test]
+    fn a_check_that_does_not_finish_is_stopped_at_its_deadline() {
+        let t = Instant::now();
+        let r = run(
+            Path::new("/bin/sleep"),
+            &[],
+            Path::new("30"),
+            Instant::now() + Duration::from_millis(300),
+        );
+        assert!(r.is_err(), "{r:?}");
+        assert!(t.elapsed() < Duration::from_secs(5));
+        let r = run(
+            Path::new("/bin/sh"),
+            &["-c", "echo found; echo two >&2; exit 1"],
+            Path::new("x"),
+            Instant::now() + Duration::from_secs(10),
+        );
+        let (code, text) = r.expect("ran");
+        assert_eq!(code, Some(1));
+        assert!(text.contains("found") && text.contains("two"), "{text}");
+        assert_eq!(tail("ééé", 3), "é");
+    }
+}
