@@ -895,8 +895,8 @@ def run_lanes(c, args):
     """A new campaign (its plan already drawn into c.summary) run as args.lanes lanes at once,
     each the driver with `--continue` of the plan and `--lane FIRST-LAST`, in OUT/lane-N (its own
     VM, disks and set-up; the image and kernel of OUT shared, read-only), then --merge of their
-    states into OUT/summary.json. Two VMs keep this 2-core machine busy where one leaves part of
-    it idle (docs/testing.md). Exit status 0 only when every cut ran and passed."""
+    states into OUT/summary.json (for a long campaign in one command; for --quick two lanes were no
+    faster than one here, docs/testing.md). Exit status 0 only when every cut ran and passed."""
     plan = c.summary["plan"]
     os.makedirs(c.work, exist_ok=True)
     c.save(1)  # the plan and seed the lanes continue from (nothing run yet)
