@@ -219,8 +219,9 @@ pub enum EjectFailure {
 }
 
 /// Why a disk that is not enrolled cannot be used at all, not even enrolled as it is (what the
-/// panel's screen for a plugged-in disk decides on). A damaged file system is not among them: that
-/// disk is unreadable, and may be a backup disk (`DiskView::unreadable`).
+/// panel's screen for a plugged-in disk decides on). A file system its driver reports as damaged
+/// is not among them: that disk is unreadable, and may be a backup disk (`DiskView::unreadable`);
+/// a FUSE helper that says only "failed" (exfat-fuse, fusefat) gives `CannotOpen`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DiskUnusable {

@@ -556,9 +556,14 @@ impl Daemon {
                         if view.role.is_some() {
                             match disks.attach(&dev) {
                                 Ok(a) => Event::DiskChecked(a.view),
-                                Err(reason) => Event::DiskCheckFailed {
+                                // Damaged (its checker could not repair it): unreadable, amber.
+                                Err(crate::disks::Refused {
+                                    unreadable: Some(view),
+                                    ..
+                                }) => Event::DiskChecked(*view),
+                                Err(r) => Event::DiskCheckFailed {
                                     devnode: dev.devnode.clone(),
-                                    reason,
+                                    reason: r.reason,
                                 },
                             }
                         } else {
@@ -882,9 +887,10 @@ fn failed(name: &str, reason: String, kind: RunFailure) -> SourceResult {
 }
 
 /// How long a disk's check (mounts, the marker, free space, the enrolment's read-write mount) may
-/// take in all: three stall timeouts, at least two minutes.
+/// take in all: three stall timeouts, at least two minutes, and the time a dirty FAT32 or exFAT
+/// volume's repair may take before that mount.
 fn check_limit(stall_timeout: Duration) -> Duration {
-    (stall_timeout * 3).max(Duration::from_secs(120))
+    (stall_timeout * 3).max(Duration::from_secs(120)) + crate::disks::fsck::CHECK_LIMIT
 }
 
 /// Runs a disk's check, but never waits longer than `limit` for it: a mount that hangs (the lab
@@ -969,14 +975,16 @@ mod check_tests {
         });
         assert!(matches!(ok, Event::DiskCheckFailed { reason, .. } if reason == "no file system"));
 
-        // Three stall timeouts, never under two minutes.
+        // Three stall timeouts, never under two minutes, and the time a dirty FAT's repair may
+        // take (the daemon must not give up on a disk whose checker is still within its limit).
+        let repair = crate::disks::fsck::CHECK_LIMIT;
         assert_eq!(
             check_limit(Duration::from_secs(20)),
-            Duration::from_secs(120)
+            Duration::from_secs(120) + repair
         );
         assert_eq!(
             check_limit(Duration::from_secs(60)),
-            Duration::from_secs(180)
+            Duration::from_secs(180) + repair
         );
     }
 }

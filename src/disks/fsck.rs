@@ -18,8 +18,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The longest a check may take before it is stopped (a large exFAT disk on the Pi's USB 2).
-pub const CHECK_LIMIT: Duration = Duration::from_secs(600);
+/// The longest both passes of a check may take (a large exFAT disk on the Pi's USB 2 needs well
+/// under a minute); the daemon's own limit for a disk's check adds it.
+pub const CHECK_LIMIT: Duration = Duration::from_secs(240);
 
 /// The file-system state bit the kernel sets while a FAT volume is mounted read-write.
 const FAT_STATE_DIRTY: u8 = 0x01;
@@ -76,9 +77,14 @@ fn checker(fs_type: &str) -> Option<(&'static str, &'static str, &'static [&'sta
     }
 }
 
-/// Reads the first sector of `device`.
+/// Reads the first sector of `device`, opened exclusively: a block device that is mounted
+/// (anywhere, by anybody) cannot be, and is never checked under a live mount.
 fn boot_sector(device: &Path) -> std::io::Result<Vec<u8>> {
-    let mut f = std::fs::File::open(device)?;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_EXCL)
+        .open(device)?;
     let mut b = vec![0u8; 512];
     f.read_exact(&mut b)?;
     Ok(b)
@@ -106,20 +112,46 @@ pub fn before_rw_mount(device: &Path, fs_type: &str, limit: Duration) -> Checked
     let deadline = Instant::now() + limit;
     let repair = match run(&path, repair_args, device, deadline) {
         Ok(r) => r,
-        Err(why) => return Checked::NotChecked { why },
+        Err(RunError::CouldNotRun(why)) => return Checked::NotChecked { why },
+        // Stopped while it may have been writing: only a PC can say what is left.
+        Err(RunError::TimedOut(why)) => return Checked::Damaged { report: why },
     };
     // A second pass that only looks decides, whatever the first one's status meant.
     let look = match run(&path, &["-n"], device, deadline) {
         Ok(r) => r,
-        Err(why) => return Checked::NotChecked { why },
+        Err(RunError::CouldNotRun(why) | RunError::TimedOut(why)) => {
+            return Checked::Damaged { report: why }
+        }
     };
+    judge(repair, look, tool)
+}
+
+/// The outcome from the repair pass's and the looking pass's exit statuses and output: both
+/// checkers exit 0 when they found nothing and 1 when they corrected what they found.
+fn judge(repair: (Option<i32>, String), look: (Option<i32>, String), tool: &str) -> Checked {
     match (repair.0, look.0) {
         (Some(0), Some(0)) => Checked::Clean,
-        (_, Some(0)) => Checked::Repaired { report: repair.1 },
+        (Some(1), Some(0)) => Checked::Repaired { report: repair.1 },
+        (r, Some(0)) => Checked::NotChecked {
+            why: format!(
+                "{tool} ended with status {} and repaired nothing: {}",
+                r.map_or_else(|| "killed".to_string(), |c| c.to_string()),
+                repair.1
+            ),
+        },
         _ => Checked::Damaged {
             report: format!("{}\n{}", repair.1, look.1).trim().to_string(),
         },
     }
+}
+
+/// Why a checker's run gave no status.
+#[derive(Debug)]
+enum RunError {
+    /// It could not be started (nothing was changed).
+    CouldNotRun(String),
+    /// It was stopped at the deadline (it may have changed something).
+    TimedOut(String),
 }
 
 /// Runs `tool args device` until it exits or `deadline` (then it is killed): its exit status
@@ -129,7 +161,7 @@ fn run(
     args: &[&str],
     device: &Path,
     deadline: Instant,
-) -> Result<(Option<i32>, String), String> {
+) -> Result<(Option<i32>, String), RunError> {
     let name = tool.display().to_string();
     let mut child = Command::new(tool)
         .args(args)
@@ -138,7 +170,7 @@ fn run(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot run {name}: {e}"))?;
+        .map_err(|e| RunError::CouldNotRun(format!("cannot run {name}: {e}")))?;
     let readers: Vec<_> = [
         child
             .stdout
@@ -165,10 +197,16 @@ fn run(
             Ok(None) if Instant::now() >= deadline => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!("{name} did not finish in time and was stopped"));
+                return Err(RunError::TimedOut(format!(
+                    "{name} did not finish in time and was stopped"
+                )));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(100)),
-            Err(e) => return Err(format!("{name}: {e}")),
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(RunError::TimedOut(format!("{name}: {e}")));
+            }
         }
     };
     let mut text = String::new();
@@ -244,8 +282,17 @@ mod tests {
             Path::new("30"),
             Instant::now() + Duration::from_millis(300),
         );
-        assert!(r.is_err(), "{r:?}");
+        assert!(matches!(r, Err(RunError::TimedOut(_))), "{r:?}");
         assert!(t.elapsed() < Duration::from_secs(5));
+        assert!(matches!(
+            run(
+                Path::new("/nonexistent/fsck"),
+                &[],
+                Path::new("x"),
+                Instant::now() + Duration::from_secs(1)
+            ),
+            Err(RunError::CouldNotRun(_))
+        ));
         let r = run(
             Path::new("/bin/sh"),
             &["-c", "echo found; echo two >&2; exit 1"],
@@ -256,5 +303,27 @@ mod tests {
         assert_eq!(code, Some(1));
         assert!(text.contains("found") && text.contains("two"), "{text}");
         assert_eq!(tail("ééé", 3), "é");
+    }
+
+    #[test]
+    fn the_outcome_follows_both_passes_statuses() {
+        let out = |c: i32| (Some(c), format!("status {c}"));
+        assert_eq!(judge(out(0), out(0), "fsck.vfat"), Checked::Clean);
+        assert!(matches!(
+            judge(out(1), out(0), "fsck.vfat"),
+            Checked::Repaired { report } if report == "status 1"
+        ));
+        // A repair pass that did not run properly repaired nothing, whatever the look says.
+        assert!(matches!(
+            judge(out(8), out(0), "fsck.exfat"),
+            Checked::NotChecked { why } if why.contains("status 8")
+        ));
+        // Whatever the repair did, a look that still finds errors means damaged.
+        for r in [0, 1, 4] {
+            assert!(matches!(
+                judge(out(r), out(1), "fsck.vfat"),
+                Checked::Damaged { .. }
+            ));
+        }
     }
 }

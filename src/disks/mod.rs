@@ -102,6 +102,58 @@ impl DiskView {
     }
 }
 
+/// Why an enrolled disk was not attached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// In words, with what to do.
+    pub reason: String,
+    /// Set when its file system is damaged: the disk's view, marked unreadable (amber, the PC
+    /// advice), to show instead of a plain failure.
+    pub unreadable: Option<Box<DiskView>>,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+impl From<String> for Refused {
+    fn from(reason: String) -> Refused {
+        Refused {
+            reason,
+            unreadable: None,
+        }
+    }
+}
+
+impl From<&str> for Refused {
+    fn from(reason: &str) -> Refused {
+        Refused::from(reason.to_string())
+    }
+}
+
+/// What a failed read-write mount of an enrolled disk means for it: a damaged file system makes
+/// the disk unreadable (its role is kept: it is a backup disk), anything else is a plain refusal.
+fn refusal(view: &DiskView, fs_type: &str, e: mount::MountError) -> Refused {
+    let damaged = matches!(e, mount::MountError::Damaged { .. });
+    let reason = if damaged {
+        format!("{e}: {}", repair_advice(Some(fs_type)))
+    } else {
+        e.to_string()
+    };
+    Refused {
+        unreadable: damaged.then(|| {
+            Box::new(DiskView {
+                unreadable: true,
+                problem: Some(reason.clone()),
+                ..view.clone()
+            })
+        }),
+        reason,
+    }
+}
+
 /// An enrolled disk mounted read-write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attached {
@@ -325,18 +377,24 @@ impl<'a> Disks<'a> {
         view
     }
 
-    /// Mounts an enrolled disk read-write as a backup target. Unknown disks are refused.
-    pub fn attach(&self, dev: &BlockDev) -> Result<Attached, String> {
+    /// Mounts an enrolled disk read-write as a backup target. Unknown disks are refused; an
+    /// enrolled disk whose read-write mount finds it damaged (its file system checker could not
+    /// repair it, [`fsck`]) comes back with its view marked unreadable.
+    pub fn attach(&self, dev: &BlockDev) -> Result<Attached, Refused> {
         let view = self.inspect(dev);
         let name = marker::display_label(dev.fs_label.as_deref().unwrap_or(""));
         let Some(role) = view.role else {
-            return Err(view.problem.clone().unwrap_or_else(|| {
-                format!(
+            return Err(view
+                .problem
+                .clone()
+                .unwrap_or_else(|| {
+                    format!(
                     "{} ({name}) is not enrolled: it is never written (enroll it with `simdondar-backup disk enroll {} --role manual`)",
                     dev.devnode.display(),
                     dev.devnode.display()
                 )
-            }));
+                })
+                .into());
         };
         let Some(fs_type) = dev.fs_type.clone() else {
             return Err("no file system".into());
@@ -345,9 +403,10 @@ impl<'a> Disks<'a> {
         let mut mounted_here = false;
         match mount::mount_at(&point) {
             Some(m) if !m.read_only => {}
-            Some(_) => return Err(format!("{} is mounted read-only", point.display())),
+            Some(_) => return Err(format!("{} is mounted read-only", point.display()).into()),
             None => {
-                mount::mount(&dev.devnode, &fs_type, &point, false).map_err(|e| e.to_string())?;
+                mount::mount(&dev.devnode, &fs_type, &point, false)
+                    .map_err(|e| refusal(&view, &fs_type, e))?;
                 mounted_here = true;
             }
         }
@@ -631,4 +690,58 @@ pub struct Ejected {
     /// Only a lazy unmount worked (reported to the user).
     pub lazy: bool,
     pub powered_off: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view() -> DiskView {
+        DiskView {
+            devnode: PathBuf::from("/dev/sdb1"),
+            label: "FLASH".into(),
+            fs_type: Some("vfat".into()),
+            uuid: Some("AB12-CD34".into()),
+            size_bytes: 1 << 30,
+            role: Some(Role::Manual),
+            enrolled_by: Some(EnrolledBy::Marker),
+            id: Some("x".into()),
+            problem: None,
+            not_answering: false,
+            unreadable: false,
+            unusable: None,
+            driver: None,
+            mounted_at: None,
+            free_bytes: None,
+            last_backup: None,
+        }
+    }
+
+    /// An enrolled disk whose read-write mount finds it damaged (its checker could not repair
+    /// it) is shown unreadable, its role kept, with the PC advice; any other mount failure is a
+    /// plain refusal.
+    #[test]
+    fn a_damaged_read_write_mount_makes_the_disk_unreadable() {
+        let damaged = mount::MountError::Damaged {
+            device: PathBuf::from("/dev/sdb1"),
+            detail: "its file system checker could not repair it (3 errors left)".into(),
+        };
+        let r = refusal(&view(), "vfat", damaged);
+        let v = r.unreadable.expect("a view to show");
+        assert!(v.unreadable);
+        assert_eq!(v.role, Some(Role::Manual), "still a backup disk");
+        let p = v.problem.unwrap_or_default();
+        assert!(
+            p.contains("could not repair") && p.contains("chkdsk"),
+            "{p}"
+        );
+        assert_eq!(r.reason, p);
+        let other = mount::MountError::MountPoint {
+            path: PathBuf::from("/run/x"),
+            detail: "read-only file system".into(),
+        };
+        let r = refusal(&view(), "vfat", other);
+        assert!(r.unreadable.is_none());
+        assert!(r.reason.contains("mount point"), "{}", r.reason);
+    }
 }

@@ -858,7 +858,8 @@ def spawn_lane(argv, log_path, prefix):
     relayed to ours, each line after `prefix`. Returns the process; wait() gives its status."""
     f = open(log_path, "w")
     p = subprocess.Popen([sys.executable, os.path.abspath(__file__), *argv], stdout=subprocess.PIPE,
-                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, bufsize=1)
+                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, errors="replace",
+                         bufsize=1)
 
     def relay():
         for line in p.stdout:
