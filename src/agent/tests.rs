@@ -230,22 +230,10 @@ fn disk(devnode: &str, label: &str, role: Option<Role>) -> (BlockDev, DiskView) 
         syspath: PathBuf::from("/sys/x"),
     };
     let view = DiskView {
-        devnode: dev.devnode.clone(),
-        label: label.into(),
-        fs_type: dev.fs_type.clone(),
-        uuid: dev.fs_uuid.clone(),
-        size_bytes: dev.size_bytes,
         role,
-        enrolled_by: None,
-        id: None,
-        problem: None,
-        not_answering: false,
-        unreadable: false,
-        unusable: None,
-        driver: None,
         mounted_at: role.map(|_| PathBuf::from(format!("/run/s/disks/UUID-{label}"))),
         free_bytes: Some(32 << 30),
-        last_backup: None,
+        ..DiskView::of(&dev)
     };
     (dev, view)
 }

@@ -15,7 +15,7 @@ before, and the next verification reads every copy back anyway.
 
 use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// The longest both passes of a check may take (a large exFAT disk on the Pi's USB 2 needs well
@@ -154,68 +154,33 @@ enum RunError {
     TimedOut(String),
 }
 
-/// Runs `tool args device` until it exits or `deadline` (then it is killed): its exit status
-/// and the tail of what it printed.
+/// Runs `tool args device` until it exits or `deadline` (then it is killed, with
+/// [`crate::backup::stall::output_within`]): its exit status and the tail of what it printed.
 fn run(
     tool: &Path,
     args: &[&str],
     device: &Path,
     deadline: Instant,
 ) -> Result<(Option<i32>, String), RunError> {
+    use crate::backup::stall::{output_within, BoundedError};
     let name = tool.display().to_string();
-    let mut child = Command::new(tool)
-        .args(args)
-        .arg(device)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| RunError::CouldNotRun(format!("cannot run {name}: {e}")))?;
-    let readers: Vec<_> = [
-        child
-            .stdout
-            .take()
-            .map(|o| Box::new(o) as Box<dyn Read + Send>),
-        child
-            .stderr
-            .take()
-            .map(|e| Box::new(e) as Box<dyn Read + Send>),
-    ]
-    .into_iter()
-    .flatten()
-    .map(|mut r| {
-        std::thread::spawn(move || {
-            let mut out = Vec::new();
-            let _ = r.read_to_end(&mut out);
-            out
-        })
-    })
-    .collect();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(st)) => break st,
-            Ok(None) if Instant::now() >= deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(RunError::TimedOut(format!(
-                    "{name} did not finish in time and was stopped"
-                )));
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(100)),
-            Err(e) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(RunError::TimedOut(format!("{name}: {e}")));
-            }
+    let left = deadline.saturating_duration_since(Instant::now());
+    match output_within(Command::new(tool).args(args).arg(device), left) {
+        Ok(out) => {
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            Ok((out.status.code(), tail(&text, 1500)))
         }
-    };
-    let mut text = String::new();
-    for r in readers {
-        if let Ok(bytes) = r.join() {
-            text.push_str(&String::from_utf8_lossy(&bytes));
+        Err(BoundedError::Spawn(e)) => {
+            Err(RunError::CouldNotRun(format!("cannot run {name}: {e}")))
         }
+        Err(BoundedError::TimedOut(_)) => Err(RunError::TimedOut(format!(
+            "{name} did not finish in time and was stopped"
+        ))),
     }
-    Ok((status.code(), tail(&text, 1500)))
 }
 
 /// The last `max` bytes of `text` (on a character boundary).

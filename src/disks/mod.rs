@@ -91,6 +91,32 @@ pub struct DiskView {
 }
 
 impl DiskView {
+    /// What udev alone says of a disk, before anything is read from it: no role, no problem.
+    pub fn of(dev: &BlockDev) -> DiskView {
+        DiskView {
+            devnode: dev.devnode.clone(),
+            label: dev
+                .fs_label
+                .as_deref()
+                .map(marker::display_label)
+                .unwrap_or_default(),
+            fs_type: dev.fs_type.clone(),
+            uuid: dev.fs_uuid.clone(),
+            size_bytes: dev.size_bytes,
+            role: None,
+            enrolled_by: None,
+            id: None,
+            problem: None,
+            not_answering: false,
+            unreadable: false,
+            unusable: None,
+            driver: None,
+            mounted_at: None,
+            free_bytes: None,
+            last_backup: None,
+        }
+    }
+
     /// The name a person sees for the disk (panel lines, amber reasons, screens): its label, or
     /// the kernel's device name (`sdb1`) when it has none.
     pub fn shown_label(&self) -> String {
@@ -234,31 +260,6 @@ impl<'a> Disks<'a> {
             .map(|m| m.mount_point)
     }
 
-    fn base_view(&self, dev: &BlockDev) -> DiskView {
-        DiskView {
-            devnode: dev.devnode.clone(),
-            label: dev
-                .fs_label
-                .as_deref()
-                .map(marker::display_label)
-                .unwrap_or_default(),
-            fs_type: dev.fs_type.clone(),
-            uuid: dev.fs_uuid.clone(),
-            size_bytes: dev.size_bytes,
-            role: None,
-            enrolled_by: None,
-            id: None,
-            problem: None,
-            not_answering: false,
-            unreadable: false,
-            unusable: None,
-            driver: None,
-            mounted_at: None,
-            free_bytes: None,
-            last_backup: None,
-        }
-    }
-
     /// Decides the role from what the disk carries. The look at the disk is bounded by
     /// `stall_timeout`: a disk that does not answer is cut off ([`stuck::release`]) and shown as
     /// not answering.
@@ -319,7 +320,7 @@ impl<'a> Disks<'a> {
     /// Looks at a disk without changing it: a read-only mount to read the marker, free space and
     /// the newest backup, unmounted again.
     pub fn inspect(&self, dev: &BlockDev) -> DiskView {
-        let mut view = self.base_view(dev);
+        let mut view = DiskView::of(dev);
         let ours = self.mount_dir().join(dev.mount_name());
         if let Some(m) = mount::mount_at(&ours) {
             view.driver = Some(driver_of(&m.fs_type).into());
@@ -697,23 +698,24 @@ mod tests {
     use super::*;
 
     fn view() -> DiskView {
-        DiskView {
+        let dev = device::BlockDev {
             devnode: PathBuf::from("/dev/sdb1"),
-            label: "FLASH".into(),
+            sysname: "sdb1".into(),
+            devnum: "8:17".into(),
+            devtype: "partition".into(),
             fs_type: Some("vfat".into()),
-            uuid: Some("AB12-CD34".into()),
+            fs_uuid: Some("AB12-CD34".into()),
+            fs_label: Some("FLASH".into()),
+            bus: Some("usb".into()),
             size_bytes: 1 << 30,
+            model: None,
+            syspath: PathBuf::from("/sys/x"),
+        };
+        DiskView {
             role: Some(Role::Manual),
             enrolled_by: Some(EnrolledBy::Marker),
             id: Some("x".into()),
-            problem: None,
-            not_answering: false,
-            unreadable: false,
-            unusable: None,
-            driver: None,
-            mounted_at: None,
-            free_bytes: None,
-            last_backup: None,
+            ..DiskView::of(&dev)
         }
     }
 

@@ -225,28 +225,8 @@ fn four_file_systems_detected_enrolled_written_verified_ejected() {
     // Verify through the agent, then eject: the mount must be gone from mountinfo.
     let out = setup.cmd().arg("backup").output().expect("backup");
     assert!(out.status.success(), "{}", show(&out));
-    let dev = simdondar_backup::disks::device::enumerate()
-        .expect("enumerate")
-        .into_iter()
-        .find(|d| d.devnode.to_string_lossy() == disks[1].1.device)
-        .expect("exfat disk");
-    let cfg = simdondar_backup::config::Config::load(&setup.config).expect("config");
-    let attached = simdondar_backup::disks::Disks::new(&cfg)
-        .attach(&dev)
-        .expect("attach");
-    let v = setup
-        .cmd()
-        .args(["verify", "--target"])
-        .arg(&attached.target.root)
-        .output()
-        .expect("verify");
-    assert!(v.status.success(), "{}", show(&v));
-    assert_eq!(
-        String::from_utf8_lossy(&v.stdout).matches("OK").count(),
-        2,
-        "{}",
-        show(&v)
-    );
+    let (v, good) = verify_disk(&setup, &disks[1].1.device);
+    assert_eq!(good, 2, "{}", show(&v));
     let e = setup
         .cmd()
         .args(["eject", "SIMBAK01"])
@@ -757,18 +737,7 @@ fn tear_ntfs_mft(image: &Path) {
 #[test]
 fn a_backup_disk_whose_file_system_is_torn_is_unreadable_not_unknown() {
     let _lock = disks_lock();
-    let setup = disk_setup(1);
-    let events = Events::start();
-    let mut disk = LoopDisk::create("ntfs", "LABNTFS", 32);
-    events.wait_present(&disk.device, Duration::from_secs(15));
-    let enroll = setup
-        .cmd()
-        .args(["disk", "enroll", &disk.device, "--role", "auto"])
-        .output()
-        .expect("enroll");
-    assert!(enroll.status.success(), "{}", show(&enroll));
-    let out = setup.cmd().arg("backup").output().expect("backup");
-    assert!(out.status.success(), "{}", show(&out));
+    let (setup, events, mut disk) = enrolled_with_a_backup("ntfs", "LABNTFS", 32);
 
     // The lab (seed 20261206, 2026-12-07): power cut while ntfs-3g wrote to the disk; after the
     // boot the daemon listed it as an unknown disk to enroll.
@@ -792,6 +761,47 @@ fn a_backup_disk_whose_file_system_is_torn_is_unreadable_not_unknown() {
         .find(|l| l.starts_with(&disk.device))
         .unwrap_or_default();
     assert!(line.contains("UNREADABLE"), "{text}");
+}
+
+/// A disk of `fs` enrolled as an automatic disk, with one backup written to it through the agent
+/// (the disks lock held by the caller).
+fn enrolled_with_a_backup(fs: &str, label: &str, mib: u64) -> (Setup, Events, LoopDisk) {
+    let setup = disk_setup(1);
+    let events = Events::start();
+    let disk = LoopDisk::create(fs, label, mib);
+    events.wait_present(&disk.device, Duration::from_secs(15));
+    let enroll = setup
+        .cmd()
+        .args(["disk", "enroll", &disk.device, "--role", "auto"])
+        .output()
+        .expect("enroll");
+    assert!(enroll.status.success(), "{}", show(&enroll));
+    let out = setup.cmd().arg("backup").output().expect("backup");
+    assert!(out.status.success(), "{}", show(&out));
+    (setup, events, disk)
+}
+
+/// Attaches the disk on `device` through the agent's own code and runs `verify --target` on it:
+/// its output, which must succeed, and how many copies it found good.
+fn verify_disk(setup: &Setup, device: &str) -> (std::process::Output, usize) {
+    let dev = simdondar_backup::disks::device::enumerate()
+        .expect("enumerate")
+        .into_iter()
+        .find(|d| d.devnode.to_string_lossy() == device)
+        .expect("the disk");
+    let cfg = simdondar_backup::config::Config::load(&setup.config).expect("config");
+    let attached = simdondar_backup::disks::Disks::new(&cfg)
+        .attach(&dev)
+        .expect("attach");
+    let v = setup
+        .cmd()
+        .args(["verify", "--target"])
+        .arg(&attached.target.root)
+        .output()
+        .expect("verify");
+    assert!(v.status.success(), "{}", show(&v));
+    let good = String::from_utf8_lossy(&v.stdout).matches("OK").count();
+    (v, good)
 }
 
 /// Leaves a FAT32 image as a power cut mid-write does: the dirty bit set (the kernel sets it while
@@ -845,18 +855,7 @@ fn dirty_fat32_with_a_lost_chain(image: &Path) {
 #[test]
 fn a_fat32_disk_left_dirty_by_a_cut_is_repaired_before_it_is_written() {
     let _lock = disks_lock();
-    let setup = disk_setup(1);
-    let events = Events::start();
-    let mut disk = LoopDisk::create("fat32", "LABFAT32", 64);
-    events.wait_present(&disk.device, Duration::from_secs(15));
-    let enroll = setup
-        .cmd()
-        .args(["disk", "enroll", &disk.device, "--role", "auto"])
-        .output()
-        .expect("enroll");
-    assert!(enroll.status.success(), "{}", show(&enroll));
-    let out = setup.cmd().arg("backup").output().expect("backup");
-    assert!(out.status.success(), "{}", show(&out));
+    let (setup, events, mut disk) = enrolled_with_a_backup("fat32", "LABFAT32", 64);
 
     disk.detach();
     dirty_fat32_with_a_lost_chain(&disk.image);
@@ -896,28 +895,8 @@ fn a_fat32_disk_left_dirty_by_a_cut_is_repaired_before_it_is_written() {
     // Both backups are on it, whole.
     disk.reattach();
     events.wait_present(&disk.device, Duration::from_secs(15));
-    let dev = simdondar_backup::disks::device::enumerate()
-        .expect("enumerate")
-        .into_iter()
-        .find(|d| d.devnode.to_string_lossy() == disk.device)
-        .expect("the FAT32 disk");
-    let cfg = simdondar_backup::config::Config::load(&setup.config).expect("config");
-    let attached = simdondar_backup::disks::Disks::new(&cfg)
-        .attach(&dev)
-        .expect("attach");
-    let v = setup
-        .cmd()
-        .args(["verify", "--target"])
-        .arg(&attached.target.root)
-        .output()
-        .expect("verify");
-    assert!(v.status.success(), "{}", show(&v));
-    assert_eq!(
-        String::from_utf8_lossy(&v.stdout).matches("OK").count(),
-        2,
-        "{}",
-        show(&v)
-    );
+    let (v, good) = verify_disk(&setup, &disk.device);
+    assert_eq!(good, 2, "{}", show(&v));
     let e = setup
         .cmd()
         .args(["eject", "LABFAT32"])
