@@ -590,22 +590,29 @@ impl State {
         v
     }
 
-    /// A name for a target: the disk's label, or the folder's name.
+    /// A stable name for a target (the fleet's metrics): the disk's label, or the folder's name
+    /// (a disk without a label is mounted under its UUID, which stays across plugs).
     pub fn target_label(&self, root: &std::path::Path) -> String {
-        self.disks
-            .values()
-            .find_map(|d| {
-                d.view
-                    .as_ref()
-                    .filter(|v| v.mounted_at.as_deref() == Some(root))
-                    .map(|v| v.label.clone())
-            })
+        self.view_mounted_at(root)
+            .map(|v| v.label.clone())
             .filter(|l| !l.is_empty())
-            .unwrap_or_else(|| {
-                root.file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| root.display().to_string())
-            })
+            .unwrap_or_else(|| folder_name(root))
+    }
+
+    /// The name the panel shows for a target, the same as on its disk screens: the disk's label,
+    /// or its kernel name (sdf1) when it has none; a configured folder by the folder's name.
+    pub fn shown_target_label(&self, root: &std::path::Path) -> String {
+        self.view_mounted_at(root)
+            .map(|v| v.shown_label())
+            .unwrap_or_else(|| folder_name(root))
+    }
+
+    fn view_mounted_at(&self, root: &std::path::Path) -> Option<&DiskView> {
+        self.disks.values().find_map(|d| {
+            d.view
+                .as_ref()
+                .filter(|v| v.mounted_at.as_deref() == Some(root))
+        })
     }
 
     /// Mounted manual-role disks.
@@ -618,4 +625,11 @@ impl State {
             .map(|(k, _)| k.clone())
             .collect()
     }
+}
+
+/// A configured folder's name (or the whole path when it has no last component).
+fn folder_name(root: &std::path::Path) -> String {
+    root.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| root.display().to_string())
 }

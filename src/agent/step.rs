@@ -412,7 +412,10 @@ fn start_next(s: &mut State, out: &mut Vec<Action>) {
             finish_job(s, id, results, out);
             continue;
         }
-        let target_labels = targets.iter().map(|t| s.target_label(&t.root)).collect();
+        let target_labels = targets
+            .iter()
+            .map(|t| s.shown_target_label(&t.root))
+            .collect();
         s.running = Some(RunningJob {
             id,
             sources: q.sources.clone(),

@@ -1144,3 +1144,24 @@ fn a_disk_without_a_label_is_named_by_its_kernel_name_everywhere() {
     let names: Vec<String> = sim.s.disks.values().map(|d| d.shown_label()).collect();
     assert_eq!(names, ["sdf1", "sdg1", "sdh1"]);
 }
+
+#[test]
+fn a_disk_without_a_label_is_its_kernel_name_on_the_panel_and_its_folder_in_the_metrics() {
+    let mut sim = Sim::new(&history_with_last_run(wib(23, 10, 2)), wib(23, 10, 30));
+    sim.tick();
+    plug(&mut sim, "/dev/sdd1", "", Some(Role::Auto));
+    plug(&mut sim, "/dev/sdb1", "HDD", Some(Role::Auto));
+    let bare = PathBuf::from("/run/s/disks/UUID-");
+    assert_eq!(sim.s.shown_target_label(&bare), "sdd1");
+    assert_eq!(sim.s.target_label(&bare), "UUID-", "stable across plugs");
+    let named = PathBuf::from("/run/s/disks/UUID-HDD");
+    assert_eq!(sim.s.shown_target_label(&named), "HDD");
+    assert_eq!(sim.s.target_label(&named), "HDD");
+    // The running screen names both disks as the disk screens do (and the configured folder
+    // by its name).
+    sim.advance(32 * MIN);
+    let running = sim.s.running.as_ref().expect("the 11:02 run started");
+    let mut shown = running.target_labels.clone();
+    shown.sort();
+    assert_eq!(shown, ["HDD", "backup", "sdd1"]);
+}

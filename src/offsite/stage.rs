@@ -168,8 +168,10 @@ fn stage(
             name,
         });
     }
-    let free = crate::util::space::free_bytes(&folder).unwrap_or(0);
-    if free < room_needed(m.bytes_stored) {
+    // A file system that does not say its free space (fusefat) is staged onto: a write that
+    // finds it full fails, and the partial file is removed below.
+    let free = crate::util::space::free_bytes(&folder).ok();
+    if let Some(free) = free.filter(|&f| f < room_needed(m.bytes_stored)) {
         return Err(OffsiteError::new(
             OffsiteFailure::Local,
             format!(
