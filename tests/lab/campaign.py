@@ -285,6 +285,7 @@ class Campaign:
         self.rules = {}
         self.summary = self.fresh_summary()
         self.lines_lost = 0  # requests or answers lost between host and guest, sent again
+        self.hc_deaths = 0  # the guest's count of "HC died" (revive_usb_if_dead), per boot
         self.timing = {}  # the first word of each command sent -> seconds spent in it
         self.known = {}  # disk uuid -> {path: sha256} of whole backups seen by the last check
         self.rows = 0
@@ -313,6 +314,7 @@ class Campaign:
         self.boot_no += 1
         self.lines_lost += self.vm.recovered if self.vm else 0
         self.vm = Vm(self.work, self.out, self.boot_no, [d[0] for d in DISKS], self.rules)
+        self.hc_deaths = 0  # the guest's count of "HC died" (revive_usb_if_dead), per boot
         took = self.vm.connect()
         self.summary["boots"].append(round(took, 1))
         log(self.out, f"boot {self.boot_no}: lab-shell answered after {took:.1f} s")
@@ -376,16 +378,48 @@ class Campaign:
         """Plugs the disk in and waits until the guest sees it, as a person waits for the
         panel: a plug the guest never noticed (seed 20261206 cut 50, on a loaded host: the
         guest's kernel logged the disconnect and never a connect, so the daemon had three disks;
-        L9) is pulled and plugged again, up to three times. Returns a note when it took more than
-        one plug."""
+        L9) is pulled and plugged again, up to three times. A guest whose USB controller has
+        died (L10) has it brought back first. Returns a note when it took more than one plug."""
+        notes = []
         for attempt in range(1, 4):
+            revived = self.revive_usb_if_dead()
+            if revived:
+                notes.append(revived)
             self.vm.plug(disk, io_error_from)
             if self.guest_sees(disk, True):
-                return "" if attempt == 1 else f"the guest saw {disk} after plug {attempt}"
+                if attempt > 1:
+                    notes.append(f"the guest saw {disk} after plug {attempt}")
+                return "; ".join(notes)
             log(self.out, f"  the guest did not see {disk} after plug {attempt}: pulled and plugged again")
             self.vm.pull(disk)
             self.guest_sees(disk, False)
         raise RuntimeError(f"the guest did not see {disk} after three plugs")
+
+    def revive_usb_if_dead(self):
+        """qemu's xHCI completes a Stop Endpoint command only once the usb-storage request it
+        cancels has finished, and a "stuck" throttle holds that request for minutes; the guest
+        waits 5 s, logs "xHCI host controller not responding, assume dead … HC died" and drops
+        every USB disk, and no later plug reaches it (seed 20261206 cut 155: three plugs unseen;
+        L10). Real controllers answer that command at once. When the guest's kernel has logged a
+        controller death since the last look, the controller is unbound from xhci_hcd and bound
+        again (its reset brings back every disk still plugged in, as a reboot would). Returns a
+        note, or "" when the controller is alive."""
+        rc, text = self.sh("dmesg | grep -c 'HC died'", timeout=60)
+        try:
+            deaths = int(text.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            return ""
+        seen, self.hc_deaths = self.hc_deaths, deaths
+        if deaths <= seen:
+            return ""
+        rc, text = self.sh("cd /sys/bus/pci/drivers/xhci_hcd && for d in 0000:*; do "
+                           "echo $d > unbind; sleep 1; echo $d > bind; done && echo rebound",
+                           timeout=120)
+        done = rc == 0 and "rebound" in text
+        note = ("the guest's USB controller had died (qemu's xHCI, L10): xhci_hcd "
+                + ("unbound and bound again" if done else f"could not be bound again: {text.strip()[-200:]}"))
+        log(self.out, "  " + note)
+        return note
 
     def replug(self, disk, io_error_from=None):
         """Pulls the disk, waits until the guest has let go of it, and plugs it back in

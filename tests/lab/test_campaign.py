@@ -10,6 +10,7 @@ import contextlib
 import io
 import json
 import os
+import shutil
 import sys
 import tempfile
 import unittest
@@ -310,6 +311,61 @@ class GuestChecker(unittest.TestCase):
                          ["pmi_20261207-092054.sql.zst", "pmi_20261207-092054.sql.zst.sha256"])
         self.assertEqual(len(partials), 1)
         self.assertEqual(lab_check.data_name("/d/x.sql.zst.part002.partial"), "/d/x.sql.zst")
+
+
+class GuestUsb(unittest.TestCase):
+    """plug_seen against a fake guest: a controller that died (L10) is bound again before the
+    plug, and only once per death."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp()
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def guest(self, dead):
+        c = C.Campaign.__new__(C.Campaign)
+        c.out = self.tmp
+        c.hc_deaths = 0
+        g = {"dead": dead, "deaths": 1 if dead else 0, "plugged": set(), "scripts": []}
+
+        class Vm:
+            def plug(vm, disk, io_error_from=None):
+                g["plugged"].add(disk)
+
+            def pull(vm, disk):
+                g["plugged"].discard(disk)
+
+        def sh(script, timeout=600):
+            g["scripts"].append(script)
+            if script.startswith("dmesg"):
+                return 0, f"{g['deaths']}\n"
+            if "xhci_hcd" in script:
+                g["dead"] = False
+                return 0, "rebound\n"
+            if script.startswith("lab-check list"):
+                seen = [] if g["dead"] else [{"serial": f"LAB{d.upper()}2026"} for d in g["plugged"]]
+                return 0, json.dumps(seen)
+            raise AssertionError(f"unexpected script {script}")
+
+        c.vm = Vm()
+        c.sh = sh
+        return c, g
+
+    def test_a_dead_controller_is_bound_again_before_the_plug(self):
+        c, g = self.guest(dead=True)
+        note = c.plug_seen("d2")
+        self.assertIn("USB controller had died", note)
+        self.assertIn("unbound and bound again", note)
+        self.assertEqual(sum("xhci_hcd" in s for s in g["scripts"]), 1)
+        # The same death is not acted on twice.
+        self.assertEqual(c.plug_seen("d1"), "")
+        self.assertEqual(sum("xhci_hcd" in s for s in g["scripts"]), 1)
+
+    def test_a_live_controller_is_left_alone(self):
+        c, g = self.guest(dead=False)
+        self.assertEqual(c.plug_seen("d0"), "")
+        self.assertFalse(any("xhci_hcd" in s for s in g["scripts"]))
 
 
 if __name__ == "__main__":
