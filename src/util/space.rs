@@ -38,7 +38,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_file_system_without_a_size_has_unknown_space_not_none() {
+    fn a_file_system_without_a_size_has_unknown_space_not_zero() {
         let e = sized(0, 0).expect_err("no size");
         assert_eq!(e.kind(), std::io::ErrorKind::Unsupported);
         assert_eq!(sized(0, 4096).expect("sized"), (0, 4096));
